@@ -1,0 +1,1 @@
+"""NetCanvas builder: GraphSpec, op catalog, validation, shape inference, templates. Pure Python + networkx."""

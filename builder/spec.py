@@ -1,0 +1,175 @@
+"""GraphSpec v1: the JSON contract between canvas, validation, compile, templates, CLI and bundles.
+
+Parsing is strict and never raises on user input: it returns the spec (or None) and a list of Issues,
+each naming the field it is about (`nodes[2].params`), so the CLI and the UI can show them as data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from builder.issues import Issue
+
+SPEC_VERSION = 1
+TOP_KEYS = {"version", "name", "nodes", "edges"}
+NODE_KEYS = {"id", "op", "params", "ui"}
+EDGE_KEYS = {"source", "target", "port"}
+
+
+@dataclass
+class Node:
+    id: str
+    op: str
+    params: dict = field(default_factory=dict)
+    ui: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = {"id": self.id, "op": self.op}
+        if self.params:
+            out["params"] = dict(self.params)
+        if self.ui:
+            out["ui"] = dict(self.ui)
+        return out
+
+
+@dataclass
+class Edge:
+    source: str
+    target: str
+    port: int | None = None
+
+    def to_dict(self) -> dict:
+        out = {"source": self.source, "target": self.target}
+        if self.port is not None:
+            out["port"] = self.port
+        return out
+
+
+@dataclass
+class GraphSpec:
+    name: str = "untitled"
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    version: int = SPEC_VERSION
+
+    def node(self, node_id: str) -> Node | None:
+        return next((n for n in self.nodes if n.id == node_id), None)
+
+    def inputs_of(self, node_id: str) -> list[str]:
+        """Producers feeding `node_id`, ordered by port (ports first), then by edge order."""
+        incoming = [(e.port if e.port is not None else 10**9, i, e.source)
+                    for i, e in enumerate(self.edges) if e.target == node_id]
+        return [src for _, _, src in sorted(incoming)]
+
+    def to_dict(self) -> dict:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "nodes": [n.to_dict() for n in self.nodes],
+            "edges": [e.to_dict() for e in self.edges],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def copy(self) -> GraphSpec:
+        return parse_spec(self.to_dict())[0]
+
+
+def _schema(field_path: str, message: str) -> Issue:
+    return Issue(node=None, code="schema", message=f"{field_path}: {message}", field=field_path)
+
+
+def _type_name(value) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _parse_node(raw, path: str, issues: list[Issue]) -> Node | None:
+    if not isinstance(raw, dict):
+        issues.append(_schema(path, f"expected an object, got {_type_name(raw)}"))
+        return None
+    for key in sorted(set(raw) - NODE_KEYS):
+        issues.append(_schema(f"{path}.{key}", f"unknown key (allowed: {', '.join(sorted(NODE_KEYS))})"))
+    node_id, op = raw.get("id"), raw.get("op")
+    ok = True
+    for key, value in (("id", node_id), ("op", op)):
+        if not isinstance(value, str):
+            issues.append(_schema(f"{path}.{key}", f"expected a string, got {_type_name(value)}"))
+            ok = False
+    params, ui = raw.get("params", {}), raw.get("ui", {})
+    for key, value in (("params", params), ("ui", ui)):
+        if not isinstance(value, dict):
+            issues.append(_schema(f"{path}.{key}", f"expected an object, got {_type_name(value)}"))
+            ok = False
+    return Node(node_id, op, dict(params), dict(ui)) if ok else None
+
+
+def _parse_edge(raw, path: str, issues: list[Issue]) -> Edge | None:
+    if not isinstance(raw, dict):
+        issues.append(_schema(path, f"expected an object, got {_type_name(raw)}"))
+        return None
+    for key in sorted(set(raw) - EDGE_KEYS):
+        issues.append(_schema(f"{path}.{key}", f"unknown key (allowed: {', '.join(sorted(EDGE_KEYS))})"))
+    ok = True
+    for key in ("source", "target"):
+        if not isinstance(raw.get(key), str):
+            issues.append(_schema(f"{path}.{key}", f"expected a node id string, got {_type_name(raw.get(key))}"))
+            ok = False
+    port = raw.get("port")
+    if port is not None and (not isinstance(port, int) or isinstance(port, bool) or port < 0):
+        issues.append(_schema(f"{path}.port", f"expected an integer >= 0, got {port!r}"))
+        ok = False
+    return Edge(raw["source"], raw["target"], port) if ok else None
+
+
+def _parse_list(raw: dict, key: str, parse_item, issues: list[Issue]) -> list:
+    items = raw.get(key)
+    if not isinstance(items, list):
+        issues.append(_schema(key, f"expected a list, got {_type_name(items)}"))
+        return []
+    parsed = [parse_item(item, f"{key}[{i}]", issues) for i, item in enumerate(items)]
+    return [p for p in parsed if p is not None]
+
+
+def parse_spec(raw) -> tuple[GraphSpec | None, list[Issue]]:
+    """Check the JSON structure strictly. Returns (spec, []) or (None, issues)."""
+    issues: list[Issue] = []
+    if not isinstance(raw, dict):
+        return None, [_schema("spec", f"expected a JSON object, got {_type_name(raw)}")]
+    for key in sorted(set(raw) - TOP_KEYS):
+        issues.append(_schema(key, f"unknown top-level key (allowed: {', '.join(sorted(TOP_KEYS))})"))
+    version = raw.get("version")
+    if version != SPEC_VERSION:
+        issues.append(_schema("version", f"expected {SPEC_VERSION}, got {version!r}"))
+    name = raw.get("name", "untitled")
+    if not isinstance(name, str):
+        issues.append(_schema("name", f"expected a string, got {_type_name(name)}"))
+    nodes = _parse_list(raw, "nodes", _parse_node, issues)
+    edges = _parse_list(raw, "edges", _parse_edge, issues)
+    if issues:
+        return None, issues
+    return GraphSpec(name=name, nodes=nodes, edges=edges), []
+
+
+def loads_spec(text: str | bytes) -> tuple[GraphSpec | None, list[Issue]]:
+    """Parse JSON text into a spec; unreadable JSON is an issue, not an exception."""
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return None, [_schema("json", f"not valid JSON ({err})")]
+    return parse_spec(raw)
+
+
+def load_spec(path: str) -> tuple[GraphSpec | None, list[Issue]]:
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+    except OSError as err:
+        return None, [_schema("file", f"cannot read {path}: {err.strerror or err}")]
+    return loads_spec(text)
+
+
+def save_spec(spec: GraphSpec, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(spec.to_json() + "\n")

@@ -1,0 +1,202 @@
+"""Validation and shape inference: a GraphSpec in, an Analysis (issues, shapes, counts) out.
+
+Nothing here raises on user input. Issues name the node (and field) they are about; where a repair is
+obvious it travels with the issue as a Fix that `builder.fixes.apply_fix` can carry out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from builder.catalog import CATALOG
+from builder.issues import Issue
+from builder.opdef import ShapeError, resolve_params
+from builder.spec import GraphSpec
+
+ID_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass
+class Analysis:
+    spec: GraphSpec
+    issues: list[Issue] = field(default_factory=list)
+    params: dict[str, dict] = field(default_factory=dict)  # resolved params (defaults filled)
+    inputs: dict[str, list[str]] = field(default_factory=dict)  # producers per node, in port order
+    shapes: dict[str, tuple] = field(default_factory=dict)  # output shape per node (no batch dim)
+    dtypes: dict[str, str] = field(default_factory=dict)
+    param_counts: dict[str, int] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)  # topological order, when acyclic
+    input_id: str | None = None
+    output_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(i.severity == "error" for i in self.issues)
+
+    @property
+    def total_params(self) -> int:
+        return sum(self.param_counts.values())
+
+    def issues_for(self, node_id: str) -> list[Issue]:
+        return [i for i in self.issues if i.node == node_id]
+
+    def in_shapes(self, node_id: str) -> list[tuple]:
+        return [self.shapes[s] for s in self.inputs.get(node_id, []) if s in self.shapes]
+
+
+def input_map(spec: GraphSpec, known: set[str]) -> dict[str, list[str]]:
+    """Producers of every node, ordered by explicit port first, then by edge order."""
+    incoming: dict[str, list] = {n: [] for n in known}
+    for i, e in enumerate(spec.edges):
+        if e.source in known and e.target in known:
+            incoming[e.target].append((e.port if e.port is not None else 10**9, i, e.source))
+    return {n: [src for _, _, src in sorted(items)] for n, items in incoming.items()}
+
+
+def _check_nodes(spec: GraphSpec, a: Analysis) -> set[str]:
+    """Ids, ops and params. Returns the ids of nodes usable for graph checks."""
+    seen: set[str] = set()
+    for i, node in enumerate(spec.nodes):
+        if not ID_PATTERN.match(node.id):
+            a.issues.append(Issue(node.id, "invalid_id", f"id '{node.id}' must match {ID_PATTERN.pattern} "
+                                  "(lower-case letters, digits, underscores; not starting with a digit)",
+                                  field=f"nodes[{i}].id"))
+        if node.id in seen:
+            a.issues.append(Issue(node.id, "duplicate_id", f"id '{node.id}' is used by more than one node",
+                                  field=f"nodes[{i}].id"))
+            continue
+        seen.add(node.id)
+        op = CATALOG.get(node.op)
+        if op is None:
+            a.issues.append(Issue(node.id, "unknown_op", f"unknown op '{node.op}'", field=f"nodes[{i}].op"))
+            continue
+        resolved, errors = resolve_params(op, node.params)
+        a.params[node.id] = resolved
+        for name, message in errors:
+            a.issues.append(Issue(node.id, "bad_param", message, field=f"nodes[{i}].params.{name}"))
+    return seen
+
+
+def _check_edges(spec: GraphSpec, known: set[str], a: Analysis) -> nx.DiGraph:
+    g = nx.DiGraph()
+    g.add_nodes_from(known)
+    for i, e in enumerate(spec.edges):
+        missing = [(k, v) for k, v in (("source", e.source), ("target", e.target)) if v not in known]
+        for key, value in missing:
+            other = e.target if key == "source" else e.source
+            a.issues.append(Issue(other if other in known else None, "unknown_node",
+                                  f"edge {e.source} -> {e.target}: {key} '{value}' is not a node",
+                                  field=f"edges[{i}].{key}"))
+        if not missing:
+            g.add_edge(e.source, e.target)
+    return g
+
+
+def _check_cycles(g: nx.DiGraph, a: Analysis) -> bool:
+    found = False
+    for component in nx.strongly_connected_components(g):
+        if len(component) == 1 and not g.has_edge(*(2 * tuple(component))):
+            continue
+        found = True
+        cycle = [u for u, _ in nx.find_cycle(g.subgraph(component))]
+        path = " -> ".join(cycle + [cycle[0]])
+        a.issues.append(Issue(cycle[0], "cycle", f"cycle: {path} (a network must not feed back into itself)"))
+    return found
+
+
+def _check_ends(spec: GraphSpec, g: nx.DiGraph, a: Analysis) -> None:
+    inputs = [n.id for n in spec.nodes if n.op == "Input" and n.id in g]
+    if not inputs:
+        a.issues.append(Issue(None, "no_input", "the graph has no Input node"))
+        return
+    for extra in inputs[1:]:
+        a.issues.append(Issue(extra, "several_inputs", f"only one Input is allowed; '{inputs[0]}' is the first"))
+    a.input_id = inputs[0]
+    reachable = nx.descendants(g, a.input_id) | {a.input_id}
+    for node in spec.nodes:
+        if node.id in g and node.id not in reachable:
+            a.issues.append(Issue(node.id, "disconnected", f"node '{node.id}' is not connected to the input "
+                                  f"'{a.input_id}'"))
+    sinks = [n.id for n in spec.nodes if n.id in reachable and g.out_degree(n.id) == 0]
+    if not sinks:
+        return
+    depth = nx.single_source_shortest_path_length(g, a.input_id)
+    a.output_id = max(sinks, key=lambda s: (depth.get(s, 0), sinks.index(s)))
+    for sink in sinks:
+        if sink != a.output_id:
+            a.issues.append(Issue(sink, "several_outputs", f"node '{sink}' is not connected to the output "
+                                  f"'{a.output_id}' (a network has one output)"))
+
+
+def _check_arity(node_id: str, op, n_in: int, a: Analysis) -> bool:
+    lo, hi = op.min_inputs, op.max_inputs
+    if n_in >= lo and (hi is None or n_in <= hi):
+        return True
+    if hi == 0:
+        expected = "no inputs"
+    elif hi is None:
+        expected = f"at least {lo} inputs"
+    else:
+        expected = f"exactly {lo} input{'s' if lo > 1 else ''}" if lo == hi else f"{lo} to {hi} inputs"
+    a.issues.append(Issue(node_id, "arity", f"{op.name} takes {expected}; got {n_in}"))
+    return False
+
+
+def _dtype_issue(node_id: str, op, srcs: list[str], a: Analysis) -> bool:
+    if op.dtype_in == "any":
+        return False
+    for src in srcs:
+        if a.dtypes[src] != op.dtype_in:
+            hint = " (add an Embedding first)" if a.dtypes[src] == "int64" else " (Embedding needs int64 ids)"
+            a.issues.append(Issue(node_id, "dtype", f"{op.name} needs {op.dtype_in} input; got "
+                                  f"{a.dtypes[src]} from {src}{hint}"))
+            return True
+    return False
+
+
+def _infer_node(spec_node, a: Analysis) -> None:
+    op, node_id = CATALOG[spec_node.op], spec_node.id
+    srcs = a.inputs[node_id]
+    if not _check_arity(node_id, op, len(srcs), a):
+        return
+    if node_id not in a.params or any(i.node == node_id and i.code == "bad_param" for i in a.issues):
+        return
+    if any(s not in a.shapes for s in srcs) or _dtype_issue(node_id, op, srcs, a):
+        return
+    ins = [a.shapes[s] for s in srcs]
+    try:
+        shape = tuple(op.shape(a.params[node_id], ins, srcs))
+    except ShapeError as err:
+        fixes = tuple(dataclasses.replace(f, target=f.target or node_id) for f in err.fixes)
+        a.issues.append(Issue(node_id, err.code, str(err), fixes=fixes))
+        return
+    a.shapes[node_id] = shape
+    dtype = a.params[node_id]["dtype"] if op.name == "Input" else "float32"
+    a.dtypes[node_id] = a.dtypes[srcs[0]] if op.dtype_in == "any" else dtype
+    a.param_counts[node_id] = op.count(a.params[node_id], ins)
+
+
+def analyze(spec: GraphSpec) -> Analysis:
+    """Validate `spec` and infer every shape and parameter count that can be inferred."""
+    a = Analysis(spec)
+    known = _check_nodes(spec, a)
+    g = _check_edges(spec, known, a)
+    a.inputs = input_map(spec, known)
+    if _check_cycles(g, a):
+        return a
+    _check_ends(spec, g, a)
+    position = {n.id: i for i, n in enumerate(spec.nodes)}
+    a.order = list(nx.lexicographical_topological_sort(g, key=position.__getitem__))
+    by_id = {n.id: n for n in spec.nodes}
+    for node_id in a.order:
+        if by_id[node_id].op in CATALOG:
+            _infer_node(by_id[node_id], a)
+    return a
+
+
+def validate(spec: GraphSpec) -> list[Issue]:
+    return analyze(spec).issues
