@@ -1,0 +1,237 @@
+"""Ready-made networks, one per classic architecture, each with the training settings it learns with.
+
+Templates carry no canvas positions (`ui`); the canvas lays out nodes that have none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from builder.datasets import DATASETS, PARITY_BITS, SINE_STEPS, TEXT_ALPHABET, TEXT_STEPS
+from builder.spec import GraphSpec, parse_spec
+
+Layer = tuple  # (id, op) or (id, op, params)
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    title: str
+    description: str
+    build: Callable[[], dict]
+    train: dict = field(default_factory=dict)  # TrainConfig fields
+
+    def spec(self) -> GraphSpec:
+        spec, issues = parse_spec(self.build())
+        assert spec is not None, issues  # templates are ours: a bad one is our bug
+        return spec
+
+
+def _node(layer: Layer) -> dict:
+    node = {"id": layer[0], "op": layer[1]}
+    if len(layer) > 2 and layer[2]:
+        node["params"] = dict(layer[2])
+    return node
+
+
+def graph(name: str, layers: list[Layer], extra_edges: list[tuple[str, str]] = (), chain: bool = True) -> dict:
+    """A spec dict: `layers` wired one after the other (when chain), plus `extra_edges`."""
+    edges = [(a[0], b[0]) for a, b in zip(layers, layers[1:])] if chain else []
+    edges += list(extra_edges)
+    return {
+        "version": 1,
+        "name": name,
+        "nodes": [_node(layer) for layer in layers],
+        "edges": [{"source": s, "target": t} for s, t in edges],
+    }
+
+
+def _input(shape, dtype: str = "float32") -> Layer:
+    params = {"shape": list(shape)}
+    if dtype != "float32":
+        params["dtype"] = dtype
+    return ("x", "Input", params)
+
+
+def _perceptron(name: str) -> Callable[[], dict]:
+    return lambda: graph(name, [_input([2]), ("fc", "Linear", {"out_features": 1}), ("step", "Step")])
+
+
+def _mlp(name: str, dataset: str, hidden: int, act: str = "ReLU") -> Callable[[], dict]:
+    info = DATASETS[dataset]
+    return lambda: graph(name, [
+        _input(info.feature_shape),
+        ("fc1", "Linear", {"out_features": hidden}),
+        ("act1", act),
+        ("fc2", "Linear", {"out_features": info.n_classes}),
+    ])
+
+
+def _maxout_digits() -> dict:
+    return graph("maxout_digits", [
+        _input([64]),
+        ("maxout1", "Maxout", {"out_features": 64, "pieces": 3}),
+        ("drop1", "Dropout", {"p": 0.2}),
+        ("maxout2", "Maxout", {"out_features": 32, "pieces": 3}),
+        ("fc", "Linear", {"out_features": 10}),
+    ])
+
+
+def _lenet() -> dict:
+    return graph("lenet", [
+        _input([1, 8, 8]),
+        ("conv1", "Conv2d", {"out_channels": 6, "kernel_size": 3, "padding": 1}),
+        ("relu1", "ReLU"),
+        ("pool1", "MaxPool2d", {"kernel_size": 2}),
+        ("conv2", "Conv2d", {"out_channels": 16, "kernel_size": 3, "padding": 1}),
+        ("relu2", "ReLU"),
+        ("pool2", "MaxPool2d", {"kernel_size": 2}),
+        ("flat", "Flatten"),
+        ("fc1", "Linear", {"out_features": 64}),
+        ("relu3", "ReLU"),
+        ("fc2", "Linear", {"out_features": 10}),
+    ])
+
+
+def _conv_bn(prefix: str, channels: int, stride: int = 1, kernel: int = 3) -> list[Layer]:
+    conv = {"out_channels": channels, "kernel_size": kernel, "padding": kernel // 2, "bias": False}
+    if stride != 1:
+        conv["stride"] = stride
+    return [(f"{prefix}_conv", "Conv2d", conv), (f"{prefix}_bn", "BatchNorm2d")]
+
+
+def _resnet_mini() -> dict:
+    """Stem, one block with an identity shortcut, one downsampling block with a projection shortcut."""
+    stem = [_input([1, 8, 8]), *_conv_bn("stem", 16), ("stem_relu", "ReLU")]
+    block1 = [*_conv_bn("b1a", 16), ("b1a_relu", "ReLU"), *_conv_bn("b1b", 16), ("b1_add", "Add"),
+              ("b1_relu", "ReLU")]
+    block2 = [*_conv_bn("b2a", 32, stride=2), ("b2a_relu", "ReLU"), *_conv_bn("b2b", 32), ("b2_add", "Add"),
+              ("b2_relu", "ReLU")]
+    shortcut = _conv_bn("b2_proj", 32, stride=2, kernel=1)
+    head = [("pool", "AdaptiveAvgPool2d", {"output_size": 1}), ("flat", "Flatten"),
+            ("fc", "Linear", {"out_features": 10})]
+    spec = graph("resnet_mini", stem + block1 + block2 + head)
+    spec["nodes"][len(stem + block1 + block2):len(stem + block1 + block2)] = [_node(n) for n in shortcut]
+    spec["edges"] += [
+        {"source": "stem_relu", "target": "b1_add"},  # identity shortcut
+        {"source": "b1_relu", "target": "b2_proj_conv"},  # projection shortcut: 1x1 conv, stride 2
+        {"source": "b2_proj_conv", "target": "b2_proj_bn"},
+        {"source": "b2_proj_bn", "target": "b2_add"},
+    ]
+    return spec
+
+
+def _recurrent(name: str, op: str, dataset: str, hidden: int) -> Callable[[], dict]:
+    info = DATASETS[dataset]
+    out = info.n_classes or 1
+    return lambda: graph(name, [
+        _input(info.feature_shape),
+        ("rnn", op, {"hidden_size": hidden, "return_sequences": False}),
+        ("out", "Linear", {"out_features": out}),
+    ])
+
+
+def _lstm_text() -> dict:
+    vocab = len(TEXT_ALPHABET)
+    return graph("lstm_text", [
+        _input([TEXT_STEPS], "int64"),
+        ("embed", "Embedding", {"num_embeddings": vocab, "embedding_dim": 16}),
+        ("lstm", "LSTM", {"hidden_size": 128}),
+        ("out", "Linear", {"out_features": vocab}),
+    ])
+
+
+def _autoencoder_digits() -> dict:
+    return graph("autoencoder_digits", [
+        _input([64]),
+        ("enc1", "Linear", {"out_features": 32}), ("enc1_relu", "ReLU"),
+        ("code", "Linear", {"out_features": 8}), ("code_relu", "ReLU"),
+        ("dec1", "Linear", {"out_features": 32}), ("dec1_relu", "ReLU"),
+        ("dec2", "Linear", {"out_features": 64}), ("recon", "Sigmoid"),
+    ])
+
+
+def _dbn_digits() -> dict:
+    return graph("dbn_digits", [
+        _input([64]),
+        ("rbm1", "RBM", {"n_hidden": 128}),
+        ("rbm2", "RBM", {"n_hidden": 64}),
+        ("fc", "Linear", {"out_features": 10}),
+    ])
+
+
+def _dsn_module(k: int) -> list[Layer]:
+    return [(f"m{k}_hidden", "Linear", {"out_features": 64}), (f"m{k}_act", "Sigmoid"),
+            (f"m{k}_out", "Linear", {"out_features": 10})]
+
+
+def _dsn_digits() -> dict:
+    """Deep stacking: module k sees the input concatenated with the outputs of modules 1..k-1."""
+    m1, m2, m3 = _dsn_module(1), _dsn_module(2), _dsn_module(3)
+    layers = [_input([64]), *m1, ("stack2", "Concat"), *m2, ("stack3", "Concat"), *m3]
+    spec = graph("dsn_digits", layers, chain=False)
+    chains = [[_input([64]), *m1], [("stack2",), *m2], [("stack3",), *m3]]
+    pairs = [(a[0], b[0]) for chain in chains for a, b in zip(chain, chain[1:])]
+    pairs += [("x", "stack2"), ("m1_out", "stack2"), ("x", "stack3"), ("m1_out", "stack3"), ("m2_out", "stack3")]
+    spec["edges"] = [{"source": s, "target": t} for s, t in pairs]
+    return spec
+
+
+def _transformer_parity() -> dict:
+    return graph("transformer_parity", [
+        _input([PARITY_BITS, 1]),
+        ("embed", "Linear", {"out_features": 32}),
+        ("encoder", "TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 64, "dropout": 0.0}),
+        ("flat", "Flatten"),
+        ("out", "Linear", {"out_features": 2}),
+    ])
+
+
+def _t(name, title, description, build, **train) -> Template:
+    return Template(name, title, description, build, train)
+
+
+DIGITS = {"dataset": "digits", "optimizer": "adam", "lr": 1e-3, "batch_size": 32, "epochs": 15}
+TEMPLATES: dict[str, Template] = {t.name: t for t in (
+    _t("perceptron", "Perceptron (OR)", "One linear unit with a step: learns OR with the perceptron rule.",
+       _perceptron("perceptron"), dataset="or", optimizer="sgd", lr=0.1, batch_size=4, epochs=30),
+    _t("perceptron_xor", "Perceptron on XOR", "The same single unit cannot learn XOR: it is not linearly "
+       "separable, so at most 3 of 4 rows come out right.", _perceptron("perceptron_xor"),
+       dataset="xor", optimizer="sgd", lr=0.1, batch_size=4, epochs=30),
+    _t("mlp_xor", "MLP on XOR", "One hidden layer of 4 tanh units solves XOR.", _mlp("mlp_xor", "xor", 4, "Tanh"),
+       dataset="xor", optimizer="adam", lr=0.05, batch_size=4, epochs=300),
+    _t("mlp_iris", "MLP on iris", "4 features, 16 hidden ReLU units, 3 species.", _mlp("mlp_iris", "iris", 16),
+       dataset="iris", optimizer="adam", lr=0.01, batch_size=16, epochs=60),
+    _t("mlp_digits", "MLP on digits", "64 pixels, 128 hidden units, 10 digits.", _mlp("mlp_digits", "digits", 128),
+       **DIGITS),
+    _t("maxout_digits", "Maxout network", "Two maxout layers (max over 3 linear pieces) on digits.", _maxout_digits,
+       **DIGITS),
+    _t("lenet", "LeNet", "Two conv + pool stages and a dense head on 1x8x8 digits.", _lenet, **DIGITS),
+    _t("resnet_mini", "Mini ResNet", "Residual blocks with Add: an identity shortcut and a stride-2 projection "
+       "shortcut (1x1 conv + BatchNorm).", _resnet_mini, **{**DIGITS, "epochs": 10}),
+    _t("rnn_sine", "RNN on a sine", f"An Elman RNN reads {SINE_STEPS} samples and predicts the next one.",
+       _recurrent("rnn_sine", "RNN", "sine", 32), dataset="sine", optimizer="adam", lr=5e-3, batch_size=32,
+       epochs=20),
+    _t("lstm_sine", "LSTM on a sine", "An LSTM reads a window of a sine wave and predicts the next sample.",
+       _recurrent("lstm_sine", "LSTM", "sine", 32), dataset="sine", optimizer="adam", lr=5e-3, batch_size=32,
+       epochs=20),
+    _t("gru_parity", "GRU on parity", f"A GRU reads {PARITY_BITS} bits and says whether the count of ones is odd.",
+       _recurrent("gru_parity", "GRU", "parity", 32), dataset="parity", optimizer="adam", lr=1e-2, batch_size=32,
+       epochs=40),
+    _t("lstm_text", "Character LSTM", "Embedding, LSTM and a per-step Linear predict the next character.",
+       _lstm_text, dataset="text", optimizer="adam", lr=5e-3, batch_size=32, epochs=10),
+    _t("autoencoder_digits", "Autoencoder", "Squeezes 64 pixels through an 8-unit code and reconstructs them.",
+       _autoencoder_digits, dataset="digits", task="reconstruction", optimizer="adam", lr=2e-3, batch_size=32,
+       epochs=30),
+    _t("dbn_digits", "Deep belief network", "Two stacked RBMs and a classifier head, fine-tuned by backprop.",
+       _dbn_digits, **{**DIGITS, "lr": 2e-3}),
+    _t("dsn_digits", "Deep stacking network", "Each module sees the input joined with every earlier module's "
+       "prediction.", _dsn_digits, **{**DIGITS, "lr": 3e-3}),
+    _t("transformer_parity", "Transformer on parity", "Self-attention over the bits, then a linear read-out.",
+       _transformer_parity, dataset="parity", optimizer="adam", lr=2e-3, batch_size=32, epochs=60),
+)}
+
+
+def template_names() -> list[str]:
+    return list(TEMPLATES)
