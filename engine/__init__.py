@@ -1,0 +1,1 @@
+"""NetCanvas engine: compile, data, training, bundles (torch; never streamlit or plotly)."""

@@ -1,0 +1,23 @@
+"""Errors the engine raises for things a user got wrong.
+
+Each message is one line that names the dataset, file, column, row, field or node it is about and says
+what was expected; the CLI prints it and exits 2, the UI shows it. Our own bugs raise or assert instead.
+"""
+
+from __future__ import annotations
+
+
+class NetCanvasError(Exception):
+    """Base of every user-facing engine error (catch this to report any of them)."""
+
+
+class DataError(NetCanvasError):
+    """A dataset cannot be loaded or does not fit the network (unknown name, bad CSV, shape mismatch)."""
+
+
+class ConfigError(NetCanvasError):
+    """A training configuration or device request cannot be carried out."""
+
+
+class BundleError(NetCanvasError):
+    """A run bundle directory is missing a file or holds a corrupt one."""
