@@ -21,3 +21,15 @@ class ConfigError(NetCanvasError):
 
 class BundleError(NetCanvasError):
     """A run bundle directory is missing a file or holds a corrupt one."""
+
+
+class SpecInvalid(NetCanvasError):
+    """A GraphSpec that cannot be compiled; `issues` holds the builder Issues (each names its node).
+
+    str() is the first error, e.g. "node 'fc2': Linear expects [features] ...", ready for a one-line message.
+    """
+
+    def __init__(self, issues: list):
+        self.issues = list(issues)
+        errors = [i for i in self.issues if getattr(i, "severity", "error") == "error"] or self.issues
+        super().__init__(str(errors[0]) if errors else "invalid spec")
