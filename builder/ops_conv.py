@@ -27,7 +27,7 @@ def _out_len(op: str, size: int, k: int, s: int, pad: int, d: int, src: str, axi
     out = (size + 2 * pad - span) // s + 1
     if size + 2 * pad < span or out <= 0:
         raise ShapeError(
-            f"{op} kernel {k}{' (dilation %d)' % d if d > 1 else ''} spans {span} but the input {axis} "
+            f"{op} kernel {k}{f' (dilation {d})' if d > 1 else ''} spans {span} but the input {axis} "
             f"is {size} (+{2 * pad} padding) from {src}",
             code="impossible_size",
         )

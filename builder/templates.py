@@ -146,7 +146,7 @@ def _autoencoder_digits() -> dict:
     return graph("autoencoder_digits", [
         _input([64]),
         ("enc1", "Linear", {"out_features": 32}), ("enc1_relu", "ReLU"),
-        ("code", "Linear", {"out_features": 8}), ("code_relu", "ReLU"),
+        ("bottleneck", "Linear", {"out_features": 8}), ("bottleneck_relu", "ReLU"),
         ("dec1", "Linear", {"out_features": 32}), ("dec1_relu", "ReLU"),
         ("dec2", "Linear", {"out_features": 64}), ("recon", "Sigmoid"),
     ])

@@ -15,6 +15,7 @@ import networkx as nx
 from builder.catalog import CATALOG
 from builder.issues import Issue
 from builder.opdef import ShapeError, resolve_params
+from builder.reserved import is_reserved
 from builder.spec import GraphSpec
 
 ID_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -64,6 +65,10 @@ def _check_nodes(spec: GraphSpec, a: Analysis) -> set[str]:
         if not ID_PATTERN.match(node.id):
             a.issues.append(Issue(node.id, "invalid_id", f"id '{node.id}' must match {ID_PATTERN.pattern} "
                                   "(lower-case letters, digits, underscores; not starting with a digit)",
+                                  field=f"nodes[{i}].id"))
+        elif is_reserved(node.id):
+            a.issues.append(Issue(node.id, "reserved_id", f"id '{node.id}' is reserved (a Python keyword or a "
+                                  f"name every torch module has); choose another, e.g. '{node.id}_1'",
                                   field=f"nodes[{i}].id"))
         if node.id in seen:
             a.issues.append(Issue(node.id, "duplicate_id", f"id '{node.id}' is used by more than one node",

@@ -1,8 +1,8 @@
 """GraphSpec -> torch.fx.GraphModule, by building the fx Graph directly (no tracing).
 
 The graph is: one placeholder named after the Input node, then every node in topological order as a
-call_module (the submodule's attribute is the node id, so state-dict keys read `fc.weight`; ids that
-clash with a Python keyword or a torch module attribute, like `code` or `train`, get a trailing `_`) or a
+call_module (the submodule's attribute is the node id, so state-dict keys read `fc.weight`; validation
+refuses ids that clash with a Python keyword or a torch module attribute, like `code` or `train`) or a
 call_function (Add, Multiply, Concat, Flatten, Reshape), then the output. `gm.code` is readable Python
 with the node ids as variable names; nothing is computed in place.
 
@@ -37,14 +37,13 @@ def compile_analysis(a: Analysis) -> fx.GraphModule:
     modules: dict[str, nn.Module] = {}
     values: dict[str, fx.Node] = {}  # node id -> the fx node holding its output
     op_of = {n.id: n.op for n in a.spec.nodes}
-    attr_of = attribute_names(a.order)
     for node_id in a.order:
         op_name = op_of[node_id]
         if op_name in PLACEHOLDER_OPS:
-            value = graph.placeholder(attr_of[node_id])
+            value = graph.placeholder(node_id)
         else:
             args = [values[src] for src in a.inputs[node_id]]
-            value = _emit_node(graph, modules, node_id, attr_of[node_id], op_name, args, a)
+            value = _emit_node(graph, modules, node_id, op_name, args, a)
         value.meta.update(spec_id=node_id, spec_op=op_name, spec_shape=a.shapes[node_id])
         values[node_id] = value
     graph.output(values[a.output_id])
@@ -52,37 +51,21 @@ def compile_analysis(a: Analysis) -> fx.GraphModule:
     return fx.GraphModule(modules, graph, class_name=class_name(a.spec.name))
 
 
-def _emit_node(
-    graph: fx.Graph, modules: dict, node_id: str, attr: str, op_name: str, args: list[fx.Node], a: Analysis
-) -> fx.Node:
+def _emit_node(graph: fx.Graph, modules: dict, node_id: str, op_name: str, args: list[fx.Node], a: Analysis) -> fx.Node:
     module = build_module(op_name, a.params[node_id], a.in_shapes(node_id))
     if module is None:
         return emit_function(graph, node_id, op_name, args, a.params[node_id])
     assert len(args) == 1, f"{op_name} modules take one input, got {len(args)}"  # the catalog's arity says so
-    modules[attr] = module
-    return graph.create_node("call_module", attr, tuple(args), name=node_id)
+    modules[node_id] = module
+    return graph.create_node("call_module", node_id, tuple(args), name=node_id)
 
 
 @functools.cache
 def reserved_names() -> frozenset[str]:
-    """Names a submodule cannot take: Python keywords and attributes every compiled module already has."""
+    """Names a submodule cannot take: Python keywords and attributes every compiled module already has.
+    builder.reserved.RESERVED_IDS must cover these (tests/test_compile_names.py checks it)."""
     instance = fx.GraphModule(nn.Module(), fx.Graph())
     return frozenset(keyword.kwlist) | frozenset(dir(instance))
-
-
-def attribute_names(node_ids: list[str]) -> dict[str, str]:
-    """Node id -> submodule attribute (and state-dict prefix): the id itself, unless the id is reserved
-    (`code`, `train`, `forward`, `class`...): then the id with trailing underscores (`code_`), avoiding other ids.
-    """
-    taken = set(node_ids) | reserved_names()
-    names = {}
-    for node_id in node_ids:
-        name = node_id
-        while name in reserved_names() or (name != node_id and name in taken):
-            name += "_"
-        taken.add(name)
-        names[node_id] = name
-    return names
 
 
 def class_name(spec_name: str) -> str:

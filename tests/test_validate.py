@@ -129,6 +129,12 @@ def test_invalid_and_duplicate_ids():
     assert ("Fc-1", "invalid_id") in found and ("x", "duplicate_id") in found
 
 
+def test_reserved_ids_are_refused():
+    spec = chain(X4, ("code", "ReLU"), ("train", "ReLU"), ("class", "ReLU"))
+    assert [c for c in codes(spec) if c[1] == "reserved_id"] == [("code", "reserved_id"), ("train", "reserved_id"),
+                                                                 ("class", "reserved_id")]
+
+
 def test_edge_to_missing_node():
     issues = analyze(make_spec([X4], [("x", "ghost")])).issues
     assert [(i.code, i.field) for i in issues] == [("unknown_node", "edges[0].target")]
