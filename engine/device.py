@@ -1,0 +1,53 @@
+"""Choosing the torch device for a run: `auto` tries cuda, then mps, then falls back to cpu."""
+
+from __future__ import annotations
+
+import torch
+
+from engine.errors import ConfigError
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def _cuda_device(name: str) -> tuple[torch.device, str]:
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"device '{name}' was asked for but no CUDA GPU is available to this torch build "
+            f"({torch.__version__}); use device 'auto' or 'cpu'"
+        )
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device must be cuda or cuda:N (N a GPU index); got {name!r}") from None
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise ConfigError(
+            f"device '{name}' was asked for but only {count} CUDA device(s) exist (cuda:0 to cuda:{count - 1})"
+        )
+    return device, f"using {name} ({torch.cuda.get_device_name(index)})"
+
+
+def pick_device(name: str = "auto") -> tuple[torch.device, str]:
+    """(device, one-line message saying which device and why); ConfigError if it cannot be had."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            device, message = _cuda_device("cuda")
+            return device, message + ", picked by auto"
+        if _mps_available():
+            return torch.device("mps"), "using mps (Apple GPU), picked by auto"
+        return torch.device("cpu"), "using cpu (auto found no cuda or mps device)"
+    if name == "cpu":
+        return torch.device("cpu"), "using cpu"
+    if name == "cuda" or name.startswith("cuda:"):
+        return _cuda_device(name)
+    if name == "mps":
+        if not _mps_available():
+            raise ConfigError(
+                "device 'mps' was asked for but no Apple GPU (MPS) is available; use device 'auto' or 'cpu'"
+            )
+        return torch.device("mps"), "using mps (Apple GPU)"
+    raise ConfigError(f"device must be one of auto, cpu, cuda, cuda:N, mps; got {name!r}")
