@@ -155,23 +155,37 @@ def _classification(out: tuple, data: Dataset, sink: Sink) -> Objective:
     )
 
 
+def label_values(data: Dataset) -> torch.Tensor:
+    """The number each class index stands for: its name when every name is a number ("0", "1", "25"),
+    else the index itself (iris species)."""
+    try:
+        return torch.tensor([float(name) for name in data.class_names], dtype=torch.float32)
+    except ValueError:
+        return torch.arange(len(data.class_names), dtype=torch.float32)
+
+
+def _regression_targets(data: Dataset) -> tuple[tuple[int, ...], Callable[[torch.Tensor], torch.Tensor]]:
+    """(target shape, labels -> float targets) for regression on `data`."""
+    if data.task != "classification":
+        return data.target_shape, lambda y: y
+    if data.y_train.dim() != 1:
+        raise DataError(
+            f"task 'regression' needs one number per sample; dataset '{data.name}' has a label at "
+            "every step (use task 'classification')"
+        )
+    values = label_values(data)  # [C]
+    return (1,), lambda y: values[y].unsqueeze(1)  # [N] class indices -> [N, 1] the numbers they name
+
+
 def _regression(out: tuple, data: Dataset, sink: Sink) -> Objective:
-    prepare = lambda y: y
-    if data.task == "classification":
-        if data.y_train.dim() != 1:
-            raise DataError(
-                f"task 'regression' needs one number per sample; dataset '{data.name}' has a label at "
-                "every step (use task 'classification')"
-            )
-        prepare = as_column  # labels as numbers: [N] -> [N, 1]
-    target = (1,) if data.task == "classification" else data.target_shape
+    target, to_numbers = _regression_targets(data)
     if math.prod(out) != math.prod(target):
         raise DataError(
             f"the output node '{sink.node_id}' gives {fmt_shape(out)} but dataset '{data.name}' has "
             f"regression targets of shape {fmt_shape(target)}; the output must be {fmt_shape(target)}"
             + (f" (end with Linear(out_features={target[0]}))" if len(target) == 1 else "")
         )
-    return Objective("mse", "regression", F.mse_loss, prepare=lambda y: prepare(y).reshape(len(y), *out))
+    return Objective("mse", "regression", F.mse_loss, prepare=lambda y: to_numbers(y).reshape(len(y), *out))
 
 
 def _reconstruction(out: tuple, data: Dataset, sink: Sink) -> Objective:

@@ -9,6 +9,10 @@ The whole dataset moves to the device once; each epoch draws a permutation from 
 and batches by indexing. Step losses stay on the device and are copied to the host in one transfer every
 `log_every` steps, where NaN/inf is detected and the weights are snapshotted; the hot loop does no host
 sync and no Python work per sample.
+
+The consumer gets control at every event, so it can pause (not pull the next event), stop (break: the
+model keeps its weights, `status` becomes "stopped") or probe: forward hooks armed at a step event and
+removed at the next one sample one window every `log_every` steps, at no cost to the other steps.
 """
 
 from __future__ import annotations

@@ -157,6 +157,16 @@ def test_each_loss_path_brings_the_loss_down(case):
         assert 0 <= events[-1]["val_accuracy"] <= 1
 
 
+def test_integer_labels_as_regression_targets_keep_their_values(tmp_path):
+    path = tmp_path / "ages.csv"
+    path.write_text("height,age\n" + "".join(f"{h},{20 + h % 3 * 15}\n" for h in range(30)))
+    data = load_dataset(f"csv:{path}")
+    assert data.task == "classification" and data.class_names == ("20", "35", "50")
+    trainer, _ = train(mlp(1, 1), data, task="regression", epochs=1)
+    assert trainer.objective.name == "mse"
+    assert sorted(set(trainer.y_train.flatten().tolist())) == [20.0, 35.0, 50.0]
+
+
 def test_perceptron_rule_learns_and_with_a_step_output():
     model_fn = lambda: nn.Sequential(nn.Linear(2, 1), StraightThroughStep())
     trainer, events = train(model_fn, "and", "Step", optimizer="sgd", lr=0.1, epochs=40, batch_size=4)
