@@ -1,0 +1,118 @@
+"""The editor behind the Build page, without any UI: the spec, its history, the selection, the last notice.
+
+The page calls these methods from its buttons and from canvas events; each change goes through `commit`,
+which records the previous spec for undo and bumps `version` (the page keys its widgets by it, so they
+show the new values after an undo or a fix).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from builder import edit
+from builder.fixes import apply_fix
+from builder.history import History
+from builder.issues import Fix
+from builder.layout import layered_layout, needs_layout
+from builder.spec import GraphSpec
+from builder.sync import CanvasView, apply_canvas_changes, canvas_changes, view_of
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str  # "error", "warning", "success" or "info"
+    text: str
+
+
+@dataclass
+class EditorSession:
+    spec: GraphSpec = field(default_factory=edit.starter_spec)
+    history: History = field(default_factory=History)
+    selected: str | None = None
+    version: int = 0
+    notice: Notice | None = None
+    wants_fit: bool = True  # the canvas should fit the whole graph into view on its next draw
+
+    def commit(self, new_spec: GraphSpec, *, fit: bool = False) -> None:
+        if new_spec.to_dict() == self.spec.to_dict():
+            return
+        self.history.record(self.spec)
+        self.spec = new_spec
+        self._after_change(fit)
+
+    def _after_change(self, fit: bool) -> None:
+        self.version += 1
+        self.notice = None
+        self.wants_fit = self.wants_fit or fit
+        if self.selected is not None and self.spec.node(self.selected) is None:
+            self.selected = None
+
+    def tell(self, kind: str, text: str) -> None:
+        self.notice = Notice(kind, text)
+
+    def select(self, node_id: str | None) -> None:
+        if node_id is None or self.spec.node(node_id) is not None:
+            self.selected = node_id
+
+    # graph edits ---------------------------------------------------------------------------------
+
+    def load(self, spec: GraphSpec, what: str) -> None:
+        """Replace the whole graph (template, upload, clear); lays it out if it has no positions."""
+        self.commit(layered_layout(spec) if needs_layout(spec) else spec, fit=True)
+        self.selected = None
+        self.tell("success", f"loaded {what}")
+
+    def add(self, op: str, wire: bool) -> None:
+        spec, new_id = edit.add_node(self.spec, op, after=self.selected, wire=wire)
+        self.commit(spec)
+        self.selected = new_id
+
+    def delete(self, node_id: str) -> None:
+        self.commit(edit.delete_node(self.spec, node_id))
+
+    def rename(self, old: str, new: str) -> None:
+        spec, why_not = edit.rename_node(self.spec, old, new)
+        if why_not:
+            self.tell("error", why_not)
+            return
+        was_selected = self.selected == old
+        self.commit(spec)
+        if was_selected:
+            self.selected = new.strip()
+
+    def set_param(self, node_id: str, name: str, value) -> None:
+        if self.spec.node(node_id) is not None:
+            self.commit(edit.set_param(self.spec, node_id, name, value))
+
+    def fix(self, fix: Fix) -> None:
+        self.commit(apply_fix(self.spec, fix))
+        self.tell("success", f"applied: {fix.description}")
+
+    def auto_layout(self) -> None:
+        self.commit(layered_layout(self.spec), fit=True)
+
+    def undo(self) -> None:
+        self.spec = self.history.undo(self.spec)
+        self._after_change(fit=False)
+
+    def redo(self) -> None:
+        self.spec = self.history.redo(self.spec)
+        self._after_change(fit=False)
+
+    # canvas events -------------------------------------------------------------------------------
+
+    def apply_canvas(self, base: CanvasView | None, seen: CanvasView, clicked: str | None) -> None:
+        """Take in what the user did on the canvas since it was shown `base` (None: unknown, use the spec)."""
+        changes = canvas_changes(base if base is not None else view_of(self.spec), seen)
+        if not changes.empty:
+            spec, notes = apply_canvas_changes(self.spec, changes)
+            self.commit(spec)
+            if notes:
+                self.tell("warning", "; ".join(notes))
+        if clicked is not None and self.spec.node(clicked) is not None:
+            self.selected = clicked
+
+    def take_fit(self) -> bool:
+        """Whether the canvas should fit the view now (asked once per request)."""
+        fit, self.wants_fit = self.wants_fit, False
+        return fit

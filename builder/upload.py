@@ -1,0 +1,50 @@
+"""Reading a GraphSpec file a user uploads: every way it can be wrong becomes one clear message."""
+
+from __future__ import annotations
+
+from builder.catalog import CATALOG
+from builder.spec import GraphSpec, loads_spec
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_LISTED = 5  # problems listed in one message; the rest are counted
+
+
+def _join(problems: list[str]) -> str:
+    shown = problems[:MAX_LISTED]
+    more = len(problems) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more" if more else "")
+
+
+def loading_problems(spec: GraphSpec) -> list[str]:
+    """What makes a parsed spec unfit for the canvas: unknown ops, repeated ids, edges to nowhere.
+
+    Other mistakes (shape errors, a missing Input) load fine: the validation panel shows them.
+    """
+    problems, seen = [], set()
+    for node in spec.nodes:
+        if node.op not in CATALOG:
+            problems.append(f"node '{node.id}' has unknown op '{node.op}'")
+        if node.id in seen:
+            problems.append(f"id '{node.id}' is used by more than one node")
+        seen.add(node.id)
+    for edge in spec.edges:
+        for end in (edge.source, edge.target):
+            if end not in seen:
+                problems.append(f"edge {edge.source} -> {edge.target} names '{end}', which is not a node")
+    return problems
+
+
+def read_spec_upload(filename: str, data: bytes) -> tuple[GraphSpec | None, str | None]:
+    """Returns (spec, None) or (None, a message that says what is wrong with the file)."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        size_mb = len(data) / 1024 / 1024
+        return None, f"{filename} is {size_mb:.1f} MB; a network file may be at most 5 MB"
+    spec, issues = loads_spec(data)
+    if spec is None:
+        if any(i.field == "json" for i in issues):
+            return None, f"{filename} is not a JSON file"
+        return None, f"{filename} is not a NetCanvas network: " + _join([i.message for i in issues])
+    problems = loading_problems(spec)
+    if problems:
+        return None, f"{filename} cannot be loaded: " + _join(problems)
+    return spec, None
