@@ -1,0 +1,11 @@
+"""NetCanvas: `streamlit run app.py`. Routes to the pages that work (see pages/)."""
+
+import streamlit as st
+
+st.set_page_config(page_title="NetCanvas", page_icon=":material/hub:", layout="wide")
+
+PAGES = [
+    st.Page("pages/build.py", title="Build", icon=":material/draw:", default=True),
+]
+
+st.navigation(PAGES).run()

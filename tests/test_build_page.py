@@ -1,0 +1,207 @@
+"""The Build page's logic through Streamlit's AppTest: the canvas is driven by the reports it would send."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from builder.validate import analyze
+
+APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def at() -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=30)
+    app.run()
+    assert not app.exception
+    return app
+
+
+def editor(at: AppTest):
+    return at.session_state["build_editor"]
+
+
+def canvas_args(at: AppTest) -> dict:
+    (component,) = at.get("component_instance")
+    return json.loads(component.proto.json_args)
+
+
+def node_card(at: AppTest, node_id: str) -> str:
+    return next(n["data"]["content"] for n in canvas_args(at)["nodes"] if n["id"] == node_id)
+
+
+def edge_label(at: AppTest, source: str, target: str) -> str:
+    return next(e["label"] for e in canvas_args(at)["edges"] if (e["source"], e["target"]) == (source, target))
+
+
+def send_report(at: AppTest, nodes=None, edges=None, selected=None) -> None:
+    """Act as the canvas component does: report its whole state, with a newer timestamp, and rerun."""
+    args = canvas_args(at)
+    report = {
+        "nodes": args["nodes"] if nodes is None else nodes,
+        "edges": args["edges"] if edges is None else edges,
+        "selectedId": selected,
+        "timestamp": max(args["timestamp"], at.session_state["build_canvas_sync"].seen_timestamp) + 1,
+    }
+    at.session_state["build_canvas"] = report
+    at.run()
+    assert not at.exception
+
+
+def click_node(at: AppTest, node_id: str) -> None:
+    send_report(at, selected=node_id)
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_app_routes_to_the_build_page_and_draws_the_starter_graph(at):
+    args = canvas_args(at)
+    assert [n["id"] for n in args["nodes"]] == ["x", "fc1", "relu", "fc2"]
+    assert edge_label(at, "x", "fc1") == "[2]"
+    assert "[16]" in node_card(at, "fc1") and "out_features=16" in node_card(at, "fc1")
+    assert args["allowNewEdges"] and args["enableNodeMenu"] and args["enableEdgeMenu"]
+    assert not args["enablePaneMenu"]
+    assert all(not n["selectable"] for n in args["nodes"])  # so Backspace cannot delete behind Python's back
+
+
+def test_clicking_a_node_selects_it_and_the_selection_survives_reruns(at):
+    click_node(at, "fc1")
+    assert editor(at).selected == "fc1"
+    send_report(at)  # an echo without a click
+    at.run()
+    assert editor(at).selected == "fc1"
+    assert at.text_input[0].value == "fc1"
+    assert "boxShadow" in next(n for n in canvas_args(at)["nodes"] if n["id"] == "fc1")["style"]
+
+
+def test_editing_a_parameter_changes_the_edge_shape_on_the_canvas(at):
+    click_node(at, "fc1")
+    timestamp = canvas_args(at)["timestamp"]
+    next(w for w in at.number_input if w.label == "out_features *").set_value(64).run()
+    assert edge_label(at, "fc1", "relu") == "[64]"
+    assert canvas_args(at)["timestamp"] > timestamp  # a new picture is sent to the component
+    assert "4,160" not in node_card(at, "fc1") and "192 p" in node_card(at, "fc1")
+
+
+def test_inspector_shows_shapes_params_and_a_widget_per_parameter(at):
+    click_node(at, "fc1")
+    assert any("in [2] → out [16]" in m.value for m in at.markdown)
+    assert any(w.label == "bias" for w in at.checkbox)
+    assert any(w.label == "out_features *" and w.min == 1 for w in at.number_input)
+
+
+def test_palette_adds_after_the_selected_node_and_wires_it(at):
+    click_node(at, "fc2")
+    button(at, "Softmax").click().run()
+    spec = editor(at).spec
+    assert ("fc2", "softmax") in [(e.source, e.target) for e in spec.edges]
+    assert editor(at).selected == "softmax"
+    assert analyze(spec).ok
+
+
+def test_rename_checks_the_id_then_renames(at):
+    click_node(at, "relu")
+    at.text_input[0].set_value("fc1").run()
+    assert "already used" in at.error[0].value
+    at.text_input[0].set_value("act").run()
+    assert editor(at).selected == "act"
+    assert edge_label(at, "act", "fc2") == "[16]"
+
+
+def test_shape_error_shows_red_node_message_and_fix(at):
+    click_node(at, "x")
+    next(w for w in at.text_input if w.label == "shape *").set_value("1, 8, 8").run()
+    fc1 = next(n for n in canvas_args(at)["nodes"] if n["id"] == "fc1")
+    assert "#d32f2f" in fc1["style"]["border"]
+    assert "Linear expects [features]" in fc1["data"]["content"]
+    assert any("fc1" in m.value and "Linear expects" in m.value for m in at.markdown)
+    button(at, "Fix: insert Flatten between x and this Linear").click().run()
+    assert analyze(editor(at).spec).ok
+    assert edge_label(at, "flatten", "fc1") == "[64]"
+
+
+def test_bad_text_parameter_is_reported_and_not_stored(at):
+    click_node(at, "x")
+    next(w for w in at.text_input if w.label == "shape *").set_value("1, eight").run()
+    assert "whole numbers" in at.error[0].value
+    assert editor(at).spec.node("x").params["shape"] == [2]
+
+
+def test_delete_from_inspector_and_from_the_canvas_menu(at):
+    click_node(at, "relu")
+    button(at, "Delete node").click().run()
+    assert editor(at).spec.node("relu") is None and editor(at).selected is None
+    nodes = [n for n in canvas_args(at)["nodes"] if n["id"] != "fc2"]
+    send_report(at, nodes=nodes, edges=[e for e in canvas_args(at)["edges"] if "fc2" not in (e["source"], e["target"])])
+    assert [n.id for n in editor(at).spec.nodes] == ["x", "fc1"]
+
+
+def test_connecting_on_the_canvas_adds_an_edge_and_labels_it(at):
+    click_node(at, "relu")
+    button(at, "Delete node").click().run()
+    edges = canvas_args(at)["edges"] + [{"id": "st-flow-edge_fc1-fc2", "source": "fc1", "target": "fc2"}]
+    send_report(at, edges=edges)
+    assert ("fc1", "fc2") in [(e.source, e.target) for e in editor(at).spec.edges]
+    assert edge_label(at, "fc1", "fc2") == "[16]"
+
+
+def test_dragging_a_node_moves_it_and_is_undoable(at):
+    nodes = canvas_args(at)["nodes"]
+    nodes[1] = {**nodes[1], "position": {"x": 300.4, "y": 220.0}}
+    send_report(at, nodes=nodes)
+    assert editor(at).spec.node("fc1").ui == {"x": 300, "y": 220}
+    button(at, "Undo").click().run()
+    assert editor(at).spec.node("fc1").ui["y"] == 0
+
+
+def test_undo_and_redo_25_steps(at):
+    click_node(at, "fc1")
+    for k in range(25):
+        next(w for w in at.number_input if w.label == "out_features *").set_value(100 + k).run()
+    for _ in range(25):
+        button(at, "Undo").click().run()
+    assert editor(at).spec.node("fc1").params["out_features"] == 16
+    for _ in range(25):
+        button(at, "Redo").click().run()
+    assert editor(at).spec.node("fc1").params["out_features"] == 124
+
+
+def test_templates_gallery_loads_a_laid_out_template_and_fits_the_view(at):
+    button(at, "Templates").click().run()
+    next(b for b in at.button if b.key == "template_lenet").click().run()
+    assert not at.exception
+    spec = editor(at).spec
+    assert spec.name == "lenet" and all({"x", "y"} <= set(n.ui) for n in spec.nodes)
+    assert canvas_args(at)["fitView"]
+    assert len(canvas_args(at)["nodes"]) == len(spec.nodes)
+
+
+def test_auto_layout_and_clear(at):
+    nodes = canvas_args(at)["nodes"]
+    nodes[2] = {**nodes[2], "position": {"x": 5.0, "y": 400.0}}
+    send_report(at, nodes=nodes)
+    button(at, "Auto-layout").click().run()
+    assert {n.ui["y"] for n in editor(at).spec.nodes} == {0}
+    button(at, "Clear").click().run()
+    assert editor(at).spec.nodes == [] and canvas_args(at)["nodes"] == []
+    assert any("no Input" in m.value for m in at.markdown)
+
+
+def test_summary_table_totals_and_memory_follow_the_batch_size(at):
+    (table,) = at.dataframe
+    assert list(table.value["node"]) == ["x", "fc1", "relu", "fc2"]
+    assert list(table.value["parameters"]) == [0, 48, 0, 34]
+    assert any("82 parameters" in m.value for m in at.markdown)
+    next(w for w in at.number_input if w.label == "batch size").set_value(1000).run()
+    assert any("activations at batch 1000" in m.value for m in at.markdown)
+
+
+def test_save_button_offers_the_spec_as_json(at):
+    (download,) = at.get("download_button")
+    assert download.proto.label == "Save JSON"
