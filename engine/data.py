@@ -46,7 +46,7 @@ class Normalization:
         return cls(raw["kind"], tuple(raw["mean"]), tuple(raw["std"]))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dataset:
     name: str
     task: str  # "classification" or "regression"
@@ -74,7 +74,7 @@ class Dataset:
         return tuple(self.y_train.shape[1:])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RawData:
     """A dataset before splitting: all samples, labels and how to normalise the features."""
 

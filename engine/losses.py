@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 
 from engine.data import Dataset, fmt_shape
@@ -43,6 +44,17 @@ class Sink:
         node = analysis.spec.node(analysis.output_id)
         assert node is not None, "Sink.from_analysis needs an Analysis with an output node"
         return cls(node.id, node.op)
+
+    @classmethod
+    def of_module(cls, model: torch.nn.Module) -> Sink:
+        """Read the output node from a compiled GraphModule (engine.compile records `spec_id` and
+        `spec_op` in each fx node's meta); a generic Sink for any other module."""
+        graph = getattr(model, "graph", None)
+        outputs = [n for n in graph.nodes if n.op == "output"] if graph is not None else []
+        if not outputs or not isinstance(outputs[0].args[0], torch.fx.Node):
+            return cls()
+        meta = outputs[0].args[0].meta
+        return cls(meta.get("spec_id", "output"), meta.get("spec_op"))
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from engine.errors import ConfigError
 from engine.losses import Objective, Sink, choose_objective
 
 EVAL_CHUNK = 1024  # samples per forward pass when evaluating
+SNAPSHOT_SPACING = 100  # steps between weight snapshots at loss checks (epoch ends always save one)
 
 
 def seed_everything(seed: int) -> None:
@@ -77,9 +78,10 @@ def _fmt(value: float | None) -> str:
 
 
 class Snapshots:
-    """The weights (state dict) at the last two good checks, kept in buffers allocated once.
+    """The weights (state dict) at the last two saves, kept in buffers allocated once.
 
-    Saving copies the live tensors into the older buffer, so a save costs one copy and no allocation.
+    Saving copies the live tensors into the older buffer: one copy, no allocation. The trainer saves at
+    every epoch end and at a loss check when SNAPSHOT_SPACING steps have passed since the last save.
     """
 
     def __init__(self, model: nn.Module):
@@ -94,6 +96,10 @@ class Snapshots:
         for dst, src in zip(buffers, self.live):
             dst.copy_(src)
 
+    @property
+    def newest_step(self) -> int:
+        return self.saved[-1][0]
+
     def restore(self, newest: int) -> int:
         """Put back the newest snapshot taken at or before step `newest` (else the oldest); its step."""
         step, buffers = next(((s, b) for s, b in reversed(self.saved) if s <= newest), self.saved[0])
@@ -107,13 +113,17 @@ class Snapshots:
 
 
 class Trainer:
-    """Trains `model` on `dataset` with `config`; `run()` yields event dicts (see module doc)."""
+    """Trains `model` on `dataset` with `config`; `run()` yields event dicts (see module doc).
+
+    `sink` names the output node and op (it chooses the loss); by default it is read from a compiled
+    GraphModule's fx meta, or generic (id "output", no op) for a hand-written module.
+    """
 
     def __init__(self, model: nn.Module, dataset: Dataset, config: TrainConfig, sink: Sink | None = None):
         problems = config.problems()
         if problems:
             raise ConfigError("; ".join(problems))
-        self.config, self.dataset, self.sink = config, dataset, sink or Sink()
+        self.config, self.dataset, self.sink = config, dataset, sink or Sink.of_module(model)
         self.device, self.device_message = pick_device(config.device)
         self.task = config.task or dataset.task
         self.model = model.to(self.device).train()
@@ -215,7 +225,8 @@ class Trainer:
         losses = torch.stack(pending).tolist()
         first_bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
         if first_bad is None:
-            self.snapshots.save(self.step)
+            if self.step - self.snapshots.newest_step >= SNAPSHOT_SPACING:
+                self.snapshots.save(self.step)
             return losses, None
         bad_step = self.step - len(losses) + 1 + first_bad
         message = f"loss became {losses[first_bad]} at step {bad_step} (epoch {epoch}); try a lower learning rate"

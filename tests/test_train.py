@@ -273,7 +273,9 @@ def test_compiled_spec_trains_when_the_compiler_is_there():
     seed_everything(0)
     model = compile_mod.compile_spec(spec)
     config = dataclasses.replace(TrainConfig(dataset="digits", device="cpu"), epochs=2, batch_size=64)
-    trainer = Trainer(model, data, config, Sink.from_analysis(analysis))
+    assert Sink.of_module(model) == Sink.from_analysis(analysis) == Sink("fc", "Linear")
+    assert Sink.of_module(nn.Linear(2, 2)) == Sink()
+    trainer = Trainer(model, data, config)
     events = list(trainer.run())
     assert trainer.sink == Sink("fc", "Linear") and events[-1]["kind"] == "done"
     assert events[-1]["val_accuracy"] > 0.8
