@@ -64,7 +64,7 @@ class EditorSession:
 
     def add(self, op: str, wire: bool) -> None:
         spec, new_id = edit.add_node(self.spec, op, after=self.selected, wire=wire)
-        self.commit(spec)
+        self.commit(spec, fit=True)  # the new node may lie outside the part of the canvas in view
         self.selected = new_id
 
     def delete(self, node_id: str) -> None:
