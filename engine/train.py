@@ -234,6 +234,7 @@ class Trainer:
         return losses, self._diverged(epoch, bad_step, message, newest_good=bad_step - 2)
 
     def _end_of_epoch(self, epoch: int, train_loss: float, started: float) -> dict:
+        train_seconds = time.perf_counter() - started  # the steps alone, without validation
         val_loss, val_accuracy = self.evaluate(self.x_val, self.y_val)
         if val_loss is not None and not math.isfinite(val_loss):
             message = (
@@ -250,6 +251,7 @@ class Trainer:
             "loss": train_loss,
             "val_loss": val_loss,
             "seconds": time.perf_counter() - started,
+            "train_seconds": train_seconds,
         }
         if self.objective.correct is not None:
             event["val_accuracy"] = val_accuracy
@@ -280,6 +282,7 @@ class Trainer:
             **last,
             "kind": "done",
             "seconds": seconds,
+            "train_seconds": sum(e["train_seconds"] for e in self.history),
             "message": f"trained {self.epoch} epochs ({self.step} steps) in {seconds:.1f} s: loss "
             f"{_fmt(last['loss'])}, val_loss {_fmt(last['val_loss'])}",
         }
@@ -293,6 +296,7 @@ class Trainer:
             "status": self.status,
             "epochs": self.epoch,
             "steps": self.step,
+            "train_seconds": sum(e["train_seconds"] for e in self.history),
             "objective": self.objective.name,
             "task": self.task,
             **{k: last[k] for k in keys if k in last},

@@ -209,8 +209,8 @@ def test_events_and_batching():
     assert kinds.count("epoch") == 2 and kinds[-1] == "done" and trainer.step == 2 * steps_per_epoch
     assert [e["step"] for e in events if e["kind"] == "step"] == [3, 6, 9, 12, 15]
     epoch = next(e for e in events if e["kind"] == "epoch")
-    assert set(epoch) == {"kind", "epoch", "step", "loss", "val_loss", "val_accuracy", "seconds"}
-    assert epoch["step"] == steps_per_epoch and epoch["seconds"] >= 0
+    assert set(epoch) == {"kind", "epoch", "step", "loss", "val_loss", "val_accuracy", "seconds", "train_seconds"}
+    assert epoch["step"] == steps_per_epoch and epoch["seconds"] >= epoch["train_seconds"] > 0
     assert trainer.metrics()["status"] == "done" and trainer.metrics()["epochs"] == 2
 
 
