@@ -3,6 +3,7 @@
 import streamlit as st
 
 st.set_page_config(page_title="NetCanvas", page_icon=":material/hub:", layout="wide")
+st.html("<style>[data-testid='stMainBlockContainer'] {padding-top: 2.5rem}</style>")  # room for the canvas
 
 PAGES = [
     st.Page("pages/build.py", title="Build", icon=":material/draw:", default=True),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from builder.catalog import CATALOG
 from builder.fixes import fresh_id
-from builder.layout import LAYER_GAP, ROW_GAP
+from builder.layout import LAYER_GAP, NODE_WIDTH, ROW_GAP
 from builder.opdef import REQUIRED, Param, check_value
 from builder.spec import Edge, GraphSpec, Node
 from builder.validate import ID_PATTERN
@@ -56,6 +56,19 @@ def free_spot(spec: GraphSpec, near: str | None) -> dict:
     while any(abs(x - tx) < LAYER_GAP * 0.6 and abs(y - ty) < ROW_GAP * 0.8 for tx, ty in taken):
         y += ROW_GAP
     return {"x": x, "y": y}
+
+
+def make_room(spec: GraphSpec, node_id: str) -> GraphSpec:
+    """Move `node_id` down, in row steps, until it overlaps no other node (a fix inserts at a midpoint)."""
+    node = spec.node(node_id)
+    here = _position(node)
+    if here is None:
+        return spec
+    others = [p for p in (_position(n) for n in spec.nodes if n.id != node_id) if p]
+    x, y = here
+    while any(abs(x - ox) < NODE_WIDTH + 20 and abs(y - oy) < ROW_GAP * 0.8 for ox, oy in others):
+        y += ROW_GAP / 2
+    return move_nodes(spec, {node_id: (x, y)}) if y != here[1] else spec
 
 
 def add_node(spec: GraphSpec, op: str, after: str | None = None, wire: bool = False) -> tuple[GraphSpec, str]:

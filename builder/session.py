@@ -85,7 +85,10 @@ class EditorSession:
             self.commit(edit.set_param(self.spec, node_id, name, value))
 
     def fix(self, fix: Fix) -> None:
-        self.commit(apply_fix(self.spec, fix))
+        spec = apply_fix(self.spec, fix)
+        for new_id in {n.id for n in spec.nodes} - {n.id for n in self.spec.nodes}:
+            spec = edit.make_room(spec, new_id)
+        self.commit(spec, fit=True)
         self.tell("success", f"applied: {fix.description}")
 
     def auto_layout(self) -> None:

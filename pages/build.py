@@ -11,7 +11,7 @@ from ui.canvas import draw_canvas, take_canvas_event
 from ui.inspector import draw_inspector
 from ui.palette import draw_palette
 from ui.panels import draw_problems, draw_summary
-from ui.state import editor, show_notice
+from ui.state import editor, record_run_time, show_notice
 from ui.toolbar import draw_toolbar
 
 started = time.perf_counter()
@@ -44,7 +44,4 @@ with problems_column:
 with summary_column:
     draw_summary(analysis)
 
-runs = st.session_state.setdefault("build_run_times", [])
-runs.append(round((time.perf_counter() - started) * 1000, 1))
-if st.query_params.get("debug"):
-    st.caption(f"reruns: {len(runs)} · last script time: {runs[-1]} ms")
+record_run_time(started)

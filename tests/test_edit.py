@@ -292,3 +292,13 @@ def test_a_saved_spec_loads_back_the_same():
     spec = layered_layout(TEMPLATES["resnet_mini"].spec())
     loaded, error = read_spec_upload("net.json", spec.to_json().encode())
     assert error is None and loaded.to_dict() == spec.to_dict()
+
+
+def test_a_fix_places_the_inserted_node_where_it_overlaps_nothing():
+    ed = EditorSession()
+    ed.set_param("x", "shape", [1, 8, 8])
+    ed.fix(analyze(ed.spec).issues_for("fc1")[0].fixes[0])
+    flatten = ed.spec.node("flatten").ui
+    for other in ed.spec.nodes:
+        if other.id != "flatten":
+            assert abs(other.ui["x"] - flatten["x"]) >= 190 or abs(other.ui["y"] - flatten["y"]) >= 100

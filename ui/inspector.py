@@ -37,10 +37,23 @@ def _on_delete(node_id: str) -> None:
     editor().delete(node_id)
 
 
+def _help(param: Param) -> str | None:
+    """The parameter's help text with its range, e.g. "0 ≤ p < 1"."""
+    bounds = []
+    if param.min is not None:
+        bounds.append(f"{param.min:g} ≤")
+    if param.min is not None or param.max is not None:
+        bounds.append(param.name)
+    if param.max is not None:
+        bounds.append(f"{'<' if param.exclusive_max else '≤'} {param.max:g}")
+    text = " ".join(filter(None, [param.help, f"range: {' '.join(bounds)}" if bounds else ""]))
+    return text or None
+
+
 def _param_widget(node_id: str, param: Param, current) -> None:
     key = _widget_key(param.name)
     label = param.name + (" *" if param.required else "")
-    common = {"key": key, "help": param.help or None, "on_change": _on_param, "args": (node_id, param, key)}
+    common = {"key": key, "help": _help(param), "on_change": _on_param, "args": (node_id, param, key)}
     if param.kind == "bool":
         st.checkbox(label, value=bool(current), **common)
     elif param.kind == "choice":

@@ -1,0 +1,133 @@
+"""Speed of the Build page with a 200-node graph on the canvas.
+
+    python -m bench.bench_build_page               # server time of a rerun after a parameter edit (AppTest)
+    python -m bench.bench_build_page --browser     # the same in a real `streamlit run` driven by Chromium
+
+Server: the app records how long each rerun takes (app.py, `run_times_ms`). AppTest loads the graph,
+selects a Linear and edits its `out_features` --edits times; the numbers are those reruns.
+
+Browser: the graph is opened from a file in a real session; per edit the bench measures the time from
+pressing Enter in the inspector to the new shape appearing on the canvas's edge label (what the user
+waits for), and reads the server times of every rerun the edit caused (the edit, plus the canvas's echo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench.big_graph import WIDTH, residual_mlp
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EDITED = "fc_30"  # a Linear in the middle of the graph
+
+
+def _stats(values: list[float]) -> str:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return f"median {statistics.median(ordered):.0f} ms · p95 {p95:.0f} ms · max {ordered[-1]:.0f} ms (n={len(values)})"
+
+
+def bench_server(n_nodes: int, edits: int) -> list[float]:
+    from streamlit.testing.v1 import AppTest
+
+    from builder.session import EditorSession
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    editor = EditorSession(spec=residual_mlp(n_nodes))
+    editor.selected = EDITED
+    at.session_state["build_editor"] = editor
+    at.run()
+    at.run()  # warm: first-run imports are not what a user waits for on an edit
+    for k in range(edits):
+        widget = next(w for w in at.number_input if w.label == "out_features *")
+        widget.set_value(WIDTH + 1 + k % 2).run()
+        assert not at.exception, at.exception
+    return at.session_state["run_times_ms"][-edits:]
+
+
+def _server_times(page) -> tuple[int, list[float]]:
+    text = page.get_by_text("reruns:").inner_text()
+    count, times = text.removeprefix("reruns: ").split(" · server ms: ")
+    return int(count), [float(t) for t in times.split(", ")]
+
+
+def bench_browser(n_nodes: int, edits: int) -> tuple[list[float], list[float], list[int]]:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.browser.build_page import click_node, edge_label, open_file, settle
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_healthy
+
+    spec_file = pathlib.Path(tempfile.mkdtemp()) / "big.json"
+    spec_file.write_text(residual_mlp(n_nodes).to_json())
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latencies, server_ms, reruns = [], [], []
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, server)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(f"{url}/?debug=1")
+            settle(page)
+            open_file(page, spec_file)
+            click_node(page, EDITED)
+            for k in range(edits):
+                value = WIDTH + 1 + k % 2
+                before, _ = _server_times(page)
+                box = page.get_by_role("spinbutton", name="out_features *")
+                box.fill(str(value))
+                started = time.perf_counter()
+                box.press("Enter")
+                expect(edge_label(page, EDITED, EDITED.replace("fc", "relu"))).to_have_text(f"[{value}]")
+                latencies.append((time.perf_counter() - started) * 1000)
+                settle(page)
+                after, times = _server_times(page)
+                reruns.append(after - before)
+                server_ms += times[-(after - before) :]
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return latencies, server_ms, reruns
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--edits", type=int, default=20)
+    parser.add_argument("--browser", action="store_true", help="also measure in a real session in Chromium")
+    args = parser.parse_args()
+    print(f"graph: {len(residual_mlp(args.nodes).nodes)} nodes ({residual_mlp(args.nodes).name})")
+    print(f"server, AppTest, rerun after a parameter edit: {_stats(bench_server(args.nodes, args.edits))}")
+    if args.browser:
+        latencies, server_ms, reruns = bench_browser(args.nodes, args.edits)
+        print(f"browser, Enter -> new shape on the canvas: {_stats(latencies)}")
+        print(f"browser, server time of each rerun an edit caused: {_stats(server_ms)}")
+        print(f"browser, reruns per edit: {statistics.mean(reruns):.1f} (min {min(reruns)}, max {max(reruns)})")
+
+
+if __name__ == "__main__":
+    main()
