@@ -8,8 +8,8 @@ it into an Issue that names the node.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 Shape = tuple[int, ...]
 

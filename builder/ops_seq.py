@@ -5,6 +5,7 @@ from __future__ import annotations
 from builder.opdef import OpDef, Param, ShapeError, fmt
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+CAUSAL = Param("causal", "bool", False, help="each step attends only to itself and earlier steps")
 
 
 def _seq(op: str, shape, src: str) -> None:
@@ -63,6 +64,11 @@ def _attention(op: str, heads: str):
     return rule
 
 
+def _positional(p, ins, srcs):
+    _seq("PositionalEmbedding", ins[0], srcs[0])
+    return ins[0]
+
+
 def _mha_count(p, ins):
     e = ins[0][-1]
     return 4 * e * e + 4 * e
@@ -98,15 +104,17 @@ OPS = [
           params=(Param("num_embeddings", "int", min=1), Param("embedding_dim", "int", min=1)),
           count=lambda p, ins: p["num_embeddings"] * p["embedding_dim"], dtype_in="int64",
           key_params=("num_embeddings", "embedding_dim")),
+    OpDef("PositionalEmbedding", "attention", "Adds a learned vector per position to [steps, features].",
+          _positional, count=lambda p, ins: ins[0][0] * ins[0][1]),
     OpDef("MultiheadAttention", "attention", "Self-attention over [steps, embed].", _attention("MultiheadAttention",
           "num_heads"), params=(Param("num_heads", "int", min=1), Param("dropout", "float", 0.0, min=0.0, max=1.0,
-                                                                           exclusive_max=True)),
-          count=_mha_count, key_params=("num_heads",)),
+                                                                           exclusive_max=True), CAUSAL),
+          count=_mha_count, key_params=("num_heads", "causal")),
     OpDef("TransformerEncoderLayer", "attention", "Self-attention + feed-forward block (post-norm).",
           _attention("TransformerEncoderLayer", "nhead"),
           params=(Param("nhead", "int", min=1), Param("dim_feedforward", "int", 2048, min=1),
-                  Param("dropout", "float", 0.1, min=0.0, max=1.0, exclusive_max=True)),
-          count=_encoder_count, key_params=("nhead", "dim_feedforward")),
+                  Param("dropout", "float", 0.1, min=0.0, max=1.0, exclusive_max=True), CAUSAL),
+          count=_encoder_count, key_params=("nhead", "dim_feedforward", "causal")),
     OpDef("RBM", "unsupervised", "Restricted Boltzmann machine; forward gives hidden probabilities.", _rbm,
           params=(Param("n_hidden", "int", min=1), Param("k", "int", 1, min=1, help="Gibbs steps for CD-k"),
                   Param("visible", "choice", "bernoulli", choices=("bernoulli", "gaussian"))),

@@ -16,6 +16,7 @@ from builder.issues import Fix
 from builder.layout import layered_layout, needs_layout
 from builder.spec import GraphSpec
 from builder.sync import CanvasView, apply_canvas_changes, canvas_changes, view_of
+from builder.validate import Analysis, analyze
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class EditorSession:
     version: int = 0
     notice: Notice | None = None
     wants_fit: bool = True  # the canvas should fit the whole graph into view on its next draw
+    _analysis: Analysis | None = field(default=None, repr=False, compare=False)
 
     def commit(self, new_spec: GraphSpec, *, fit: bool = False) -> None:
         if new_spec.to_dict() == self.spec.to_dict():
@@ -104,8 +106,13 @@ class EditorSession:
 
     # canvas events -------------------------------------------------------------------------------
 
-    def apply_canvas(self, base: CanvasView | None, seen: CanvasView, clicked: str | None) -> None:
-        """Take in what the user did on the canvas since it was shown `base` (None: unknown, use the spec)."""
+    def apply_canvas(self, base: CanvasView | None, seen: CanvasView, clicked: str | None) -> bool:
+        """Take in what the user did on the canvas since it was shown `base` (None: unknown, use the spec).
+
+        Returns whether anything changed (the graph, the selection or the notice), that is whether the
+        rest of the page has to be drawn again; a report that only echoes what the canvas was given is not.
+        """
+        before = (self.version, self.selected, self.notice)
         changes = canvas_changes(base if base is not None else view_of(self.spec), seen)
         if not changes.empty:
             spec, notes = apply_canvas_changes(self.spec, changes)
@@ -114,6 +121,13 @@ class EditorSession:
                 self.tell("warning", "; ".join(notes))
         if clicked is not None and self.spec.node(clicked) is not None:
             self.selected = clicked
+        return (self.version, self.selected, self.notice) != before
+
+    def analysis(self) -> Analysis:
+        """The validation of the current spec, computed once per spec (edits replace the spec object)."""
+        if self._analysis is None or self._analysis.spec is not self.spec:
+            self._analysis = analyze(self.spec)
+        return self._analysis
 
     def take_fit(self) -> bool:
         """Whether the canvas should fit the view now (asked once per request)."""

@@ -60,38 +60,47 @@ def _perceptron(name: str) -> Callable[[], dict]:
 
 def _mlp(name: str, dataset: str, hidden: int, act: str = "ReLU") -> Callable[[], dict]:
     info = DATASETS[dataset]
-    return lambda: graph(name, [
-        _input(info.feature_shape),
-        ("fc1", "Linear", {"out_features": hidden}),
-        ("act1", act),
-        ("fc2", "Linear", {"out_features": info.n_classes}),
-    ])
+    return lambda: graph(
+        name,
+        [
+            _input(info.feature_shape),
+            ("fc1", "Linear", {"out_features": hidden}),
+            ("act1", act),
+            ("fc2", "Linear", {"out_features": info.n_classes}),
+        ],
+    )
 
 
 def _maxout_digits() -> dict:
-    return graph("maxout_digits", [
-        _input([64]),
-        ("maxout1", "Maxout", {"out_features": 64, "pieces": 3}),
-        ("drop1", "Dropout", {"p": 0.2}),
-        ("maxout2", "Maxout", {"out_features": 32, "pieces": 3}),
-        ("fc", "Linear", {"out_features": 10}),
-    ])
+    return graph(
+        "maxout_digits",
+        [
+            _input([64]),
+            ("maxout1", "Maxout", {"out_features": 64, "pieces": 3}),
+            ("drop1", "Dropout", {"p": 0.2}),
+            ("maxout2", "Maxout", {"out_features": 32, "pieces": 3}),
+            ("fc", "Linear", {"out_features": 10}),
+        ],
+    )
 
 
 def _lenet() -> dict:
-    return graph("lenet", [
-        _input([1, 8, 8]),
-        ("conv1", "Conv2d", {"out_channels": 6, "kernel_size": 3, "padding": 1}),
-        ("relu1", "ReLU"),
-        ("pool1", "MaxPool2d", {"kernel_size": 2}),
-        ("conv2", "Conv2d", {"out_channels": 16, "kernel_size": 3, "padding": 1}),
-        ("relu2", "ReLU"),
-        ("pool2", "MaxPool2d", {"kernel_size": 2}),
-        ("flat", "Flatten"),
-        ("fc1", "Linear", {"out_features": 64}),
-        ("relu3", "ReLU"),
-        ("fc2", "Linear", {"out_features": 10}),
-    ])
+    return graph(
+        "lenet",
+        [
+            _input([1, 8, 8]),
+            ("conv1", "Conv2d", {"out_channels": 6, "kernel_size": 3, "padding": 1}),
+            ("relu1", "ReLU"),
+            ("pool1", "MaxPool2d", {"kernel_size": 2}),
+            ("conv2", "Conv2d", {"out_channels": 16, "kernel_size": 3, "padding": 1}),
+            ("relu2", "ReLU"),
+            ("pool2", "MaxPool2d", {"kernel_size": 2}),
+            ("flat", "Flatten"),
+            ("fc1", "Linear", {"out_features": 64}),
+            ("relu3", "ReLU"),
+            ("fc2", "Linear", {"out_features": 10}),
+        ],
+    )
 
 
 def _conv_bn(prefix: str, channels: int, stride: int = 1, kernel: int = 3) -> list[Layer]:
@@ -104,15 +113,22 @@ def _conv_bn(prefix: str, channels: int, stride: int = 1, kernel: int = 3) -> li
 def _resnet_mini() -> dict:
     """Stem, one block with an identity shortcut, one downsampling block with a projection shortcut."""
     stem = [_input([1, 8, 8]), *_conv_bn("stem", 16), ("stem_relu", "ReLU")]
-    block1 = [*_conv_bn("b1a", 16), ("b1a_relu", "ReLU"), *_conv_bn("b1b", 16), ("b1_add", "Add"),
-              ("b1_relu", "ReLU")]
-    block2 = [*_conv_bn("b2a", 32, stride=2), ("b2a_relu", "ReLU"), *_conv_bn("b2b", 32), ("b2_add", "Add"),
-              ("b2_relu", "ReLU")]
+    block1 = [*_conv_bn("b1a", 16), ("b1a_relu", "ReLU"), *_conv_bn("b1b", 16), ("b1_add", "Add"), ("b1_relu", "ReLU")]
+    block2 = [
+        *_conv_bn("b2a", 32, stride=2),
+        ("b2a_relu", "ReLU"),
+        *_conv_bn("b2b", 32),
+        ("b2_add", "Add"),
+        ("b2_relu", "ReLU"),
+    ]
     shortcut = _conv_bn("b2_proj", 32, stride=2, kernel=1)
-    head = [("pool", "AdaptiveAvgPool2d", {"output_size": 1}), ("flat", "Flatten"),
-            ("fc", "Linear", {"out_features": 10})]
+    head = [
+        ("pool", "AdaptiveAvgPool2d", {"output_size": 1}),
+        ("flat", "Flatten"),
+        ("fc", "Linear", {"out_features": 10}),
+    ]
     spec = graph("resnet_mini", stem + block1 + block2 + head)
-    spec["nodes"][len(stem + block1 + block2):len(stem + block1 + block2)] = [_node(n) for n in shortcut]
+    spec["nodes"][len(stem + block1 + block2) : len(stem + block1 + block2)] = [_node(n) for n in shortcut]
     spec["edges"] += [
         {"source": "stem_relu", "target": "b1_add"},  # identity shortcut
         {"source": "b1_relu", "target": "b2_proj_conv"},  # projection shortcut: 1x1 conv, stride 2
@@ -125,45 +141,75 @@ def _resnet_mini() -> dict:
 def _recurrent(name: str, op: str, dataset: str, hidden: int) -> Callable[[], dict]:
     info = DATASETS[dataset]
     out = info.n_classes or 1
-    return lambda: graph(name, [
-        _input(info.feature_shape),
-        ("rnn", op, {"hidden_size": hidden, "return_sequences": False}),
-        ("out", "Linear", {"out_features": out}),
-    ])
+    return lambda: graph(
+        name,
+        [
+            _input(info.feature_shape),
+            ("rnn", op, {"hidden_size": hidden, "return_sequences": False}),
+            ("out", "Linear", {"out_features": out}),
+        ],
+    )
+
+
+def _gru_parity() -> dict:
+    return graph(
+        "gru_parity",
+        [
+            _input([PARITY_BITS, 1]),
+            ("gru", "GRU", {"hidden_size": 32}),
+            ("out", "Linear", {"out_features": 2}),  # per step: is the count of ones so far odd
+        ],
+    )
 
 
 def _lstm_text() -> dict:
     vocab = len(TEXT_ALPHABET)
-    return graph("lstm_text", [
-        _input([TEXT_STEPS], "int64"),
-        ("embed", "Embedding", {"num_embeddings": vocab, "embedding_dim": 16}),
-        ("lstm", "LSTM", {"hidden_size": 128}),
-        ("out", "Linear", {"out_features": vocab}),
-    ])
+    return graph(
+        "lstm_text",
+        [
+            _input([TEXT_STEPS], "int64"),
+            ("embed", "Embedding", {"num_embeddings": vocab, "embedding_dim": 16}),
+            ("lstm", "LSTM", {"hidden_size": 128}),
+            ("out", "Linear", {"out_features": vocab}),
+        ],
+    )
 
 
 def _autoencoder_digits() -> dict:
-    return graph("autoencoder_digits", [
-        _input([64]),
-        ("enc1", "Linear", {"out_features": 32}), ("enc1_relu", "ReLU"),
-        ("bottleneck", "Linear", {"out_features": 8}), ("bottleneck_relu", "ReLU"),
-        ("dec1", "Linear", {"out_features": 32}), ("dec1_relu", "ReLU"),
-        ("dec2", "Linear", {"out_features": 64}), ("recon", "Sigmoid"),
-    ])
+    return graph(
+        "autoencoder_digits",
+        [
+            _input([64]),
+            ("enc1", "Linear", {"out_features": 32}),
+            ("enc1_relu", "ReLU"),
+            ("bottleneck", "Linear", {"out_features": 8}),
+            ("bottleneck_relu", "ReLU"),
+            ("dec1", "Linear", {"out_features": 32}),
+            ("dec1_relu", "ReLU"),
+            ("dec2", "Linear", {"out_features": 64}),
+            ("recon", "Sigmoid"),
+        ],
+    )
 
 
 def _dbn_digits() -> dict:
-    return graph("dbn_digits", [
-        _input([64]),
-        ("rbm1", "RBM", {"n_hidden": 128}),
-        ("rbm2", "RBM", {"n_hidden": 64}),
-        ("fc", "Linear", {"out_features": 10}),
-    ])
+    return graph(
+        "dbn_digits",
+        [
+            _input([64]),
+            ("rbm1", "RBM", {"n_hidden": 128}),
+            ("rbm2", "RBM", {"n_hidden": 64}),
+            ("fc", "Linear", {"out_features": 10}),
+        ],
+    )
 
 
 def _dsn_module(k: int) -> list[Layer]:
-    return [(f"m{k}_hidden", "Linear", {"out_features": 64}), (f"m{k}_act", "Sigmoid"),
-            (f"m{k}_out", "Linear", {"out_features": 10})]
+    return [
+        (f"m{k}_hidden", "Linear", {"out_features": 64}),
+        (f"m{k}_act", "Sigmoid"),
+        (f"m{k}_out", "Linear", {"out_features": 10}),
+    ]
 
 
 def _dsn_digits() -> dict:
@@ -179,13 +225,20 @@ def _dsn_digits() -> dict:
 
 
 def _transformer_parity() -> dict:
-    return graph("transformer_parity", [
-        _input([PARITY_BITS, 1]),
-        ("embed", "Linear", {"out_features": 32}),
-        ("encoder", "TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 64, "dropout": 0.0}),
-        ("flat", "Flatten"),
-        ("out", "Linear", {"out_features": 2}),
-    ])
+    return graph(
+        "transformer_parity",
+        [
+            _input([PARITY_BITS, 1]),
+            ("embed", "Linear", {"out_features": 64}),
+            ("position", "PositionalEmbedding"),
+            (
+                "encoder",
+                "TransformerEncoderLayer",
+                {"nhead": 4, "dim_feedforward": 128, "dropout": 0.0, "causal": True},
+            ),
+            ("out", "Linear", {"out_features": 2}),
+        ],
+    )
 
 
 def _t(name, title, description, build, **train) -> Template:
@@ -193,44 +246,160 @@ def _t(name, title, description, build, **train) -> Template:
 
 
 DIGITS = {"dataset": "digits", "optimizer": "adam", "lr": 1e-3, "batch_size": 32, "epochs": 15}
-TEMPLATES: dict[str, Template] = {t.name: t for t in (
-    _t("perceptron", "Perceptron (OR)", "One linear unit with a step: learns OR with the perceptron rule.",
-       _perceptron("perceptron"), dataset="or", optimizer="sgd", lr=0.1, batch_size=4, epochs=30),
-    _t("perceptron_xor", "Perceptron on XOR", "The same single unit cannot learn XOR: it is not linearly "
-       "separable, so at most 3 of 4 rows come out right.", _perceptron("perceptron_xor"),
-       dataset="xor", optimizer="sgd", lr=0.1, batch_size=4, epochs=30),
-    _t("mlp_xor", "MLP on XOR", "One hidden layer of 4 tanh units solves XOR.", _mlp("mlp_xor", "xor", 4, "Tanh"),
-       dataset="xor", optimizer="adam", lr=0.05, batch_size=4, epochs=300),
-    _t("mlp_iris", "MLP on iris", "4 features, 16 hidden ReLU units, 3 species.", _mlp("mlp_iris", "iris", 16),
-       dataset="iris", optimizer="adam", lr=0.01, batch_size=16, epochs=60),
-    _t("mlp_digits", "MLP on digits", "64 pixels, 128 hidden units, 10 digits.", _mlp("mlp_digits", "digits", 128),
-       **DIGITS),
-    _t("maxout_digits", "Maxout network", "Two maxout layers (max over 3 linear pieces) on digits.", _maxout_digits,
-       **DIGITS),
-    _t("lenet", "LeNet", "Two conv + pool stages and a dense head on 1x8x8 digits.", _lenet, **DIGITS),
-    _t("resnet_mini", "Mini ResNet", "Residual blocks with Add: an identity shortcut and a stride-2 projection "
-       "shortcut (1x1 conv + BatchNorm).", _resnet_mini, **{**DIGITS, "epochs": 10}),
-    _t("rnn_sine", "RNN on a sine", f"An Elman RNN reads {SINE_STEPS} samples and predicts the next one.",
-       _recurrent("rnn_sine", "RNN", "sine", 32), dataset="sine", optimizer="adam", lr=5e-3, batch_size=32,
-       epochs=20),
-    _t("lstm_sine", "LSTM on a sine", "An LSTM reads a window of a sine wave and predicts the next sample.",
-       _recurrent("lstm_sine", "LSTM", "sine", 32), dataset="sine", optimizer="adam", lr=5e-3, batch_size=32,
-       epochs=20),
-    _t("gru_parity", "GRU on parity", f"A GRU reads {PARITY_BITS} bits and says whether the count of ones is odd.",
-       _recurrent("gru_parity", "GRU", "parity", 32), dataset="parity", optimizer="adam", lr=1e-2, batch_size=32,
-       epochs=40),
-    _t("lstm_text", "Character LSTM", "Embedding, LSTM and a per-step Linear predict the next character.",
-       _lstm_text, dataset="text", optimizer="adam", lr=5e-3, batch_size=32, epochs=10),
-    _t("autoencoder_digits", "Autoencoder", "Squeezes 64 pixels through an 8-unit code and reconstructs them.",
-       _autoencoder_digits, dataset="digits", task="reconstruction", optimizer="adam", lr=2e-3, batch_size=32,
-       epochs=30),
-    _t("dbn_digits", "Deep belief network", "Two stacked RBMs and a classifier head, fine-tuned by backprop.",
-       _dbn_digits, **{**DIGITS, "lr": 2e-3}),
-    _t("dsn_digits", "Deep stacking network", "Each module sees the input joined with every earlier module's "
-       "prediction.", _dsn_digits, **{**DIGITS, "lr": 3e-3}),
-    _t("transformer_parity", "Transformer on parity", "Self-attention over the bits, then a linear read-out.",
-       _transformer_parity, dataset="parity", optimizer="adam", lr=2e-3, batch_size=32, epochs=60),
-)}
+TEMPLATES: dict[str, Template] = {
+    t.name: t
+    for t in (
+        _t(
+            "perceptron",
+            "Perceptron (OR)",
+            "One linear unit with a step: learns OR with the perceptron rule.",
+            _perceptron("perceptron"),
+            dataset="or",
+            optimizer="sgd",
+            lr=0.1,
+            batch_size=4,
+            epochs=30,
+        ),
+        _t(
+            "perceptron_xor",
+            "Perceptron on XOR",
+            "The same single unit cannot learn XOR: it is not linearly "
+            "separable, so at most 3 of 4 rows come out right.",
+            _perceptron("perceptron_xor"),
+            dataset="xor",
+            optimizer="sgd",
+            lr=0.1,
+            batch_size=4,
+            epochs=30,
+        ),
+        _t(
+            "mlp_xor",
+            "MLP on XOR",
+            "One hidden layer of 4 tanh units solves XOR.",
+            _mlp("mlp_xor", "xor", 4, "Tanh"),
+            dataset="xor",
+            optimizer="adam",
+            lr=0.05,
+            batch_size=4,
+            epochs=300,
+        ),
+        _t(
+            "mlp_iris",
+            "MLP on iris",
+            "4 features, 16 hidden ReLU units, 3 species.",
+            _mlp("mlp_iris", "iris", 16),
+            dataset="iris",
+            optimizer="adam",
+            lr=0.01,
+            batch_size=16,
+            epochs=60,
+        ),
+        _t(
+            "mlp_digits",
+            "MLP on digits",
+            "64 pixels, 128 hidden units, 10 digits.",
+            _mlp("mlp_digits", "digits", 128),
+            **DIGITS,
+        ),
+        _t(
+            "maxout_digits",
+            "Maxout network",
+            "Two maxout layers (max over 3 linear pieces) on digits.",
+            _maxout_digits,
+            **DIGITS,
+        ),
+        _t("lenet", "LeNet", "Two conv + pool stages and a dense head on 1x8x8 digits.", _lenet, **DIGITS),
+        _t(
+            "resnet_mini",
+            "Mini ResNet",
+            "Residual blocks with Add: an identity shortcut and a stride-2 projection shortcut (1x1 conv + BatchNorm).",
+            _resnet_mini,
+            **{**DIGITS, "epochs": 10},
+        ),
+        _t(
+            "rnn_sine",
+            "RNN on a sine",
+            f"An Elman RNN reads {SINE_STEPS} samples and predicts the next one.",
+            _recurrent("rnn_sine", "RNN", "sine", 32),
+            dataset="sine",
+            optimizer="adam",
+            lr=5e-3,
+            batch_size=32,
+            epochs=20,
+        ),
+        _t(
+            "lstm_sine",
+            "LSTM on a sine",
+            "An LSTM reads a window of a sine wave and predicts the next sample.",
+            _recurrent("lstm_sine", "LSTM", "sine", 32),
+            dataset="sine",
+            optimizer="adam",
+            lr=5e-3,
+            batch_size=32,
+            epochs=20,
+        ),
+        _t(
+            "gru_parity",
+            "GRU on parity",
+            f"A GRU reads {PARITY_BITS} bits and says after each one whether the count of ones so far is odd.",
+            _gru_parity,
+            dataset="parity",
+            optimizer="adam",
+            lr=1e-2,
+            batch_size=32,
+            epochs=20,
+        ),
+        _t(
+            "lstm_text",
+            "Character LSTM",
+            "Embedding, LSTM and a per-step Linear predict the next character.",
+            _lstm_text,
+            dataset="text",
+            optimizer="adam",
+            lr=5e-3,
+            batch_size=32,
+            epochs=10,
+        ),
+        _t(
+            "autoencoder_digits",
+            "Autoencoder",
+            "Squeezes 64 pixels through an 8-unit code and reconstructs them.",
+            _autoencoder_digits,
+            dataset="digits",
+            task="reconstruction",
+            optimizer="adam",
+            lr=2e-3,
+            batch_size=32,
+            epochs=30,
+        ),
+        _t(
+            "dbn_digits",
+            "Deep belief network",
+            "Two stacked RBMs and a classifier head, fine-tuned by backprop.",
+            _dbn_digits,
+            **{**DIGITS, "lr": 2e-3},
+        ),
+        _t(
+            "dsn_digits",
+            "Deep stacking network",
+            "Each module sees the input joined with every earlier module's prediction.",
+            _dsn_digits,
+            **{**DIGITS, "lr": 3e-3},
+        ),
+        _t(
+            "transformer_parity",
+            "Transformer on parity",
+            "Causal self-attention with learned positions: each step "
+            "sees the bits so far and says whether their count is odd.",
+            _transformer_parity,
+            dataset="parity",
+            optimizer="adam",
+            lr=3e-3,
+            batch_size=32,
+            epochs=60,
+        ),
+    )
+}
 
 
 def template_names() -> list[str]:

@@ -161,7 +161,7 @@ def _parity(name: str, seed: int) -> RawData:
     codes = torch.arange(2**PARITY_BITS)  # [1024]
     bits = (codes.unsqueeze(1) >> torch.arange(PARITY_BITS - 1, -1, -1)) & 1  # [1024, 10], MSB first
     x = bits.to(torch.float32).unsqueeze(-1)  # [1024, 10, 1]
-    y = bits.sum(dim=1) % 2  # [1024]
+    y = bits.cumsum(dim=1) % 2  # [1024, 10]: running parity after each bit; the last is the string's parity
     return RawData(x, y, ("even", "odd"))
 
 

@@ -246,13 +246,32 @@ class GRULayer(nn.GRU):
         return sequence_or_last(output, h_n, self.return_sequences, directions)
 
 
-class SelfAttention(nn.MultiheadAttention):
-    """Multi-head self-attention on (B, T, E): query = key = value = x; returns the attention output only."""
+def causal_mask(steps: int, device: torch.device) -> Tensor:
+    """(T, T) boolean mask, True where step i must not see step j (j > i)."""
+    return torch.ones(steps, steps, dtype=torch.bool, device=device).triu(1)
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0):
+
+class PositionalEmbedding(nn.Module):
+    """Adds a learned vector per position: (B, T, F) + weight (T, F)."""
+
+    def __init__(self, steps: int, features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(steps, features) * 0.1)
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, T, F)
+        return x + self.weight  # (B, T, F)
+
+
+class SelfAttention(nn.MultiheadAttention):
+    """Multi-head self-attention on (B, T, E): query = key = value = x; returns the attention output only.
+    With `causal`, step t attends to steps <= t only."""
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, causal: bool = False):
         super().__init__(embed_dim, num_heads, dropout=dropout, batch_first=True)
+        self.causal = causal
 
     def forward(self, x: Tensor) -> Tensor:  # (B, T, E)
+        mask = causal_mask(x.shape[1], x.device) if self.causal else None  # (T, T)
         seq = x.transpose(0, 1)  # (T, B, E): the functional form is sequence first
         attended, _ = F.multi_head_attention_forward(
             seq,
@@ -270,5 +289,22 @@ class SelfAttention(nn.MultiheadAttention):
             self.out_proj.bias,
             training=self.training,
             need_weights=False,
+            attn_mask=mask,
         )  # (T, B, E)
         return attended.transpose(0, 1)  # (B, T, E)
+
+
+class EncoderLayer(nn.TransformerEncoderLayer):
+    """Post-norm transformer encoder layer on (B, T, E) with ReLU feed-forward; state-dict keys as in
+    nn.TransformerEncoderLayer. With `causal`, step t attends to steps <= t only."""
+
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float, causal: bool = False):
+        super().__init__(d_model, nhead, dim_feedforward=dim_feedforward, dropout=dropout, batch_first=True)
+        self.causal = causal
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, T, E)
+        mask = causal_mask(x.shape[1], x.device) if self.causal else None  # (T, T)
+        attended = self.self_attn(x, x, x, attn_mask=mask, need_weights=False)[0]  # (B, T, E)
+        x = self.norm1(x + self.dropout1(attended))  # (B, T, E)
+        hidden = self.dropout(F.relu(self.linear1(x)))  # (B, T, dim_feedforward)
+        return self.norm2(x + self.dropout2(self.linear2(hidden)))  # (B, T, E)

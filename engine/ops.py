@@ -107,9 +107,12 @@ MODULE_FACTORIES: dict[str, ModuleFactory] = {
     "GRU": _recurrent(layers.GRULayer),
     "Embedding": lambda p, ins: nn.Embedding(p["num_embeddings"], p["embedding_dim"]),
     # attention
-    "MultiheadAttention": lambda p, ins: layers.SelfAttention(_features(ins), p["num_heads"], p["dropout"]),
-    "TransformerEncoderLayer": lambda p, ins: nn.TransformerEncoderLayer(
-        _features(ins), p["nhead"], dim_feedforward=p["dim_feedforward"], dropout=p["dropout"], batch_first=True
+    "PositionalEmbedding": lambda p, ins: layers.PositionalEmbedding(*ins[0]),
+    "MultiheadAttention": lambda p, ins: layers.SelfAttention(
+        _features(ins), p["num_heads"], p["dropout"], p["causal"]
+    ),
+    "TransformerEncoderLayer": lambda p, ins: layers.EncoderLayer(
+        _features(ins), p["nhead"], p["dim_feedforward"], p["dropout"], p["causal"]
     ),
     # unsupervised
     "RBM": lambda p, ins: layers.RBM(_features(ins), p["n_hidden"], p["k"], p["visible"]),

@@ -82,7 +82,9 @@ def test_normalisation_iris_standardised_digits_scaled():
 def test_parity_labels_and_val_split_sizes():
     d = load_dataset("parity", val_split=0.25)
     assert d.n_val == 256
-    assert torch.equal(d.y_train, d.x_train.squeeze(-1).sum(1).long() % 2)
+    bits = d.x_train.squeeze(-1).long()  # [N, 10]
+    assert torch.equal(d.y_train, bits.cumsum(1) % 2)  # running parity per step
+    assert torch.equal(d.y_train[:, -1], bits.sum(1) % 2)  # the last step: the string's parity
     assert load_dataset("iris", val_split=0).n_val == 0
 
 

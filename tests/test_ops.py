@@ -12,13 +12,14 @@ from collections import Counter
 
 import pytest
 import torch
+from torch import nn
 
 from builder.catalog import CATALOG
 from builder.validate import analyze
 from engine.compile import compile_spec, node_modules, param_count
 from engine.layers import RBM, SOM, GRULayer, LSTMLayer, Maxout, RNNLayer, Step
 from engine.ops import FUNCTION_EMITTERS, MODULE_FACTORIES, PLACEHOLDER_OPS
-from tests.helpers import make_spec
+from tests.helpers import chain, make_spec
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 
@@ -122,6 +123,10 @@ ROWS = [
     ("MultiheadAttention", {"num_heads": 1, "dropout": 0.1}, [3, 4]),
     ("TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 16}, [5, 8]),
     ("TransformerEncoderLayer", {"nhead": 4}, [3, 8]),
+    ("TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 8, "causal": True}, [4, 6]),
+    ("MultiheadAttention", {"num_heads": 2, "causal": True}, [4, 6]),
+    ("PositionalEmbedding", {}, [5, 8]),
+    ("PositionalEmbedding", {}, [1, 3]),
     ("RBM", {"n_hidden": 3}, [6]),
     ("RBM", {"n_hidden": 5, "k": 2, "visible": "gaussian"}, [4]),
     ("SOM", {"rows": 2, "cols": 3}, [4]),
@@ -281,3 +286,27 @@ def test_recurrent_layers_follow_swapped_parameters(cls):
     x = torch.randn(2, 5, 3)
     swapped = torch.func.functional_call(layer, dict(other.named_parameters()), (x,))
     torch.testing.assert_close(swapped, other(x))
+
+
+@pytest.mark.parametrize(
+    "op, params",
+    [
+        ("MultiheadAttention", {"num_heads": 2, "causal": True}),
+        ("TransformerEncoderLayer", {"nhead": 2, "causal": True}),
+    ],
+)
+def test_causal_attention_does_not_look_ahead(op, params):
+    gm = compile_spec(chain(("x", "Input", {"shape": [5, 4]}), ("att", op, params))).eval()
+    x = torch.randn(2, 5, 4)
+    changed = x.clone()
+    changed[:, 3:] = torch.randn(2, 2, 4)  # change the last two steps only
+    torch.testing.assert_close(gm(x)[:, :3], gm(changed)[:, :3])
+    assert not torch.allclose(gm(x)[:, 3:], gm(changed)[:, 3:])
+
+
+def test_encoder_layer_matches_torch_reference_when_not_causal():
+    gm = compile_spec(chain(("x", "Input", {"shape": [5, 8]}), ("enc", "TransformerEncoderLayer", {"nhead": 2}))).eval()
+    ref = nn.TransformerEncoderLayer(8, 2, dim_feedforward=2048, dropout=0.1, batch_first=True).eval()
+    ref.load_state_dict({k.split(".", 1)[1]: v for k, v in gm.state_dict().items()})
+    x = torch.randn(3, 5, 8)
+    torch.testing.assert_close(gm(x), ref(x), rtol=1e-5, atol=1e-5)

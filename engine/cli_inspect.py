@@ -1,0 +1,80 @@
+"""CLI commands that need no training: templates, datasets, validate, summary.
+
+Each returns an exit code and prints plain lines; bad input is one clear line per problem, exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+
+from builder.datasets import DATASETS
+from builder.opdef import fmt
+from builder.spec import GraphSpec, load_spec
+from builder.summary import format_table, summary_json
+from builder.templates import TEMPLATES
+from builder.validate import Analysis, analyze
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED = 0, 2, 3
+
+
+def print_issues(issues, prefix: str = "error") -> None:
+    for issue in issues:
+        fixes = "; ".join(f.description for f in getattr(issue, "fixes", ()))
+        print(f"{prefix}: {issue}" + (f" (fix: {fixes})" if fixes else ""))
+
+
+def load_spec_or_report(path: str) -> GraphSpec | None:
+    spec, issues = load_spec(path)
+    if spec is None:
+        print_issues(issues)
+    return spec
+
+
+def analyze_or_report(spec: GraphSpec) -> Analysis | None:
+    a = analyze(spec)
+    if not a.ok:
+        print_issues(a.issues)
+        return None
+    return a
+
+
+def cmd_templates(args) -> int:
+    for name in TEMPLATES:
+        print(name)
+    return EXIT_OK
+
+
+def cmd_datasets(args) -> int:
+    for info in DATASETS.values():
+        classes = f", {info.n_classes} classes" if info.n_classes else ""
+        print(
+            f"{info.name:8s} {fmt(info.feature_shape):9s} {info.input_dtype:7s} {info.task}{classes}: "
+            f"{info.description}"
+        )
+    print("csv:PATH  a CSV file with a header row; the target is the last column unless --target names one")
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    spec = load_spec_or_report(args.spec)
+    if spec is None:
+        return EXIT_BAD_INPUT
+    a = analyze_or_report(spec)
+    if a is None:
+        return EXIT_BAD_INPUT
+    print(
+        f"valid: {len(spec.nodes)} nodes, output {fmt(a.shapes[a.output_id])} at '{a.output_id}', "
+        f"{a.total_params:,} parameters"
+    )
+    return EXIT_OK
+
+
+def cmd_summary(args) -> int:
+    spec = load_spec_or_report(args.spec)
+    if spec is None:
+        return EXIT_BAD_INPUT
+    a = analyze_or_report(spec)
+    if a is None:
+        return EXIT_BAD_INPUT
+    print(json.dumps(summary_json(a)) if args.json else format_table(a))
+    return EXIT_OK
