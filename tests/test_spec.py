@@ -13,8 +13,11 @@ GOOD = {
         {"id": "cat", "op": "Concat"},
         {"id": "fc", "op": "Linear", "params": {"out_features": 3}},
     ],
-    "edges": [{"source": "x", "target": "cat", "port": 1}, {"source": "x", "target": "cat", "port": 0},
-              {"source": "cat", "target": "fc"}],
+    "edges": [
+        {"source": "x", "target": "cat", "port": 1},
+        {"source": "x", "target": "cat", "port": 0},
+        {"source": "cat", "target": "fc"},
+    ],
 }
 
 

@@ -23,8 +23,7 @@ def test_valid_graph_has_shapes_and_counts():
 
 
 def test_cycle_names_the_nodes_on_it():
-    spec = make_spec([X4, ("a", "Add"), ("b", "ReLU"), ("c", "ReLU")],
-                     [("x", "a"), ("a", "b"), ("b", "c"), ("c", "a")])
+    spec = make_spec([X4, ("a", "Add"), ("b", "ReLU"), ("c", "ReLU")], [("x", "a"), ("a", "b"), ("b", "c"), ("c", "a")])
     issues = analyze(spec).issues
     assert [i.code for i in issues] == ["cycle"]
     assert all(n in issues[0].message for n in ("a", "b", "c")) and "->" in issues[0].message
@@ -47,8 +46,10 @@ def test_no_input_and_several_inputs():
 
 
 def test_several_sinks_name_the_extra_one():
-    spec = make_spec([X4, ("fc1", "Linear", {"out_features": 2}), ("fc2", "Linear", {"out_features": 2}),
-                      ("act", "ReLU")], [("x", "fc1"), ("fc1", "act"), ("x", "fc2")])
+    spec = make_spec(
+        [X4, ("fc1", "Linear", {"out_features": 2}), ("fc2", "Linear", {"out_features": 2}), ("act", "ReLU")],
+        [("x", "fc1"), ("fc1", "act"), ("x", "fc2")],
+    )
     issues = analyze(spec).issues
     assert [(i.node, i.code) for i in issues] == [("fc2", "several_outputs")]
     assert "node 'fc2' is not connected to the output 'act'" in issues[0].message
@@ -58,8 +59,9 @@ def test_add_with_one_input_is_an_arity_error():
     issues = analyze(chain(X4, ("add", "Add"))).issues
     assert [(i.node, i.code) for i in issues] == [("add", "arity")]
     assert "at least 2 inputs; got 1" in issues[0].message
-    issues = analyze(make_spec([X4, ("fc", "Linear", {"out_features": 4}), ("a", "ReLU")],
-                               [("x", "a"), ("fc", "a"), ("x", "fc")])).issues
+    issues = analyze(
+        make_spec([X4, ("fc", "Linear", {"out_features": 4}), ("a", "ReLU")], [("x", "a"), ("fc", "a"), ("x", "fc")])
+    ).issues
     assert ("a", "arity") in [(i.node, i.code) for i in issues]
 
 
@@ -82,14 +84,17 @@ def test_bad_params_name_the_field_and_value():
         assert text in issues[0].message and issues[0].field.startswith("nodes[1].params."), issues[0]
     issues = analyze(chain(X4, ("drop", "Dropout", {"p": 1.0}))).issues
     assert "must be < 1, got 1.0" in issues[0].message
-    issues = analyze(chain(("x", "Input", {"shape": [4, 8]}), ("rnn", "RNN", {"hidden_size": 3,
-                                                                              "nonlinearity": "sigmoid"}))).issues
+    issues = analyze(
+        chain(("x", "Input", {"shape": [4, 8]}), ("rnn", "RNN", {"hidden_size": 3, "nonlinearity": "sigmoid"}))
+    ).issues
     assert "expected one of ['tanh', 'relu'], got 'sigmoid'" in issues[0].message
 
 
 def test_shape_mismatch_names_both_producers_and_shapes_and_offers_fixes():
-    spec = make_spec([X4, ("fc1", "Linear", {"out_features": 64}), ("fc2", "Linear", {"out_features": 32}),
-                      ("add", "Add")], [("x", "fc1"), ("x", "fc2"), ("fc1", "add"), ("fc2", "add")])
+    spec = make_spec(
+        [X4, ("fc1", "Linear", {"out_features": 64}), ("fc2", "Linear", {"out_features": 32}), ("add", "Add")],
+        [("x", "fc1"), ("x", "fc2"), ("fc1", "add"), ("fc2", "add")],
+    )
     [issue] = analyze(spec).issues
     assert (issue.node, issue.code) == ("add", "shape_mismatch")
     assert issue.message == "Add needs equal shapes; got [64] from fc1 and [32] from fc2"
@@ -105,8 +110,7 @@ def test_shape_mismatch_names_both_producers_and_shapes_and_offers_fixes():
 
 
 def test_conv_feature_maps_into_linear_offers_flatten():
-    spec = chain(IMG, ("conv", "Conv2d", {"out_channels": 4, "kernel_size": 3}), ("fc", "Linear",
-                                                                                 {"out_features": 10}))
+    spec = chain(IMG, ("conv", "Conv2d", {"out_channels": 4, "kernel_size": 3}), ("fc", "Linear", {"out_features": 10}))
     [issue] = analyze(spec).issues
     assert (issue.node, issue.code) == ("fc", "shape_mismatch") and "[4, 6, 6] from conv" in issue.message
     [fix] = issue.fixes
@@ -115,9 +119,15 @@ def test_conv_feature_maps_into_linear_offers_flatten():
 
 
 def test_unequal_feature_maps_get_a_1x1_conv_adapter():
-    spec = make_spec([IMG, ("c1", "Conv2d", {"out_channels": 8, "kernel_size": 1}),
-                      ("c2", "Conv2d", {"out_channels": 4, "kernel_size": 1}), ("add", "Add")],
-                     [("x", "c1"), ("x", "c2"), ("c1", "add"), ("c2", "add")])
+    spec = make_spec(
+        [
+            IMG,
+            ("c1", "Conv2d", {"out_channels": 8, "kernel_size": 1}),
+            ("c2", "Conv2d", {"out_channels": 4, "kernel_size": 1}),
+            ("add", "Add"),
+        ],
+        [("x", "c1"), ("x", "c2"), ("c1", "add"), ("c2", "add")],
+    )
     [issue] = analyze(spec).issues
     adapter = next(f for f in issue.fixes if f.op == "Conv2d")
     assert analyze(apply_fix(spec, adapter)).shapes["add"] == (8, 8, 8)
@@ -131,8 +141,11 @@ def test_invalid_and_duplicate_ids():
 
 def test_reserved_ids_are_refused():
     spec = chain(X4, ("code", "ReLU"), ("train", "ReLU"), ("class", "ReLU"))
-    assert [c for c in codes(spec) if c[1] == "reserved_id"] == [("code", "reserved_id"), ("train", "reserved_id"),
-                                                                 ("class", "reserved_id")]
+    assert [c for c in codes(spec) if c[1] == "reserved_id"] == [
+        ("code", "reserved_id"),
+        ("train", "reserved_id"),
+        ("class", "reserved_id"),
+    ]
 
 
 def test_edge_to_missing_node():
@@ -145,8 +158,9 @@ def test_impossible_sizes():
     small = ("x", "Input", {"shape": [1, 3, 3]})
     [issue] = analyze(chain(small, ("conv", "Conv2d", {"out_channels": 2, "kernel_size": 5}))).issues
     assert (issue.node, issue.code) == ("conv", "impossible_size") and "kernel 5" in issue.message
-    [issue] = analyze(chain(small, ("up", "ConvTranspose2d", {"out_channels": 2, "kernel_size": 1,
-                                                               "padding": 3}))).issues
+    [issue] = analyze(
+        chain(small, ("up", "ConvTranspose2d", {"out_channels": 2, "kernel_size": 1, "padding": 3}))
+    ).issues
     assert issue.code == "impossible_size" and "output size -3" in issue.message
     [issue] = analyze(chain(("x", "Input", {"shape": [2, 4]}), ("pool", "MaxPool1d", {"kernel_size": 8}))).issues
     assert issue.code == "impossible_size"
