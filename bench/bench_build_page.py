@@ -3,12 +3,13 @@
     python -m bench.bench_build_page               # server time of a rerun after a parameter edit (AppTest)
     python -m bench.bench_build_page --browser     # the same in a real `streamlit run` driven by Chromium
 
-Server: the app records how long each rerun takes (app.py, `run_times_ms`). AppTest loads the graph,
+Server: the page records how long each rerun takes (`ui.state.record_run_time`). AppTest loads the graph,
 selects a Linear and edits its `out_features` --edits times; the numbers are those reruns.
 
 Browser: the graph is opened from a file in a real session; per edit the bench measures the time from
 pressing Enter in the inspector to the new shape appearing on the canvas's edge label (what the user
-waits for), and reads the server times of every rerun the edit caused (the edit, plus the canvas's echo).
+waits for), and reads the server times of every rerun the edit caused: the page rerun of the edit, and
+the canvas-only reruns of the component's echo (the canvas is a fragment).
 """
 
 from __future__ import annotations
@@ -48,13 +49,16 @@ def bench_server(n_nodes: int, edits: int) -> list[float]:
         widget = next(w for w in at.number_input if w.label == "out_features *")
         widget.set_value(WIDTH + 1 + k % 2).run()
         assert not at.exception, at.exception
-    return at.session_state["run_times_ms"][-edits:]
+    return [ms for kind, ms in at.session_state["run_times_ms"][-edits:] if kind == "page"]
 
 
-def _server_times(page) -> tuple[int, list[float]]:
+def _server_times(page) -> tuple[int, list[tuple[str, float]]]:
+    """(number of reruns so far, [(kind, ms)] of the last ones) from the page's debug caption."""
     text = page.get_by_text("reruns:").inner_text()
-    count, times = text.removeprefix("reruns: ").split(" · server ms: ")
-    return int(count), [float(t) for t in times.split(", ")]
+    counts, times = text.removeprefix("reruns: ").split(" · server ms: ")
+    pages, canvases = (int(part.split()[0]) for part in counts.split(", "))
+    kinds = {"p": "page", "c": "canvas"}
+    return pages + canvases, [(kinds[t[0]], float(t[1:])) for t in times.split(", ")]
 
 
 def bench_browser(n_nodes: int, edits: int) -> tuple[list[float], list[float], list[int]]:
@@ -104,9 +108,11 @@ def bench_browser(n_nodes: int, edits: int) -> tuple[list[float], list[float], l
                 expect(edge_label(page, EDITED, EDITED.replace("fc", "relu"))).to_have_text(f"[{value}]")
                 latencies.append((time.perf_counter() - started) * 1000)
                 settle(page)
+                page.get_by_role("button", name="Deselect").hover()  # nothing: lets the caption catch up
                 after, times = _server_times(page)
-                reruns.append(after - before)
-                server_ms += times[-(after - before) :]
+                caused = times[-(after - before) :] if after > before else []
+                reruns.append(len(caused))
+                server_ms += [ms for _, ms in caused]
             browser.close()
     finally:
         server.terminate()

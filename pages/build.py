@@ -1,4 +1,8 @@
-"""The Build page: palette, canvas, inspector, problems and summary. Glue only: state in, builder, draw."""
+"""The Build page: palette, canvas, inspector, problems and summary. Glue only: state in, builder, draw.
+
+The canvas sits in a fragment: its reports that change nothing (the component echoes every picture it is
+sent) rerun only the canvas; a report that changes the graph or the selection reruns the whole page.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import time
 
 import streamlit as st
 
-from builder.validate import analyze
 from ui.canvas import draw_canvas, take_canvas_event
 from ui.inspector import draw_inspector
 from ui.palette import draw_palette
@@ -14,12 +17,35 @@ from ui.panels import draw_problems, draw_summary
 from ui.state import editor, record_run_time, show_notice
 from ui.toolbar import draw_toolbar
 
+HOW_TO = (
+    "Drag from a node's right handle to another's left handle to connect; right-click a node or an edge to "
+    "delete it; scroll to zoom."
+)
+
+
+@st.fragment
+def canvas_area() -> None:
+    started, ed = time.perf_counter(), editor()
+    event = take_canvas_event()  # in a full rerun the page has taken it already
+    if event is not None and ed.apply_canvas(event.base, event.seen, event.clicked):
+        st.rerun()  # the inspector, the problems and the summary follow the change
+    analysis = ed.analysis()
+    draw_canvas(ed.spec, analysis, ed.selected, fit=ed.take_fit())
+    ok = "valid" if analysis.ok else f"{len(analysis.issues)} problem(s)"
+    st.caption(
+        f"{len(ed.spec.nodes)} nodes · {len(ed.spec.edges)} edges · {analysis.total_params:,} parameters · "
+        f"{ok}. {HOW_TO}"
+    )
+    if event is not None:
+        record_run_time(started, "canvas")
+
+
 started = time.perf_counter()
 ed = editor()
 event = take_canvas_event()
 if event is not None:
     ed.apply_canvas(event.base, event.seen, event.clicked)
-analysis = analyze(ed.spec)
+analysis = ed.analysis()
 
 with st.sidebar:
     draw_palette()
@@ -29,13 +55,7 @@ draw_toolbar()
 show_notice(ed)
 canvas_column, inspector_column = st.columns([3.3, 1])
 with canvas_column:
-    draw_canvas(ed.spec, analysis, ed.selected, fit=ed.take_fit())
-    ok = "valid" if analysis.ok else f"{len(analysis.issues)} problem(s)"
-    st.caption(
-        f"{len(ed.spec.nodes)} nodes · {len(ed.spec.edges)} edges · {analysis.total_params:,} parameters · "
-        f"{ok}. Drag from a node's right handle to another's left handle to connect; right-click a node "
-        "or an edge to delete it."
-    )
+    canvas_area()
 with inspector_column:
     draw_inspector(analysis)
 problems_column, summary_column = st.columns(2)
@@ -44,4 +64,4 @@ with problems_column:
 with summary_column:
     draw_summary(analysis)
 
-record_run_time(started)
+record_run_time(started, "page")

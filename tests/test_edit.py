@@ -302,3 +302,21 @@ def test_a_fix_places_the_inserted_node_where_it_overlaps_nothing():
     for other in ed.spec.nodes:
         if other.id != "flatten":
             assert abs(other.ui["x"] - flatten["x"]) >= 190 or abs(other.ui["y"] - flatten["y"]) >= 100
+
+
+def test_session_apply_canvas_says_whether_the_rest_of_the_page_must_follow():
+    ed = EditorSession()
+    echo = view_of(ed.spec)
+    assert not ed.apply_canvas(echo, echo, clicked=None)  # an echo of what the canvas was given
+    assert ed.apply_canvas(echo, echo, clicked="fc1")  # a click selects
+    assert not ed.apply_canvas(echo, echo, clicked="fc1")  # the same click again changes nothing
+    moved = CanvasView({**echo.positions, "fc1": (5.0, 300.0)}, echo.edges)
+    assert ed.apply_canvas(echo, moved, clicked=None)
+
+
+def test_session_analysis_is_computed_once_per_spec():
+    ed = EditorSession()
+    first = ed.analysis()
+    assert ed.analysis() is first
+    ed.set_param("fc1", "out_features", 8)
+    assert ed.analysis() is not first and ed.analysis().shapes["fc1"] == (8,)

@@ -28,11 +28,14 @@ def show_notice(ed: EditorSession) -> None:
     show(ed.notice.text)
 
 
-def record_run_time(started: float) -> None:
-    """Keep this rerun's server time (the last 50); `?debug=1` in the URL shows them under the page."""
+def record_run_time(started: float, kind: str) -> None:
+    """Keep this rerun's server time (the last 50): kind "page" (the whole page) or "canvas" (the canvas
+    fragment alone). `?debug=1` in the URL shows them under the page."""
     run_times = st.session_state.setdefault(RUN_TIMES_KEY, [])
-    run_times.append(round((time.perf_counter() - started) * 1000, 1))
+    run_times.append((kind, round((time.perf_counter() - started) * 1000, 1)))
     del run_times[:-KEPT_RUN_TIMES]
-    st.session_state["run_count"] = st.session_state.get("run_count", 0) + 1
-    if st.query_params.get("debug"):
-        st.caption(f"reruns: {st.session_state['run_count']} · server ms: {', '.join(map(str, run_times[-20:]))}")
+    counts = st.session_state.setdefault("run_counts", {"page": 0, "canvas": 0})
+    counts[kind] += 1
+    if kind == "page" and st.query_params.get("debug"):
+        shown = ", ".join(f"{k[0]}{ms}" for k, ms in run_times[-20:])
+        st.caption(f"reruns: {counts['page']} page, {counts['canvas']} canvas only · server ms: {shown}")
