@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from builder.catalog import CATALOG
 from builder.issues import Fix
 from builder.spec import Edge, GraphSpec, Node
@@ -9,7 +11,8 @@ from builder.spec import Edge, GraphSpec, Node
 
 def fresh_id(spec: GraphSpec, op: str) -> str:
     """A node id not yet used in `spec`, derived from the op name: flatten, flatten_2, ..."""
-    base = "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(op))
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", op.replace("ReLU", "Relu"))
+    base = words.lower()  # MaxPool2d -> max_pool2d, GRU -> gru, LeakyReLU -> leaky_relu
     used = {n.id for n in spec.nodes}
     if base not in used:
         return base
