@@ -205,3 +205,40 @@ def test_summary_table_totals_and_memory_follow_the_batch_size(at):
 def test_save_button_offers_the_spec_as_json(at):
     (download,) = at.get("download_button")
     assert download.proto.label == "Save JSON"
+
+
+@pytest.mark.parametrize(
+    "group",
+    ["io", "dense", "normalisation", "convolution", "activation", "recurrent", "merge", "attention", "unsupervised"],
+)
+def test_inspector_has_a_widget_for_every_parameter_of_every_op(at, group):
+    from builder.catalog import ops_by_group
+
+    for op in ops_by_group()[group]:
+        click_node(at, "fc2")
+        next(b for b in at.button if b.key == f"add_{op.name}").click().run()
+        assert not at.exception, (op.name, at.exception)
+        node_id = editor(at).selected
+        assert editor(at).spec.node(node_id).op == op.name
+        labels = [w.label for kind in ("number_input", "text_input", "checkbox", "selectbox") for w in at.get(kind)]
+        for param in op.params:
+            assert param.name + (" *" if param.required else "") in labels, (op.name, param.name)
+
+
+def test_float_choice_and_derived_parameters_can_be_edited(at):
+    click_node(at, "fc1")
+    button(at, "Dropout").click().run()
+    next(w for w in at.number_input if w.label == "p").set_value(0.25).run()
+    assert editor(at).spec.node("dropout").params == {"p": 0.25}
+    button(at, "GRU").click().run()
+    next(w for w in at.checkbox if w.label == "bidirectional").check().run()
+    assert editor(at).spec.node("gru").params["bidirectional"] is True
+    load = next(b for b in at.button if b.label == "Templates")
+    load.click().run()
+    next(b for b in at.button if b.key == "template_lenet").click().run()
+    click_node(at, "pool1")
+    next(w for w in at.text_input if w.label == "stride").set_value("1").run()
+    assert editor(at).spec.node("pool1").params["stride"] == 1
+    assert "[6, 7, 7]" in node_card(at, "pool1")
+    next(w for w in at.text_input if w.label == "stride").set_value("").run()
+    assert "stride" not in editor(at).spec.node("pool1").params

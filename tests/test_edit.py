@@ -320,3 +320,20 @@ def test_session_analysis_is_computed_once_per_spec():
     assert ed.analysis() is first
     ed.set_param("fc1", "out_features", 8)
     assert ed.analysis() is not first and ed.analysis().shapes["fc1"] == (8,)
+
+
+@pytest.mark.parametrize(
+    ("op", "expected"),
+    [
+        ("GRU", "gru"),
+        ("MaxPool2d", "max_pool2d"),
+        ("LeakyReLU", "leaky_relu"),
+        ("ReLU", "relu"),
+        ("TransformerEncoderLayer", "transformer_encoder_layer"),
+        ("Conv2d", "conv2d"),
+    ],
+)
+def test_new_nodes_get_readable_ids(op, expected):
+    spec, new_id = edit.add_node(GraphSpec(), op)
+    assert new_id == expected
+    assert edit.add_node(spec, op)[1] == f"{expected}_2"

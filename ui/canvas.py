@@ -11,6 +11,10 @@ component only shows it and reports what the user did:
   from Python only when the state's timestamp is newer than its own last update, so a new timestamp is
   sent exactly when the picture differs from what the component already shows (its signature).
 
+The component's clock is the browser's: the timestamp sent is at least one more than the newest one it
+reported, so a server clock behind the browser's cannot make it ignore a new picture. After a load (a
+template, a file) the canvas is asked to fit the graph into view for a moment, while its echoes return.
+
 Keyboard deletion is off: nodes and edges are not selectable inside React Flow, so Backspace/Delete have
 nothing to delete (the component would delete without telling Python). Deleting works through the
 right-click menu (reported to Python) and the inspector.
@@ -29,6 +33,7 @@ from streamlit_flow.elements import StreamlitFlowEdge, StreamlitFlowNode
 from streamlit_flow.state import StreamlitFlowState
 
 from builder.catalog import CATALOG
+from builder.layout import NODE_WIDTH
 from builder.opdef import fmt
 from builder.spec import GraphSpec
 from builder.sync import CanvasView, view_of
@@ -37,7 +42,6 @@ from builder.validate import Analysis
 CANVAS_KEY = "build_canvas"
 SYNC_KEY = "build_canvas_sync"
 CANVAS_HEIGHT = 560
-NODE_WIDTH = 170
 FIT_SECONDS = 2.0  # after a load, keep asking the canvas to fit while its echoes come back
 KEPT_BASES = 12
 
