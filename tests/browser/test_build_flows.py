@@ -96,6 +96,14 @@ def test_delete_by_context_menu_and_keyboard_deletion_does_nothing(page):
     page.get_by_role("button", name="Undo").click()
     settle(page)
     expect(node(page, "relu")).to_be_visible()
+    label = edge_label(page, "fc1", "relu")
+    canvas(page).locator(".react-flow__edge[data-testid='rf__edge-fc1->relu'] .react-flow__edge-textbg").click(
+        button="right"
+    )  # the label's background belongs to the edge: its menu opens
+    canvas(page).get_by_role("button", name="Delete Edge").click()
+    settle(page)
+    expect(label).to_have_count(0)
+    expect(page.get_by_text("node 'relu' is not connected to the input 'x'").first).to_be_visible()
 
 
 def test_save_clear_open_gives_the_same_graph(page, tmp_path):
