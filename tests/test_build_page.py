@@ -242,3 +242,29 @@ def test_float_choice_and_derived_parameters_can_be_edited(at):
     assert "[6, 7, 7]" in node_card(at, "pool1")
     next(w for w in at.text_input if w.label == "stride").set_value("").run()
     assert "stride" not in editor(at).spec.node("pool1").params
+
+
+def test_merge_shape_error_offers_an_adapter_and_concat(at):
+    from builder.session import EditorSession
+    from tests.helpers import make_spec
+
+    spec = make_spec(
+        [
+            ("x", "Input", {"shape": [4]}),
+            ("a", "Linear", {"out_features": 8}),
+            ("b", "Linear", {"out_features": 16}),
+            ("add", "Add"),
+        ],
+        [("x", "a"), ("x", "b"), ("a", "add"), ("b", "add")],
+    )
+    at.session_state["build_editor"] = EditorSession(spec=spec)
+    at.run()
+    labels = [b.label for b in at.button if b.label.startswith("Fix:")]
+    assert "Fix: insert a Linear(8) adapter after b" in labels and "Fix: use Concat instead of Add" in labels
+    button(at, "Fix: use Concat instead of Add").click().run()
+    assert editor(at).spec.node("add").op == "Concat"
+    assert "[24]" in node_card(at, "add")
+    button(at, "Undo").click().run()
+    button(at, "Fix: insert a Linear(8) adapter after b").click().run()
+    assert analyze(editor(at).spec).ok
+    assert edge_label(at, "linear", "add") == "[8]"
