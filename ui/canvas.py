@@ -23,7 +23,6 @@ right-click menu (reported to Python) and the inspector.
 from __future__ import annotations
 
 import html
-import json
 import time
 from dataclasses import dataclass, field
 
@@ -101,7 +100,7 @@ def _signature(nodes: list[dict], edges: list[dict]) -> tuple:
             n["id"],
             n.get("type"),
             n.get("data", {}).get("content"),
-            json.dumps(n.get("style", {}), sort_keys=True),
+            tuple(sorted(n.get("style", {}).items())),
             round(n.get("position", {}).get("x", 0)),
             round(n.get("position", {}).get("y", 0)),
         )
@@ -145,9 +144,8 @@ def _key_params(op_name: str, params: dict) -> str:
     return " · ".join(parts)
 
 
-def _card(node, analysis: Analysis) -> str:
+def _card(node, analysis: Analysis, issues: list) -> str:
     """The node's face: id, op, key parameters, output shape, parameter count, first problem."""
-    issues = analysis.issues_for(node.id)
     shape = analysis.shapes.get(node.id)
     count = analysis.param_counts.get(node.id, 0)
     params = analysis.params.get(node.id, node.params)
@@ -200,12 +198,14 @@ def _node_style(node, has_issue: bool, selected: bool) -> dict:
 
 
 def _flow_nodes(spec: GraphSpec, analysis: Analysis, selected: str | None) -> list[StreamlitFlowNode]:
-    flagged = {i.node for i in analysis.issues}
+    issues_of: dict[str, list] = {}
+    for issue in analysis.issues:
+        issues_of.setdefault(issue.node, []).append(issue)
     return [
         StreamlitFlowNode(
             node.id,
             (float(node.ui.get("x", 0)), float(node.ui.get("y", 0))),
-            {"content": _card(node, analysis)},
+            {"content": _card(node, analysis, issues_of.get(node.id, []))},
             node_type="input" if node.op == "Input" else "default",
             source_position="right",
             target_position="left",
@@ -213,7 +213,7 @@ def _flow_nodes(spec: GraphSpec, analysis: Analysis, selected: str | None) -> li
             selectable=False,
             connectable=True,
             deletable=True,
-            style=_node_style(node, node.id in flagged, node.id == selected),
+            style=_node_style(node, node.id in issues_of, node.id == selected),
         )
         for node in spec.nodes
     ]

@@ -13,6 +13,7 @@ from ui.state import editor
 
 UPLOAD_KEY = "open_file"
 GALLERY_COLUMNS = 4
+LAZY_SAVE_NODES = 50  # bigger graphs are turned into JSON when Save is clicked, not on every rerun
 
 
 def _on_upload() -> None:
@@ -57,7 +58,7 @@ def draw_toolbar() -> None:
         st.button("Clear", icon=":material/delete_sweep:", on_click=_on_clear)
         st.download_button(
             "Save JSON",
-            data=ed.spec.to_json(),
+            data=ed.spec.to_json if len(ed.spec.nodes) > LAZY_SAVE_NODES else ed.spec.to_json(),
             file_name=_file_name(ed.spec),
             mime="application/json",
             icon=":material/download:",
