@@ -107,6 +107,13 @@ class Snapshots:
             dst.copy_(src)
         return step
 
+    def reset(self, step: int) -> None:
+        """Both buffers hold the live weights, saved at `step` (after loading weights to continue a run)."""
+        for i in range(len(self.saved)):
+            for dst, src in zip(self.saved[i][1], self.live):
+                dst.copy_(src)
+            self.saved[i] = (step, self.saved[i][1])
+
     def weights_finite(self) -> bool:
         floats = [t for t in self.live if t.is_floating_point()]
         return not floats or bool(torch.stack([torch.isfinite(t).all() for t in floats]).all())
@@ -144,6 +151,18 @@ class Trainer:
         self.status = "ready"  # ready, running, done, diverged, stopped
         self.history: list[dict] = []  # the epoch events
         self.last_event: dict | None = None
+        self.eval_hook = None  # optional (output, target) -> None, called on each chunk `evaluate` runs
+
+    def resume_at(self, step: int, epoch: int) -> None:
+        """Continue a run that stopped after `step` steps and `epoch` whole epochs (the model holds its weights):
+        steps and epochs count on from there, the next epoch draws the batch order an uninterrupted run would
+        have drawn, and a divergence right away falls back to the weights as they are now."""
+        assert self.status == "ready", "resume_at comes before run()"
+        assert epoch < self.config.epochs, f"nothing left to train: {epoch} of {self.config.epochs} epochs done"
+        for _ in range(epoch):
+            torch.randperm(len(self.x_train), generator=self.generator)
+        self.step, self.epoch = step, epoch
+        self.snapshots.reset(step)
 
     # --- evaluation ------------------------------------------------------------------------------------
 
@@ -159,6 +178,8 @@ class Trainer:
             xb = x[start : start + EVAL_CHUNK]
             yb = xb if obj.targets_are_inputs else y[start : start + EVAL_CHUNK]
             out = self.model(xb)
+            if self.eval_hook is not None:
+                self.eval_hook(out, yb)
             right = obj.correct(out, yb) if obj.correct else out.new_zeros(())
             totals.append(torch.stack([obj.loss(out, yb).float() * len(xb), right.float()]))
         self.model.train()
@@ -173,7 +194,7 @@ class Trainer:
         assert self.status == "ready", "a Trainer runs once"
         self.status, started = "running", time.perf_counter()
         try:
-            for epoch in range(1, self.config.epochs + 1):
+            for epoch in range(self.epoch + 1, self.config.epochs + 1):
                 for event in self._epoch(epoch):
                     yield self._emit(event)
                 if self.status == "diverged":
