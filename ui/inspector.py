@@ -112,6 +112,6 @@ def draw_inspector(analysis: Analysis) -> None:
     for i, issue in enumerate(analysis.issues_for(node.id)):
         st.error(issue.message)
         draw_fix_buttons(issue, f"insp_{ed.version}_{i}")
-    left, right = st.columns(2)
-    left.button("Delete node", key=f"delete_{node.id}", on_click=_on_delete, args=(node.id,), type="primary")
-    right.button("Deselect", key="deselect", on_click=editor().select, args=(None,))
+    with st.container(horizontal=True):  # wraps onto two lines when the column is narrow
+        st.button("Delete node", key=f"delete_{node.id}", on_click=_on_delete, args=(node.id,), type="primary")
+        st.button("Deselect", key="deselect", on_click=editor().select, args=(None,))
