@@ -6,6 +6,7 @@ each naming the field it is about (`nodes[2].params`), so the CLI and the UI can
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 
@@ -58,23 +59,30 @@ class GraphSpec:
 
     def inputs_of(self, node_id: str) -> list[str]:
         """Producers feeding `node_id`, ordered by port (ports first), then by edge order."""
-        incoming = [(e.port if e.port is not None else 10**9, i, e.source)
-                    for i, e in enumerate(self.edges) if e.target == node_id]
+        incoming = [
+            (e.port if e.port is not None else 10**9, i, e.source)
+            for i, e in enumerate(self.edges)
+            if e.target == node_id
+        ]
         return [src for _, _, src in sorted(incoming)]
 
     def to_dict(self) -> dict:
-        return {
-            "version": self.version,
-            "name": self.name,
-            "nodes": [n.to_dict() for n in self.nodes],
-            "edges": [e.to_dict() for e in self.edges],
-        }
+        """Plain JSON-ready data that shares no mutable value with the spec."""
+        return copy.deepcopy(
+            {
+                "version": self.version,
+                "name": self.name,
+                "nodes": [n.to_dict() for n in self.nodes],
+                "edges": [e.to_dict() for e in self.edges],
+            }
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     def copy(self) -> GraphSpec:
-        return parse_spec(self.to_dict())[0]
+        """A deep copy: nothing (not even a shape list inside params) is shared with the original."""
+        return copy.deepcopy(self)
 
 
 def _schema(field_path: str, message: str) -> Issue:

@@ -72,3 +72,11 @@ def test_every_template_round_trips_through_json():
         spec = template.spec()
         again, issues = loads_spec(spec.to_json())
         assert issues == [] and again.to_dict() == spec.to_dict()
+
+
+def test_copies_share_nothing():
+    spec, _ = parse_spec(GOOD)
+    twin, data = spec.copy(), spec.to_dict()
+    twin.node("x").params["shape"].append(9)
+    data["nodes"][0]["params"]["shape"].append(7)
+    assert spec.node("x").params["shape"] == [4]
