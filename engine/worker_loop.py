@@ -46,6 +46,8 @@ class RunLoop:
         self.rate_mark = (now, self.trainer.step)
         self.steps_per_s: float | None = None
         self.active_seconds, self.active_since = 0.0, now
+        self.cpu_started = time.process_time()  # CPU seconds of this process (all its threads)
+        self.cpu_ended: float | None = None  # frozen when training ends, so the last checkpoint is left out
 
     def request_shutdown(self) -> None:
         """SIGTERM (the app is shutting down): stop at the next event, with a checkpoint."""
@@ -158,7 +160,7 @@ class RunLoop:
                 old = self.steps_per_s
                 self.steps_per_s = rate if old is None else RATE_SMOOTHING * rate + (1 - RATE_SMOOTHING) * old
                 self.rate_mark = (now, t.step)
-        active = self.active_seconds + (now - self.active_since if self.active_since is not None else 0.0)
+        active = self._active()
         eta = (total - t.step) / self.steps_per_s if self.steps_per_s else None
         return {
             "step": t.step,
@@ -172,6 +174,11 @@ class RunLoop:
             "device": str(t.device),
         }
 
+    def _active(self) -> float:
+        """Seconds this worker has spent training (paused time left out)."""
+        running = time.perf_counter() - self.active_since if self.active_since is not None else 0.0
+        return self.active_seconds + running
+
     def flush(self) -> None:
         batch = Write(self.pending.metrics, self.pending.snapshots, self._progress())
         self.pending = Write()
@@ -181,7 +188,17 @@ class RunLoop:
     def final_metrics(self, status: str) -> dict:
         now = self.trainer.metrics()
         seconds = self.previous.get("train_seconds", 0.0) + now["train_seconds"]
-        return {**self.previous, **now, "status": status, "train_seconds": seconds}
+        active = self.previous.get("active_seconds", 0.0) + self._active()
+        cpu_now = self.cpu_ended if self.cpu_ended is not None else time.process_time()
+        cpu = self.previous.get("cpu_seconds", 0.0) + cpu_now - self.cpu_started
+        return {
+            **self.previous,
+            **now,
+            "status": status,
+            "train_seconds": seconds,
+            "active_seconds": active,
+            "cpu_seconds": cpu,
+        }
 
     def checkpoint(self, status: str = "running") -> None:
         p = self.prepared
@@ -196,6 +213,7 @@ class RunLoop:
             self.step_probes.disarm()
         if self.active_since is not None:
             self._pause_clock()
+        self.cpu_ended = time.process_time()
         status, message = self._outcome(ending)
         self.checkpoint(status)
         self.flush()
