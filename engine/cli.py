@@ -11,8 +11,10 @@ import os
 import sys
 import traceback
 
+from engine.cli_export import add_export_parser
 from engine.cli_inspect import EXIT_BAD_INPUT, cmd_datasets, cmd_summary, cmd_templates, cmd_validate
 from engine.cli_train import cmd_train
+from engine.ddp import add_ddp_flag
 
 
 class Parser(argparse.ArgumentParser):
@@ -23,7 +25,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="python -m engine", description="NetCanvas engine: validate, summarise and train networks.")
+    parser = Parser(prog="python -m engine", description="NetCanvas engine: validate, summarise, train, export.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("templates", help="list template names").set_defaults(run=cmd_templates)
     sub.add_parser("datasets", help="list datasets with shapes and task").set_defaults(run=cmd_datasets)
@@ -34,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("spec")
     summary.add_argument("--json", action="store_true", help="print one JSON object")
     summary.set_defaults(run=cmd_summary)
-    _add_train(sub.add_parser("train", help="train a spec or a template"))
+    train = sub.add_parser("train", help="train a spec or a template")
+    _add_train(train)
+    add_ddp_flag(train)  # --ddp: DistributedDataParallel under torchrun (engine/ddp.py)
+    add_export_parser(sub)  # export BUNDLE --format ... (engine/cli_export.py)
     return parser
 
 
