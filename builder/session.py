@@ -25,6 +25,13 @@ class Notice:
     text: str
 
 
+def _structure(spec: GraphSpec) -> dict:
+    """The spec without canvas positions: what the weights depend on."""
+    raw = spec.to_dict()
+    raw["nodes"] = [{k: v for k, v in node.items() if k != "ui"} for node in raw["nodes"]]
+    return raw
+
+
 @dataclass
 class EditorSession:
     spec: GraphSpec = field(default_factory=edit.starter_spec)
@@ -33,12 +40,15 @@ class EditorSession:
     version: int = 0
     notice: Notice | None = None
     wants_fit: bool = True  # the canvas should fit the whole graph into view on its next draw
+    weights_from: str | None = None  # a bundle directory whose trained weights fit this graph (an import)
     _analysis: Analysis | None = field(default=None, repr=False, compare=False)
 
     def commit(self, new_spec: GraphSpec, *, fit: bool = False) -> None:
         if new_spec.to_dict() == self.spec.to_dict():
             return
         self.history.record(self.spec)
+        if self.weights_from is not None and _structure(new_spec) != _structure(self.spec):
+            self.weights_from = None  # an op or parameter changed: the imported weights may no longer fit
         self.spec = new_spec
         self._after_change(fit)
 
@@ -60,9 +70,15 @@ class EditorSession:
 
     def load(self, spec: GraphSpec, what: str) -> None:
         """Replace the whole graph (template, upload, clear); lays it out if it has no positions."""
+        self.weights_from = None  # a new graph starts untrained (load_bundle sets them again)
         self.commit(layered_layout(spec) if needs_layout(spec) else spec, fit=True)
         self.selected = None
         self.tell("success", f"loaded {what}")
+
+    def load_bundle(self, spec: GraphSpec, bundle_dir: str, what: str) -> None:
+        """Load an imported bundle's graph; its weights (in `bundle_dir`) stay with it until the graph changes."""
+        self.load(spec, what)
+        self.weights_from = bundle_dir
 
     def add(self, op: str, wire: bool) -> None:
         spec, new_id = edit.add_node(self.spec, op, after=self.selected, wire=wire)
