@@ -1,0 +1,134 @@
+"""The Export page through Streamlit's AppTest: pick a run or upload a zip, export, download what was proven,
+see which op blocks which format, and open a bundle on the Build page with its weights."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from builder.session import EditorSession
+from builder.templates import TEMPLATES
+from tests.bundles import ROOT, trained_bundle, zip_bundle
+from tests.test_export import UPSAMPLE, _bundle_of
+from tests.test_zipsafe import make_zip, special
+
+APP = str(ROOT / "app.py")
+PAGE = "pages/export.py"
+
+pytestmark = pytest.mark.usefixtures("single_thread_torch")
+
+
+@pytest.fixture(scope="module")
+def iris_bundle(tmp_path_factory):
+    return trained_bundle(tmp_path_factory.mktemp("trained") / "iris", "mlp_iris")
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch, iris_bundle):
+    """A runs directory holding one trained run, as the Export page finds it."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    monkeypatch.setenv("NETCANVAS_RUNS_DIR", str(root))
+    return root
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def downloads(at: AppTest) -> list[str]:
+    return [b.proto.label for b in at.get("download_button")]
+
+
+def test_export_page_is_in_the_navigation():
+    assert 'st.Page("pages/export.py", title="Export"' in (ROOT / "app.py").read_text()
+
+
+def test_without_runs_the_page_says_how_to_get_one(runs):
+    at = open_page()
+    assert "No trained runs" in texts(at.info)[0] and "python -m engine train" in texts(at.info)[0]
+
+
+def test_pick_a_run_export_it_and_every_format_is_offered_with_its_difference(runs, iris_bundle):
+    shutil.copytree(iris_bundle, runs / "iris")
+    at = open_page()
+    assert at.selectbox[0].value == str(runs / "iris")
+    assert texts(at.caption).count("Not exported yet.") == 3 and downloads(at) == []
+    at.button(key="export_run").click().run()
+    assert not at.exception
+    successes = texts(at.success)
+    assert len(successes) == 3 and all(s.startswith("max abs diff **") for s in successes)
+    assert downloads(at) == ["Download", "Download", "Download", "Download everything (zip)"]
+    assert (runs / "iris" / "mlp_iris.zip").is_file()
+    again = open_page()  # a new session finds the export of the bundle (export.json) and offers it
+    assert len(again.success) == 3 and len(downloads(again)) == 4
+
+
+def test_the_op_that_blocks_a_format_is_named_before_and_after_exporting(runs):
+    _bundle_of(UPSAMPLE, runs / "up")
+    at = open_page()
+    (warning,) = texts(at.warning)
+    assert warning.startswith("ConvTranspose2d 'up' blocks ONNX because ONNX Runtime's ConvTranspose needs")
+    at.button(key="export_run").click().run()
+    assert not at.exception and len(at.success) == 2 and len(at.warning) == 1
+    assert downloads(at) == ["Download", "Download", "Download everything (zip)"]
+
+
+def test_an_uploaded_bundle_zip_is_imported_and_picked(runs, iris_bundle, tmp_path):
+    at = open_page()
+    data = zip_bundle(iris_bundle, tmp_path / "iris.zip", folder="mlp_iris")
+    at.file_uploader[0].set_value(("iris.zip", data, "application/zip")).run()
+    assert not at.exception and not at.error
+    picked = at.selectbox[0].value
+    assert picked.startswith(str(runs / "imports")) and "uploaded" in at.selectbox[0].format_func(picked)
+    assert [m.value for m in at.metric][0] == "iris"
+
+
+def test_an_unsafe_zip_is_refused_with_a_clear_message(runs, iris_bundle):
+    at = open_page()
+    at.file_uploader[0].set_value(("evil.zip", make_zip({}, [special("../evil.txt")]), "application/zip")).run()
+    assert not at.exception
+    (error,) = texts(at.error)
+    assert error.startswith("Not imported: evil.zip: entry '../evil.txt' has an absolute path or '..' (path traversal)")
+    assert not (runs.parent / "evil.txt").exists()
+
+
+def test_open_on_the_build_page_puts_the_graph_and_its_weights_there(runs, iris_bundle):
+    shutil.copytree(iris_bundle, runs / "iris")
+    at = open_page()
+    next(b for b in at.button if b.label == "Open on the Build page").click().run()
+    assert not at.exception
+    editor = at.session_state["build_editor"]
+    assert [n.id for n in editor.spec.nodes] == [n.id for n in TEMPLATES["mlp_iris"].spec().nodes]
+    assert editor.weights_from == str(runs / "iris")
+    assert "is on the Build page with its trained weights" in texts(at.success)[0]
+    at.switch_page("pages/build.py")
+    at.run()
+    assert not at.exception
+
+
+def test_the_weights_stay_with_the_graph_until_an_op_or_parameter_changes():
+    editor = EditorSession()
+    spec = TEMPLATES["mlp_iris"].spec()
+    editor.load_bundle(spec, "runs/iris", "iris")
+    assert editor.weights_from == "runs/iris"
+    moved = spec.copy()
+    moved.nodes[0].ui = {"x": 10, "y": 20}
+    editor.commit(moved)
+    assert editor.weights_from == "runs/iris"  # moving a node changes no weight
+    editor.set_param("fc1", "out_features", 32)
+    assert editor.weights_from is None
+    editor.load_bundle(spec, "runs/iris", "iris")
+    editor.load(TEMPLATES["lenet"].spec(), "lenet")
+    assert editor.weights_from is None  # a template starts untrained
