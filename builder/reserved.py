@@ -33,7 +33,9 @@ MODULE_ATTRIBUTES = frozenset(
     training type xpu zero_grad
     """.split()
 )
-RESERVED_IDS = MODULE_ATTRIBUTES | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
+# "self": the compiled forward names its variables after the node ids, and TorchScript reads a variable
+# named self as the module itself (the export would return the module, not the tensor)
+RESERVED_IDS = MODULE_ATTRIBUTES | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {"self"}
 
 
 def is_reserved(node_id: str) -> bool:
