@@ -227,7 +227,7 @@ def _check_standalone(exports: list[_Export]) -> dict:
     )
     for key, (export, fmt) in jobs.items():
         if key in failures:
-            export.problems[fmt] = f"{FORMAT_TITLES[fmt]} does not run without NetCanvas: {failures[key]}"
+            export.problems[fmt] = f"{FORMAT_TITLES[fmt]} fails in a fresh Python without NetCanvas: {failures[key]}"
         else:
             export.outputs[fmt] = outputs[key]
     return report
@@ -258,7 +258,8 @@ def _finish(export: _Export, formats, make_zip: bool, check_seconds: float, stan
     report = ExportReport(bundle.path, safe_name(bundle.spec.name), {f: results[f] for f in formats}, None, standalone)
     write_report(report)
     if make_zip:
-        report = dataclasses.replace(report, zip_path=write_zip(report))
+        return dataclasses.replace(report, zip_path=write_zip(report))
+    (bundle.path / f"{report.name}.zip").unlink(missing_ok=True)  # an older zip would hold older exports
     return report
 
 

@@ -92,14 +92,18 @@ def check_batches(analysis: Analysis) -> dict[str, torch.Tensor]:
 
 
 def max_abs_diff(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> float:
-    """Largest absolute difference over every batch; inf when a shape differs or a value is not finite."""
+    """Largest absolute difference over every batch. NaN or inf where the trained model has the same value
+    count as equal; inf when a shape differs or only one side is not finite."""
     worst = 0.0
     for name, want in expected.items():
         have = got.get(name)
         if have is None or tuple(have.shape) != tuple(want.shape):
             return float("inf")
-        diff = float((have.double() - want.double()).abs().max()) if want.numel() else 0.0
-        if diff != diff:  # NaN
+        want, have = want.double(), have.double()
+        same = (want == have) | (want.isnan() & have.isnan())  # equal infinities, NaN where NaN is expected
+        diff = torch.where(same, torch.zeros_like(want), (have - want).abs())
+        largest = float(diff.max()) if diff.numel() else 0.0
+        if largest != largest:  # NaN: one side is NaN and the other is not
             return float("inf")
-        worst = max(worst, diff)
+        worst = max(worst, largest)
     return worst

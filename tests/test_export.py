@@ -20,7 +20,7 @@ from builder.templates import TEMPLATES
 from builder.validate import analyze
 from engine.compile import compile_analysis
 from engine.export import export_bundle, export_many, load_trained, read_report
-from engine.export_formats import FORMAT_FILES, FORMATS, TOLERANCE
+from engine.export_formats import FORMAT_FILES, FORMATS, TOLERANCE, max_abs_diff
 from engine.export_python import model_source
 from tests.bundles import ROOT, trained_bundle
 from tests.helpers import chain
@@ -149,7 +149,7 @@ def job(name: str, fmt: str, file, weights, x: torch.Tensor, work) -> dict:
 
 OP_ROWS = [(r, single_op_spec(*r)) for r in ROWS] + [(r, merge_spec(*r)) for r in MERGE_ROWS]
 CLASHING = chain(
-    ("x", "Input", {"shape": [4]}), ("torch", "Linear", {"out_features": 3}), ("nn", "ReLU"), ("self", "Tanh")
+    ("x", "Input", {"shape": [4]}), ("torch", "Linear", {"out_features": 3}), ("nn", "ReLU"), ("load_file", "Tanh")
 )
 
 
@@ -251,6 +251,22 @@ def test_an_op_setting_onnx_cannot_express_blocks_onnx_with_the_reason_and_the_r
     assert onnx_result.problem.startswith("ConvTranspose2d 'up' blocks ONNX because ONNX Runtime's ConvTranspose")
     assert "output_padding (1, 1), stride (1, 1)" in onnx_result.problem
     assert report.results["torchscript"].ok and report.results["python"].ok
+
+
+def test_node_ids_that_are_names_python_uses_export_to_every_format(tmp_path):
+    report = export_bundle(_bundle_of(CLASHING, tmp_path / "names"))
+    assert all(r.ok for r in report.results.values()), report.results
+    reserved = [i.code for i in analyze(chain(("x", "Input", {"shape": [4]}), ("self", "Tanh"))).issues]
+    assert reserved == ["reserved_id"]  # TorchScript would read a variable named self as the module
+
+
+def test_max_abs_diff_counts_matching_nan_and_inf_as_equal():
+    want = {"batch": torch.tensor([1.0, float("nan"), float("inf")])}
+    assert max_abs_diff(want, {"batch": torch.tensor([1.00001, float("nan"), float("inf")])}) == pytest.approx(
+        1e-5, rel=1e-2
+    )
+    assert max_abs_diff(want, {"batch": torch.tensor([1.0, 0.0, float("inf")])}) == float("inf")
+    assert max_abs_diff(want, {"batch": torch.tensor([1.0, float("nan")])}) == float("inf")
 
 
 def test_an_exporter_failure_is_one_line_and_no_file(tmp_path, monkeypatch):
