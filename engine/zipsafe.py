@@ -40,7 +40,7 @@ class ZipLimits:
     max_file_bytes: int = 2048 * MIB
     max_total_bytes: int = 2048 * MIB
     max_ratio: float = 200.0
-    max_zip_bytes: int = 2048 * MIB
+    max_zip_bytes: int = 512 * MIB
 
 
 def _mb(n: int) -> str:

@@ -104,13 +104,16 @@ def draw_bundle(trained: Trained) -> None:
     metrics = meta.get("metrics") or {}
     accuracy, val_loss = metrics.get("val_accuracy"), metrics.get("val_loss")
     st.subheader(trained.bundle.spec.name)
-    columns = st.columns(5)
+    columns = st.columns(4)
     columns[0].metric("Dataset", str(meta.get("dataset", "?")))
-    columns[1].metric("Input → output", f"{_fmt_shape(a.shapes[a.input_id])} → {_fmt_shape(a.shapes[a.output_id])}")
-    columns[2].metric("Parameters", f"{a.total_params:,}")
-    columns[3].metric("Validation accuracy", f"{100 * accuracy:.1f}%" if isinstance(accuracy, float) else "–")
-    columns[4].metric("Validation loss", f"{val_loss:.4f}" if isinstance(val_loss, float) else "–")
-    st.caption(f"Bundle: `{trained.bundle.path}` · trained {metrics.get('epochs', '?')} epochs · {meta.get('created')}")
+    columns[1].metric("Parameters", f"{a.total_params:,}")
+    columns[2].metric("Validation accuracy", f"{100 * accuracy:.1f}%" if isinstance(accuracy, float) else "–")
+    columns[3].metric("Validation loss", f"{val_loss:.4f}" if isinstance(val_loss, float) else "–")
+    st.caption(
+        f"Input {_fmt_shape(a.shapes[a.input_id])} {meta.get('input_dtype', 'float32')} → output "
+        f"{_fmt_shape(a.shapes[a.output_id])} · trained {metrics.get('epochs', '?')} epochs "
+        f"({metrics.get('steps', '?')} steps) · {meta.get('created', '')} · `{trained.bundle.path}`"
+    )
 
 
 def _on_open(trained: Trained) -> None:
