@@ -188,6 +188,8 @@ def bench_time_to_accuracy(target: float, repeats: int) -> list[tuple[str, float
         sk_t.append(t_sk)
         epochs.append((reached, hand_epochs_needed, sk_epochs))
     o, h, s = min(ours_t), min(hand_t), min(sk_t)
+    per_repeat = sorted(a / b for a, b in zip(ours_t, hand_t))
+    print(f"  NetCanvas / hand-written per repeat (same epochs each): median {per_repeat[len(per_repeat) // 2]:.3f}")
     print(f"  epochs to {target:.0%} (ours, hand, sklearn) per repeat: {epochs}")
     return [
         (f"time to {target:.0%} val accuracy, NetCanvas (s)", o),
