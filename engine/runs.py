@@ -21,9 +21,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from builder.spec import GraphSpec
 from builder.validate import analyze
@@ -44,7 +51,20 @@ STALE_SECONDS = 600.0  # a run whose worker is not ours and has said nothing for
 STOP_WAIT_SECONDS = 60.0
 
 
-def preflight(spec: GraphSpec, config: TrainConfig) -> None:
+@dataclass(frozen=True)
+class Readiness:
+    """What a run of this spec and config would be: the task, the loss chosen for it, the data, the device."""
+
+    task: str
+    loss: str
+    output: str  # the output node's id
+    n_train: int
+    n_val: int
+    n_classes: int | None
+    device: str
+
+
+def preflight(spec: GraphSpec, config: TrainConfig) -> Readiness:
     """Everything that can be checked before a run starts; raises the user-facing error that names the
     field, node, file or column (ConfigError, SpecInvalid, DataError)."""
     problems = config.problems()
@@ -53,10 +73,42 @@ def preflight(spec: GraphSpec, config: TrainConfig) -> None:
     analysis = analyze(spec)
     if not analysis.ok:
         raise SpecInvalid(analysis.issues)
-    pick_device(config.device)
+    device, _ = pick_device(config.device)
     dataset = fit_to_analysis(load_dataset_for(config), analysis)
-    out_shape = analysis.shapes[analysis.output_id]
-    choose_objective(config.task or dataset.task, out_shape, dataset, Sink.from_analysis(analysis))
+    out_shape, sink = analysis.shapes[analysis.output_id], Sink.from_analysis(analysis)
+    objective = choose_objective(config.task or dataset.task, out_shape, dataset, sink)
+    return Readiness(
+        objective.task, objective.name, sink.node_id, dataset.n_train, dataset.n_val, dataset.n_classes, str(device)
+    )
+
+
+def available_devices() -> list[str]:
+    """The devices this machine can train on, besides "auto": cuda (and cuda:N beyond the first), mps, cpu."""
+    found = []
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        found += ["cuda"] + [f"cuda:{i}" for i in range(1, count)]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return [*found, "cpu"]
+
+
+@contextmanager
+def _plain_main() -> Iterator[None]:
+    """Hide the parent's __main__ while a worker (or the fork server) starts.
+
+    multiprocessing re-runs the parent's __main__ file in a child (as __mp_main__) so that functions defined
+    there can be unpickled. Under Streamlit, __main__ is the app script: the child would run the whole app.
+    Workers need nothing from __main__ (their target lives in engine.worker), so they get an empty one.
+    Streamlit executes each script in its module's own namespace, so the swap does not disturb a script run.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -118,7 +170,8 @@ class RunManager:
         if self.context.get_start_method() == "forkserver":
             from multiprocessing import forkserver
 
-            forkserver.ensure_running()
+            with self.lock, _plain_main():
+                forkserver.ensure_running()
 
     # --- starting ------------------------------------------------------------------------------------------
 
@@ -135,8 +188,9 @@ class RunManager:
             name=f"netcanvas-run-{run_id}",
             daemon=True,  # an app that exits stops its runs (SIGTERM: they stop with a checkpoint)
         )
-        process.start()
         with self.lock:
+            with _plain_main():
+                process.start()
             self.processes[run_id] = process
         self.store.set_pid(run_id, process.pid)
 

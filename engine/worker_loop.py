@@ -94,7 +94,6 @@ class RunLoop:
                 self.pending.snapshots.append((step, epoch, "epoch", snap))
         if time.perf_counter() - self.last_checkpoint >= CHECKPOINT_SECONDS:
             self.checkpoint()
-        self.flush()
 
     # --- commands --------------------------------------------------------------------------------------
 

@@ -7,7 +7,9 @@ import math
 import os
 import signal
 import subprocess
+import sys
 import time
+import types
 
 import pytest
 
@@ -166,3 +168,16 @@ def test_edit_and_continue_keeps_trained_nodes_and_counts_on(manager):
     epochs = [r.epoch for r in manager.metrics(run) if r.kind == "epoch"]
     steps = [r.step for r in manager.metrics(run)]
     assert epochs == [1, 2, 3, 4, 5] and steps == sorted(steps)
+
+
+def test_workers_do_not_run_the_parents_main_script(manager, tmp_path, monkeypatch):
+    """Under Streamlit, __main__ is the app script: a worker must not execute it (multiprocessing would)."""
+    marker = tmp_path / "ran"
+    script = tmp_path / "app_script.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    fake_main = types.ModuleType("__main__")
+    fake_main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+    run = manager.start_run("hank", MLP, TrainConfig(dataset="iris", batch_size=16, epochs=1, device="cpu"))
+    assert manager.wait(run, 60).status == "finished"
+    assert not marker.exists() and sys.modules["__main__"] is fake_main
