@@ -1,0 +1,175 @@
+"""The Train page through Streamlit's AppTest: settings, refusals, a run from Train to its end, the runs list,
+a reload through the URL, two sessions apart, CSV upload, edit and continue. Runs go to a temporary store."""
+
+from __future__ import annotations
+
+import pathlib
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from builder.templates import TEMPLATES
+from engine.runstore import RUNS_DIR_ENV
+from tests.helpers import make_spec
+
+APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
+PAGE = "pages/train.py"
+
+
+@pytest.fixture(autouse=True)
+def runs_dir(tmp_path_factory, monkeypatch):
+    root = tmp_path_factory.mktemp("page_runs")
+    monkeypatch.setenv(RUNS_DIR_ENV, str(root))
+    return root
+
+
+def open_train_page(template: str | None = "mlp_iris", query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    if template is not None:
+        at.session_state["build_editor"].load(TEMPLATES[template].spec(), template)
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def set_number(at: AppTest, key: str, value) -> None:
+    at.number_input(key=key).set_value(value).run()
+    assert not at.exception, at.exception
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("error", "warning", "success", "caption", "markdown") for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def wait_for(at: AppTest, predicate, timeout: float = 60.0) -> None:
+    """Rerun the page until `predicate` holds, then once more so the page shows that state."""
+    deadline = time.monotonic() + timeout
+    while not predicate(at):
+        assert time.monotonic() < deadline, texts(at)
+        time.sleep(0.2)
+        at.run()
+        assert not at.exception, at.exception
+    at.run()
+
+
+def run_status(at: AppTest) -> str | None:
+    run_id = at.session_state["train_run"]
+    if not run_id:
+        return None
+    from ui.train_state import manager
+
+    return manager().status(run_id).status
+
+
+def test_settings_start_from_the_template_and_show_what_the_run_will_be():
+    at = open_train_page("mlp_iris")
+    assert at.selectbox(key="ts_dataset").value == "iris"
+    assert at.number_input(key="ts_epochs").value == TEMPLATES["mlp_iris"].train["epochs"]
+    assert (
+        at.selectbox(key="ts_device").options[0].startswith("auto") and "cpu" in at.selectbox(key="ts_device").options
+    )
+    assert "Task **classification**, 3 classes; loss **cross_entropy**" in texts(at)
+    assert not at.button(key="train_start").disabled
+
+
+def test_settings_out_of_range_are_refused_before_a_run_starts():
+    at = open_train_page()
+    set_number(at, "ts_lr", -1.0)
+    assert "Learning rate must be between 1e-07 and 10; got -1" in texts(at)
+    assert at.button(key="train_start").disabled
+    set_number(at, "ts_lr", 0.01)
+    set_number(at, "ts_batch_size", 0)
+    assert "Batch size must be between 1 and 65536; got 0" in texts(at)
+
+
+def test_a_dataset_that_does_not_fit_the_input_says_what_to_change():
+    at = open_train_page("mlp_iris")
+    at.selectbox(key="ts_dataset").set_value("digits").run()
+    assert "Input 'x' has shape [4] but dataset 'digits' gives [64] features; set Input shape to [64]" in texts(at)
+    assert at.button(key="train_start").disabled
+
+
+def test_train_runs_to_the_end_and_the_run_is_listed_and_found_again_after_a_reload():
+    at = open_train_page("mlp_iris")
+    set_number(at, "ts_epochs", 3)
+    at.button(key="train_start").click().run()
+    run_id = at.session_state["train_run"]
+    assert run_id and at.query_params["run"] == run_id
+    wait_for(at, lambda a: run_status(a) == "finished")
+    assert any("Loss and accuracy" in str(c.proto.spec) for c in at.get("plotly_chart"))
+    assert "trained 3 epochs" in texts(at)
+    table = at.dataframe[0].value
+    assert list(table["run"]) == [run_id] and list(table["status"]) == ["finished"]
+
+    reloaded = open_train_page(None, query={"owner": at.session_state["train_owner"], "run": run_id})
+    assert reloaded.session_state["train_run"] == run_id
+    assert f"Run `{run_id}`" in texts(reloaded) and "finished" in texts(reloaded)
+
+
+def test_two_sessions_do_not_see_each_others_runs():
+    alice = open_train_page("mlp_iris")
+    set_number(alice, "ts_epochs", 2)
+    alice.button(key="train_start").click().run()
+    run_id = alice.session_state["train_run"]
+    bob = open_train_page("mlp_iris", query={"run": run_id})  # bob has alice's run id, not her owner key
+    assert bob.session_state["train_owner"] != alice.session_state["train_owner"]
+    assert bob.session_state["train_run"] is None and run_id not in texts(bob)
+    assert not bob.dataframe  # no runs of his own
+    wait_for(alice, lambda a: run_status(a) == "finished")
+
+
+def test_pause_resume_stop_from_the_page():
+    at = open_train_page("mlp_iris")
+    set_number(at, "ts_epochs", 100_000)
+    at.button(key="train_start").click().run()
+    wait_for(at, lambda a: run_status(a) == "running")
+    at.button(key="train_pause").click().run()
+    wait_for(at, lambda a: run_status(a) == "paused")
+    at.button(key="train_resume").click().run()
+    wait_for(at, lambda a: run_status(a) == "running")
+    at.button(key="train_stop").click().run()
+    wait_for(at, lambda a: run_status(a) == "stopped")
+    assert "stopped on request" in texts(at) and not at.button(key="train_start").disabled
+
+
+def test_csv_upload_previews_and_refuses_non_numeric_features():
+    at = open_train_page("mlp_iris")
+    at.selectbox(key="ts_dataset").set_value("csv").run()
+    assert "upload a CSV file" in texts(at)
+    bad = b"a,b,c,d,label\n1,2,3,x,0\n1,2,3,4,1\n"
+    at.file_uploader(key="ts_csv").set_value(("bad.csv", bad, "text/csv")).run()
+    assert at.dataframe[0].value.shape == (2, 5)  # the preview
+    assert "column 'd' row 1 (line 2): 'x' is not a finite number" in texts(at)
+    assert at.button(key="train_start").disabled
+    rows = [f"{i},{i % 3},{i % 5},{i % 7},{'abc'[i % 3]}\n" for i in range(40)]
+    good = b"a,b,c,d,kind\n" + "".join(rows).encode()
+    at.file_uploader(key="ts_csv").set_value(("good.csv", good, "text/csv")).run()
+    assert at.selectbox(key="ts_target").value == "kind"
+    assert "Task **classification**, 3 classes" in texts(at) and not at.button(key="train_start").disabled
+    at.selectbox(key="ts_target").set_value("a").run()  # then the text column 'kind' is a feature
+    assert "CSV file 'good.csv' column 'kind' row 1 (line 2): 'a' is not a finite number" in texts(at)
+
+
+def test_edit_and_continue_keeps_the_trained_layers_and_says_so():
+    at = open_train_page("mlp_iris")
+    set_number(at, "ts_epochs", 2)
+    at.button(key="train_start").click().run()
+    wait_for(at, lambda a: run_status(a) == "finished")
+    nodes = [(n.id, n.op, n.params) for n in TEMPLATES["mlp_iris"].spec().nodes]
+    nodes = [*nodes[:3], ("fc_mid", "Linear", {"out_features": 16}), ("act_mid", "Tanh"), nodes[3]]
+    edited = make_spec(nodes, [(a[0], b[0]) for a, b in zip(nodes, nodes[1:])], name="mlp_iris")
+    at.session_state["build_editor"].load(edited, "the edited network")  # as if drawn on the Build page
+    at.run()
+    set_number(at, "ts_epochs", 4)
+    assert "Continue training would go from epoch 3 to 4" in texts(at)
+    at.button(key="train_continue").click().run()
+    assert "kept the trained weights of fc1, fc2; initialised fresh: fc_mid (new node)" in texts(at)
+    wait_for(at, lambda a: run_status(a) == "finished")
+    from ui.train_state import manager
+
+    assert [e.epoch for e in manager().edits(at.session_state["train_run"])] == [2]
