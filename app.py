@@ -7,6 +7,7 @@ st.html("<style>[data-testid='stMainBlockContainer'] {padding-top: 2.5rem}</styl
 
 PAGES = [
     st.Page("pages/build.py", title="Build", icon=":material/draw:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
 ]
 
