@@ -59,8 +59,9 @@ def _wait_healthy(url: str, process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def app_url():
+def app_url(tmp_path_factory):
     port = _free_port()
+    env = {**os.environ, "NETCANVAS_RUNS_DIR": str(tmp_path_factory.mktemp("runs"))}  # the Train page's runs
     command = [
         sys.executable,
         "-m",
@@ -80,7 +81,7 @@ def app_url():
     ]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = open(ARTIFACTS / "streamlit.log", "w")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process)
