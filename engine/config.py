@@ -15,6 +15,7 @@ from builder.datasets import CSV_PREFIX, DATASETS
 
 TASKS = ("classification", "regression", "reconstruction")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
+LOSSES = ("cross_entropy", "mse", "l1", "huber")  # which fits which task: engine.loss_choice
 DEVICES = ("auto", "cpu", "cuda", "mps")
 TRAINERS = ("backprop",)
 PLANNED_TRAINERS = ("perceptron", "rbm_pretrain", "dbn", "dsn", "som")
@@ -35,6 +36,7 @@ class TrainConfig:
     device: str = "auto"
     trainer: str = "backprop"
     target: str | None = None  # CSV target column; None: the last column
+    loss: str | None = None  # None: chosen from the task and the output node (engine.losses, engine.loss_choice)
     log_every: int = 10  # optimizer steps between "step" events
 
     def problems(self) -> list[str]:
@@ -87,6 +89,7 @@ FIELD_KINDS = {
     "device": "str",
     "trainer": "str",
     "target": "str?",
+    "loss": "str?",
     "log_every": "int",
 }
 KIND_CHECKS = {
@@ -140,6 +143,8 @@ def _choice_problems(c: TrainConfig) -> list[str]:
     elif c.task is not None:
         found += _choice_problem("task", c.task, TASKS)
     found += _choice_problem("optimizer", c.optimizer, OPTIMIZERS)
+    if c.loss is not None:
+        found += _choice_problem("loss", c.loss, LOSSES)
     if not (c.device in DEVICES or CUDA_INDEXED.match(c.device)):
         found.append(f"device must be one of {', '.join(DEVICES)} (or cuda:N); got {c.device!r}")
     if c.trainer in PLANNED_TRAINERS:

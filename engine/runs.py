@@ -41,6 +41,7 @@ from engine.config import TrainConfig
 from engine.data import fit_to_analysis, load_dataset_for
 from engine.device import pick_device
 from engine.errors import BundleError, ConfigError, SpecInvalid
+from engine.loss_choice import apply_loss_choice
 from engine.losses import Sink, choose_objective
 from engine.probes import DEFAULT_PROBES, ProbeSettings
 from engine.runstore import RunRecord, RunStore
@@ -76,7 +77,9 @@ def preflight(spec: GraphSpec, config: TrainConfig) -> Readiness:
     device, _ = pick_device(config.device)
     dataset = fit_to_analysis(load_dataset_for(config), analysis)
     out_shape, sink = analysis.shapes[analysis.output_id], Sink.from_analysis(analysis)
-    objective = choose_objective(config.task or dataset.task, out_shape, dataset, sink)
+    objective = apply_loss_choice(
+        choose_objective(config.task or dataset.task, out_shape, dataset, sink), config.loss, sink
+    )
     return Readiness(
         objective.task, objective.name, sink.node_id, dataset.n_train, dataset.n_val, dataset.n_classes, str(device)
     )

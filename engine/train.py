@@ -30,6 +30,7 @@ from engine.config import TrainConfig
 from engine.data import Dataset
 from engine.device import pick_device
 from engine.errors import ConfigError
+from engine.loss_choice import apply_loss_choice
 from engine.losses import Objective, Sink, choose_objective
 
 EVAL_CHUNK = 1024  # samples per forward pass when evaluating
@@ -137,8 +138,10 @@ class Trainer:
         # the whole dataset lives on the device; targets are prepared for the loss once
         self.x_train = dataset.x_train.to(self.device)  # [N, *features]
         self.x_val = dataset.x_val.to(self.device)
-        self.objective: Objective = choose_objective(
-            self.task, _output_shape(self.model, self.x_train), dataset, self.sink
+        self.objective: Objective = apply_loss_choice(
+            choose_objective(self.task, _output_shape(self.model, self.x_train), dataset, self.sink),
+            config.loss,
+            self.sink,
         )
         self.y_train = self.objective.prepare(dataset.y_train).to(self.device)  # [N, *target]
         self.y_val = self.objective.prepare(dataset.y_val).to(self.device)

@@ -75,6 +75,11 @@ def test_settings_start_from_the_template_and_show_what_the_run_will_be():
     )
     assert "Task **classification**, 3 classes; loss **cross_entropy**" in texts(at)
     assert not at.button(key="train_start").disabled
+    at.selectbox(key="ts_loss").set_value("mse").run()
+    assert "loss **mse_probabilities**" in texts(at)
+    at.selectbox(key="ts_loss").set_value("l1").run()
+    assert "loss 'l1' does not fit task 'classification'; use one of cross_entropy, mse" in texts(at)
+    assert at.button(key="train_start").disabled
 
 
 def test_settings_out_of_range_are_refused_before_a_run_starts():

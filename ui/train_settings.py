@@ -13,7 +13,7 @@ import streamlit as st
 from builder.datasets import CSV_PREFIX, DATASETS
 from builder.spec import GraphSpec
 from builder.templates import TEMPLATES
-from engine.config import OPTIMIZERS, TASKS, TrainConfig
+from engine.config import LOSSES, OPTIMIZERS, TASKS, TrainConfig
 from engine.runs import available_devices
 from engine.runstore import resolve_runs_dir
 
@@ -22,7 +22,19 @@ PREVIEW_ROWS = 5
 MAX_CSV_MB = 50
 KEY = "ts_"  # widget keys: ts_dataset, ts_lr, ...
 SAVED_KEY = "ts_saved"
-FIELDS = ("dataset", "task", "optimizer", "lr", "batch_size", "epochs", "weight_decay", "seed", "device", "val_split")
+FIELDS = (
+    "dataset",
+    "task",
+    "loss",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "epochs",
+    "weight_decay",
+    "seed",
+    "device",
+    "val_split",
+)
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,14 @@ def draw_settings(spec: GraphSpec) -> Settings:
         "Task", ["auto", *TASKS], key=KEY + "task", format_func=lambda t: f"auto ({inferred})" if t == "auto" else t
     )
     raw["task"] = None if task == "auto" else task
+    loss = st.selectbox(
+        "Loss",
+        ["auto", *LOSSES],
+        key=KEY + "loss",
+        format_func=lambda x: "auto (chosen for the task and the output)" if x == "auto" else x,
+        help="cross_entropy or mse for classification; mse, l1 or huber for regression and reconstruction",
+    )
+    raw["loss"] = None if loss == "auto" else loss
     raw["optimizer"] = st.selectbox("Optimizer", OPTIMIZERS, key=KEY + "optimizer")
     raw["lr"] = st.number_input("Learning rate", format="%g", step=1e-4, key=KEY + "lr")
     left, right = st.columns(2)
