@@ -178,16 +178,22 @@ class RunManager:
 
     # --- starting ------------------------------------------------------------------------------------------
 
-    def start_run(self, owner: str, spec: GraphSpec, config: TrainConfig) -> str:
+    def start_run(self, owner: str, spec: GraphSpec, config: TrainConfig, weights_from: str | None = None) -> str:
+        """Start a run; with `weights_from` (a bundle directory) its nodes whose id, op and parameter shapes
+        match start from the bundle's trained weights (the plan is recorded as an edit at step 0)."""
         preflight(spec, config)
+        plan = self.plan_from(Path(weights_from), spec) if weights_from else None
         run_id = self.store.create_run(owner, spec.to_dict(), config.to_dict())
-        self._launch(run_id, resume=False)
+        if plan is not None:
+            data = {**plan.to_dict(), "weights_from": str(weights_from), "summary": plan.summary()}
+            self.store.add_edit(run_id, 0, 0, {**data, "graph_changed": False})
+        self._launch(run_id, weights_from=weights_from, resume=False)
         return run_id
 
-    def _launch(self, run_id: str, resume: bool) -> None:
+    def _launch(self, run_id: str, weights_from: str | None, resume: bool) -> None:
         process = self.context.Process(
             target=worker_main,
-            args=(str(self.store.root), run_id, resume, self.probes),
+            args=(str(self.store.root), run_id, weights_from, resume, self.probes),
             name=f"netcanvas-run-{run_id}",
             daemon=True,  # an app that exits stops its runs (SIGTERM: they stop with a checkpoint)
         )
@@ -296,17 +302,18 @@ class RunManager:
         )
         message = f"continuing from step {step}: {plan.summary()}"
         self.store.set_status(run_id, "queued", message, spec=spec.to_dict(), config=config.to_dict(), ended=None)
-        self._launch(run_id, resume=True)
+        self._launch(run_id, weights_from=str(bundle), resume=True)
         return plan
 
     def plan(self, run_id: str, spec: GraphSpec) -> CarryPlan:
         """What continuing `run_id` with `spec` would keep, without starting anything."""
-        bundle = self.store.bundle_dir(run_id)
+        return self.plan_from(self.store.bundle_dir(run_id), spec, f"the checkpoint of run '{run_id}'")
+
+    def plan_from(self, bundle: Path, spec: GraphSpec, what: str | None = None) -> CarryPlan:
+        """Which nodes of `spec` would take their weights from the bundle directory `bundle`."""
         new_shapes = model_shapes(compile_analysis(analyze(spec)))
         try:
             old_ops, old_shapes = spec_ops(checkpoint_spec(bundle)), checkpoint_shapes(bundle)
         except Exception as err:  # a missing, truncated or foreign file: safetensors, OSError, JSON, KeyError
-            raise BundleError(
-                f"the checkpoint of run '{run_id}' cannot be read ({type(err).__name__}: {err})"
-            ) from None
+            raise BundleError(f"{what or f'bundle {bundle}'} cannot be read ({type(err).__name__}: {err})") from None
         return plan_carry(old_ops, old_shapes, spec_ops(spec), new_shapes)

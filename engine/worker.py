@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 import traceback
+from pathlib import Path
 
 import torch
 
@@ -35,8 +36,12 @@ from engine.worker_loop import RunLoop
 EXIT_FAILED = 1
 
 
-def worker_main(runs_root: str, run_id: str, resume: bool, probes: ProbeSettings | None) -> None:
-    """Run `run_id` to its end; never raises (the outcome is in the store)."""
+def worker_main(
+    runs_root: str, run_id: str, weights_from: str | None, resume: bool, probes: ProbeSettings | None
+) -> None:
+    """Run `run_id` to its end; never raises (the outcome is in the store). `weights_from`: a bundle directory
+    whose weights the matching nodes start from; `resume`: count steps and epochs on from the run's progress
+    (continuing it from its own checkpoint)."""
     store = RunStore(runs_root)
     log = _log_to_file(store, run_id)
     torch.set_num_threads(worker_threads())
@@ -44,7 +49,7 @@ def worker_main(runs_root: str, run_id: str, resume: bool, probes: ProbeSettings
     try:
         record = store.get(run_id)
         assert record is not None, f"run {run_id} is not in the store at {runs_root}"
-        prepared, kept = _prepare(store, record, resume)
+        prepared, kept = _prepare(store, record, weights_from, resume)
         loop = RunLoop(store, record, prepared, _probes(prepared, probes), kept)
         signal.signal(signal.SIGTERM, lambda signum, frame: loop.request_shutdown())
         loop.run()
@@ -87,8 +92,10 @@ def _fail(store: RunStore, run_id: str, message: str, loop) -> None:
     store.set_status(run_id, "failed", message, ended=time.time())
 
 
-def _prepare(store: RunStore, record: RunRecord, resume: bool) -> tuple[PreparedRun, tuple[str, ...] | None]:
-    """The prepared run; when continuing, with the checkpoint's weights carried over (and which were kept)."""
+def _prepare(
+    store: RunStore, record: RunRecord, weights_from: str | None, resume: bool
+) -> tuple[PreparedRun, tuple[str, ...] | None]:
+    """The prepared run, with a bundle's weights carried over (and which nodes kept them), counting on."""
     spec, issues = parse_spec(record.spec)
     if spec is None:
         raise NetCanvasError("the stored network is not a valid GraphSpec: " + "; ".join(map(str, issues)))
@@ -97,14 +104,15 @@ def _prepare(store: RunStore, record: RunRecord, resume: bool) -> tuple[Prepared
         raise NetCanvasError("; ".join(problems))
     store.set_status(record.id, "queued", "preparing the data and the network", pid=os.getpid())
     prepared = prepare_run(spec, config)
-    if not resume:
+    if weights_from is None:
         return prepared, None
-    bundle = store.bundle_dir(record.id)
+    bundle = Path(weights_from)
     plan = carry_weights(prepared.trainer.model, bundle, spec_ops(checkpoint_spec(bundle)), spec_ops(spec))
     if same_optimizer(bundle, config):
         carry_optimizer_state(prepared.trainer.optimizer, prepared.trainer.model, bundle, set(plan.kept))
-    step, epoch = int(record.progress.get("step", 0)), int(record.progress.get("epoch", 0))
-    prepared.trainer.resume_at(step, epoch)
+    if resume:
+        step, epoch = int(record.progress.get("step", 0)), int(record.progress.get("epoch", 0))
+        prepared.trainer.resume_at(step, epoch)
     return prepared, plan.kept
 
 

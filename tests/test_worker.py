@@ -101,7 +101,8 @@ def test_an_exception_in_the_worker_fails_the_run_with_its_message(manager):
     manager.wait(run, 30)
     (manager.store.bundle_dir(run) / WEIGHTS_FILE).write_bytes(b"not a safetensors file")
     manager.store.set_status(run, "queued", "continuing")
-    manager._launch(run, resume=True)  # the page would refuse (continue_run reads the checkpoint first)
+    bundle = str(manager.store.bundle_dir(run))
+    manager._launch(run, weights_from=bundle, resume=True)  # the page would refuse: continue_run reads it first
     failed = manager.wait(run, 30)
     assert failed.status == "failed" and "Error" in failed.message
     assert "Traceback" in manager.store.log_path(run).read_text()
@@ -181,3 +182,19 @@ def test_workers_do_not_run_the_parents_main_script(manager, tmp_path, monkeypat
     run = manager.start_run("hank", MLP, TrainConfig(dataset="iris", batch_size=16, epochs=1, device="cpu"))
     assert manager.wait(run, 60).status == "finished"
     assert not marker.exists() and sys.modules["__main__"] is fake_main
+
+
+def test_a_run_can_start_from_a_bundles_trained_weights(manager):
+    config = TrainConfig(dataset="iris", batch_size=16, epochs=3, device="cpu")
+    trained = manager.start_run("ivy", MLP, config)
+    assert manager.wait(trained, 60).status == "finished"
+    bundle = str(manager.store.bundle_dir(trained))
+    again = manager.start_run("ivy", MLP, config, weights_from=bundle)
+    assert manager.wait(again, 60).status == "finished"
+    [edit] = manager.edits(again)
+    assert (edit.step, edit.data["kept"], edit.data["weights_from"]) == (0, ["fc1", "fc2"], bundle)
+
+    def first_epoch_loss(run):
+        return next(r.data["loss"] for r in manager.metrics(run) if r.kind == "epoch")
+
+    assert first_epoch_loss(again) < 0.8 * first_epoch_loss(trained)  # it starts where the other ended
