@@ -38,7 +38,9 @@ if not analysis.ok:
     for issue in [i for i in analysis.issues if i.severity == "error"]:
         st.error(f"node '{issue.node}': {issue.message}" if issue.node else issue.message)
 record = manager().status(run_id) if run_id else None
-draw_controls(spec, analysis, config, ready, record)
+if ed.weights_from:
+    st.caption(f"The network carries trained weights from `{ed.weights_from}`: Train starts from them.")
+draw_controls(spec, analysis, config, ready, record, weights_from=ed.weights_from)
 draw_readiness(ready, problems, error)
 live_tab, runs_tab = st.tabs(["Run", "Your runs"])
 with live_tab:

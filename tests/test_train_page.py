@@ -178,3 +178,21 @@ def test_edit_and_continue_keeps_the_trained_layers_and_says_so():
     from ui.train_state import manager
 
     assert [e.epoch for e in manager().edits(at.session_state["train_run"])] == [2]
+
+
+def test_a_network_opened_with_trained_weights_starts_from_them():
+    at = open_train_page("mlp_iris")
+    set_number(at, "ts_epochs", 2)
+    at.button(key="train_start").click().run()
+    wait_for(at, lambda a: run_status(a) == "finished")
+    from ui.train_state import manager
+
+    first = at.session_state["train_run"]
+    bundle = str(manager().store.bundle_dir(first))
+    at.session_state["build_editor"].load_bundle(TEMPLATES["mlp_iris"].spec(), bundle, "a trained bundle")
+    at.run()
+    assert f"The network carries trained weights from `{bundle}`" in texts(at)
+    at.button(key="train_start").click().run()
+    assert at.session_state["train_run"] != first
+    assert f"starts from the trained weights of {bundle}: kept the trained weights of fc1, fc2" in texts(at)
+    wait_for(at, lambda a: run_status(a) == "finished")

@@ -39,13 +39,16 @@ def check_run(spec_json: str, config_json: str) -> tuple[Readiness | None, str |
         return None, user_message(err)
 
 
-def _start(spec: GraphSpec, config: TrainConfig) -> None:
+def _start(spec: GraphSpec, config: TrainConfig, weights_from: str | None) -> None:
     try:
-        run_id = manager().start_run(owner(), spec, config)
+        run_id = manager().start_run(owner(), spec, config, weights_from=weights_from)
     except NetCanvasError as err:
         tell("error", user_message(err))
         return
     clear_notice()
+    if weights_from:
+        summary = manager().edits(run_id)[0].data["summary"]
+        tell("success", f"Run {run_id} starts from the trained weights of {weights_from}: {summary}.")
     show_run(run_id)
 
 
@@ -59,8 +62,15 @@ def _continue(run_id: str, spec: GraphSpec, config: TrainConfig) -> None:
 
 
 def draw_controls(
-    spec: GraphSpec, analysis: Analysis, config: TrainConfig | None, ready: Readiness | None, record: RunRecord | None
+    spec: GraphSpec,
+    analysis: Analysis,
+    config: TrainConfig | None,
+    ready: Readiness | None,
+    record: RunRecord | None,
+    weights_from: str | None = None,
 ) -> None:
+    """`weights_from`: a bundle whose trained weights the network on the Build page carries (Export page's
+    "Open on the Build page"); Train starts from them."""
     mgr = manager()
     active = record is not None and record.active
     can_start = analysis.ok and config is not None and ready is not None
@@ -72,7 +82,7 @@ def draw_controls(
             type="primary",
             disabled=active or not can_start,
             on_click=_start,
-            args=(spec, config),
+            args=(spec, config, weights_from),
         )
         if record is not None and record.status in ("queued", "running"):
             st.button("Pause", key="train_pause", icon=":material/pause:", on_click=mgr.pause, args=(record.id,))

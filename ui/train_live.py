@@ -4,6 +4,8 @@ polling once it has ended (it then reruns the page once, so the buttons follow).
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from builder.spec import parse_spec
@@ -16,6 +18,7 @@ from ui.train_state import manager, run_view
 POLL_SECONDS = 2.0  # the page's pace while a run is active (each poll redraws the charts in the browser)
 DETAILS_POLL_SECONDS = 5.0
 GRADIENT_KEY = "train_grad_kind"
+POLL_TIMES_KEY = "train_poll_ms"
 FIRST_POLL_SECONDS = 0.5  # until the first loss is on the page
 CHART_CONFIG = {"displaylogo": False}
 STATUS_ICONS = {
@@ -45,6 +48,7 @@ def draw_run(run_id: str) -> None:
 
 
 def _live(run_id: str, polled: bool, waiting: bool) -> None:
+    started = time.perf_counter()
     mgr = manager()
     record = mgr.status(run_id)
     if record is None:
@@ -59,8 +63,18 @@ def _live(run_id: str, polled: bool, waiting: bool) -> None:
         _curves(view)
     with right:
         _graph(record, view)
+    _poll_time(started)
     if waiting and view.metrics:
         st.rerun()  # the first loss is drawn: go on at the slower pace
+
+
+def _poll_time(started: float) -> None:
+    """Keep the server time of the last polls; `?debug=1` in the URL shows them."""
+    times = st.session_state.setdefault(POLL_TIMES_KEY, [])
+    times.append(round((time.perf_counter() - started) * 1000, 1))
+    del times[:-20]
+    if st.query_params.get("debug"):
+        st.caption(f"server ms of the last polls: {', '.join(map(str, times))}")
 
 
 def _details(run_id: str) -> None:
@@ -104,6 +118,9 @@ def draw_status(record: RunRecord) -> None:
 def edit_marks(view: RunView) -> list[tuple[int, str]]:
     marks = []
     for edit in view.edits:
+        if edit.data.get("weights_from"):
+            marks.append((edit.step, "from trained weights"))
+            continue
         fresh = [f["node"] for f in edit.data.get("fresh", [])]
         label = (
             "edited" + (f": new {', '.join(fresh)}" if fresh else "") if edit.data.get("graph_changed") else "continued"
