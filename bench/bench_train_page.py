@@ -1,0 +1,164 @@
+"""The Train page in a real browser: time to the first loss point, and the worker's pace with the page open.
+
+    python -m bench.bench_train_page                 # mlp_digits on CPU, 5 repeats
+    python -m bench.bench_train_page --repeats 3 --epochs 150
+
+Starts `streamlit run app.py` (runs in a temporary directory) and drives it with the system Chromium:
+
+1. First loss point: from the click on Train to the first loss point drawn in the page's chart (the page
+   polls every 0.5 s until the first point, then every 2 s). Target: within 3 s on CPU.
+2. Throughput with the page open: the run trains `--epochs` epochs while the page polls and redraws its
+   charts; its steps per second (the worker's active seconds) against the same run through the CLI's
+   training path in its own process (bench.bench_probes.cli_rate). Interleaved repeats, medians.
+
+Note that here the browser runs on the same machine as the server and the worker, so its chart drawing
+(several hundred ms of CPU per redraw in headless Chromium without a GPU) competes with the worker; with
+the browser on the user's own machine only the server's share (the store reads and the figures) remains.
+CPU seconds of the server and of Chromium during one run are printed to show the split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+from bench.bench_probes import cli_rate
+from engine.runstore import RunStore
+from tests.browser.build_page import load_template, settle
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _wait_healthy
+
+TEMPLATE = "mlp_digits"
+NEW_RUN = "old => { const m = location.search.match(/run=([\\w-]+)/); return !!m && m[1] !== old; }"
+FIRST_POINT = """run => {
+    const fresh = el => el.closest('[data-stale="true"]') === null;
+    const shown = [...document.querySelectorAll('code')].some(c => c.textContent === run && fresh(c));
+    const plot = [...document.querySelectorAll('.js-plotly-plot')]
+        .find(p => fresh(p) && p.layout && p.layout.title && String(p.layout.title.text).includes('Loss'));
+    return shown && !!plot && plot.data.some(t => t.x && t.x.length > 0);
+}"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children that have ended."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def chromium_cpu() -> float:
+    out = subprocess.run(["ps", "-eo", "pid,comm"], capture_output=True, text=True).stdout.splitlines()[1:]
+    pids = [int(line.split()[0]) for line in out if "chrom" in line.split()[1]]
+    return sum(cpu_seconds(p) for p in pids if Path(f"/proc/{p}").exists())
+
+
+def start_app(runs: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
+    command += ["--browser.gatherUsageStats", "false"]
+    env = {**os.environ, "NETCANVAS_RUNS_DIR": runs}
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    _wait_healthy(url, server)
+    return server, url
+
+
+def open_train_page(page: Page, url: str) -> None:
+    page.goto(url)
+    page.frame_locator("iframe[title='streamlit_flow.streamlit_flow']").locator(".react-flow__node").first.wait_for()
+    load_template(page, TEMPLATE)
+    page.get_by_role("link", name="Train").click()
+    settle(page)
+
+
+def set_epochs(page: Page, epochs: int) -> None:
+    box = page.get_by_role("spinbutton", name="Epochs")
+    box.fill(str(epochs))
+    box.press("Enter")
+    settle(page)
+
+
+def press(page: Page, key: str) -> None:
+    page.locator(f".st-key-{key} button").first.click()
+
+
+def new_run_id(page: Page, old: str | None) -> str:
+    """The run id in the URL once it names a run other than `old`."""
+    page.wait_for_function(NEW_RUN, arg=old or "")
+    return re.search(r"run=([\w-]+)", page.url).group(1)
+
+
+def first_point_seconds(page: Page) -> float:
+    """Click Train, wait for the new run's first loss point in the chart, stop the run; the seconds it took."""
+    old = re.search(r"run=([\w-]+)", page.url)
+    started = time.perf_counter()
+    press(page, "train_start")
+    run_id = new_run_id(page, old.group(1) if old else None)
+    page.wait_for_function(FIRST_POINT, arg=run_id, polling=50, timeout=30_000)
+    seconds = time.perf_counter() - started
+    press(page, "train_stop")
+    page.get_by_text(re.compile(r"stopped on request")).first.wait_for(timeout=30_000)
+    settle(page)
+    return seconds
+
+
+def page_rate(page: Page, store: RunStore, server: subprocess.Popen) -> tuple[float, float, float]:
+    """Train to the end with the page open: (steps per second, server CPU s, Chromium CPU s)."""
+    server_cpu, browser_cpu = cpu_seconds(server.pid), chromium_cpu()
+    old = re.search(r"run=([\w-]+)", page.url)
+    press(page, "train_start")
+    run_id = new_run_id(page, old.group(1) if old else None)
+    while store.get(run_id).active:
+        page.wait_for_timeout(250)
+    final = store.get(run_id).final
+    settle(page)
+    return final["steps"] / final["active_seconds"], cpu_seconds(server.pid) - server_cpu, chromium_cpu() - browser_cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as runs, sync_playwright() as playwright:
+        server, url = start_app(runs)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.set_default_timeout(60_000)
+            open_train_page(page, url)
+            set_epochs(page, 100_000)
+            first_point_seconds(page)  # warm: the fork server's imports and the first data load
+            firsts = [first_point_seconds(page) for _ in range(args.repeats)]
+            set_epochs(page, args.epochs)
+            rates, cli, shares = [], [], []
+            for _ in range(args.repeats):
+                rate, server_cpu, browser_cpu = page_rate(page, RunStore(runs), server)
+                rates.append(rate)
+                shares.append((server_cpu, browser_cpu))
+                cli.append(cli_rate(args.epochs)[0])
+        finally:
+            browser.close()
+            server.terminate()
+            server.wait(timeout=30)
+    med = statistics.median
+    print(f"{TEMPLATE} on CPU, {args.repeats} repeats, {os.cpu_count()} CPUs")
+    print(f"1. click on Train -> first loss point in the chart: median {med(firsts):.2f} s, max {max(firsts):.2f} s")
+    print(
+        f"2. {args.epochs} epochs with the page open: median {med(rates):.0f} steps/s; CLI path {med(cli):.0f} steps/s"
+    )
+    print(f"   ratio page open / CLI: {med(r / c for r, c in zip(rates, cli)):.3f}")
+    server_cpu, browser_cpu = med(s for s, _ in shares), med(b for _, b in shares)
+    print(f"   CPU seconds during one run: server {server_cpu:.1f}, Chromium {browser_cpu:.1f}")
+
+
+if __name__ == "__main__":
+    main()
