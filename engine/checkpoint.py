@@ -45,9 +45,8 @@ class CarryPlan:
 
     def summary(self) -> str:
         """One line for the page: "kept fc1, fc2; fresh: fc3 (new node)"."""
-        kept = ", ".join(self.kept) if self.kept else "none"
         fresh = "; ".join(f"{n} ({why})" for n, why in self.fresh)
-        text = f"kept the trained weights of {kept}"
+        text = f"kept the trained weights of {', '.join(self.kept)}" if self.kept else "kept no trained weights"
         text += f"; initialised fresh: {fresh}" if fresh else ""
         return text + (f"; removed: {', '.join(self.removed)}" if self.removed else "")
 

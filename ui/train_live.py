@@ -102,7 +102,7 @@ def draw_status(record: RunRecord) -> None:
         "Epoch", f"{min(p.get('epoch', 0) + (1 if record.active else 0), p.get('epochs', 0))} / {p.get('epochs', '–')}"
     )
     cols[1].metric("Step", f"{step:,}")
-    rate = p.get("steps_per_s")
+    rate = p.get("steps_per_s") if record.active else _average_rate(record.final or {})
     cols[2].metric("Steps per second", f"{rate:,.0f}" if rate else "–")
     cols[3].metric("Time left", _time(p.get("eta_s")) if record.active else "–")
     cols[4].metric("Training time", _time(p.get("active_s")))
@@ -115,6 +115,11 @@ def draw_status(record: RunRecord) -> None:
         st.caption(record.message)
 
 
+def _average_rate(final: dict) -> float | None:
+    steps, seconds = final.get("steps"), final.get("active_seconds")
+    return steps / seconds if steps and seconds else None
+
+
 def edit_marks(view: RunView) -> list[tuple[int, str]]:
     marks = []
     for edit in view.edits:
@@ -122,9 +127,9 @@ def edit_marks(view: RunView) -> list[tuple[int, str]]:
             marks.append((edit.step, "from trained weights"))
             continue
         fresh = [f["node"] for f in edit.data.get("fresh", [])]
-        label = (
-            "edited" + (f": new {', '.join(fresh)}" if fresh else "") if edit.data.get("graph_changed") else "continued"
-        )
+        label = "continued"
+        if edit.data.get("graph_changed"):
+            label = "edited" + (f": fresh {', '.join(fresh)}" if fresh else "")
         marks.append((edit.step, label))
     return marks
 
