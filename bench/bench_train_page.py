@@ -71,10 +71,10 @@ def start_app(runs: str) -> tuple[subprocess.Popen, str]:
     return server, url
 
 
-def open_train_page(page: Page, url: str) -> None:
+def open_train_page(page: Page, url: str, template: str = TEMPLATE) -> None:
     page.goto(url)
     page.frame_locator("iframe[title='streamlit_flow.streamlit_flow']").locator(".react-flow__node").first.wait_for()
-    load_template(page, TEMPLATE)
+    load_template(page, template)
     page.get_by_role("link", name="Train").click()
     settle(page)
 

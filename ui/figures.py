@@ -128,15 +128,18 @@ def graph_figure(spec: GraphSpec, norms: dict[str, float], what: str) -> go.Figu
         [f"{n.id} ({n.op}): {what} {norms[n.id]:.3g}" for n in lit],
         (low, high),
     )
+    ys = [y for _, y in pos.values()] or [0.0]
+    bands = len(set(ys))
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
-    return _layout(fig, f"Your network, coloured by {what} (log scale)", height=360)
+    fig.update_yaxes(visible=False, range=[min(ys) - 60, max(ys) + 40])  # room for the labels under each row
+    height = max(300, min(620, 140 * bands + 120))  # rows of the canvas layout stay apart, labels readable
+    return _layout(fig, f"Your network, coloured by {what} (log scale)", height=height)
 
 
 def _nodes(fig: go.Figure, nodes: list, pos: dict, colours: list, hover: list[str], scale: tuple | None = None) -> None:
     if not nodes:
         return
-    marker = {"size": 46, "symbol": "square", "line": {"color": "#424242", "width": 1}, "color": colours}
+    marker = {"size": 34, "symbol": "square", "line": {"color": "#424242", "width": 1}, "color": colours}
     if scale is not None:
         marker.update(
             colorscale=GRADIENT_SCALE,

@@ -1,0 +1,43 @@
+"""Takes docs/train_page.png (the README's picture of the Train page): LeNet training on digits, its curves,
+its network coloured by gradient norm. Run from the repository root: `python -m docs.screenshot_train_page`."""
+
+from __future__ import annotations
+
+import pathlib
+import tempfile
+
+from playwright.sync_api import sync_playwright
+
+from bench.bench_train_page import FIRST_POINT, new_run_id, open_train_page, press, set_epochs, start_app
+from tests.browser.build_page import settle
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "train_page.png"
+TRAIN_SECONDS = 8
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as runs, sync_playwright() as playwright:
+        server, url = start_app(runs)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1150}, device_scale_factor=1)
+            page.set_default_timeout(60_000)
+            open_train_page(page, url, template="lenet")
+            set_epochs(page, 200)
+            press(page, "train_start")
+            page.wait_for_function(FIRST_POINT, arg=new_run_id(page, None), polling=100)
+            page.wait_for_timeout(TRAIN_SECONDS * 1000)
+            settle(page)
+            page.screenshot(path=str(OUT))
+            press(page, "train_stop")
+        finally:
+            browser.close()
+            server.terminate()
+            server.wait(timeout=30)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
