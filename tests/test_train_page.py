@@ -196,3 +196,35 @@ def test_a_network_opened_with_trained_weights_starts_from_them():
     assert at.session_state["train_run"] != first
     assert f"starts from the trained weights of {bundle}: kept the trained weights of fc1, fc2" in texts(at)
     wait_for(at, lambda a: run_status(a) == "finished")
+
+
+def test_a_diverged_run_and_a_crashed_worker_are_shown_with_their_message():
+    import os
+    import signal
+
+    from ui.train_state import manager
+
+    spec = make_spec(
+        [("x", "Input", {"shape": [20, 1]}), ("flat", "Flatten"), ("fc", "Linear", {"out_features": 1})],
+        [("x", "flat"), ("flat", "fc")],
+        name="sine_line",
+    )
+    at = open_train_page(None)
+    at.session_state["build_editor"].load(spec, "a linear model")
+    at.run()
+    at.selectbox(key="ts_dataset").set_value("sine").run()
+    at.selectbox(key="ts_optimizer").set_value("sgd").run()
+    set_number(at, "ts_lr", 10.0)
+    at.button(key="train_start").click().run()
+    wait_for(at, lambda a: run_status(a) not in ("queued", "running"))
+    assert run_status(at) == "stopped"
+    assert any("loss became" in w.value and "kept the last good weights" in w.value for w in at.warning)
+
+    set_number(at, "ts_lr", 0.001)
+    set_number(at, "ts_epochs", 100_000)
+    at.button(key="train_start").click().run()
+    wait_for(at, lambda a: run_status(a) == "running")
+    os.kill(manager().status(at.session_state["train_run"]).pid, signal.SIGKILL)
+    wait_for(at, lambda a: run_status(a) == "failed")
+    assert any("The run failed: the worker process was killed by SIGKILL" in e.value for e in at.error)
+    assert not at.button(key="train_start").disabled  # the app goes on
