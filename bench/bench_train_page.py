@@ -10,6 +10,8 @@ Starts `streamlit run app.py` (runs in a temporary directory) and drives it with
 2. Throughput with the page open: the run trains `--epochs` epochs while the page polls and redraws its
    charts; its steps per second (the worker's active seconds) against the same run through the CLI's
    training path in its own process (bench.bench_probes.cli_rate). Interleaved repeats, medians.
+3. `--server-only`: the server's share without a browser: AppTest reruns the whole page every 2 s (a poll
+   reruns only the live fragments, so this asks more of the server than a page does), against the CLI.
 
 Note that here the browser runs on the same machine as the server and the worker, so its chart drawing
 (several hundred ms of CPU per redraw in headless Chromium without a GPU) competes with the worker; with
@@ -123,11 +125,37 @@ def page_rate(page: Page, store: RunStore, server: subprocess.Popen) -> tuple[fl
     return final["steps"] / final["active_seconds"], cpu_seconds(server.pid) - server_cpu, chromium_cpu() - browser_cpu
 
 
+def apptest_rate(runs: str, epochs: int, every: float) -> float:
+    """The server's share alone: AppTest reruns the whole Train page (more than a poll does) every `every`
+    seconds while the run trains, in this process, with no browser; the run's steps per second."""
+    from streamlit.testing.v1 import AppTest
+
+    from builder.templates import TEMPLATES
+
+    os.environ["NETCANVAS_RUNS_DIR"] = runs
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.session_state["build_editor"].load(TEMPLATES[TEMPLATE].spec(), TEMPLATE)
+    at.switch_page("pages/train.py").run()
+    at.number_input(key="ts_epochs").set_value(epochs).run()
+    at.button(key="train_start").click().run()
+    store, run_id = RunStore(runs), at.session_state["train_run"]
+    while store.get(run_id).active:
+        time.sleep(every)
+        at.run()
+    final = store.get(run_id).final
+    return final["steps"] / final["active_seconds"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--server-only", action="store_true", help="no browser: AppTest reruns the page (3.)")
     args = parser.parse_args()
+    if args.server_only:
+        server_only(args)
+        return
     with tempfile.TemporaryDirectory() as runs, sync_playwright() as playwright:
         server, url = start_app(runs)
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -158,6 +186,19 @@ def main() -> None:
     print(f"   ratio page open / CLI: {med(r / c for r, c in zip(rates, cli)):.3f}")
     server_cpu, browser_cpu = med(s for s, _ in shares), med(b for _, b in shares)
     print(f"   CPU seconds during one run: server {server_cpu:.1f}, Chromium {browser_cpu:.1f}")
+
+
+def server_only(args) -> None:
+    rates, cli = [], []
+    with tempfile.TemporaryDirectory() as runs:
+        apptest_rate(runs, 1, 2.0)  # warm: the fork server's imports
+        for _ in range(args.repeats):
+            rates.append(apptest_rate(runs, args.epochs, 2.0))
+            cli.append(cli_rate(args.epochs)[0])
+    med = statistics.median
+    print(f"3. {args.epochs} epochs while AppTest reruns the whole Train page every 2 s (no browser):")
+    print(f"   median {med(rates):.0f} steps/s; CLI path {med(cli):.0f} steps/s")
+    print(f"   ratio / CLI: {med(r / c for r, c in zip(rates, cli)):.3f}")
 
 
 if __name__ == "__main__":
