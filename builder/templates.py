@@ -245,6 +245,7 @@ def _t(name, title, description, build, **train) -> Template:
     return Template(name, title, description, build, train)
 
 
+SINE = {"dataset": "sine", "optimizer": "adam", "lr": 5e-3, "batch_size": 32, "epochs": 20}
 DIGITS = {"dataset": "digits", "optimizer": "adam", "lr": 1e-3, "batch_size": 32, "epochs": 15}
 TEMPLATES: dict[str, Template] = {
     t.name: t
@@ -321,22 +322,14 @@ TEMPLATES: dict[str, Template] = {
             "RNN on a sine",
             f"An Elman RNN reads {SINE_STEPS} samples and predicts the next one.",
             _recurrent("rnn_sine", "RNN", "sine", 32),
-            dataset="sine",
-            optimizer="adam",
-            lr=5e-3,
-            batch_size=32,
-            epochs=20,
+            **SINE,
         ),
         _t(
             "lstm_sine",
             "LSTM on a sine",
             "An LSTM reads a window of a sine wave and predicts the next sample.",
             _recurrent("lstm_sine", "LSTM", "sine", 32),
-            dataset="sine",
-            optimizer="adam",
-            lr=5e-3,
-            batch_size=32,
-            epochs=20,
+            **SINE,
         ),
         _t(
             "gru_parity",

@@ -55,25 +55,25 @@ def cmd_datasets(args) -> int:
     return EXIT_OK
 
 
+def analyze_file_or_report(path: str) -> Analysis | None:
+    """Load and analyse a spec file; None after printing every problem."""
+    spec = load_spec_or_report(path)
+    return None if spec is None else analyze_or_report(spec)
+
+
 def cmd_validate(args) -> int:
-    spec = load_spec_or_report(args.spec)
-    if spec is None:
-        return EXIT_BAD_INPUT
-    a = analyze_or_report(spec)
+    a = analyze_file_or_report(args.spec)
     if a is None:
         return EXIT_BAD_INPUT
     print(
-        f"valid: {len(spec.nodes)} nodes, output {fmt(a.shapes[a.output_id])} at '{a.output_id}', "
+        f"valid: {len(a.spec.nodes)} nodes, output {fmt(a.shapes[a.output_id])} at '{a.output_id}', "
         f"{a.total_params:,} parameters"
     )
     return EXIT_OK
 
 
 def cmd_summary(args) -> int:
-    spec = load_spec_or_report(args.spec)
-    if spec is None:
-        return EXIT_BAD_INPUT
-    a = analyze_or_report(spec)
+    a = analyze_file_or_report(args.spec)
     if a is None:
         return EXIT_BAD_INPUT
     print(json.dumps(summary_json(a)) if args.json else format_table(a))
