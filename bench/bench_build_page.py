@@ -3,7 +3,7 @@
     python -m bench.bench_build_page               # server time of a rerun after a parameter edit (AppTest)
     python -m bench.bench_build_page --browser     # the same in a real `streamlit run` driven by Chromium
 
-Server: the page records how long each rerun takes (`ui.state.record_run_time`). AppTest loads the graph,
+Server: the page records how long each rerun takes (`ui.build.editor_state.record_run_time`). AppTest loads the graph,
 selects a Linear and edits its `out_features` --edits times; the numbers are those reruns.
 
 Browser: the graph is opened from a file in a real session; per edit the bench measures the time from

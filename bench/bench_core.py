@@ -21,10 +21,10 @@ from torch import nn  # noqa: E402
 from builder.spec import parse_spec  # noqa: E402
 from builder.templates import TEMPLATES  # noqa: E402
 from builder.validate import analyze  # noqa: E402
-from engine.compile import compile_analysis  # noqa: E402
-from engine.config import TrainConfig  # noqa: E402
-from engine.data import fit_to_analysis, load_dataset  # noqa: E402
-from engine.train import Trainer, seed_everything  # noqa: E402
+from engine.compile.fx_module import compile_analysis  # noqa: E402
+from engine.data.datasets import fit_to_analysis, load_dataset  # noqa: E402
+from engine.train.backprop import Trainer, seed_everything  # noqa: E402
+from engine.train.config import TrainConfig  # noqa: E402
 
 
 def chain_spec(n: int):

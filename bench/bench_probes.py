@@ -9,7 +9,7 @@
 2. Worker with probes at their default settings vs the same worker without probes (target >= 0.9).
 3. Worker with default probes while a reader polls the store every 0.5 s the way the Train page does
    (status, new metrics, newest snapshots) vs the same run through the CLI's training path
-   (`engine.cli_train`, in its own process; target >= 0.9). Also: time from start_run to the first loss
+   (`engine.cli.train_cmd`, in its own process; target >= 0.9). Also: time from start_run to the first loss
    row in the store (the page shows it at its next poll).
 
 Throughput is optimizer steps per second of the whole training loop (validation, probes and store writes
@@ -37,12 +37,12 @@ import time
 import torch
 
 from builder.templates import TEMPLATES
-from engine.config import TrainConfig
-from engine.pipeline import prepare_run
-from engine.probes import DEFAULT_PROBES, ProbeSettings, StepProbes
-from engine.probes_epoch import EpochProbes
-from engine.runs import RunManager
-from engine.runstore import RunStore
+from engine.probes.epoch_probes import EpochProbes
+from engine.probes.step_probes import DEFAULT_PROBES, ProbeSettings, StepProbes
+from engine.runs.manager import RunManager
+from engine.runs.store import RunStore
+from engine.train.config import TrainConfig
+from engine.train.pipeline import prepare_run
 
 TEMPLATE = "mlp_digits"
 EVERY = (10, 20, 50, 100)  # a step event comes every log_every = 10 steps: probes arm there
@@ -138,8 +138,8 @@ def poll_like_the_page(root, run_id: str, done: threading.Event) -> None:
 
 
 def cli_child(epochs: int) -> None:
-    """In a fresh process: the CLI's training path (engine.cli_train), its event lines thrown away."""
-    from engine.cli_train import _run
+    """In a fresh process: the CLI's training path (engine.cli.train_cmd), its event lines thrown away."""
+    from engine.cli.train_cmd import _run
 
     run = prepare_run(TEMPLATES[TEMPLATE].spec(), config(epochs))
     wall, cpu = time.perf_counter(), time.process_time()

@@ -34,7 +34,7 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 
 from bench.bench_probes import cli_rate
-from engine.runstore import RunStore
+from engine.runs.store import RunStore
 from tests.browser.build_page import load_template, settle
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _wait_healthy
 
@@ -136,7 +136,7 @@ def apptest_rate(runs: str, epochs: int, every: float) -> float:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
     at.session_state["build_editor"].load(TEMPLATES[TEMPLATE].spec(), TEMPLATE)
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.number_input(key="ts_epochs").set_value(epochs).run()
     at.button(key="train_start").click().run()
     store, run_id = RunStore(runs), at.session_state["train_run"]

@@ -5,8 +5,17 @@ from __future__ import annotations
 from builder import ops_basic, ops_conv, ops_seq
 from builder.opdef import OpDef
 
-GROUPS = ("io", "dense", "normalisation", "convolution", "activation", "recurrent", "merge", "attention",
-          "unsupervised")
+GROUPS = (
+    "io",
+    "dense",
+    "normalisation",
+    "convolution",
+    "activation",
+    "recurrent",
+    "merge",
+    "attention",
+    "unsupervised",
+)
 CATALOG: dict[str, OpDef] = {op.name: op for op in ops_basic.OPS + ops_conv.OPS + ops_seq.OPS}
 
 

@@ -35,13 +35,30 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo("moons", (2,), "float32", "classification", 2, "two interleaving half circles, 1000 points"),
         DatasetInfo("circles", (2,), "float32", "classification", 2, "two concentric circles, 1000 points"),
         DatasetInfo("spirals", (2,), "float32", "classification", 3, "three interleaved spirals, 900 points"),
-        DatasetInfo("sine", (SINE_STEPS, 1), "float32", "regression", None,
-                    f"windows of {SINE_STEPS} samples of noisy sine waves; predict the next sample"),
-        DatasetInfo("parity", (PARITY_BITS, 1), "float32", "classification", 2,
-                    f"all {2**PARITY_BITS} strings of {PARITY_BITS} bits; "
-                    "at each step, is the count of ones so far odd"),
-        DatasetInfo("text", (TEXT_STEPS,), "int64", "classification", len(TEXT_ALPHABET),
-                    f"sentences from a small grammar; predict the next character at each of {TEXT_STEPS} steps"),
+        DatasetInfo(
+            "sine",
+            (SINE_STEPS, 1),
+            "float32",
+            "regression",
+            None,
+            f"windows of {SINE_STEPS} samples of noisy sine waves; predict the next sample",
+        ),
+        DatasetInfo(
+            "parity",
+            (PARITY_BITS, 1),
+            "float32",
+            "classification",
+            2,
+            f"all {2**PARITY_BITS} strings of {PARITY_BITS} bits; at each step, is the count of ones so far odd",
+        ),
+        DatasetInfo(
+            "text",
+            (TEXT_STEPS,),
+            "int64",
+            "classification",
+            len(TEXT_ALPHABET),
+            f"sentences from a small grammar; predict the next character at each of {TEXT_STEPS} steps",
+        ),
     )
 }
 CSV_PREFIX = "csv:"

@@ -22,9 +22,7 @@ def _flatten_fix(op: str, srcs, me: str | None = None):
 
 def _vector_or_seq(op: str, ins, srcs) -> None:
     if len(ins[0]) not in (1, 2):
-        raise ShapeError(
-            f"{op} {FEATURES}; got {fmt(ins[0])} from {srcs[0]}", _flatten_fix(op, srcs)
-        )
+        raise ShapeError(f"{op} {FEATURES}; got {fmt(ins[0])} from {srcs[0]}", _flatten_fix(op, srcs))
 
 
 def _linear(p, ins, srcs):
@@ -85,11 +83,27 @@ def _adapter_fixes(op: str, ins, srcs) -> tuple[Fix, ...]:
         if shape == ref:
             continue
         if len(shape) == len(ref) == 1:
-            fixes.append(Fix("insert", f"insert a Linear({ref[0]}) adapter after {src}", "Linear", "", src,
-                             {"out_features": ref[0]}))
+            fixes.append(
+                Fix(
+                    "insert",
+                    f"insert a Linear({ref[0]}) adapter after {src}",
+                    "Linear",
+                    "",
+                    src,
+                    {"out_features": ref[0]},
+                )
+            )
         elif len(shape) == len(ref) == 3 and shape[1:] == ref[1:]:
-            fixes.append(Fix("insert", f"insert a 1x1 Conv2d({ref[0]}) adapter after {src}", "Conv2d", "", src,
-                             {"out_channels": ref[0], "kernel_size": 1}))
+            fixes.append(
+                Fix(
+                    "insert",
+                    f"insert a 1x1 Conv2d({ref[0]}) adapter after {src}",
+                    "Conv2d",
+                    "",
+                    src,
+                    {"out_channels": ref[0], "kernel_size": 1},
+                )
+            )
     if all(len(s) == len(ref) and s[1:] == ref[1:] for s in ins):
         fixes.append(Fix("replace_op", f"use Concat instead of {op}", "Concat", ""))
     return tuple(fixes)
@@ -127,43 +141,127 @@ def _act(name: str, doc: str, *params: Param, key=()) -> OpDef:
 
 
 OPS = [
-    OpDef("Input", "io", "The network's input; shape excludes the batch dimension.", _input_shape,
-          params=(Param("shape", "shape", help="e.g. [64], [1, 8, 8] or [20, 1]"),
-                  Param("dtype", "choice", "float32", choices=("float32", "int64"),
-                        help="int64 for token ids feeding an Embedding")),
-          min_inputs=0, max_inputs=0, key_params=("shape",)),
-    OpDef("Linear", "dense", "Fully connected layer on the last dimension.", _linear,
-          params=(Param("out_features", "int", min=1), Param("bias", "bool", True)),
-          count=_linear_count, key_params=("out_features",)),
+    OpDef(
+        "Input",
+        "io",
+        "The network's input; shape excludes the batch dimension.",
+        _input_shape,
+        params=(
+            Param("shape", "shape", help="e.g. [64], [1, 8, 8] or [20, 1]"),
+            Param(
+                "dtype",
+                "choice",
+                "float32",
+                choices=("float32", "int64"),
+                help="int64 for token ids feeding an Embedding",
+            ),
+        ),
+        min_inputs=0,
+        max_inputs=0,
+        key_params=("shape",),
+    ),
+    OpDef(
+        "Linear",
+        "dense",
+        "Fully connected layer on the last dimension.",
+        _linear,
+        params=(Param("out_features", "int", min=1), Param("bias", "bool", True)),
+        count=_linear_count,
+        key_params=("out_features",),
+    ),
     OpDef("Flatten", "dense", "Flattens everything but the batch dimension.", _flatten, dtype_in="any"),
-    OpDef("Reshape", "dense", "Reshapes to `shape` (same number of values).", _reshape,
-          params=(Param("shape", "shape"),), dtype_in="any", key_params=("shape",)),
-    OpDef("Dropout", "dense", "Zeroes a fraction p of values while training.", _same,
-          params=(Param("p", "float", 0.5, min=0.0, max=1.0, exclusive_max=True),), key_params=("p",)),
+    OpDef(
+        "Reshape",
+        "dense",
+        "Reshapes to `shape` (same number of values).",
+        _reshape,
+        params=(Param("shape", "shape"),),
+        dtype_in="any",
+        key_params=("shape",),
+    ),
+    OpDef(
+        "Dropout",
+        "dense",
+        "Zeroes a fraction p of values while training.",
+        _same,
+        params=(Param("p", "float", 0.5, min=0.0, max=1.0, exclusive_max=True),),
+        key_params=("p",),
+    ),
     OpDef("Identity", "dense", "Passes its input through.", _same, dtype_in="any"),
-    OpDef("BatchNorm1d", "normalisation", "Batch normalisation over [features] or [channels, length].",
-          _batchnorm1d, count=lambda p, ins: 2 * ins[0][0]),
-    OpDef("BatchNorm2d", "normalisation", "Batch normalisation over image channels.", _batchnorm2d,
-          count=lambda p, ins: 2 * ins[0][0]),
-    OpDef("LayerNorm", "normalisation", "Layer normalisation over the last dimension.", _same,
-          count=lambda p, ins: 2 * ins[0][-1]),
+    OpDef(
+        "BatchNorm1d",
+        "normalisation",
+        "Batch normalisation over [features] or [channels, length].",
+        _batchnorm1d,
+        count=lambda p, ins: 2 * ins[0][0],
+    ),
+    OpDef(
+        "BatchNorm2d",
+        "normalisation",
+        "Batch normalisation over image channels.",
+        _batchnorm2d,
+        count=lambda p, ins: 2 * ins[0][0],
+    ),
+    OpDef(
+        "LayerNorm",
+        "normalisation",
+        "Layer normalisation over the last dimension.",
+        _same,
+        count=lambda p, ins: 2 * ins[0][-1],
+    ),
     _act("ReLU", "max(0, x)"),
-    _act("LeakyReLU", "x if x > 0 else slope * x",
-         Param("negative_slope", "float", 0.01, min=0.0), key=("negative_slope",)),
+    _act(
+        "LeakyReLU",
+        "x if x > 0 else slope * x",
+        Param("negative_slope", "float", 0.01, min=0.0),
+        key=("negative_slope",),
+    ),
     _act("ELU", "x if x > 0 else alpha * (exp(x) - 1)", Param("alpha", "float", 1.0, min=0.0), key=("alpha",)),
     _act("Sigmoid", "1 / (1 + exp(-x))"),
     _act("Tanh", "tanh(x)"),
     _act("GELU", "x * Phi(x)"),
-    OpDef("Softmax", "activation", "Normalises to probabilities along `dim` (non-batch dims).", _softmax,
-          params=(Param("dim", "int", -1),), key_params=("dim",)),
+    OpDef(
+        "Softmax",
+        "activation",
+        "Normalises to probabilities along `dim` (non-batch dims).",
+        _softmax,
+        params=(Param("dim", "int", -1),),
+        key_params=("dim",),
+    ),
     _act("Step", "Heaviside step (1 if x > 0 else 0); gradient passes straight through."),
-    OpDef("Maxout", "activation", "Max over `pieces` linear pieces per output unit.", _maxout,
-          params=(Param("out_features", "int", min=1), Param("pieces", "int", 2, min=1)),
-          count=_maxout_count, key_params=("out_features", "pieces")),
-    OpDef("Add", "merge", "Element-wise sum of 2+ inputs of equal shape.", _elementwise("Add"),
-          min_inputs=2, max_inputs=None),
-    OpDef("Multiply", "merge", "Element-wise product of 2+ inputs of equal shape.", _elementwise("Multiply"),
-          min_inputs=2, max_inputs=None),
-    OpDef("Concat", "merge", "Joins 2+ inputs along `dim` (counting non-batch dims).", _concat,
-          params=(Param("dim", "int", 0),), min_inputs=2, max_inputs=None, key_params=("dim",)),
+    OpDef(
+        "Maxout",
+        "activation",
+        "Max over `pieces` linear pieces per output unit.",
+        _maxout,
+        params=(Param("out_features", "int", min=1), Param("pieces", "int", 2, min=1)),
+        count=_maxout_count,
+        key_params=("out_features", "pieces"),
+    ),
+    OpDef(
+        "Add",
+        "merge",
+        "Element-wise sum of 2+ inputs of equal shape.",
+        _elementwise("Add"),
+        min_inputs=2,
+        max_inputs=None,
+    ),
+    OpDef(
+        "Multiply",
+        "merge",
+        "Element-wise product of 2+ inputs of equal shape.",
+        _elementwise("Multiply"),
+        min_inputs=2,
+        max_inputs=None,
+    ),
+    OpDef(
+        "Concat",
+        "merge",
+        "Joins 2+ inputs along `dim` (counting non-batch dims).",
+        _concat,
+        params=(Param("dim", "int", 0),),
+        min_inputs=2,
+        max_inputs=None,
+        key_params=("dim",),
+    ),
 ]

@@ -38,8 +38,7 @@ def _check_groups(op: str, p, c_in: int, src: str) -> None:
     g = p["groups"]
     if c_in % g or p["out_channels"] % g:
         raise ShapeError(
-            f"{op} groups={g} must divide both in_channels ({c_in}, from {src}) and "
-            f"out_channels ({p['out_channels']})",
+            f"{op} groups={g} must divide both in_channels ({c_in}, from {src}) and out_channels ({p['out_channels']})",
             code="bad_param",
         )
 
@@ -80,12 +79,15 @@ def _convt2d(p, ins, srcs):
         (h, w), *(pair(p[n]) for n in ("kernel_size", "stride", "padding", "dilation", "output_padding"))
     ):
         if op >= max(s, d):
-            raise ShapeError(f"ConvTranspose2d output_padding {op} must be smaller than stride or dilation",
-                             code="bad_param")
+            raise ShapeError(
+                f"ConvTranspose2d output_padding {op} must be smaller than stride or dilation", code="bad_param"
+            )
         length = (size - 1) * s - 2 * pad + d * (k - 1) + op + 1
         if length <= 0:
-            raise ShapeError(f"ConvTranspose2d gives output size {length} from {fmt(ins[0])} ({srcs[0]}); "
-                             f"reduce padding", code="impossible_size")
+            raise ShapeError(
+                f"ConvTranspose2d gives output size {length} from {fmt(ins[0])} ({srcs[0]}); reduce padding",
+                code="impossible_size",
+            )
         out.append(length)
     return tuple(out)
 
@@ -127,19 +129,63 @@ def _pool_params(kind: str = "size"):
 
 
 OPS = [
-    OpDef("Conv1d", "convolution", "1-D convolution over [channels, length].", _conv1d,
-          params=CONV1D_PARAMS, count=_conv_count, key_params=KEY),
-    OpDef("Conv2d", "convolution", "2-D convolution over [channels, height, width].", _conv2d,
-          params=CONV_PARAMS, count=_conv_count, key_params=KEY),
-    OpDef("ConvTranspose2d", "convolution", "Transposed 2-D convolution (upsampling).", _convt2d,
-          params=CONV_PARAMS[:4] + (Param("output_padding", "size", 0, min=0),) + CONV_PARAMS[4:],
-          count=_convt_count, key_params=KEY),
-    OpDef("MaxPool1d", "convolution", "Max pooling over length.", _pool("MaxPool1d", 2),
-          params=_pool_params("int"), key_params=("kernel_size",)),
-    OpDef("MaxPool2d", "convolution", "Max pooling over height and width.", _pool("MaxPool2d", 3),
-          params=_pool_params(), key_params=("kernel_size",)),
-    OpDef("AvgPool2d", "convolution", "Average pooling over height and width.", _pool("AvgPool2d", 3),
-          params=_pool_params(), key_params=("kernel_size",)),
-    OpDef("AdaptiveAvgPool2d", "convolution", "Averages each channel down to output_size.", _adaptive,
-          params=(Param("output_size", "size", 1, min=1),), key_params=("output_size",)),
+    OpDef(
+        "Conv1d",
+        "convolution",
+        "1-D convolution over [channels, length].",
+        _conv1d,
+        params=CONV1D_PARAMS,
+        count=_conv_count,
+        key_params=KEY,
+    ),
+    OpDef(
+        "Conv2d",
+        "convolution",
+        "2-D convolution over [channels, height, width].",
+        _conv2d,
+        params=CONV_PARAMS,
+        count=_conv_count,
+        key_params=KEY,
+    ),
+    OpDef(
+        "ConvTranspose2d",
+        "convolution",
+        "Transposed 2-D convolution (upsampling).",
+        _convt2d,
+        params=CONV_PARAMS[:4] + (Param("output_padding", "size", 0, min=0),) + CONV_PARAMS[4:],
+        count=_convt_count,
+        key_params=KEY,
+    ),
+    OpDef(
+        "MaxPool1d",
+        "convolution",
+        "Max pooling over length.",
+        _pool("MaxPool1d", 2),
+        params=_pool_params("int"),
+        key_params=("kernel_size",),
+    ),
+    OpDef(
+        "MaxPool2d",
+        "convolution",
+        "Max pooling over height and width.",
+        _pool("MaxPool2d", 3),
+        params=_pool_params(),
+        key_params=("kernel_size",),
+    ),
+    OpDef(
+        "AvgPool2d",
+        "convolution",
+        "Average pooling over height and width.",
+        _pool("AvgPool2d", 3),
+        params=_pool_params(),
+        key_params=("kernel_size",),
+    ),
+    OpDef(
+        "AdaptiveAvgPool2d",
+        "convolution",
+        "Averages each channel down to output_size.",
+        _adaptive,
+        params=(Param("output_size", "size", 1, min=1),),
+        key_params=("output_size",),
+    ),
 ]

@@ -63,16 +63,29 @@ def _check_nodes(spec: GraphSpec, a: Analysis) -> set[str]:
     seen: set[str] = set()
     for i, node in enumerate(spec.nodes):
         if not ID_PATTERN.match(node.id):
-            a.issues.append(Issue(node.id, "invalid_id", f"id '{node.id}' must match {ID_PATTERN.pattern} "
-                                  "(lower-case letters, digits, underscores; not starting with a digit)",
-                                  field=f"nodes[{i}].id"))
+            a.issues.append(
+                Issue(
+                    node.id,
+                    "invalid_id",
+                    f"id '{node.id}' must match {ID_PATTERN.pattern} "
+                    "(lower-case letters, digits, underscores; not starting with a digit)",
+                    field=f"nodes[{i}].id",
+                )
+            )
         elif is_reserved(node.id):
-            a.issues.append(Issue(node.id, "reserved_id", f"id '{node.id}' is reserved (a Python keyword or a "
-                                  f"name every torch module has); choose another, e.g. '{node.id}_1'",
-                                  field=f"nodes[{i}].id"))
+            a.issues.append(
+                Issue(
+                    node.id,
+                    "reserved_id",
+                    f"id '{node.id}' is reserved (a Python keyword or a "
+                    f"name every torch module has); choose another, e.g. '{node.id}_1'",
+                    field=f"nodes[{i}].id",
+                )
+            )
         if node.id in seen:
-            a.issues.append(Issue(node.id, "duplicate_id", f"id '{node.id}' is used by more than one node",
-                                  field=f"nodes[{i}].id"))
+            a.issues.append(
+                Issue(node.id, "duplicate_id", f"id '{node.id}' is used by more than one node", field=f"nodes[{i}].id")
+            )
             continue
         seen.add(node.id)
         op = CATALOG.get(node.op)
@@ -93,9 +106,14 @@ def _check_edges(spec: GraphSpec, known: set[str], a: Analysis) -> nx.DiGraph:
         missing = [(k, v) for k, v in (("source", e.source), ("target", e.target)) if v not in known]
         for key, value in missing:
             other = e.target if key == "source" else e.source
-            a.issues.append(Issue(other if other in known else None, "unknown_node",
-                                  f"edge {e.source} -> {e.target}: {key} '{value}' is not a node",
-                                  field=f"edges[{i}].{key}"))
+            a.issues.append(
+                Issue(
+                    other if other in known else None,
+                    "unknown_node",
+                    f"edge {e.source} -> {e.target}: {key} '{value}' is not a node",
+                    field=f"edges[{i}].{key}",
+                )
+            )
         if not missing:
             g.add_edge(e.source, e.target)
     return g
@@ -124,8 +142,9 @@ def _check_ends(spec: GraphSpec, g: nx.DiGraph, a: Analysis) -> None:
     reachable = nx.descendants(g, a.input_id) | {a.input_id}
     for node in spec.nodes:
         if node.id in g and node.id not in reachable:
-            a.issues.append(Issue(node.id, "disconnected", f"node '{node.id}' is not connected to the input "
-                                  f"'{a.input_id}'"))
+            a.issues.append(
+                Issue(node.id, "disconnected", f"node '{node.id}' is not connected to the input '{a.input_id}'")
+            )
     sinks = [n.id for n in spec.nodes if n.id in reachable and g.out_degree(n.id) == 0]
     if not sinks:
         return
@@ -133,8 +152,13 @@ def _check_ends(spec: GraphSpec, g: nx.DiGraph, a: Analysis) -> None:
     a.output_id = max(sinks, key=lambda s: (depth.get(s, 0), sinks.index(s)))
     for sink in sinks:
         if sink != a.output_id:
-            a.issues.append(Issue(sink, "several_outputs", f"node '{sink}' is not connected to the output "
-                                  f"'{a.output_id}' (a network has one output)"))
+            a.issues.append(
+                Issue(
+                    sink,
+                    "several_outputs",
+                    f"node '{sink}' is not connected to the output '{a.output_id}' (a network has one output)",
+                )
+            )
 
 
 def _check_arity(node_id: str, op, n_in: int, a: Analysis) -> bool:
@@ -157,8 +181,9 @@ def _dtype_issue(node_id: str, op, srcs: list[str], a: Analysis) -> bool:
     for src in srcs:
         if a.dtypes[src] != op.dtype_in:
             hint = " (add an Embedding first)" if a.dtypes[src] == "int64" else " (Embedding needs int64 ids)"
-            a.issues.append(Issue(node_id, "dtype", f"{op.name} needs {op.dtype_in} input; got "
-                                  f"{a.dtypes[src]} from {src}{hint}"))
+            a.issues.append(
+                Issue(node_id, "dtype", f"{op.name} needs {op.dtype_in} input; got {a.dtypes[src]} from {src}{hint}")
+            )
             return True
     return False
 

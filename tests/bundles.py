@@ -6,9 +6,9 @@ import zipfile
 from pathlib import Path
 
 from builder.templates import TEMPLATES
-from engine.bundle import BUNDLE_FILES, write_bundle
-from engine.config import TrainConfig
-from engine.pipeline import prepare_run
+from engine.runs.bundle import BUNDLE_FILES, write_bundle
+from engine.train.config import TrainConfig
+from engine.train.pipeline import prepare_run
 
 ROOT = Path(__file__).resolve().parents[1]
 

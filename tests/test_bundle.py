@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from engine.bundle import BUNDLE_FILES, read_bundle, write_bundle
-from engine.config import TrainConfig
-from engine.data import load_dataset
+from engine.data.datasets import load_dataset
 from engine.errors import BundleError
-from engine.losses import Sink
-from engine.train import Trainer, seed_everything
+from engine.runs.bundle import BUNDLE_FILES, read_bundle, write_bundle
+from engine.train.backprop import Trainer, seed_everything
+from engine.train.config import TrainConfig
+from engine.train.losses import Sink
 from tests.helpers import chain
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.checkpoint import (
+from engine.runs.checkpoint import (
     OPTIMIZER_FILE,
     carry_optimizer_state,
     carry_weights,
@@ -13,8 +13,8 @@ from engine.checkpoint import (
     save_checkpoint,
     spec_ops,
 )
-from engine.config import TrainConfig
-from engine.pipeline import prepare_run
+from engine.train.config import TrainConfig
+from engine.train.pipeline import prepare_run
 from tests.helpers import chain
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")

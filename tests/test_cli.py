@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from builder.templates import TEMPLATES
-from engine.bundle import read_bundle
-from engine.cli import main
+from engine.cli.main import main
+from engine.runs.bundle import read_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 MLP = {

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from engine.cli import main
+from engine.cli.main import main
 from tests.bundles import trained_bundle
 from tests.test_export import UPSAMPLE, _bundle_of
 

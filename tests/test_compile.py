@@ -10,7 +10,7 @@ from torch import nn
 
 from builder.templates import TEMPLATES
 from builder.validate import analyze
-from engine.compile import compile_analysis, compile_spec, node_modules, param_count
+from engine.compile.fx_module import compile_analysis, compile_spec, node_modules, param_count
 from engine.errors import NetCanvasError, SpecInvalid
 from tests.helpers import chain, make_spec
 

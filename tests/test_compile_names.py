@@ -2,7 +2,7 @@ import re
 
 from builder.reserved import is_reserved
 from builder.validate import ID_PATTERN
-from engine.compile import reserved_names
+from engine.compile.fx_module import reserved_names
 
 
 def test_builder_reserved_ids_cover_every_torch_module_attribute():

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from builder.datasets import DATASETS, TEXT_ALPHABET, TEXT_STEPS
-from engine import text_corpus
-from engine.data import fit_to_input, load_dataset
+from engine.data import text_corpus
+from engine.data.datasets import fit_to_input, load_dataset
 from engine.errors import DataError
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")

@@ -11,11 +11,11 @@ import sys
 import pytest
 import torch
 
-from engine.bundle import read_bundle
-from engine.cli import main
-from engine.ddp import World, backend_and_device, shard_indices
+from engine.cli.main import main
+from engine.cli.train_ddp import World, backend_and_device, shard_indices
 from engine.errors import ConfigError, DataError
-from engine.export import load_trained
+from engine.export.exporter import load_trained
+from engine.runs.bundle import read_bundle
 from tests.bundles import ROOT
 
 

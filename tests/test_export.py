@@ -15,13 +15,13 @@ import pytest
 import safetensors.torch
 import torch
 
-import engine.export
+import engine.export.exporter
 from builder.templates import TEMPLATES
 from builder.validate import analyze
-from engine.compile import compile_analysis
-from engine.export import export_bundle, export_many, load_trained, read_report
-from engine.export_formats import FORMAT_FILES, FORMATS, TOLERANCE, max_abs_diff
-from engine.export_python import model_source
+from engine.compile.fx_module import compile_analysis
+from engine.export.exporter import export_bundle, export_many, load_trained, read_report
+from engine.export.formats import FORMAT_FILES, FORMATS, TOLERANCE, max_abs_diff
+from engine.export.python_source import model_source
 from tests.bundles import ROOT, trained_bundle
 from tests.helpers import chain
 from tests.test_ops import MERGE_ROWS, ROWS, merge_spec, single_op_spec
@@ -230,9 +230,9 @@ UPSAMPLE = chain(
 
 def _bundle_of(spec, out_dir):
     """A bundle of an untrained spec, written with a dataset of matching shape (for the meta)."""
-    from engine.bundle import write_bundle
-    from engine.config import TrainConfig
-    from engine.data import Dataset
+    from engine.data.datasets import Dataset
+    from engine.runs.bundle import write_bundle
+    from engine.train.config import TrainConfig
 
     analysis = analyze(spec)
     torch.manual_seed(0)
@@ -273,7 +273,7 @@ def test_an_exporter_failure_is_one_line_and_no_file(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("unsupported thing\nwith a long second line")
 
-    monkeypatch.setattr(engine.export, "write_onnx", broken)
+    monkeypatch.setattr(engine.export.exporter, "write_onnx", broken)
     bundle = trained_bundle(tmp_path / "iris", "mlp_iris")
     report = export_bundle(bundle, ["onnx"])
     assert report.results["onnx"].problem == "ONNX export failed: RuntimeError: unsupported thing"
@@ -281,8 +281,10 @@ def test_an_exporter_failure_is_one_line_and_no_file(tmp_path, monkeypatch):
 
 
 def test_a_difference_above_the_limit_is_an_error_not_a_download(tmp_path, monkeypatch):
-    real = engine.export.run_onnx
-    monkeypatch.setattr(engine.export, "run_onnx", lambda path, batches: [y + 1e-3 for y in real(path, batches)])
+    real = engine.export.exporter.run_onnx
+    monkeypatch.setattr(
+        engine.export.exporter, "run_onnx", lambda path, batches: [y + 1e-3 for y in real(path, batches)]
+    )
     bundle = trained_bundle(tmp_path / "iris", "mlp_iris")
     report = export_bundle(bundle, ["onnx"])
     result = report.results["onnx"]

@@ -15,7 +15,7 @@ from tests.test_export import UPSAMPLE, _bundle_of
 from tests.test_zipsafe import make_zip, special
 
 APP = str(ROOT / "app.py")
-PAGE = "pages/export.py"
+PAGE = "app_pages/export.py"
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 
@@ -52,7 +52,7 @@ def downloads(at: AppTest) -> list[str]:
 
 
 def test_export_page_is_in_the_navigation():
-    assert 'st.Page("pages/export.py", title="Export"' in (ROOT / "app.py").read_text()
+    assert 'st.Page("app_pages/export.py", title="Export"' in (ROOT / "app.py").read_text()
 
 
 def test_without_runs_the_page_says_how_to_get_one(runs):
@@ -113,7 +113,7 @@ def test_open_on_the_build_page_puts_the_graph_and_its_weights_there(runs, iris_
     assert [n.id for n in editor.spec.nodes] == [n.id for n in TEMPLATES["mlp_iris"].spec().nodes]
     assert editor.weights_from == str(runs / "iris")
     assert "is on the Build page with its trained weights" in texts(at.success)[0]
-    at.switch_page("pages/build.py")
+    at.switch_page("app_pages/build.py")
     at.run()
     assert not at.exception
 

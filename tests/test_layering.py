@@ -8,7 +8,24 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _modules(package: str) -> list[str]:
-    return [f"{package}.{p.stem}" for p in sorted((ROOT / package).glob("*.py")) if p.stem != "__main__"]
+    """Every module of `package`, its subpackages' included (`engine.runs.worker`), but __main__."""
+    modules = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] == "__main__":
+            continue
+        modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return modules
+
+
+def test_the_walk_reaches_every_subpackage():
+    for package in ("builder", "engine", "ui"):
+        folders = {p.parent for p in (ROOT / package).rglob("*.py")}
+        found = _modules(package)
+        for folder in folders:
+            dotted = ".".join(folder.relative_to(ROOT).parts)
+            assert any(m == dotted or m.startswith(dotted + ".") for m in found), dotted
+    assert "engine.runs.worker" in _modules("engine") and "ui.train.live_view" in _modules("ui")
 
 
 def _loaded_after_import(modules: list[str]) -> set[str]:

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from builder.templates import TEMPLATES
-from engine.config import TrainConfig
 from engine.errors import ConfigError
-from engine.pipeline import prepare_run
+from engine.train.config import TrainConfig
+from engine.train.pipeline import prepare_run
 from tests.helpers import chain
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")

@@ -16,9 +16,9 @@ from torch import nn
 
 from builder.catalog import CATALOG
 from builder.validate import analyze
-from engine.compile import compile_spec, node_modules, param_count
-from engine.layers import RBM, SOM, GRULayer, LSTMLayer, Maxout, RNNLayer, Step
-from engine.ops import FUNCTION_EMITTERS, MODULE_FACTORIES, PLACEHOLDER_OPS
+from engine.compile.fx_module import compile_spec, node_modules, param_count
+from engine.compile.layers import RBM, SOM, GRULayer, LSTMLayer, Maxout, RNNLayer, Step
+from engine.compile.op_records import FUNCTION_EMITTERS, MODULE_FACTORIES, PLACEHOLDER_OPS
 from tests.helpers import chain, make_spec
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")

@@ -9,11 +9,11 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from builder.templates import TEMPLATES
-from engine.compile import compile_spec
-from engine.config import TrainConfig
-from engine.pipeline import prepare_run
-from engine.probes import Gather, ProbeSettings, StepProbes
-from engine.probes_epoch import EpochProbes, predicted_classes
+from engine.compile.fx_module import compile_spec
+from engine.probes.epoch_probes import EpochProbes, predicted_classes
+from engine.probes.step_probes import Gather, ProbeSettings, StepProbes
+from engine.train.config import TrainConfig
+from engine.train.pipeline import prepare_run
 from tests.helpers import chain
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")

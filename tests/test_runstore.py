@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 
-from engine.runstore import RUNS_DIR_ENV, RunStore, Write, resolve_runs_dir
+from engine.runs.store import RUNS_DIR_ENV, RunStore, Write, resolve_runs_dir
 
 SPEC = {"version": 1, "name": "t", "nodes": [{"id": "x", "op": "Input", "params": {"shape": [2]}}], "edges": []}
 CONFIG = {"dataset": "xor", "epochs": 3}

@@ -6,8 +6,8 @@ import pytest
 
 from builder.templates import TEMPLATES
 from builder.validate import analyze
-from engine.config import TrainConfig
-from engine.pipeline import prepare_run
+from engine.train.config import TrainConfig
+from engine.train.pipeline import prepare_run
 
 # epochs per template for the test: enough for a clear drop, small enough for a fast suite
 SHORT_EPOCHS = {

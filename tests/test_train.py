@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from engine.config import TrainConfig
-from engine.data import load_dataset
-from engine.device import pick_device
+from engine.data.datasets import load_dataset
 from engine.errors import ConfigError, DataError
-from engine.losses import Sink
-from engine.train import Trainer, seed_everything
+from engine.train.backprop import Trainer, seed_everything
+from engine.train.config import TrainConfig
+from engine.train.device import pick_device
+from engine.train.losses import Sink
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 
@@ -262,9 +262,9 @@ def test_huge_learning_rate_diverges_with_a_clear_message():
 
 
 def test_compiled_spec_trains_when_the_compiler_is_there():
-    compile_mod = pytest.importorskip("engine.compile")
+    compile_mod = pytest.importorskip("engine.compile.fx_module")
     from builder.validate import analyze
-    from engine.data import fit_to_analysis
+    from engine.data.datasets import fit_to_analysis
     from tests.helpers import chain
 
     spec = chain(("x", "Input", {"shape": [1, 8, 8]}), ("flat", "Flatten"), ("fc", "Linear", {"out_features": 10}))

@@ -10,11 +10,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from builder.templates import TEMPLATES
-from engine.runstore import RUNS_DIR_ENV
+from engine.runs.store import RUNS_DIR_ENV
 from tests.helpers import make_spec
 
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
-PAGE = "pages/train.py"
+PAGE = "app_pages/train.py"
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +61,7 @@ def run_status(at: AppTest) -> str | None:
     run_id = at.session_state["train_run"]
     if not run_id:
         return None
-    from ui.train_state import manager
+    from ui.train.page_state import manager
 
     return manager().status(run_id).status
 
@@ -175,7 +175,7 @@ def test_edit_and_continue_keeps_the_trained_layers_and_says_so():
     at.button(key="train_continue").click().run()
     assert "kept the trained weights of fc1, fc2; initialised fresh: fc_mid (new node)" in texts(at)
     wait_for(at, lambda a: run_status(a) == "finished")
-    from ui.train_state import manager
+    from ui.train.page_state import manager
 
     assert [e.epoch for e in manager().edits(at.session_state["train_run"])] == [2]
 
@@ -185,7 +185,7 @@ def test_a_network_opened_with_trained_weights_starts_from_them():
     set_number(at, "ts_epochs", 2)
     at.button(key="train_start").click().run()
     wait_for(at, lambda a: run_status(a) == "finished")
-    from ui.train_state import manager
+    from ui.train.page_state import manager
 
     first = at.session_state["train_run"]
     bundle = str(manager().store.bundle_dir(first))
@@ -202,7 +202,7 @@ def test_a_diverged_run_and_a_crashed_worker_are_shown_with_their_message():
     import os
     import signal
 
-    from ui.train_state import manager
+    from ui.train.page_state import manager
 
     spec = make_spec(
         [("x", "Input", {"shape": [20, 1]}), ("flat", "Flatten"), ("fc", "Linear", {"out_features": 1})],

@@ -14,11 +14,11 @@ import types
 import pytest
 
 from builder.templates import TEMPLATES
-from engine.bundle import WEIGHTS_FILE, read_bundle
-from engine.config import TrainConfig
 from engine.errors import BundleError, ConfigError, DataError, SpecInvalid
-from engine.runs import RunManager
-from engine.runstore import RunStore
+from engine.runs.bundle import WEIGHTS_FILE, read_bundle
+from engine.runs.manager import RunManager
+from engine.runs.store import RunStore
+from engine.train.config import TrainConfig
 from tests.helpers import chain
 
 IRIS = TrainConfig(dataset="iris", batch_size=16, epochs=100_000, device="cpu", lr=0.01)

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from engine.errors import BundleError
-from engine.export import load_trained
-from engine.zipsafe import MIB, ZipLimits, import_bundle_zip
+from engine.export.exporter import load_trained
+from engine.export.zip_import import MIB, ZipLimits, import_bundle_zip
 from tests.bundles import trained_bundle, zip_bundle
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

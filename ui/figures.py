@@ -1,4 +1,4 @@
-"""Every plotly figure of the app, from plain numbers (ui.train_data shapes them); no streamlit here."""
+"""Every plotly figure of the app, from plain numbers (ui.train.run_view shapes them); no streamlit here."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from builder.layout import layered_layout, needs_layout
 from builder.spec import GraphSpec
-from ui.train_data import Curves, Distribution
+from ui.train.run_view import Curves, Distribution
 
 HEIGHT = 320
 COLOURS = ("#1565c0", "#ef6c00", "#2e7d32", "#ad1457", "#6a1b9a", "#00838f", "#4e342e", "#c62828")

@@ -1,0 +1,52 @@
+"""The Train page: settings, Train/Pause/Resume/Stop/Continue, the live run, this session's runs.
+Glue only: state in (the Build page's network, the run store), engine calls, figures out."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from ui.build.editor_state import editor
+from ui.train.controls import check_run, draw_controls, draw_readiness
+from ui.train.live_view import draw_run
+from ui.train.page_state import current_run, manager, show_notice, sync_url
+from ui.train.runs_table import draw_runs
+from ui.train.settings import draw_settings
+
+ed = editor()
+spec, analysis = ed.spec, ed.analysis()
+run_id = current_run()
+sync_url()
+
+with st.sidebar:
+    st.subheader("Settings")
+    settings = draw_settings(spec)
+config, problems = settings.config, settings.problems
+
+ready, error = None, None
+if config is not None and analysis.ok:
+    ready, error = check_run(spec.to_json(), json.dumps(config.to_dict()))
+    error = settings.readable(error) if error else None
+
+st.header("Train", divider="gray")
+state = "valid" if analysis.ok else f"{len(analysis.issues)} problem(s): fix them on the Build page"
+size = f"{len(spec.nodes)} nodes, {analysis.total_params:,} parameters"
+st.caption(f"Network **{spec.name}** from the Build page: {size}, {state}.")
+show_notice()
+if not analysis.ok:
+    for issue in [i for i in analysis.issues if i.severity == "error"]:
+        st.error(f"node '{issue.node}': {issue.message}" if issue.node else issue.message)
+record = manager().status(run_id) if run_id else None
+if ed.weights_from:
+    st.caption(f"The network carries trained weights from `{ed.weights_from}`: Train starts from them.")
+draw_controls(spec, analysis, config, ready, record, weights_from=ed.weights_from)
+draw_readiness(ready, problems, error)
+live_tab, runs_tab = st.tabs(["Run", "Your runs"])
+with live_tab:
+    if run_id:
+        draw_run(run_id)
+    else:
+        st.caption("Press Train: the curves, the network coloured by gradient strength and its insides appear here.")
+with runs_tab:
+    draw_runs(run_id)

@@ -1,0 +1,69 @@
+"""`python -m engine export BUNDLE --format onnx|torchscript|python|all`: write exports beside the bundle and
+check each against the trained model on a fixed batch (DESIGN §4).
+
+One line per format: its file and the largest absolute difference from the trained model, or an error line
+saying why there is no file (an op that blocks the format, or a check that failed). Exit 0 when every
+asked-for format was written and checked, 2 otherwise (and for a bundle that cannot be read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_OK
+from engine.errors import BundleError
+from engine.export.exporter import ExportReport, FormatResult, export_bundle
+from engine.export.formats import FORMAT_CHECKS, FORMATS, TOLERANCE
+
+FORMAT_CHOICES = (*FORMATS, "all")
+
+
+def add_export_parser(sub) -> None:
+    export = sub.add_parser("export", help="export a run bundle to ONNX, TorchScript or model.py, checked")
+    export.add_argument("bundle", help="run bundle directory (written by: python -m engine train ... --out DIR)")
+    export.add_argument(
+        "--format",
+        choices=FORMAT_CHOICES,
+        default="all",
+        help="all: every format and one zip with the bundle (default: all)",
+    )
+    export.add_argument("--json", action="store_true", help="print one JSON object")
+    export.set_defaults(run=cmd_export)
+
+
+def result_line(result: FormatResult) -> str:
+    if not result.ok:
+        return f"error: {result.format}: {result.problem}"
+    return (
+        f"{result.format:12s} {result.path.name:11s} max abs diff {result.max_abs_diff:.3g}"
+        f"  ({FORMAT_CHECKS[result.format]})"
+    )
+
+
+def report_json(report: ExportReport) -> dict:
+    return {
+        "bundle": str(report.bundle),
+        "ok": report.ok,
+        "tolerance": TOLERANCE,
+        "formats": {fmt: r.to_dict() for fmt, r in report.results.items()},
+        "zip": str(report.zip_path) if report.zip_path else None,
+    }
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    formats = FORMATS if args.format == "all" else (args.format,)
+    try:
+        report = export_bundle(args.bundle, formats, make_zip=args.format == "all")
+    except BundleError as err:
+        print(f"error: {err}")
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps(report_json(report)))
+    else:
+        for fmt in formats:
+            print(result_line(report.results[fmt]))
+        if report.zip_path:
+            print(f"{'zip':12s} {report.zip_path.name}  (the bundle and every checked export)")
+        print(f"written to {report.bundle}" if report.ok else f"some exports failed; files are in {report.bundle}")
+    return EXIT_OK if report.ok else EXIT_BAD_INPUT

@@ -1,0 +1,77 @@
+"""`python -m engine ...`: the headless command line (DESIGN.md §4).
+
+Exit codes: 0 done, 2 bad input (one clear line per problem), 3 the loss diverged. No tracebacks for user
+mistakes; an unexpected internal error prints one line (NETCANVAS_DEBUG=1 shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from engine.cli.export_cmd import add_export_parser
+from engine.cli.inspect_cmds import EXIT_BAD_INPUT, cmd_datasets, cmd_summary, cmd_templates, cmd_validate
+from engine.cli.train_cmd import cmd_train
+from engine.cli.train_ddp import add_ddp_flag
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line plus a hint, exit 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see: python -m engine {self.prog.split()[-1]} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="python -m engine", description="NetCanvas engine: validate, summarise, train, export.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub.add_parser("templates", help="list template names").set_defaults(run=cmd_templates)
+    sub.add_parser("datasets", help="list datasets with shapes and task").set_defaults(run=cmd_datasets)
+    validate = sub.add_parser("validate", help="validate a GraphSpec JSON file")
+    validate.add_argument("spec")
+    validate.set_defaults(run=cmd_validate)
+    summary = sub.add_parser("summary", help="shapes and parameter counts per node")
+    summary.add_argument("spec")
+    summary.add_argument("--json", action="store_true", help="print one JSON object")
+    summary.set_defaults(run=cmd_summary)
+    train = sub.add_parser("train", help="train a spec or a template")
+    _add_train(train)
+    add_ddp_flag(train)  # --ddp: DistributedDataParallel under torchrun (engine/cli/train_ddp.py)
+    add_export_parser(sub)  # export BUNDLE --format ... (engine/cli/export_cmd.py)
+    return parser
+
+
+def _add_train(train: argparse.ArgumentParser) -> None:
+    train.add_argument("spec", nargs="?", help="GraphSpec JSON file (or use --template)")
+    train.add_argument("--template", help="train a built-in template (see: python -m engine templates)")
+    train.add_argument("--dataset", help="dataset name or csv:PATH (default: the template's)")
+    train.add_argument("--target", help="CSV target column (default: the last column)")
+    train.add_argument("--task", choices=("classification", "regression", "reconstruction"))
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "adamw", "rmsprop"))
+    train.add_argument("--lr", type=float, help="learning rate")
+    train.add_argument("--weight-decay", type=float)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--val-split", type=float)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    train.add_argument("--log-every", type=int, help="steps between step lines in --json output")
+    train.add_argument("--out", help="write the run bundle (spec, config, weights, meta) to this directory")
+    train.add_argument("--json", action="store_true", help="one JSON object per line")
+    train.set_defaults(run=cmd_train)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # an unexpected internal error: one line, not a traceback
+        if os.environ.get("NETCANVAS_DEBUG"):
+            traceback.print_exc()
+        print(f"internal error: {type(err).__name__}: {err} (set NETCANVAS_DEBUG=1 for details)", file=sys.stderr)
+        return 1

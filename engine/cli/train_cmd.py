@@ -1,0 +1,120 @@
+"""`python -m engine train`: settings from the template (if any), overridden by flags; events as lines."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from builder.templates import TEMPLATES
+from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OK, load_spec_or_report, print_issues
+from engine.errors import NetCanvasError, SpecInvalid
+from engine.runs.bundle import write_bundle
+from engine.train.config import TrainConfig
+from engine.train.pipeline import PreparedRun, prepare_run
+
+FLAG_FIELDS = (
+    "dataset",
+    "target",
+    "task",
+    "epochs",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "batch_size",
+    "val_split",
+    "seed",
+    "device",
+    "log_every",
+)
+
+
+def _spec_and_defaults(args):
+    """(spec, template training defaults) or (None, None) after printing why."""
+    if bool(args.spec) == bool(args.template):
+        print("error: give either a SPEC file or --template NAME")
+        return None, None
+    if args.template:
+        template = TEMPLATES.get(args.template)
+        if template is None:
+            print(f"error: unknown template '{args.template}'; known templates: {', '.join(TEMPLATES)}")
+            return None, None
+        return template.spec(), dict(template.train)
+    spec = load_spec_or_report(args.spec)
+    return spec, ({} if spec is not None else None)
+
+
+def _config(args, defaults: dict) -> tuple[TrainConfig | None, list[str]]:
+    flags = {f: getattr(args, f) for f in FLAG_FIELDS if getattr(args, f) is not None}
+    return TrainConfig.from_dict({**defaults, **flags})
+
+
+def _fmt(value, percent: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.1f}%" if percent else f"{value:.4f}"
+
+
+def _human_line(event: dict, epochs: int) -> str | None:
+    if event["kind"] != "epoch":
+        return None
+    line = f"epoch {event['epoch']}/{epochs}  loss {_fmt(event['loss'])}  val_loss {_fmt(event['val_loss'])}"
+    if "val_accuracy" in event:
+        line += f"  val_accuracy {_fmt(event['val_accuracy'], percent=True)}"
+    return line + f"  ({event['seconds']:.2f} s)"
+
+
+def _json_line(event: dict) -> str:
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in event.items()}
+    return json.dumps(clean)
+
+
+def _run(run: PreparedRun, as_json: bool) -> dict:
+    """Drive the trainer, printing as we go; returns the last event."""
+    trainer, last = run.trainer, {}
+    head = {
+        "kind": "start",
+        "device": str(trainer.device),
+        "message": trainer.device_message,
+        "train_samples": trainer.dataset.n_train,
+        "val_samples": trainer.dataset.n_val,
+    }
+    print(
+        _json_line(head)
+        if as_json
+        else f"{trainer.device_message}; {head['train_samples']} training and "
+        f"{head['val_samples']} validation samples of '{run.config.dataset}'",
+        flush=True,
+    )
+    for event in trainer.run():
+        last = event
+        line = _json_line(event) if as_json else _human_line(event, run.config.epochs)
+        if line:
+            print(line, flush=True)
+    return last
+
+
+def cmd_train(args) -> int:
+    spec, defaults = _spec_and_defaults(args)
+    if spec is None:
+        return EXIT_BAD_INPUT
+    config, problems = _config(args, defaults)
+    if config is None:
+        for problem in problems:
+            print(f"error: {problem}")
+        return EXIT_BAD_INPUT
+    try:
+        run = prepare_run(spec, config)
+    except SpecInvalid as err:
+        print_issues(err.issues)
+        return EXIT_BAD_INPUT
+    except NetCanvasError as err:
+        print(f"error: {err}")
+        return EXIT_BAD_INPUT
+    last = _run(run, args.json)
+    if not args.json:
+        print(last.get("message", ""), flush=True)
+    if args.out:
+        path = write_bundle(args.out, spec, config, run.model, run.dataset, run.trainer.metrics())
+        if not args.json:
+            print(f"bundle written to {path}")
+    return EXIT_DIVERGED if last.get("kind") == "diverged" else EXIT_OK

@@ -1,0 +1,1 @@
+"""Compiling a GraphSpec into a torch.fx module: the engine's op records and layers."""

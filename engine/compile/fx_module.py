@@ -1,0 +1,88 @@
+"""GraphSpec -> torch.fx.GraphModule, by building the fx Graph directly (no tracing).
+
+The graph is: one placeholder named after the Input node, then every node in topological order as a
+call_module (the submodule's attribute is the node id, so state-dict keys read `fc.weight`; validation
+refuses ids that clash with a Python keyword or a torch module attribute, like `code` or `train`) or a
+call_function (Add, Multiply, Concat, Flatten, Reshape), then the output. `gm.code` is readable Python
+with the node ids as variable names; nothing is computed in place.
+
+    gm = compile_spec(spec)           # raises SpecInvalid (carrying the builder Issues) for a bad spec
+    y = gm(x)                         # x: (B, *input_shape) -> y: (B, *output_shape)
+"""
+
+from __future__ import annotations
+
+import functools
+import keyword
+import re
+
+from torch import fx, nn
+
+from builder.spec import GraphSpec
+from builder.validate import Analysis, analyze
+from engine.compile.op_records import PLACEHOLDER_OPS, build_module, emit_function
+from engine.errors import SpecInvalid
+
+
+def compile_spec(spec: GraphSpec) -> fx.GraphModule:
+    """Validate `spec` and compile it; raises SpecInvalid with the issues when it is not valid."""
+    return compile_analysis(analyze(spec))
+
+
+def compile_analysis(a: Analysis) -> fx.GraphModule:
+    """Compile an analysed spec (shapes and resolved params come from `a`)."""
+    if not a.ok:
+        raise SpecInvalid(a.issues)
+    graph = fx.Graph()
+    modules: dict[str, nn.Module] = {}
+    values: dict[str, fx.Node] = {}  # node id -> the fx node holding its output
+    op_of = {n.id: n.op for n in a.spec.nodes}
+    for node_id in a.order:
+        op_name = op_of[node_id]
+        if op_name in PLACEHOLDER_OPS:
+            value = graph.placeholder(node_id)
+        else:
+            args = [values[src] for src in a.inputs[node_id]]
+            value = _emit_node(graph, modules, node_id, op_name, args, a)
+        value.meta.update(spec_id=node_id, spec_op=op_name, spec_shape=a.shapes[node_id])
+        values[node_id] = value
+    graph.output(values[a.output_id])
+    graph.lint()
+    return fx.GraphModule(modules, graph, class_name=class_name(a.spec.name))
+
+
+def _emit_node(graph: fx.Graph, modules: dict, node_id: str, op_name: str, args: list[fx.Node], a: Analysis) -> fx.Node:
+    module = build_module(op_name, a.params[node_id], a.in_shapes(node_id))
+    if module is None:
+        return emit_function(graph, node_id, op_name, args, a.params[node_id])
+    assert len(args) == 1, f"{op_name} modules take one input, got {len(args)}"  # the catalog's arity says so
+    modules[node_id] = module
+    return graph.create_node("call_module", node_id, tuple(args), name=node_id)
+
+
+@functools.cache
+def reserved_names() -> frozenset[str]:
+    """Names a submodule cannot take: Python keywords and attributes every compiled module already has.
+    builder.reserved.RESERVED_IDS must cover these (tests/test_compile_names.py checks it)."""
+    instance = fx.GraphModule(nn.Module(), fx.Graph())
+    return frozenset(keyword.kwlist) | frozenset(dir(instance))
+
+
+def class_name(spec_name: str) -> str:
+    """The spec's name as a CamelCase Python class name ("lenet_5" -> "Lenet5")."""
+    words = re.findall(r"[A-Za-z0-9]+", spec_name)
+    name = "".join(w[:1].upper() + w[1:] for w in words)
+    return name if name and not name[0].isdigit() else f"Net{name}"
+
+
+def node_modules(gm: fx.GraphModule) -> dict[str, nn.Module]:
+    """Node id -> its submodule, for every node compiled to a module (in topological order)."""
+    return {
+        node.meta.get("spec_id", node.target): gm.get_submodule(node.target)
+        for node in gm.graph.nodes
+        if node.op == "call_module"
+    }
+
+
+def param_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,1 @@
+"""Datasets as in-memory tensors: the built-in ones, CSV files and the generated text corpus."""

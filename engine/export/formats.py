@@ -1,0 +1,109 @@
+"""What the export formats are, which ops block which format (and why), and the fixed batch each export is
+checked on. Plain data and small rules; engine/export/exporter.py does the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from builder.opdef import pair
+from builder.validate import Analysis
+
+FORMATS = ("onnx", "torchscript", "python")
+FORMAT_FILES = {"onnx": "model.onnx", "torchscript": "model.ts", "python": "model.py"}
+FORMAT_TITLES = {"onnx": "ONNX", "torchscript": "TorchScript", "python": "PyTorch source"}
+FORMAT_USES = {
+    "onnx": "onnxruntime, TensorRT, OpenVINO, browsers (onnxruntime-web)",
+    "torchscript": "torch.jit.load in Python or LibTorch (C++), no model code needed",
+    "python": "plain PyTorch: read it, change it, fine-tune it (needs torch and safetensors)",
+}
+TOLERANCE = 1e-4  # largest absolute difference from the trained model an export may show
+CHECK_BATCH = 8  # samples in the fixed check batch
+SECOND_BATCH = 3  # ONNX also runs a batch of this size, to prove the batch axis is dynamic
+CHECK_SEED = 0
+FORMAT_CHECKS = {  # how each file is proven before it is offered
+    "onnx": f"checked by onnx.checker and run in onnxruntime on batches of {CHECK_BATCH} and {SECOND_BATCH}",
+    "torchscript": "loaded with torch.jit.load in a fresh Python without NetCanvas",
+    "python": "imported in a fresh Python without NetCanvas, weights loaded strictly",
+}
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """An op setting a format cannot express: `applies(params)` says whether a node is affected."""
+
+    op: str
+    format: str
+    applies: Callable[[dict], bool]
+    because: Callable[[dict], str]
+
+
+def _output_padding_reaches_stride(p: dict) -> bool:
+    return any(o >= s for o, s in zip(pair(p["output_padding"]), pair(p["stride"])))
+
+
+def _output_padding_reason(p: dict) -> str:
+    return (
+        "ONNX Runtime's ConvTranspose needs output_padding smaller than stride on every axis "
+        f"(here output_padding {pair(p['output_padding'])}, stride {pair(p['stride'])}; PyTorch also accepts "
+        "output_padding smaller than dilation); lower output_padding or raise stride"
+    )
+
+
+BLOCKERS: tuple[Blocker, ...] = (
+    Blocker("ConvTranspose2d", "onnx", _output_padding_reaches_stride, _output_padding_reason),
+)
+
+
+def blocking_reasons(analysis: Analysis, fmt: str, blockers=BLOCKERS) -> list[str]:
+    """One line per node that keeps `fmt` from being exported: "op 'node' blocks FORMAT because ..."."""
+    ops = {n.id: n.op for n in analysis.spec.nodes}
+    reasons = []
+    for node_id in analysis.order:
+        for blocker in blockers:
+            params = analysis.params.get(node_id, {})
+            if blocker.op == ops[node_id] and blocker.format == fmt and blocker.applies(params):
+                reasons.append(
+                    f"{blocker.op} '{node_id}' blocks {FORMAT_TITLES[fmt]} because {blocker.because(params)}"
+                )
+    return reasons
+
+
+def vocabulary_size(analysis: Analysis) -> int:
+    """Token ids an int64 input may hold: below every Embedding's num_embeddings."""
+    sizes = [analysis.params[n.id]["num_embeddings"] for n in analysis.spec.nodes if n.op == "Embedding"]
+    return min(sizes, default=2)
+
+
+def check_batches(analysis: Analysis) -> dict[str, torch.Tensor]:
+    """The fixed inputs every export is compared on: the same seed gives the same tensors."""
+    shape = tuple(analysis.shapes[analysis.input_id])
+    generator = torch.Generator().manual_seed(CHECK_SEED)
+    batches = {}
+    for name, size in (("batch", CHECK_BATCH), ("second_batch", SECOND_BATCH)):
+        if analysis.params[analysis.input_id].get("dtype") == "int64":
+            batches[name] = torch.randint(0, vocabulary_size(analysis), (size, *shape), generator=generator)
+        else:
+            batches[name] = torch.randn((size, *shape), generator=generator)
+    return batches
+
+
+def max_abs_diff(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> float:
+    """Largest absolute difference over every batch. NaN or inf where the trained model has the same value
+    count as equal; inf when a shape differs or only one side is not finite."""
+    worst = 0.0
+    for name, want in expected.items():
+        have = got.get(name)
+        if have is None or tuple(have.shape) != tuple(want.shape):
+            return float("inf")
+        want, have = want.double(), have.double()
+        same = (want == have) | (want.isnan() & have.isnan())  # equal infinities, NaN where NaN is expected
+        diff = torch.where(same, torch.zeros_like(want), (have - want).abs())
+        largest = float(diff.max()) if diff.numel() else 0.0
+        if largest != largest:  # NaN: one side is NaN and the other is not
+            return float("inf")
+        worst = max(worst, largest)
+    return worst

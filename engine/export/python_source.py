@@ -1,0 +1,277 @@
+"""`model.py`: readable, standalone PyTorch source for a compiled network (needs only torch and safetensors).
+
+The source is generated from the compiled torch.fx graph, so it is the network that was trained:
+
+    class Lenet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 6, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+            ...
+        def forward(self, x: Tensor) -> Tensor:  # x: (B, 1, 8, 8)
+            conv1 = self.conv1(x)  # (B, 6, 8, 8)
+            ...
+
+Submodule attributes are the node ids, so `load_model` loads weights.safetensors with strict=True. The
+custom layers a network uses (Step, Maxout, LSTMLayer, ...) are copied into the file from engine/compile/layers.py,
+with the helper functions they call, so nothing of NetCanvas is needed to run it.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import keyword
+
+import torch
+from torch import fx, nn
+
+from builder.validate import Analysis
+from engine.compile import layers
+from engine.compile.fx_module import class_name
+
+MODULE_NAMES = frozenset({"torch", "nn", "F", "Tensor", "load_file", "Path", "self"})  # used by the file itself
+
+
+def imports_source(uses_functional: bool) -> str:
+    functional = "import torch.nn.functional as F\n" if uses_functional else ""
+    return (
+        "from __future__ import annotations\n\n"
+        "from pathlib import Path\n\n"
+        "import torch\n"
+        f"{functional}"
+        "from safetensors.torch import load_file\n"
+        "from torch import Tensor, nn\n"
+    )
+
+
+def literal(value) -> str:
+    """Python source for a constant, strings in double quotes (as ruff format writes them)."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+
+
+def _kwargs(**values) -> str:
+    return ", ".join(f"{name}={literal(value)}" for name, value in values.items())
+
+
+def _recurrent_args(m) -> str:
+    extra = {"nonlinearity": m.nonlinearity} if isinstance(m, layers.RNNLayer) else {}
+    return _kwargs(
+        input_size=m.input_size,
+        hidden_size=m.hidden_size,
+        num_layers=m.num_layers,
+        **extra,
+        bidirectional=m.bidirectional,
+        return_sequences=m.return_sequences,
+    )
+
+
+# constructor arguments of the custom layers, read from the built module
+CUSTOM_ARGS = {
+    layers.Step: lambda m: "",
+    layers.Maxout: lambda m: _kwargs(in_features=m.linear.in_features, out_features=m.out_features, pieces=m.pieces),
+    layers.RBM: lambda m: _kwargs(n_visible=m.n_visible, n_hidden=m.n_hidden, k=m.k, visible=m.visible),
+    layers.SOM: lambda m: _kwargs(n_features=m.n_features, rows=m.rows, cols=m.cols),
+    layers.RNNLayer: _recurrent_args,
+    layers.LSTMLayer: _recurrent_args,
+    layers.GRULayer: _recurrent_args,
+    layers.PositionalEmbedding: lambda m: _kwargs(steps=m.weight.shape[0], features=m.weight.shape[1]),
+    layers.SelfAttention: lambda m: _kwargs(
+        embed_dim=m.embed_dim, num_heads=m.num_heads, dropout=m.dropout, causal=m.causal
+    ),
+    layers.EncoderLayer: lambda m: _kwargs(
+        d_model=m.self_attn.embed_dim,
+        nhead=m.self_attn.num_heads,
+        dim_feedforward=m.linear1.out_features,
+        dropout=m.dropout.p,
+        causal=m.causal,
+    ),
+}
+
+
+def constructor_source(module: nn.Module) -> str:
+    """Python source that builds a module like `module` (same class, sizes and settings)."""
+    cls = type(module)
+    if cls in CUSTOM_ARGS:
+        return f"{cls.__name__}({CUSTOM_ARGS[cls](module)})"
+    text = repr(module)
+    assert getattr(nn, cls.__name__, None) is cls and "\n" not in text, f"no source form for {cls.__qualname__}"
+    return "nn." + text.replace("'", '"')  # torch.nn's repr of a leaf module is its constructor call
+
+
+# --- the custom layers' source -----------------------------------------------------------------------
+
+
+def _layer_functions() -> dict[str, object]:
+    return {
+        name: obj for name, obj in vars(layers).items() if inspect.isfunction(obj) and obj.__module__ == layers.__name__
+    }
+
+
+def _names_in(source: str) -> set[str]:
+    return {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
+
+
+def layer_sources(classes: list[type]) -> list[str]:
+    """Source of the given engine.compile.layers classes and, first, of the module-level helpers they call."""
+    functions = _layer_functions()
+    sources = [inspect.getsource(cls) for cls in classes]
+    needed: set[str] = set()
+    pending = set().union(*(_names_in(s) for s in sources)) & set(functions)
+    while pending:
+        name = pending.pop()
+        needed.add(name)
+        pending |= (_names_in(inspect.getsource(functions[name])) & set(functions)) - needed
+    order = list(functions)  # helpers in their order in engine/compile/layers.py
+    return [inspect.getsource(functions[name]) for name in sorted(needed, key=order.index)] + sources
+
+
+def _custom_classes(gm: fx.GraphModule) -> list[type]:
+    used = {type(m) for m in gm.modules() if type(m) in CUSTOM_ARGS}
+    source_order = list(vars(layers).values())
+    return sorted(used, key=source_order.index)
+
+
+# --- the network class ---------------------------------------------------------------------------------
+
+
+def shape_comment(shape) -> str:
+    return "(" + ", ".join(["B", *(str(d) for d in shape)]) + ")"
+
+
+def _local_names(gm: fx.GraphModule) -> dict[fx.Node, str]:
+    """A Python variable name per value node: its node id, unless that would hide a name the file uses."""
+    names: dict[fx.Node, str] = {}
+    taken = set(MODULE_NAMES) | set(keyword.kwlist)
+    for node in gm.graph.nodes:
+        if node.op == "output":
+            continue
+        name = node.name
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        names[node] = name
+    return names
+
+
+def _function_name(target) -> str:
+    name = getattr(target, "__name__", "")
+    assert getattr(torch, name, None) is target, f"no source form for function {target!r}"
+    return f"torch.{name}"
+
+
+def _arg_source(arg, names: dict[fx.Node, str]) -> str:
+    if isinstance(arg, fx.Node):
+        return names[arg]
+    if isinstance(arg, list):
+        return "[" + ", ".join(_arg_source(a, names) for a in arg) + "]"
+    if isinstance(arg, tuple):
+        inner = ", ".join(_arg_source(a, names) for a in arg)
+        return f"({inner},)" if len(arg) == 1 else f"({inner})"
+    return repr(arg)
+
+
+def _call_source(node: fx.Node, names: dict[fx.Node, str]) -> str:
+    args = [_arg_source(a, names) for a in node.args]
+    args += [f"{key}={_arg_source(value, names)}" for key, value in node.kwargs.items()]
+    if node.op == "call_module":
+        return f"self.{node.target}({', '.join(args)})"
+    assert node.op == "call_function", f"unexpected fx node {node.op}"
+    return f"{_function_name(node.target)}({', '.join(args)})"
+
+
+def forward_lines(gm: fx.GraphModule) -> list[str]:
+    """The body of forward: one line per graph node, each with its output shape as a comment."""
+    names = _local_names(gm)
+    lines = []
+    for node in gm.graph.nodes:
+        if node.op in ("placeholder", "output"):
+            continue
+        shape = node.meta.get("spec_shape")
+        comment = f"  # {shape_comment(shape)}" if shape is not None else ""
+        lines.append(f"{names[node]} = {_call_source(node, names)}{comment}")
+    output = next(n for n in gm.graph.nodes if n.op == "output")
+    lines.append(f"return {_arg_source(output.args[0], names)}")
+    return lines
+
+
+def network_class_source(gm: fx.GraphModule, analysis: Analysis, name: str) -> str:
+    placeholder = next(n for n in gm.graph.nodes if n.op == "placeholder")
+    input_name = _local_names(gm)[placeholder]
+    modules = dict(gm.named_children())
+    init = [f"self.{node_id} = {constructor_source(module)}" for node_id, module in modules.items()]
+    output_shape = shape_comment(analysis.shapes[analysis.output_id])
+    input_shape = shape_comment(analysis.shapes[analysis.input_id])
+    body = [
+        f"class {name}(nn.Module):",
+        f'    """{analysis.spec.name}: {input_shape} -> {output_shape}; attribute names are the node ids."""',
+        "",
+        "    def __init__(self):",
+        "        super().__init__()",
+        *(f"        {line}" for line in init),
+        "",
+        f"    def forward(self, {input_name}: Tensor) -> Tensor:  # {input_name}: {input_shape}",
+        *(f"        {line}" for line in forward_lines(gm)),
+    ]
+    return "\n".join(body) + "\n"
+
+
+# --- the whole file ----------------------------------------------------------------------------------
+
+
+def _docstring(analysis: Analysis, meta: dict, name: str) -> str:
+    input_shape = shape_comment(analysis.shapes[analysis.input_id])
+    output_shape = shape_comment(analysis.shapes[analysis.output_id])
+    dtype = meta.get("input_dtype", "float32")
+    norm = meta.get("normalization") or {}
+    lines = [
+        f'"""{analysis.spec.name}: a network built with NetCanvas {meta.get("netcanvas_version", "")}'.rstrip()
+        + ", as plain PyTorch.",
+        "",
+        "Needs only torch and safetensors:",
+        "",
+        "    from model import load_model",
+        "    model = load_model()  # reads weights.safetensors next to this file; eval mode",
+        f"    y = model(x)  # x: {input_shape} {dtype} -> y: {output_shape}",
+    ]
+    if norm.get("kind", "none") != "none":
+        lines += ["", f"Inputs were normalised as (raw - mean) / std with mean {norm['mean']} and std {norm['std']}."]
+    return "\n".join(lines) + '\n"""\n'
+
+
+def _constants(analysis: Analysis, meta: dict) -> str:
+    dtype = "torch.int64" if meta.get("input_dtype") == "int64" else "torch.float32"
+    return (
+        f"INPUT_SHAPE = {tuple(analysis.shapes[analysis.input_id])!r}  # one sample, without the batch dimension\n"
+        f"INPUT_DTYPE = {dtype}\n"
+        f"CLASS_NAMES = {json.dumps(list(meta.get('class_names') or []), ensure_ascii=False)}\n"
+    )
+
+
+def _loader(name: str) -> str:
+    return (
+        f'def load_model(weights_path: str | Path = Path(__file__).with_name("weights.safetensors")) -> {name}:\n'
+        '    """The network with its trained weights, in eval mode."""\n'
+        f"    model = {name}()\n"
+        '    model.load_state_dict(load_file(str(weights_path), device="cpu"), strict=True)\n'
+        "    return model.eval()\n"
+        "\n\n"
+        'if __name__ == "__main__":\n'
+        "    network = load_model()\n"
+        "    example = torch.zeros(2, *INPUT_SHAPE, dtype=INPUT_DTYPE)\n"
+        '    print(type(network).__name__, "output shape:", tuple(network(example).shape))\n'
+    )
+
+
+def model_source(gm: fx.GraphModule, analysis: Analysis, meta: dict) -> str:
+    """The whole model.py for the compiled network `gm` of `analysis`; `meta` is the bundle's meta.json."""
+    classes = _custom_classes(gm)
+    name = class_name(analysis.spec.name)
+    while name in {c.__name__ for c in classes} | MODULE_NAMES:
+        name += "Net"
+    sources = layer_sources(classes)
+    uses_functional = any("F" in _names_in(source) for source in sources)
+    head = _docstring(analysis, meta, name) + "\n" + imports_source(uses_functional) + "\n" + _constants(analysis, meta)
+    parts = [head, *sources]
+    parts += [network_class_source(gm, analysis, name), _loader(name)]
+    return "\n\n".join(part.rstrip("\n") + "\n" for part in parts)

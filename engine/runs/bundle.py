@@ -1,0 +1,182 @@
+"""Run bundles (DESIGN §3): the directory a finished or stopped run leaves behind.
+
+    spec.json            the GraphSpec
+    train.json           the TrainConfig
+    weights.safetensors  the state dict (safetensors, never pickle)
+    meta.json            versions, input shape (no batch dim) and dtype, task, class names,
+                         normalisation, final metrics, creation time
+
+meta.json is written last, so a directory holding it is complete. Reading checks every file and raises
+BundleError with a one-line message naming the bundle and the file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import platform
+import tomllib
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from torch import nn
+
+from builder.spec import GraphSpec, parse_spec
+from engine.train.config import TrainConfig
+from engine.data.datasets import Dataset
+from engine.errors import BundleError
+
+SPEC_FILE, CONFIG_FILE, WEIGHTS_FILE, META_FILE = "spec.json", "train.json", "weights.safetensors", "meta.json"
+BUNDLE_FILES = (SPEC_FILE, CONFIG_FILE, WEIGHTS_FILE, META_FILE)
+BUNDLE_FORMAT_VERSION = 1
+META_REQUIRED = ("input_shape", "input_dtype", "task", "class_names")
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    spec: GraphSpec
+    config: TrainConfig
+    state_dict: dict[str, torch.Tensor]  # on the CPU
+    meta: dict
+
+
+def netcanvas_version() -> str:
+    try:
+        return metadata.version("netcanvas")
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        return tomllib.loads(PYPROJECT.read_text())["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
+def _json_safe(value):
+    """Non-finite floats become null (strict JSON has no NaN); tuples become lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    text = json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n"
+    _write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the state dict on the CPU: contiguous, sharing no storage (safetensors needs both)."""
+    return {k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()}
+
+
+def build_meta(config: TrainConfig, dataset: Dataset, metrics: dict) -> dict:
+    return {
+        "format": "netcanvas-bundle",
+        "format_version": BUNDLE_FORMAT_VERSION,
+        "netcanvas_version": netcanvas_version(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "dataset": dataset.name,
+        "task": metrics.get("task") or config.task or dataset.task,
+        "input_shape": list(dataset.feature_shape),
+        "input_dtype": dataset.input_dtype,
+        "n_classes": dataset.n_classes,
+        "class_names": list(dataset.class_names),
+        "normalization": dataset.normalization.to_dict(),
+        "metrics": dict(metrics),
+    }
+
+
+def write_bundle(
+    out_dir, spec: GraphSpec | dict, config: TrainConfig, model: nn.Module, dataset: Dataset, metrics: dict
+) -> Path:
+    """Write the four bundle files into `out_dir` (created if needed); returns its path.
+
+    `dataset` is the one the model was trained on (after fit_to_input), so its feature shape is the
+    network's input shape; `metrics` are the final numbers (Trainer.metrics()).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / SPEC_FILE, spec.to_dict() if isinstance(spec, GraphSpec) else spec)
+    _write_json(out / CONFIG_FILE, config.to_dict())
+    tensors = cpu_state_dict(model)
+    _write_atomic(out / WEIGHTS_FILE, lambda tmp: safetensors.torch.save_file(tensors, tmp, metadata={"format": "pt"}))
+    _write_json(out / META_FILE, build_meta(config, dataset, metrics))
+    return out
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+
+def _read_json(bundle: Path, name: str):
+    try:
+        return json.loads((bundle / name).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise BundleError(f"bundle '{bundle}': cannot read {name} ({err})") from None
+    except json.JSONDecodeError as err:
+        raise BundleError(f"bundle '{bundle}': {name} is not valid JSON ({err})") from None
+
+
+def _read_spec(bundle: Path) -> GraphSpec:
+    spec, issues = parse_spec(_read_json(bundle, SPEC_FILE))
+    if spec is None:
+        raise BundleError(
+            f"bundle '{bundle}': {SPEC_FILE} is not a valid GraphSpec: " + "; ".join(str(i) for i in issues)
+        )
+    return spec
+
+
+def _read_config(bundle: Path) -> TrainConfig:
+    config, problems = TrainConfig.from_dict(_read_json(bundle, CONFIG_FILE))
+    if config is None:
+        raise BundleError(f"bundle '{bundle}': {CONFIG_FILE} is not a valid training config: " + "; ".join(problems))
+    return config
+
+
+def _read_weights(bundle: Path) -> dict[str, torch.Tensor]:
+    try:
+        return safetensors.torch.load_file(bundle / WEIGHTS_FILE, device="cpu")
+    except Exception as err:  # safetensors raises its own SafetensorError, OSError or ValueError
+        raise BundleError(
+            f"bundle '{bundle}': {WEIGHTS_FILE} is not a readable safetensors file ({type(err).__name__}: {err})"
+        ) from None
+
+
+def _read_meta(bundle: Path) -> dict:
+    meta = _read_json(bundle, META_FILE)
+    if not isinstance(meta, dict):
+        raise BundleError(f"bundle '{bundle}': {META_FILE} must hold a JSON object")
+    missing = [key for key in META_REQUIRED if key not in meta]
+    if missing:
+        raise BundleError(f"bundle '{bundle}': {META_FILE} lacks {', '.join(missing)}")
+    return meta
+
+
+def read_bundle(path) -> Bundle:
+    """Read and check a bundle directory; BundleError naming the file if anything is missing or corrupt."""
+    bundle = Path(path)
+    if not bundle.is_dir():
+        raise BundleError(
+            f"bundle '{bundle}' is not a directory" if bundle.exists() else f"bundle '{bundle}' does not exist"
+        )
+    missing = [name for name in BUNDLE_FILES if not (bundle / name).is_file()]
+    if missing:
+        raise BundleError(f"bundle '{bundle}' has no {', '.join(missing)} (a bundle holds {', '.join(BUNDLE_FILES)})")
+    return Bundle(bundle, _read_spec(bundle), _read_config(bundle), _read_weights(bundle), _read_meta(bundle))

@@ -1,0 +1,368 @@
+"""The run store (DESIGN §5): one SQLite database in WAL mode under the runs directory, plus a folder per run.
+
+    runs/                      NETCANVAS_RUNS_DIR, or the argument, or `runs/` in the repository
+      runs.sqlite              runs, metrics, snapshots, commands, edits
+      <run_id>/bundle/         the run's last checkpoint, a run bundle (engine.runs.bundle)
+      <run_id>/worker.log      what the worker process printed (tracebacks of crashes)
+
+One worker process writes a run; any number of readers (the page, the CLI, tests) read it. Every write is
+one short `BEGIN IMMEDIATE` transaction and every connection waits up to BUSY_TIMEOUT_MS for a lock, so
+readers never block the writer for long (WAL lets them read while it writes). Each thread gets its own
+connection (sqlite3 connections are not shared across threads); the directory and the tables are made on
+first use.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RUNS_DIR_ENV = "NETCANVAS_RUNS_DIR"
+DEFAULT_RUNS_DIR = Path(__file__).resolve().parents[2] / "runs"  # runs/ in the repository
+DB_NAME = "runs.sqlite"
+BUSY_TIMEOUT_MS = 10_000
+STATUSES = ("queued", "running", "paused", "stopped", "finished", "failed")
+ACTIVE = frozenset({"queued", "running", "paused"})  # a worker owns the run
+COMMANDS = ("pause", "resume", "stop")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    started REAL,
+    ended REAL,
+    status TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    spec TEXT NOT NULL,
+    config TEXT NOT NULL,
+    pid INTEGER,
+    progress TEXT NOT NULL DEFAULT '{}',
+    final TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_owner ON runs (owner, created);
+CREATE TABLE IF NOT EXISTS metrics (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_run ON metrics (run, seq);
+CREATE TABLE IF NOT EXISTS snapshots (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS snapshots_run ON snapshots (run, kind, seq);
+CREATE TABLE IF NOT EXISTS commands (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run TEXT NOT NULL,
+    command TEXT NOT NULL,
+    created REAL NOT NULL,
+    taken REAL
+);
+CREATE INDEX IF NOT EXISTS commands_run ON commands (run, taken);
+CREATE TABLE IF NOT EXISTS edits (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    created REAL NOT NULL,
+    data TEXT NOT NULL
+);
+"""
+
+
+def resolve_runs_dir(root: str | os.PathLike | None = None) -> Path:
+    """The runs directory: the argument, else $NETCANVAS_RUNS_DIR, else `runs/` in the repository."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get(RUNS_DIR_ENV) or DEFAULT_RUNS_DIR)
+
+
+def new_run_id() -> str:
+    """Sortable by creation time, unique without coordination: 20240501-120000-3f9a1c."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def to_json(value) -> str:
+    """Strict JSON: NaN and infinities become null."""
+    return json.dumps(_finite(value), separators=(",", ":"), allow_nan=False)
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    owner: str
+    created: float
+    updated: float
+    started: float | None
+    ended: float | None
+    status: str
+    message: str
+    spec: dict
+    config: dict
+    pid: int | None
+    progress: dict
+    final: dict | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+@dataclass(frozen=True)
+class Row:
+    """One metrics or snapshots row; `seq` grows with every row written, so `since=seq` reads what is new."""
+
+    seq: int
+    step: int
+    epoch: int
+    kind: str
+    data: dict
+
+
+@dataclass(frozen=True)
+class Write:
+    """What a worker writes in one transaction: metrics rows, snapshots, progress (any may be empty)."""
+
+    metrics: list[tuple[int, int, str, dict]] = field(default_factory=list)  # (step, epoch, kind, data)
+    snapshots: list[tuple[int, int, str, dict]] = field(default_factory=list)
+    progress: dict | None = None
+
+
+def _record(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        owner=row["owner"],
+        created=row["created"],
+        updated=row["updated"],
+        started=row["started"],
+        ended=row["ended"],
+        status=row["status"],
+        message=row["message"],
+        spec=json.loads(row["spec"]),
+        config=json.loads(row["config"]),
+        pid=row["pid"],
+        progress=json.loads(row["progress"]),
+        final=json.loads(row["final"]) if row["final"] else None,
+    )
+
+
+def _row(row: sqlite3.Row) -> Row:
+    return Row(row["seq"], row["step"], row["epoch"], row["kind"], json.loads(row["data"]))
+
+
+class RunStore:
+    """Runs, their metrics, probe snapshots, commands and edits; see the module doc."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = resolve_runs_dir(root).resolve()
+        self.db_path = self.root / DB_NAME
+        self._local = threading.local()  # this store's connection in each thread
+
+    # --- connections ----------------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
+            conn.executescript(SCHEMA)
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        return self._connection().execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # --- paths -----------------------------------------------------------------------------------------
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / run_id
+
+    def bundle_dir(self, run_id: str) -> Path:
+        """Where the run's checkpoint bundle lives (spec.json, train.json, weights.safetensors, meta.json)."""
+        return self.run_dir(run_id) / "bundle"
+
+    def log_path(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / "worker.log"
+
+    # --- runs ------------------------------------------------------------------------------------------
+
+    def create_run(self, owner: str, spec: dict, config: dict, message: str = "waiting for a worker") -> str:
+        run_id, now = new_run_id(), time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO runs (id, owner, created, updated, status, message, spec, config) "
+                "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+                (run_id, owner, now, now, message, to_json(spec), to_json(config)),
+            )
+        return run_id
+
+    def get(self, run_id: str) -> RunRecord | None:
+        rows = self._read("SELECT * FROM runs WHERE id = ?", (run_id,))
+        return _record(rows[0]) if rows else None
+
+    def list_runs(self, owner: str | None = None, limit: int = 200) -> list[RunRecord]:
+        """Newest first; only `owner`'s runs when given."""
+        if owner is None:
+            rows = self._read("SELECT * FROM runs ORDER BY created DESC LIMIT ?", (limit,))
+        else:
+            rows = self._read("SELECT * FROM runs WHERE owner = ? ORDER BY created DESC LIMIT ?", (owner, limit))
+        return [_record(r) for r in rows]
+
+    def set_status(self, run_id: str, status: str, message: str | None = None, **columns) -> None:
+        """Set the status (and message, and any of started, ended, pid, final, spec, config, progress)."""
+        assert status in STATUSES, f"unknown status {status!r}"
+        values = {"status": status, "updated": time.time(), **columns}
+        if message is not None:
+            values["message"] = message
+        for name in ("final", "spec", "config", "progress"):
+            if name in values and values[name] is not None:
+                values[name] = to_json(values[name])
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self._write() as conn:
+            conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*values.values(), run_id))
+
+    def set_pid(self, run_id: str, pid: int) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET pid = ? WHERE id = ?", (pid, run_id))
+
+    def mark_failed_if_active(self, run_id: str, message: str) -> bool:
+        """Mark a run failed unless it has already ended (the worker may have written its own end)."""
+        now = time.time()
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET status = 'failed', message = ?, updated = ?, ended = ? "
+                "WHERE id = ? AND status IN ('queued', 'running', 'paused')",
+                (message, now, now, run_id),
+            )
+        return cursor.rowcount > 0
+
+    # --- metrics and snapshots -------------------------------------------------------------------------
+
+    def write(self, run_id: str, batch: Write) -> None:
+        """A worker's buffered rows and progress in one transaction."""
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO metrics (run, step, epoch, kind, data) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, s, e, k, to_json(d)) for s, e, k, d in batch.metrics],
+            )
+            conn.executemany(
+                "INSERT INTO snapshots (run, step, epoch, kind, data) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, s, e, k, to_json(d)) for s, e, k, d in batch.snapshots],
+            )
+            if batch.progress is not None:
+                conn.execute(
+                    "UPDATE runs SET progress = ?, updated = ? WHERE id = ?",
+                    (to_json(batch.progress), time.time(), run_id),
+                )
+
+    def metrics(self, run_id: str, since: int = 0) -> list[Row]:
+        """Metric rows with seq > since, oldest first."""
+        rows = self._read("SELECT * FROM metrics WHERE run = ? AND seq > ? ORDER BY seq", (run_id, since))
+        return [_row(r) for r in rows]
+
+    def snapshots(self, run_id: str, kind: str | None = None, since: int = 0, limit: int | None = None) -> list[Row]:
+        """Snapshot rows with seq > since, oldest first; with `limit`, the newest `limit` of them."""
+        where, args = "run = ? AND seq > ?", [run_id, since]
+        if kind is not None:
+            where, args = where + " AND kind = ?", [*args, kind]
+        sql = f"SELECT * FROM snapshots WHERE {where} ORDER BY seq DESC"
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", [*args, limit]
+        return [_row(r) for r in reversed(self._read(sql, tuple(args)))]
+
+    def last_step(self, run_id: str) -> tuple[int, int]:
+        """(step, epoch) of the newest metrics row; (0, 0) when there is none."""
+        rows = self._read("SELECT step, epoch FROM metrics WHERE run = ? ORDER BY seq DESC LIMIT 1", (run_id,))
+        return (rows[0]["step"], rows[0]["epoch"]) if rows else (0, 0)
+
+    # --- commands --------------------------------------------------------------------------------------
+
+    def send_command(self, run_id: str, command: str) -> None:
+        assert command in COMMANDS, f"unknown command {command!r}"
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO commands (run, command, created) VALUES (?, ?, ?)", (run_id, command, time.time())
+            )
+
+    def take_commands(self, run_id: str) -> list[str]:
+        """The commands not taken yet, oldest first; they are marked taken."""
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT seq, command FROM commands WHERE run = ? AND taken IS NULL ORDER BY seq", (run_id,)
+            ).fetchall()
+            if rows:
+                conn.execute(
+                    "UPDATE commands SET taken = ? WHERE run = ? AND taken IS NULL AND seq <= ?",
+                    (time.time(), run_id, rows[-1]["seq"]),
+                )
+        return [r["command"] for r in rows]
+
+    def has_commands(self, run_id: str) -> bool:
+        """A cheap read-only check, so a worker takes the write lock only when there is something to take."""
+        rows = self._read("SELECT 1 FROM commands WHERE run = ? AND taken IS NULL LIMIT 1", (run_id,))
+        return bool(rows)
+
+    # --- edits -----------------------------------------------------------------------------------------
+
+    def add_edit(self, run_id: str, step: int, epoch: int, data: dict) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO edits (run, step, epoch, created, data) VALUES (?, ?, ?, ?, ?)",
+                (run_id, step, epoch, time.time(), to_json(data)),
+            )
+
+    def edits(self, run_id: str) -> list[Row]:
+        rows = self._read(
+            "SELECT seq, step, epoch, 'edit' AS kind, data FROM edits WHERE run = ? ORDER BY seq", (run_id,)
+        )
+        return [_row(r) for r in rows]

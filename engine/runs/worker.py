@@ -1,0 +1,123 @@
+"""The training worker: one process per run, which reads its run from the store and writes back to it.
+
+    worker_main(runs_root, run_id, resume, probe_settings)    # the process's entry point (engine.runs.manager starts it)
+
+It prepares the run (engine.train.pipeline.prepare_run: the same path as the CLI), carries trained weights over
+when it continues an edited run (engine.runs.checkpoint), then pulls the Trainer's events. Between events it
+buffers metrics and probe snapshots and writes them in one short transaction every FLUSH_SECONDS, and
+reads the commands table every COMMAND_SECONDS: pause (stop pulling events until resume or stop), stop
+(leave the loop). Stopping, finishing and divergence write the checkpoint bundle; so do pausing and, every
+CHECKPOINT_SECONDS, an epoch end. A user mistake ends the run `failed` with its one-line message; any
+other exception ends it `failed` with the exception and leaves the traceback in the run's worker.log.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from builder.spec import parse_spec
+from engine.runs.checkpoint import carry_optimizer_state, carry_weights, checkpoint_spec, same_optimizer, spec_ops
+from engine.train.config import TrainConfig
+from engine.errors import NetCanvasError
+from engine.train.pipeline import PreparedRun, prepare_run
+from engine.probes.step_probes import ProbeSettings, StepProbes
+from engine.probes.epoch_probes import EpochProbes
+from engine.runs.store import RunRecord, RunStore
+from engine.runs.worker_loop import RunLoop
+
+EXIT_FAILED = 1
+
+
+def worker_main(
+    runs_root: str, run_id: str, weights_from: str | None, resume: bool, probes: ProbeSettings | None
+) -> None:
+    """Run `run_id` to its end; never raises (the outcome is in the store). `weights_from`: a bundle directory
+    whose weights the matching nodes start from; `resume`: count steps and epochs on from the run's progress
+    (continuing it from its own checkpoint)."""
+    store = RunStore(runs_root)
+    log = _log_to_file(store, run_id)
+    torch.set_num_threads(worker_threads())
+    loop = None
+    try:
+        record = store.get(run_id)
+        assert record is not None, f"run {run_id} is not in the store at {runs_root}"
+        prepared, kept = _prepare(store, record, weights_from, resume)
+        loop = RunLoop(store, record, prepared, _probes(prepared, probes), kept)
+        signal.signal(signal.SIGTERM, lambda signum, frame: loop.request_shutdown())
+        loop.run()
+    except NetCanvasError as err:
+        _fail(store, run_id, str(err), loop)
+    except BaseException as err:  # the run must end "failed" with its error, whatever happened
+        traceback.print_exc()
+        _fail(store, run_id, f"{type(err).__name__}: {err}", loop)
+        log.flush()
+        os._exit(EXIT_FAILED)
+    finally:
+        log.flush()
+
+
+def worker_threads() -> int:
+    """Torch threads for a worker: OMP_NUM_THREADS when set, else every core but one, which is left to the app
+    (its server and the page it serves). Measured on 2 cores with the page open, a worker on torch's default
+    of 2 threads ran the XOR MLP at 66 steps/s against 644 on 1 thread: a thread pool that has to share its
+    cores stalls at every parallel region."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return max(1, torch.get_num_threads())
+    return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - 1))
+
+
+def _log_to_file(store: RunStore, run_id: str):
+    """Send this process's stdout and stderr (and fatal-signal tracebacks) to the run's worker.log."""
+    path = store.log_path(run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout, sys.stderr = log, log
+    faulthandler.enable(log)
+    return log
+
+
+def _fail(store: RunStore, run_id: str, message: str, loop) -> None:
+    if loop is not None:
+        loop.flush()  # what was measured before the error stays visible
+    store.set_status(run_id, "failed", message, ended=time.time())
+
+
+def _prepare(
+    store: RunStore, record: RunRecord, weights_from: str | None, resume: bool
+) -> tuple[PreparedRun, tuple[str, ...] | None]:
+    """The prepared run, with a bundle's weights carried over (and which nodes kept them), counting on."""
+    spec, issues = parse_spec(record.spec)
+    if spec is None:
+        raise NetCanvasError("the stored network is not a valid GraphSpec: " + "; ".join(map(str, issues)))
+    config, problems = TrainConfig.from_dict(record.config)
+    if config is None:
+        raise NetCanvasError("; ".join(problems))
+    store.set_status(record.id, "queued", "preparing the data and the network", pid=os.getpid())
+    prepared = prepare_run(spec, config)
+    if weights_from is None:
+        return prepared, None
+    bundle = Path(weights_from)
+    plan = carry_weights(prepared.trainer.model, bundle, spec_ops(checkpoint_spec(bundle)), spec_ops(spec))
+    if same_optimizer(bundle, config):
+        carry_optimizer_state(prepared.trainer.optimizer, prepared.trainer.model, bundle, set(plan.kept))
+    if resume:
+        step, epoch = int(record.progress.get("step", 0)), int(record.progress.get("epoch", 0))
+        prepared.trainer.resume_at(step, epoch)
+    return prepared, plan.kept
+
+
+def _probes(prepared: PreparedRun, settings: ProbeSettings | None) -> tuple[StepProbes, EpochProbes] | None:
+    if settings is None:
+        return None
+    ops = spec_ops(prepared.spec)
+    return StepProbes(prepared.trainer.model, ops, settings), EpochProbes(prepared.trainer, settings)

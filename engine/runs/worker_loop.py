@@ -1,0 +1,229 @@
+"""The worker's loop over one run's training events: buffer, probe, flush, obey commands, checkpoint.
+
+See engine.runs.worker for the process around it. All writes go through RunStore.write (one transaction per
+flush); probes cost one host transfer per snapshot (engine.probes.step_probes).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from engine.runs.checkpoint import save_checkpoint
+from engine.train.pipeline import PreparedRun
+from engine.probes.step_probes import StepProbes
+from engine.probes.epoch_probes import EpochProbes
+from engine.runs.store import RunRecord, RunStore, Write
+
+FLUSH_SECONDS = 0.25  # buffered metrics and snapshots reach the store at least this often
+COMMAND_SECONDS = 0.2  # how often the commands table is read while training
+PAUSED_POLL_SECONDS = 0.1
+HEARTBEAT_SECONDS = 5.0  # a paused worker still says it is alive this often
+CHECKPOINT_SECONDS = 30.0  # an epoch end writes a checkpoint when the last is older than this
+RATE_SMOOTHING = 0.3  # weight of the newest measurement in the steps-per-second average
+
+
+class RunLoop:
+    """Drives one prepared run to its end, writing everything to the store."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        record: RunRecord,
+        prepared: PreparedRun,
+        probes: tuple[StepProbes, EpochProbes] | None,
+        kept: tuple[str, ...] | None,
+    ):
+        self.store, self.run_id, self.prepared = store, record.id, prepared
+        self.trainer = prepared.trainer
+        self.step_probes, self.epoch_probes = probes if probes is not None else (None, None)
+        self.previous = record.final or {}  # the run's numbers before this stretch (a continued run)
+        self.kept = kept
+        self.pending = Write()
+        self.shutdown = False
+        now = time.perf_counter()
+        self.last_flush = self.last_command = self.last_checkpoint = -math.inf
+        self.rate_mark = (now, self.trainer.step)
+        self.steps_per_s: float | None = None
+        self.active_seconds, self.active_since = 0.0, now
+        self.cpu_started = time.process_time()  # CPU seconds of this process (all its threads)
+        self.cpu_ended: float | None = None  # frozen when training ends, so the last checkpoint is left out
+
+    def request_shutdown(self) -> None:
+        """SIGTERM (the app is shutting down): stop at the next event, with a checkpoint."""
+        self.shutdown = True
+
+    # --- the loop --------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        trainer = self.trainer
+        message = trainer.device_message + (
+            f"; kept the trained weights of {', '.join(self.kept)}" if self.kept else ""
+        )
+        self.store.set_status(self.run_id, "running", message, started=time.time())
+        ending = None
+        for event in trainer.run():
+            self._record(event)
+            if event["kind"] in ("done", "diverged"):
+                ending = event
+                break
+            if self._obey_commands() == "stop":
+                break
+            if time.perf_counter() - self.last_flush >= FLUSH_SECONDS:
+                self.flush()
+        self._end(ending)
+
+    def _record(self, event: dict) -> None:
+        kind, step, epoch = event["kind"], event["step"], event["epoch"]
+        values = {k: v for k, v in event.items() if k not in ("kind", "step", "epoch", "message")}
+        if kind in ("step", "epoch"):
+            self.pending.metrics.append((step, epoch, kind, values))
+        probes = self.step_probes
+        if probes is not None and kind in ("step", "epoch"):
+            if probes.fired():
+                self.pending.snapshots.append((step, epoch, "step", probes.collect()))
+            if not probes.armed and probes.due(step):
+                probes.arm(step)
+        if kind == "epoch":
+            self._epoch_end(step, epoch)
+
+    def _epoch_end(self, step: int, epoch: int) -> None:
+        if self.epoch_probes is not None:
+            snap = self.epoch_probes.collect(final=epoch == self.trainer.config.epochs)
+            if snap is not None:
+                self.pending.snapshots.append((step, epoch, "epoch", snap))
+        if time.perf_counter() - self.last_checkpoint >= CHECKPOINT_SECONDS:
+            self.checkpoint()
+
+    # --- commands --------------------------------------------------------------------------------------
+
+    def _obey_commands(self) -> str | None:
+        """None to go on, "stop" to leave the loop; pausing happens in here."""
+        if self.shutdown:
+            return "stop"
+        now = time.perf_counter()
+        if now - self.last_command < COMMAND_SECONDS:
+            return None
+        self.last_command = now
+        if not self.store.has_commands(self.run_id):
+            return None
+        commands = self.store.take_commands(self.run_id)
+        if "stop" in commands:
+            return "stop"
+        toggles = [c for c in commands if c in ("pause", "resume")]
+        return self._paused() if toggles and toggles[-1] == "pause" else None
+
+    def _paused(self) -> str | None:
+        self._pause_clock()
+        self.checkpoint("paused")
+        self.flush()
+        self.store.set_status(self.run_id, "paused", f"paused at step {self.trainer.step} (epoch {self._epoch()})")
+        beat = time.perf_counter()
+        while not self.shutdown:
+            time.sleep(PAUSED_POLL_SECONDS)
+            commands = self.store.take_commands(self.run_id) if self.store.has_commands(self.run_id) else []
+            if "stop" in commands:
+                return "stop"
+            if commands and commands[-1] == "resume":
+                self._resume_clock()
+                self.store.set_status(self.run_id, "running", f"resumed at step {self.trainer.step}")
+                return None
+            if time.perf_counter() - beat >= HEARTBEAT_SECONDS:
+                beat = time.perf_counter()
+                self.store.write(self.run_id, Write(progress=self._progress()))
+        return "stop"
+
+    def _pause_clock(self) -> None:
+        self.active_seconds += time.perf_counter() - self.active_since
+        self.active_since = None
+
+    def _resume_clock(self) -> None:
+        self.active_since = time.perf_counter()
+        self.rate_mark = (self.active_since, self.trainer.step)
+
+    # --- writing ---------------------------------------------------------------------------------------
+
+    def _epoch(self) -> int:
+        """The epoch in progress (1-based), or the last one when the run has ended."""
+        return min(self.trainer.epoch + 1, self.trainer.config.epochs)
+
+    def _progress(self) -> dict:
+        t, config = self.trainer, self.trainer.config
+        per_epoch = max(1, math.ceil((len(t.x_train) - (1 if t.drop_single else 0)) / config.batch_size))
+        total = per_epoch * config.epochs
+        now = time.perf_counter()
+        if self.active_since is not None:
+            mark_time, mark_step = self.rate_mark
+            if now - mark_time >= 0.2 and t.step > mark_step:
+                rate = (t.step - mark_step) / (now - mark_time)
+                old = self.steps_per_s
+                self.steps_per_s = rate if old is None else RATE_SMOOTHING * rate + (1 - RATE_SMOOTHING) * old
+                self.rate_mark = (now, t.step)
+        active = self._active()
+        eta = (total - t.step) / self.steps_per_s if self.steps_per_s else None
+        return {
+            "step": t.step,
+            "epoch": t.epoch,
+            "epochs": config.epochs,
+            "steps_per_epoch": per_epoch,
+            "total_steps": total,
+            "steps_per_s": self.steps_per_s,
+            "eta_s": eta,
+            "active_s": active,
+            "device": str(t.device),
+        }
+
+    def _active(self) -> float:
+        """Seconds this worker has spent training (paused time left out)."""
+        running = time.perf_counter() - self.active_since if self.active_since is not None else 0.0
+        return self.active_seconds + running
+
+    def flush(self) -> None:
+        batch = Write(self.pending.metrics, self.pending.snapshots, self._progress())
+        self.pending = Write()
+        self.store.write(self.run_id, batch)
+        self.last_flush = time.perf_counter()
+
+    def final_metrics(self, status: str) -> dict:
+        now = self.trainer.metrics()
+        seconds = self.previous.get("train_seconds", 0.0) + now["train_seconds"]
+        active = self.previous.get("active_seconds", 0.0) + self._active()
+        cpu_now = self.cpu_ended if self.cpu_ended is not None else time.process_time()
+        cpu = self.previous.get("cpu_seconds", 0.0) + cpu_now - self.cpu_started
+        return {
+            **self.previous,
+            **now,
+            "status": status,
+            "train_seconds": seconds,
+            "active_seconds": active,
+            "cpu_seconds": cpu,
+        }
+
+    def checkpoint(self, status: str = "running") -> None:
+        p = self.prepared
+        bundle = self.store.bundle_dir(self.run_id)
+        save_checkpoint(
+            bundle, p.spec, p.config, self.trainer.model, p.dataset, self.final_metrics(status), self.trainer.optimizer
+        )
+        self.last_checkpoint = time.perf_counter()
+
+    def _end(self, ending: dict | None) -> None:
+        if self.step_probes is not None:
+            self.step_probes.disarm()
+        if self.active_since is not None:
+            self._pause_clock()
+        self.cpu_ended = time.process_time()
+        status, message = self._outcome(ending)
+        self.checkpoint(status)
+        self.flush()
+        self.store.set_status(self.run_id, status, message, ended=time.time(), final=self.final_metrics(status))
+
+    def _outcome(self, ending: dict | None) -> tuple[str, str]:
+        t = self.trainer
+        if ending is None:
+            why = "when the app shut down" if self.shutdown else "on request"
+            return "stopped", f"stopped {why} at step {t.step} (epoch {self._epoch()}); checkpoint saved"
+        if ending["kind"] == "diverged":
+            kept = f"; kept the last good weights (step {ending['restored_step']})"
+            return "stopped", ending["message"] + kept
+        return "finished", ending["message"]

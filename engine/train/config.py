@@ -1,0 +1,171 @@
+"""The training configuration of a run (DESIGN §3): a frozen dataclass that round-trips through JSON.
+
+User mistakes are data: `config.problems()` and `TrainConfig.from_dict(raw)` return one line per problem,
+naming the field, what was expected and what was received ("lr must be > 0, got -1").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass
+
+from builder.datasets import CSV_PREFIX, DATASETS
+
+TASKS = ("classification", "regression", "reconstruction")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
+LOSSES = ("cross_entropy", "mse", "l1", "huber")  # which fits which task: engine.train.loss_choice
+DEVICES = ("auto", "cpu", "cuda", "mps")
+TRAINERS = ("backprop",)
+PLANNED_TRAINERS = ("perceptron", "rbm_pretrain", "dbn", "dsn", "som")
+CUDA_INDEXED = re.compile(r"^cuda:\d+$")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset: str = "xor"
+    task: str | None = None  # None: the dataset's own task
+    optimizer: str = "adam"
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    epochs: int = 10
+    val_split: float = 0.2
+    seed: int = 0
+    device: str = "auto"
+    trainer: str = "backprop"
+    target: str | None = None  # CSV target column; None: the last column
+    loss: str | None = (
+        None  # None: chosen from the task and output node (engine.train.losses, .loss_choice)
+    )
+    log_every: int = 10  # optimizer steps between "step" events
+
+    def problems(self) -> list[str]:
+        """Everything wrong with this config, one line each; [] when it can be trained."""
+        found = _type_problems(self)
+        if found:
+            return found
+        return _value_problems(self)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw) -> tuple[TrainConfig | None, list[str]]:
+        """Parse a JSON object. Returns (config, []) or (None, problems); never raises on user input."""
+        if not isinstance(raw, dict):
+            return None, [f"training config must be a JSON object, got {_type_name(raw)}"]
+        known = [f.name for f in dataclasses.fields(cls)]
+        found = [
+            f"unknown training config key '{key}' (allowed: {', '.join(known)})"
+            for key in sorted(set(raw) - set(known), key=str)
+        ]
+        config = cls(**{k: v for k, v in raw.items() if k in known})
+        found += config.problems()
+        return (None, found) if found else (config, [])
+
+
+def _type_name(value) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+FIELD_KINDS = {
+    "dataset": "str",
+    "task": "str?",
+    "optimizer": "str",
+    "lr": "number",
+    "weight_decay": "number",
+    "batch_size": "int",
+    "epochs": "int",
+    "val_split": "number",
+    "seed": "int",
+    "device": "str",
+    "trainer": "str",
+    "target": "str?",
+    "loss": "str?",
+    "log_every": "int",
+}
+KIND_CHECKS = {
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "str?": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "number": (_is_number, "a finite number"),
+    "int": (_is_int, "an integer"),
+}
+
+
+def _type_problems(config: TrainConfig) -> list[str]:
+    found = []
+    for name, kind in FIELD_KINDS.items():
+        check, expected = KIND_CHECKS[kind]
+        value = getattr(config, name)
+        if not check(value):
+            found.append(f"{name} must be {expected}, got {value!r} ({_type_name(value)})")
+    return found
+
+
+def _choice_problem(name: str, value: str, allowed: tuple[str, ...]) -> list[str]:
+    if value in allowed:
+        return []
+    return [f"{name} must be one of {', '.join(allowed)}; got {value!r}"]
+
+
+def _dataset_problems(c: TrainConfig) -> list[str]:
+    if c.dataset.startswith(CSV_PREFIX):
+        return (
+            []
+            if c.dataset[len(CSV_PREFIX) :].strip()
+            else [f"dataset '{c.dataset}' needs a file path, e.g. csv:data/flowers.csv"]
+        )
+    if c.dataset in DATASETS:
+        return (
+            []
+            if c.target is None
+            else [f"target names a CSV column; dataset '{c.dataset}' is not a CSV file (got target {c.target!r})"]
+        )
+    known = ", ".join([*DATASETS, CSV_PREFIX + "PATH"])
+    return [f"dataset must be one of {known}; got {c.dataset!r}"]
+
+
+def _choice_problems(c: TrainConfig) -> list[str]:
+    found = []
+    if c.task == "unsupervised":
+        found.append(
+            "task 'unsupervised' comes with the special trainers, which are not available yet; "
+            f"use one of {', '.join(TASKS)}"
+        )
+    elif c.task is not None:
+        found += _choice_problem("task", c.task, TASKS)
+    found += _choice_problem("optimizer", c.optimizer, OPTIMIZERS)
+    if c.loss is not None:
+        found += _choice_problem("loss", c.loss, LOSSES)
+    if not (c.device in DEVICES or CUDA_INDEXED.match(c.device)):
+        found.append(f"device must be one of {', '.join(DEVICES)} (or cuda:N); got {c.device!r}")
+    if c.trainer in PLANNED_TRAINERS:
+        found.append(f"trainer '{c.trainer}' is not available yet; only 'backprop' is implemented")
+    else:
+        found += _choice_problem("trainer", c.trainer, TRAINERS)
+    return found
+
+
+def _value_problems(c: TrainConfig) -> list[str]:
+    found = _dataset_problems(c) + _choice_problems(c)
+    limits = [
+        ("lr", c.lr > 0, "> 0"),
+        ("weight_decay", c.weight_decay >= 0, ">= 0"),
+        ("batch_size", c.batch_size >= 1, ">= 1"),
+        ("epochs", c.epochs >= 1, ">= 1"),
+        ("val_split", 0 <= c.val_split < 1, "in [0, 1)"),
+        ("seed", 0 <= c.seed < 2**63, "in [0, 2**63)"),
+        ("log_every", c.log_every >= 1, ">= 1"),
+    ]
+    found += [f"{name} must be {expected}, got {getattr(c, name)!r}" for name, ok, expected in limits if not ok]
+    return found

@@ -1,0 +1,117 @@
+"""The inspector: the selected node's id, parameters (one widget per catalog parameter), shapes, problems."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from builder.catalog import CATALOG
+from builder.edit import format_param, parse_param_text
+from builder.opdef import REQUIRED, Param, fmt
+from builder.validate import Analysis
+from ui.build.editor_state import editor
+from ui.build.panels import draw_fix_buttons
+
+TEXT_KINDS = ("shape", "size")
+
+
+def _widget_key(name: str) -> str:
+    ed = editor()
+    return f"insp_{ed.version}_{ed.selected}_{name}"
+
+
+def _on_param(node_id: str, param: Param, key: str) -> None:
+    value = st.session_state[key]
+    if param.kind in TEXT_KINDS:
+        value, error = parse_param_text(param, value)
+        if error:
+            editor().tell("error", f"{node_id}: {error}")
+            return
+    editor().set_param(node_id, param.name, value)
+
+
+def _on_rename(node_id: str, key: str) -> None:
+    editor().rename(node_id, st.session_state[key])
+
+
+def _on_delete(node_id: str) -> None:
+    editor().delete(node_id)
+
+
+def _help(param: Param) -> str | None:
+    """The parameter's help text with its range, e.g. "0 ≤ p < 1"."""
+    bounds = []
+    if param.min is not None:
+        bounds.append(f"{param.min:g} ≤")
+    if param.min is not None or param.max is not None:
+        bounds.append(param.name)
+    if param.max is not None:
+        bounds.append(f"{'<' if param.exclusive_max else '≤'} {param.max:g}")
+    text = " ".join(filter(None, [param.help, f"range: {' '.join(bounds)}" if bounds else ""]))
+    return text or None
+
+
+def _param_widget(node_id: str, param: Param, current) -> None:
+    key = _widget_key(param.name)
+    label = param.name + (" *" if param.required else "")
+    common = {"key": key, "help": _help(param), "on_change": _on_param, "args": (node_id, param, key)}
+    if param.kind == "bool":
+        st.checkbox(label, value=bool(current), **common)
+    elif param.kind == "choice":
+        index = list(param.choices).index(current) if current in param.choices else 0
+        st.selectbox(label, param.choices, index=index, **common)
+    elif param.kind in TEXT_KINDS:
+        hint = "auto" if param.default is None else "e.g. 3 or 3, 5" if param.kind == "size" else "e.g. 1, 8, 8"
+        st.text_input(label, value=format_param(current), placeholder=hint, **common)
+    else:
+        _number_widget(param, label, current, common)
+
+
+def _number_widget(param: Param, label: str, current, common: dict) -> None:
+    is_int = param.kind == "int"
+    cast = int if is_int else float
+    low = cast(param.min) if param.min is not None else None
+    high = cast(param.max) if param.max is not None and not param.exclusive_max else None
+    number_ok = isinstance(current, int | float) and not isinstance(current, bool)
+    value = cast(current) if number_ok else None
+    if value is not None and ((low is not None and value < low) or (high is not None and value > high)):
+        low = high = None  # an out-of-range value from a file: show it, validation explains
+    st.number_input(
+        label,
+        min_value=low,
+        max_value=high,
+        value=value,
+        step=1 if is_int else 0.01,
+        format=None if is_int else "%g",
+        placeholder="auto" if param.default is None else None,
+        **common,
+    )
+
+
+def _shapes_line(node_id: str, analysis: Analysis) -> str:
+    ins = analysis.in_shapes(node_id)
+    shown_in = ", ".join(fmt(s) for s in ins) if ins else "—"
+    out = analysis.shapes.get(node_id)
+    return f"in {shown_in} → out {fmt(out) if out is not None else '?'}"
+
+
+def draw_inspector(analysis: Analysis) -> None:
+    ed = editor()
+    node = ed.spec.node(ed.selected) if ed.selected else None
+    st.subheader("Inspector")
+    if node is None:
+        st.caption("Click a node on the canvas to inspect and edit it.")
+        return
+    op = CATALOG.get(node.op)
+    st.markdown(f"**{node.op}** — {op.doc if op else 'unknown op'}")
+    key = _widget_key("__id")
+    st.text_input("id", value=node.id, key=key, on_change=_on_rename, args=(node.id, key))
+    st.markdown(f"`{_shapes_line(node.id, analysis)}`  \n{analysis.param_counts.get(node.id, 0):,} parameters")
+    for param in op.params if op else ():
+        given = node.params.get(param.name, param.default)
+        _param_widget(node.id, param, None if given is REQUIRED else given)
+    for i, issue in enumerate(analysis.issues_for(node.id)):
+        st.error(issue.message)
+        draw_fix_buttons(issue, f"insp_{ed.version}_{i}")
+    with st.container(horizontal=True):  # wraps onto two lines when the column is narrow
+        st.button("Delete node", key=f"delete_{node.id}", on_click=_on_delete, args=(node.id,), type="primary")
+        st.button("Deselect", key="deselect", on_click=editor().select, args=(None,))

@@ -1,0 +1,69 @@
+"""The validation panel (every problem, with its one-click fixes) and the model summary."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from builder.issues import Fix, Issue
+from builder.summary import memory_estimate, summary_rows
+from builder.validate import Analysis
+from ui.build.editor_state import editor
+
+BATCH_KEY = "summary_batch"
+
+
+def _on_fix(fix: Fix, version: int) -> None:
+    ed = editor()
+    if ed.version == version:  # else the graph changed since the button was drawn: the fix may not fit
+        ed.fix(fix)
+
+
+def draw_fix_buttons(issue: Issue, where: str) -> None:
+    ed = editor()
+    for k, fix in enumerate(issue.fixes):
+        st.button(
+            f"Fix: {fix.description}", key=f"fix_{where}_{k}", on_click=_on_fix, args=(fix, ed.version), type="primary"
+        )
+
+
+def _select(node_id: str) -> None:
+    editor().select(node_id)
+
+
+def draw_problems(analysis: Analysis) -> None:
+    st.subheader(f"Problems ({len(analysis.issues)})" if analysis.issues else "Problems")
+    if not analysis.issues:
+        st.success("No problems: every shape fits.")
+        return
+    ed = editor()
+    for i, issue in enumerate(analysis.issues):
+        with st.container(border=True):
+            where = f"**{issue.node}** · " if issue.node else ""
+            st.markdown(f":red[{where}{issue.message}]")
+            if issue.node and ed.spec.node(issue.node) is not None and issue.node != ed.selected:
+                st.button("Select", key=f"sel_{ed.version}_{i}", on_click=_select, args=(issue.node,))
+            draw_fix_buttons(issue, f"panel_{ed.version}_{i}")
+
+
+def _megabytes(n_bytes: int) -> str:
+    return f"{n_bytes / 1024 / 1024:,.2f} MB"
+
+
+def draw_summary(analysis: Analysis) -> None:
+    st.subheader("Summary")
+    rows = summary_rows(analysis)
+    table = {
+        "node": [r.id for r in rows],
+        "op": [r.op for r in rows],
+        "output shape": ["?" if r.output_shape is None else str(r.output_shape) for r in rows],
+        "parameters": [r.params for r in rows],
+    }
+    st.dataframe(table, hide_index=True, height=min(400, 38 + 35 * len(rows)))
+    batch = st.number_input("batch size", min_value=1, max_value=1_000_000, value=32, step=1, key=BATCH_KEY)
+    memory = memory_estimate(analysis, int(batch))
+    st.markdown(
+        f"**{analysis.total_params:,} parameters**  \n"
+        f"weights {_megabytes(memory['weights'])} · with gradients and Adam state "
+        f"{_megabytes(memory['weights'] + memory['training_state'])}  \n"
+        f"activations at batch {int(batch)}: {_megabytes(memory['activations'])} (forward pass)"
+    )

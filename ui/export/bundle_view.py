@@ -1,0 +1,217 @@
+"""The Export page's parts: pick a bundle (a run, or an uploaded zip), show it, open it on the Build page,
+export it and offer each checked file for download next to its largest difference from the trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from engine.errors import BundleError
+from engine.export.exporter import (
+    ExportReport,
+    FormatResult,
+    Trained,
+    export_trained,
+    load_trained,
+    read_report,
+    safe_name,
+)
+from engine.export.formats import (
+    FORMAT_CHECKS,
+    FORMAT_FILES,
+    FORMAT_TITLES,
+    FORMAT_USES,
+    FORMATS,
+    TOLERANCE,
+    blocking_reasons,
+)
+from engine.export.zip_import import MIB, ZipLimits, import_bundle_zip
+from engine.runs.bundle import WEIGHTS_FILE
+from engine.runs.bundle_finder import find_bundles, imports_dir, runs_dir
+from ui.build.editor_state import editor
+
+PICK_KEY = "export_pick"  # the selectbox: a bundle directory
+UPLOAD_KEY = "export_upload"
+UPLOAD_ERROR_KEY = "export_upload_error"
+TRAINED_KEY = "export_trained"  # (bundle dir, weights mtime, Trained): compiled once per bundle
+REPORTS_KEY = "export_reports"  # bundle dir -> ExportReport of this session
+OPENED_KEY = "export_opened"  # bundle dir last opened on the Build page
+MIME = {"onnx": "application/octet-stream", "torchscript": "application/octet-stream", "python": "text/x-python"}
+
+
+# --- choosing a bundle -------------------------------------------------------------------------------
+
+
+def _on_upload() -> None:
+    uploaded = st.session_state.get(UPLOAD_KEY)
+    st.session_state.pop(UPLOAD_ERROR_KEY, None)
+    if uploaded is None:
+        return
+    try:
+        bundle_dir, _ = import_bundle_zip(uploaded.name, uploaded.getvalue(), imports_dir(), check=load_trained)
+    except BundleError as err:
+        st.session_state[UPLOAD_ERROR_KEY] = f"Not imported: {err}"
+        return
+    st.session_state[PICK_KEY] = str(bundle_dir)
+
+
+def choose_bundle() -> Path | None:
+    """The bundle directory the person picked (a run, or an uploaded zip), or None."""
+    root = runs_dir()
+    entries = find_bundles(root)
+    labels = {str(e.path): e.label(root) for e in entries}
+    pick_column, upload_column = st.columns([3, 2])
+    with upload_column:
+        st.file_uploader(
+            "…or upload a bundle zip",
+            type=["zip"],
+            key=UPLOAD_KEY,
+            on_change=_on_upload,
+            max_upload_size=ZipLimits().max_zip_bytes // MIB,
+            help="A zip of a run bundle (spec.json, train.json, weights.safetensors, meta.json), such as the "
+            "zip this page makes. It is checked before anything is unpacked; nothing is loaded with pickle.",
+        )
+    if st.session_state.get(UPLOAD_ERROR_KEY):
+        st.error(st.session_state[UPLOAD_ERROR_KEY], icon=":material/block:")
+    with pick_column:
+        if not entries:
+            st.info(
+                f"No trained runs in `{root}` yet. Train one on the Train page, or run "
+                "`python -m engine train --template lenet --out runs/lenet`, or upload a bundle zip."
+            )
+            return None
+        if st.session_state.get(PICK_KEY) not in labels:
+            st.session_state[PICK_KEY] = str(entries[0].path)
+        picked = st.selectbox("Pick a trained run", list(labels), format_func=labels.__getitem__, key=PICK_KEY)
+    return Path(picked)
+
+
+def loaded(bundle_dir: Path) -> Trained | None:
+    """The bundle's network with its trained weights (compiled once per bundle), or None after showing why not."""
+    try:
+        stamp = (bundle_dir / WEIGHTS_FILE).stat().st_mtime
+        cached = st.session_state.get(TRAINED_KEY)
+        if cached is None or cached[:2] != (str(bundle_dir), stamp):
+            st.session_state[TRAINED_KEY] = (str(bundle_dir), stamp, load_trained(bundle_dir))
+    except (BundleError, OSError) as err:
+        st.error(f"This bundle cannot be exported: {err}", icon=":material/block:")
+        return None
+    return st.session_state[TRAINED_KEY][2]
+
+
+# --- the bundle --------------------------------------------------------------------------------------
+
+
+def _fmt_shape(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def draw_bundle(trained: Trained) -> None:
+    a, meta = trained.analysis, trained.bundle.meta
+    metrics = meta.get("metrics") or {}
+    accuracy, val_loss = metrics.get("val_accuracy"), metrics.get("val_loss")
+    st.subheader(trained.bundle.spec.name)
+    columns = st.columns(4)
+    columns[0].metric("Dataset", str(meta.get("dataset", "?")))
+    columns[1].metric("Parameters", f"{a.total_params:,}")
+    columns[2].metric("Validation accuracy", f"{100 * accuracy:.1f}%" if isinstance(accuracy, float) else "–")
+    columns[3].metric("Validation loss", f"{val_loss:.4f}" if isinstance(val_loss, float) else "–")
+    st.caption(
+        f"Input {_fmt_shape(a.shapes[a.input_id])} {meta.get('input_dtype', 'float32')} → output "
+        f"{_fmt_shape(a.shapes[a.output_id])} · trained {metrics.get('epochs', '?')} epochs "
+        f"({metrics.get('steps', '?')} steps) · {meta.get('created', '')} · `{trained.bundle.path}`"
+    )
+
+
+def _on_open(trained: Trained) -> None:
+    spec, name = trained.bundle.spec, trained.bundle.spec.name
+    editor().load_bundle(spec, str(trained.bundle.path), f"“{name}” with its trained weights")
+    st.session_state[OPENED_KEY] = str(trained.bundle.path)
+
+
+def draw_open_in_builder(trained: Trained) -> None:
+    """Import: put the bundle's graph (and, by reference, its weights) on the Build page."""
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.button(
+            "Open on the Build page",
+            icon=":material/draw:",
+            on_click=_on_open,
+            args=(trained,),
+            help="Puts this graph on the canvas with its trained weights, to continue training or export again",
+        )
+        if st.session_state.get(OPENED_KEY) == str(trained.bundle.path):
+            st.success(f"“{trained.bundle.spec.name}” is on the Build page with its trained weights.")
+            st.page_link("app_pages/build.py", label="Go to Build", icon=":material/arrow_forward:")
+
+
+# --- exports -----------------------------------------------------------------------------------------
+
+
+def _report(trained: Trained) -> ExportReport | None:
+    key = str(trained.bundle.path)
+    reports = st.session_state.setdefault(REPORTS_KEY, {})
+    if key not in reports:
+        reports[key] = read_report(trained.bundle.path, safe_name(trained.bundle.spec.name))
+    return reports[key]
+
+
+def _on_export(trained: Trained) -> None:
+    with st.spinner("Exporting, then running every file with its consumer's runtime…"):
+        report = export_trained(trained, FORMATS, make_zip=True)
+    st.session_state.setdefault(REPORTS_KEY, {})[str(trained.bundle.path)] = report
+
+
+def _format_result(fmt: str, blockers: list[str], result: FormatResult | None) -> None:
+    title_column, result_column, download_column = st.columns([2, 4, 1.4], vertical_alignment="center")
+    title_column.markdown(f"**{FORMAT_TITLES[fmt]}** · `{FORMAT_FILES[fmt]}`")
+    title_column.caption(FORMAT_USES[fmt])
+    if blockers:
+        result_column.warning("\n\n".join(blockers), icon=":material/block:")
+    elif result is None:
+        result_column.caption("Not exported yet.")
+    elif not result.ok:
+        result_column.error(result.problem, icon=":material/error:")
+    else:
+        result_column.success(
+            f"max abs diff **{result.max_abs_diff:.2g}** (limit {TOLERANCE:g}) · {FORMAT_CHECKS[fmt]}",
+            icon=":material/verified:",
+        )
+        download_column.download_button(
+            "Download",
+            data=result.path.read_bytes,
+            file_name=result.path.name,
+            mime=MIME[fmt],
+            key=f"download_{fmt}",
+            icon=":material/download:",
+            on_click="ignore",
+        )
+
+
+def draw_exports(trained: Trained) -> None:
+    st.subheader("Exports", divider="gray")
+    report = _report(trained)
+    st.button(
+        "Export again" if report else "Export and check",
+        type="primary",
+        icon=":material/rocket_launch:",
+        on_click=_on_export,
+        args=(trained,),
+        key="export_run",
+    )
+    for fmt in FORMATS:
+        with st.container(border=True):
+            blockers = blocking_reasons(trained.analysis, fmt)
+            _format_result(fmt, blockers, report.results.get(fmt) if report else None)
+    if report and report.zip_path and report.zip_path.is_file():
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.download_button(
+                "Download everything (zip)",
+                data=report.zip_path.read_bytes,
+                file_name=report.zip_path.name,
+                mime="application/zip",
+                key="download_zip",
+                icon=":material/folder_zip:",
+                on_click="ignore",
+            )
+            st.caption("The bundle, every checked export and export.json (the differences), in one folder.")

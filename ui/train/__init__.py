@@ -1,0 +1,1 @@
+"""The Train page's parts: settings, controls, live view, probe panels, runs table, page state."""

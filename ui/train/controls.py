@@ -1,0 +1,137 @@
+"""The Train page's buttons: Train, Pause, Resume, Stop, and Continue (after an edit), with what each will do.
+
+Buttons act in callbacks (before the page reruns); their outcome is a notice shown on that rerun.
+"""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from builder.spec import GraphSpec, loads_spec
+from builder.validate import Analysis
+from engine.errors import NetCanvasError, SpecInvalid
+from engine.runs.manager import Readiness, preflight
+from engine.runs.store import RunRecord
+from engine.train.config import TrainConfig
+from ui.train.page_state import clear_notice, manager, owner, show_run, tell
+
+CONTINUABLE = ("paused", "stopped", "finished")
+
+
+def user_message(err: NetCanvasError) -> str:
+    """One readable message; a network with problems lists each, naming its node."""
+    if isinstance(err, SpecInvalid):
+        lines = [f"node '{i.node}': {i.message}" if i.node else i.message for i in err.issues if i.severity == "error"]
+        return "The network has problems (fix them on the Build page): " + "; ".join(lines)
+    return str(err)
+
+
+@st.cache_data(show_spinner="Checking the data against the network…", max_entries=64)
+def check_run(spec_json: str, config_json: str) -> tuple[Readiness | None, str | None]:
+    """(what the run would be, None) or (None, the message saying what to change)."""
+    spec, _ = loads_spec(spec_json)
+    config = TrainConfig(**json.loads(config_json))
+    try:
+        return preflight(spec, config), None
+    except NetCanvasError as err:
+        return None, user_message(err)
+
+
+def _start(spec: GraphSpec, config: TrainConfig, weights_from: str | None) -> None:
+    try:
+        run_id = manager().start_run(owner(), spec, config, weights_from=weights_from)
+    except NetCanvasError as err:
+        tell("error", user_message(err))
+        return
+    clear_notice()
+    if weights_from:
+        summary = manager().edits(run_id)[0].data["summary"]
+        tell("success", f"Run {run_id} starts from the trained weights of {weights_from}: {summary}.")
+    show_run(run_id)
+
+
+def _continue(run_id: str, spec: GraphSpec, config: TrainConfig) -> None:
+    try:
+        plan = manager().continue_run(run_id, spec, config)
+    except NetCanvasError as err:
+        tell("error", user_message(err))
+        return
+    tell("success", f"Continuing run {run_id}: {plan.summary()}.")
+
+
+def draw_controls(
+    spec: GraphSpec,
+    analysis: Analysis,
+    config: TrainConfig | None,
+    ready: Readiness | None,
+    record: RunRecord | None,
+    weights_from: str | None = None,
+) -> None:
+    """`weights_from`: a bundle whose trained weights the network on the Build page carries (Export page's
+    "Open on the Build page"); Train starts from them."""
+    mgr = manager()
+    active = record is not None and record.active
+    can_start = analysis.ok and config is not None and ready is not None
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.button(
+            "Train",
+            key="train_start",
+            icon=":material/play_arrow:",
+            type="primary",
+            disabled=active or not can_start,
+            on_click=_start,
+            args=(spec, config, weights_from),
+        )
+        if record is not None and record.status in ("queued", "running"):
+            st.button("Pause", key="train_pause", icon=":material/pause:", on_click=mgr.pause, args=(record.id,))
+        if record is not None and record.status == "paused":
+            st.button("Resume", key="train_resume", icon=":material/resume:", on_click=mgr.resume, args=(record.id,))
+        if active:
+            st.button(
+                "Stop",
+                key="train_stop",
+                icon=":material/stop:",
+                on_click=mgr.stop,
+                args=(record.id,),
+                help="Stop and save a checkpoint",
+            )
+        if record is not None and record.status in CONTINUABLE:
+            st.button(
+                "Continue training",
+                key="train_continue",
+                icon=":material/fast_forward:",
+                disabled=not can_start,
+                on_click=_continue,
+                args=(record.id, spec, config),
+                help="Go on training this run with the network now on the Build page and the settings on the left",
+            )
+    if record is not None and record.status in CONTINUABLE and can_start:
+        _preview_continue(record, spec, config)
+
+
+def _preview_continue(record: RunRecord, spec: GraphSpec, config: TrainConfig) -> None:
+    done = int(record.progress.get("epoch", 0))
+    if config.epochs <= done:
+        st.caption(f"To continue, set Epochs above the {done} already trained.")
+        return
+    try:
+        plan = manager().plan(record.id, spec)
+    except NetCanvasError as err:
+        st.caption(f"Cannot continue: {err}")
+        return
+    st.caption(f"Continue training would go from epoch {done + 1} to {config.epochs}, and {plan.summary()}.")
+
+
+def draw_readiness(ready: Readiness | None, problems: list[str], error: str | None) -> None:
+    for problem in problems:
+        st.error(problem)
+    if error:
+        st.error(error)
+    if ready is not None:
+        classes = f", {ready.n_classes} classes" if ready.n_classes else ""
+        st.caption(
+            f"Task **{ready.task}**{classes}; loss **{ready.loss}** (chosen for the output node '{ready.output}'); "
+            f"{ready.n_train} training and {ready.n_val} validation samples; device **{ready.device}**."
+        )

@@ -1,0 +1,160 @@
+"""The live view of one run: status and progress, loss and accuracy, the network coloured by gradient norm,
+and the probe panels. A fragment that polls the store every POLL_SECONDS while the run is active and stops
+polling once it has ended (it then reruns the page once, so the buttons follow)."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from builder.spec import parse_spec
+from engine.runs.store import RunRecord
+from ui import figures
+from ui.train.page_state import manager, run_view
+from ui.train.probe_panels import GRADIENT_KINDS, draw_details
+from ui.train.run_view import RunView, curves, gradient_warnings, latest_norms
+
+POLL_SECONDS = 2.0  # the page's pace while a run is active (each poll redraws the charts in the browser)
+DETAILS_POLL_SECONDS = 5.0
+GRADIENT_KEY = "train_grad_kind"
+POLL_TIMES_KEY = "train_poll_ms"
+FIRST_POLL_SECONDS = 0.5  # until the first loss is on the page
+CHART_CONFIG = {"displaylogo": False}
+STATUS_ICONS = {
+    "queued": ":material/hourglass_top:",
+    "running": ":material/directions_run:",
+    "paused": ":material/pause_circle:",
+    "stopped": ":material/stop_circle:",
+    "finished": ":material/check_circle:",
+    "failed": ":material/error:",
+}
+
+
+def chart(fig, key: str) -> None:
+    st.plotly_chart(fig, key=key, config=CHART_CONFIG, width="stretch")
+
+
+def draw_run(run_id: str) -> None:
+    """Two fragments: the run's status, curves and coloured network at POLL_SECONDS, the probe panels at
+    DETAILS_POLL_SECONDS (each chart redrawn costs the browser a few hundred ms of CPU)."""
+    record = manager().status(run_id)
+    if record is None:
+        return
+    waiting = record.active and not run_view(run_id).metrics
+    every = (FIRST_POLL_SECONDS if waiting else POLL_SECONDS) if record.active else None
+    st.fragment(run_every=every)(_live)(run_id, record.active, waiting)
+    st.fragment(run_every=DETAILS_POLL_SECONDS if record.active else None)(_details)(run_id)
+
+
+def _live(run_id: str, polled: bool, waiting: bool) -> None:
+    started = time.perf_counter()
+    mgr = manager()
+    record = mgr.status(run_id)
+    if record is None:
+        return
+    if polled and not record.active:
+        st.rerun()  # the run has ended: redraw the page once (buttons, runs list) and stop polling
+    view = run_view(run_id)
+    view.refresh(mgr)
+    draw_status(record)
+    left, right = st.columns(2, gap="medium")
+    with left:
+        _curves(view)
+    with right:
+        _graph(record, view)
+    _poll_time(started)
+    if waiting and view.metrics:
+        st.rerun()  # the first loss is drawn: go on at the slower pace
+
+
+def _poll_time(started: float) -> None:
+    """Keep the server time of the last polls; `?debug=1` in the URL shows them."""
+    times = st.session_state.setdefault(POLL_TIMES_KEY, [])
+    times.append(round((time.perf_counter() - started) * 1000, 1))
+    del times[:-20]
+    if st.query_params.get("debug"):
+        st.caption(f"server ms of the last polls: {', '.join(map(str, times))}")
+
+
+def _details(run_id: str) -> None:
+    mgr = manager()
+    record = mgr.status(run_id)
+    if record is not None:
+        view = run_view(run_id)
+        view.refresh(mgr)
+        draw_details(view, st.session_state.get(GRADIENT_KEY) or "grad")
+
+
+def _time(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{secs:02d}" if minutes < 60 else f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def draw_status(record: RunRecord) -> None:
+    p = record.progress
+    step, total = p.get("step", 0), p.get("total_steps") or 0
+    st.markdown(f"{STATUS_ICONS.get(record.status, '')} Run `{record.id}` · **{record.status}**")
+    cols = st.columns(5)
+    cols[0].metric(
+        "Epoch", f"{min(p.get('epoch', 0) + (1 if record.active else 0), p.get('epochs', 0))} / {p.get('epochs', '–')}"
+    )
+    cols[1].metric("Step", f"{step:,}")
+    rate = p.get("steps_per_s") if record.active else _average_rate(record.final or {})
+    cols[2].metric("Steps per second", f"{rate:,.0f}" if rate else "–")
+    cols[3].metric("Time left", _time(p.get("eta_s")) if record.active else "–")
+    cols[4].metric("Training time", _time(p.get("active_s")))
+    st.progress(min(1.0, step / total) if total else 0.0, text=f"step {step:,} of {total:,}" if total else None)
+    if record.status == "failed":
+        st.error(f"The run failed: {record.message}")
+    elif record.status == "stopped" and "loss became" in record.message:
+        st.warning(record.message)
+    elif record.message:
+        st.caption(record.message)
+
+
+def _average_rate(final: dict) -> float | None:
+    steps, seconds = final.get("steps"), final.get("active_seconds")
+    return steps / seconds if steps and seconds else None
+
+
+def edit_marks(view: RunView) -> list[tuple[int, str]]:
+    marks = []
+    for edit in view.edits:
+        if edit.data.get("weights_from"):
+            marks.append((edit.step, "from trained weights"))
+            continue
+        fresh = [f["node"] for f in edit.data.get("fresh", [])]
+        label = "continued"
+        if edit.data.get("graph_changed"):
+            label = "edited" + (f": fresh {', '.join(fresh)}" if fresh else "")
+        marks.append((edit.step, label))
+    return marks
+
+
+def _curves(view: RunView) -> None:
+    c = curves(view.metrics)
+    if not c.step and not c.epoch_step:
+        st.info("Waiting for the first loss…")
+        return
+    chart(figures.curves_figure(c, edit_marks(view)), "train_curves_chart")
+
+
+def _graph(record: RunRecord, view: RunView) -> None:
+    spec, _ = parse_spec(record.spec)
+    kind = st.segmented_control(
+        "Colour the network by",
+        list(GRADIENT_KINDS),
+        format_func=GRADIENT_KINDS.get,
+        default="grad",
+        key=GRADIENT_KEY,
+    )
+    kind = kind or "grad"
+    norms = latest_norms(view.steps, kind)
+    chart(figures.graph_figure(spec, norms, GRADIENT_KINDS[kind]), "train_graph_chart")
+    if not view.steps:
+        st.caption("The colours come with the first probe snapshot.")
+    for _node, trend, message in gradient_warnings(norms):
+        (st.error if trend == "exploding" else st.warning)(f"{trend.capitalize()} gradient at {message}")

@@ -1,0 +1,91 @@
+"""Where the Train page keeps its things: the app's RunManager, this browser session's owner key, the run
+on show (mirrored in the URL so a reload finds it), and what has been read of each run.
+
+The owner key is a random id made once per browser session and put in the URL next to the run id
+(`?owner=...&run=...`): the runs list shows only this owner's runs, and a run id from another owner is
+not shown, so two sessions never see or command each other's runs.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import streamlit as st
+
+from engine.runs.manager import RunManager
+from engine.runs.store import RunStore, resolve_runs_dir
+from ui.train.run_view import RunView
+
+OWNER_KEY, RUN_KEY, VIEWS_KEY, NOTICE_KEY = "train_owner", "train_run", "train_views", "train_notice"
+OWNER_PARAM, RUN_PARAM = "owner", "run"
+NOTICE_SECONDS = 20.0
+
+
+@st.cache_resource(show_spinner=False)
+def _manager(root: str) -> RunManager:
+    manager = RunManager(RunStore(root))
+    manager.warm_up()  # the fork server imports torch now, not when the first run is started
+    return manager
+
+
+def manager() -> RunManager:
+    """The app-wide RunManager for the runs directory (NETCANVAS_RUNS_DIR or runs/)."""
+    return _manager(str(resolve_runs_dir().resolve()))
+
+
+def owner() -> str:
+    key = st.session_state.get(OWNER_KEY) or st.query_params.get(OWNER_PARAM) or secrets.token_urlsafe(9)
+    st.session_state[OWNER_KEY] = key
+    return key
+
+
+def current_run() -> str | None:
+    """The run on show: this session's, else the one in the URL (a reload), if it belongs to this owner."""
+    run_id = st.session_state.get(RUN_KEY) or st.query_params.get(RUN_PARAM)
+    if run_id and manager().status(run_id, owner=owner()) is None:
+        run_id = None
+    st.session_state[RUN_KEY] = run_id
+    return run_id
+
+
+def show_run(run_id: str | None) -> None:
+    st.session_state[RUN_KEY] = run_id
+
+
+def sync_url() -> None:
+    """Put the owner key and the run on show into the URL (no rerun), so a reload comes back to them."""
+    st.query_params[OWNER_PARAM] = owner()
+    run_id = st.session_state.get(RUN_KEY)
+    if run_id:
+        st.query_params[RUN_PARAM] = run_id
+    elif RUN_PARAM in st.query_params:
+        del st.query_params[RUN_PARAM]
+
+
+def run_view(run_id: str) -> RunView:
+    views = st.session_state.setdefault(VIEWS_KEY, {})
+    if run_id not in views:
+        views[run_id] = RunView(run_id)
+    return views[run_id]
+
+
+def tell(kind: str, text: str) -> None:
+    """A message for the page: kind is "error", "warning", "success" or "info". It stays NOTICE_SECONDS, so
+    the reruns a run's start causes do not take it away before it is read."""
+    st.session_state[NOTICE_KEY] = (kind, text, time.monotonic())
+
+
+def clear_notice() -> None:
+    st.session_state.pop(NOTICE_KEY, None)
+
+
+def show_notice() -> None:
+    notice = st.session_state.get(NOTICE_KEY)
+    if notice is None:
+        return
+    kind, text, since = notice
+    if time.monotonic() - since > NOTICE_SECONDS:
+        del st.session_state[NOTICE_KEY]
+        return
+    {"error": st.error, "warning": st.warning, "success": st.success}.get(kind, st.info)(text)

@@ -1,0 +1,217 @@
+"""The Train page's settings (sidebar): dataset (built-in or an uploaded CSV with a preview and its target
+column), task, optimizer, learning rate, batch size, epochs, weight decay, seed, device. Glue only: the
+values become a TrainConfig, whose problems (and the limits below) are shown naming the field."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+
+import streamlit as st
+
+from builder.datasets import CSV_PREFIX, DATASETS
+from builder.spec import GraphSpec
+from builder.templates import TEMPLATES
+from engine.runs.manager import available_devices
+from engine.runs.store import resolve_runs_dir
+from engine.train.config import LOSSES, OPTIMIZERS, TASKS, TrainConfig
+
+CSV_CHOICE = "csv"
+PREVIEW_ROWS = 5
+MAX_CSV_MB = 50
+KEY = "ts_"  # widget keys: ts_dataset, ts_lr, ...
+SAVED_KEY = "ts_saved"
+FIELDS = (
+    "dataset",
+    "task",
+    "loss",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "epochs",
+    "weight_decay",
+    "seed",
+    "device",
+    "val_split",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    config: TrainConfig | None  # None when something is wrong
+    problems: tuple[str, ...]  # one line each, naming the field
+    file_names: tuple[tuple[str, str], ...] = ()  # (saved path, uploaded name): messages show the name
+
+    def readable(self, message: str) -> str:
+        for path, name in self.file_names:
+            message = message.replace(path, name)
+        return message
+
+
+@dataclass(frozen=True)
+class Upload:
+    path: str = ""
+    name: str = ""
+    target: str | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Limit:
+    label: str
+    low: float
+    high: float
+
+
+LIMITS = {  # beyond TrainConfig.problems: what a person can sensibly ask for in the app
+    "lr": Limit("Learning rate", 1e-7, 10.0),
+    "batch_size": Limit("Batch size", 1, 65536),
+    "epochs": Limit("Epochs", 1, 100_000),
+    "weight_decay": Limit("Weight decay", 0.0, 1.0),
+    "val_split": Limit("Validation share", 0.0, 0.9),
+    "seed": Limit("Seed", 0, 2**31 - 1),
+}
+
+
+def defaults_for(spec: GraphSpec) -> dict:
+    """A template's own training settings when the graph is one; else a dataset that fits its Input."""
+    base = TrainConfig().to_dict()
+    template = TEMPLATES.get(spec.name)
+    if template is not None:
+        return {**base, **template.train}
+    return {**base, "dataset": _dataset_for_input(spec)}
+
+
+def _dataset_for_input(spec: GraphSpec) -> str:
+    node = next((n for n in spec.nodes if n.op == "Input"), None)
+    shape = tuple(node.params.get("shape", ())) if node is not None else ()
+    exact = [d.name for d in DATASETS.values() if d.feature_shape == shape]
+    return exact[0] if exact else "xor"
+
+
+def _restore(spec: GraphSpec) -> None:
+    """Give every settings widget its value before it is drawn: the template's (or the fitting dataset's)
+    defaults when another network comes from the Build page, else what this session chose last. Streamlit
+    forgets a widget's value when a run does not draw it (another page was open), so the values are also
+    kept under SAVED_KEY."""
+    saved = st.session_state.setdefault(SAVED_KEY, {})
+    fresh = st.session_state.get(KEY + "for") != spec.name
+    if fresh:
+        values = defaults_for(spec)
+        saved.update({name: "auto" if values[name] is None else values[name] for name in FIELDS})
+        st.session_state[KEY + "for"] = spec.name
+    for name in FIELDS:
+        if fresh or KEY + name not in st.session_state:
+            st.session_state[KEY + name] = saved[name]
+
+
+def _save() -> None:
+    st.session_state[SAVED_KEY].update({name: st.session_state[KEY + name] for name in FIELDS})
+
+
+def _describe(name: str) -> str:
+    if name == CSV_CHOICE:
+        return "CSV file (upload)"
+    info = DATASETS[name]
+    return f"{name} · {list(info.feature_shape)} · {info.description}"
+
+
+def draw_settings(spec: GraphSpec) -> Settings:
+    """The settings widgets (all drawn on every run, so none forgets its value)."""
+    _restore(spec)
+    dataset = st.selectbox("Dataset", [*DATASETS, CSV_CHOICE], format_func=_describe, key=KEY + "dataset")
+    raw, problems, names = {"dataset": dataset}, [], ()
+    if dataset == CSV_CHOICE:
+        upload = draw_csv_upload()
+        problems += [upload.problem] if upload.problem else []
+        raw.update(dataset=CSV_PREFIX + upload.path, target=upload.target)
+        names = ((upload.path, upload.name),)
+    inferred = DATASETS[dataset].task if dataset in DATASETS else "from the target column"
+    task = st.selectbox(
+        "Task", ["auto", *TASKS], key=KEY + "task", format_func=lambda t: f"auto ({inferred})" if t == "auto" else t
+    )
+    raw["task"] = None if task == "auto" else task
+    loss = st.selectbox(
+        "Loss",
+        ["auto", *LOSSES],
+        key=KEY + "loss",
+        format_func=lambda x: "auto (chosen for the task and the output)" if x == "auto" else x,
+        help="cross_entropy or mse for classification; mse, l1 or huber for regression and reconstruction",
+    )
+    raw["loss"] = None if loss == "auto" else loss
+    raw["optimizer"] = st.selectbox("Optimizer", OPTIMIZERS, key=KEY + "optimizer")
+    raw["lr"] = st.number_input("Learning rate", format="%g", step=1e-4, key=KEY + "lr")
+    left, right = st.columns(2)
+    raw["batch_size"] = left.number_input("Batch size", step=1, key=KEY + "batch_size")
+    raw["epochs"] = right.number_input("Epochs", step=1, key=KEY + "epochs")
+    raw["weight_decay"] = left.number_input("Weight decay", format="%g", step=1e-4, key=KEY + "weight_decay")
+    raw["seed"] = right.number_input("Seed", step=1, key=KEY + "seed")
+    devices = ["auto", *available_devices()]
+    raw["device"] = st.selectbox(
+        "Device", devices, key=KEY + "device", format_func=lambda d: f"auto ({devices[1]})" if d == "auto" else d
+    )
+    with st.expander("More"):
+        raw["val_split"] = st.number_input("Validation share", format="%g", step=0.05, key=KEY + "val_split")
+    _save()
+    if problems:
+        return Settings(None, tuple(problems), names)
+    config, found = settings_from(raw)
+    return Settings(config, tuple(found), names)
+
+
+def settings_from(raw: dict) -> tuple[TrainConfig | None, list[str]]:
+    """The TrainConfig for the widget values, or the problems (the app's limits first, then the config's)."""
+    problems = []
+    for name, limit in LIMITS.items():
+        value = raw.get(name)
+        if isinstance(value, int | float) and not limit.low <= value <= limit.high:
+            problems.append(f"{limit.label} must be between {limit.low:g} and {limit.high:g}; got {value:g}")
+    if problems:
+        return None, problems
+    return TrainConfig.from_dict(raw)
+
+
+# --- CSV upload --------------------------------------------------------------------------------------
+
+
+def _save_upload(data: bytes) -> str:
+    """Keep the file under the runs directory (named by its content), where the worker can read it."""
+    folder = resolve_runs_dir() / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (hashlib.sha256(data).hexdigest()[:20] + ".csv")
+    if not path.exists():
+        path.write_bytes(data)
+    return str(path.resolve())
+
+
+def _preview(data: bytes) -> tuple[list[str], list[list[str]]] | str:
+    """(header, first rows) or the reason the file cannot be read as CSV."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        return f"the file is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8 CSV"
+    try:
+        rows = [row for row in csv.reader(text.splitlines()) if any(cell.strip() for cell in row)]
+    except csv.Error as err:
+        return f"the file is not valid CSV ({err})"
+    if len(rows) < 2:
+        return "the file needs a header row and at least one data row"
+    return rows[0], rows[1 : 1 + PREVIEW_ROWS]
+
+
+def draw_csv_upload() -> Upload:
+    """The uploaded CSV file saved under the runs directory, its target column, or what is wrong with it."""
+    uploaded = st.file_uploader(
+        "CSV file (header row; numeric features)", type=["csv"], key=KEY + "csv", max_upload_size=MAX_CSV_MB
+    )
+    if uploaded is None:
+        return Upload(problem="Dataset: upload a CSV file (a header row, numeric feature columns and a target column)")
+    data = uploaded.getvalue()
+    preview = _preview(data)
+    if isinstance(preview, str):
+        return Upload(name=uploaded.name, problem=f"CSV file '{uploaded.name}': {preview}")
+    header, rows = preview
+    st.dataframe([dict(zip(header, row)) for row in rows], hide_index=True, width="stretch")
+    target = st.selectbox("Target column", header, index=len(header) - 1, key=KEY + "target")
+    return Upload(_save_upload(data), uploaded.name, target)
