@@ -11,7 +11,7 @@ import time
 import streamlit as st
 
 from ui.build.canvas import draw_canvas, take_canvas_event
-from ui.build.editor_state import editor, record_run_time, show_notice
+from ui.build.editor_state import editor, record_run_time, show_editor_notice
 from ui.build.inspector import draw_inspector
 from ui.build.palette import draw_palette
 from ui.build.panels import draw_problems, draw_summary
@@ -52,7 +52,7 @@ with st.sidebar:
 
 st.header("Build a network", divider="gray")
 draw_toolbar()
-show_notice(ed)
+show_editor_notice(ed)
 canvas_column, inspector_column = st.columns([3.3, 1])
 with canvas_column:
     canvas_area()

@@ -10,7 +10,7 @@ import streamlit as st
 from ui.build.editor_state import editor
 from ui.train.controls import check_run, draw_controls, draw_readiness
 from ui.train.live_view import draw_run
-from ui.train.page_state import current_run, manager, show_notice, sync_url
+from ui.train.page_state import current_run, manager, show_train_notice, sync_url
 from ui.train.runs_table import draw_runs
 from ui.train.settings import draw_settings
 
@@ -33,7 +33,7 @@ st.header("Train", divider="gray")
 state = "valid" if analysis.ok else f"{len(analysis.issues)} problem(s): fix them on the Build page"
 size = f"{len(spec.nodes)} nodes, {analysis.total_params:,} parameters"
 st.caption(f"Network **{spec.name}** from the Build page: {size}, {state}.")
-show_notice()
+show_train_notice()
 if not analysis.ok:
     for issue in [i for i in analysis.issues if i.severity == "error"]:
         st.error(f"node '{issue.node}': {issue.message}" if issue.node else issue.message)

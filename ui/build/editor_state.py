@@ -7,6 +7,7 @@ import time
 import streamlit as st
 
 from builder.session import EditorSession
+from ui.notices import show_message, show_toast
 
 EDITOR_KEY = "build_editor"
 RUN_TIMES_KEY = "run_times_ms"
@@ -17,15 +18,15 @@ def editor() -> EditorSession:
     return st.session_state.setdefault(EDITOR_KEY, EditorSession())
 
 
-def show_notice(ed: EditorSession) -> None:
+def show_editor_notice(ed: EditorSession) -> None:
+    """The editor's last notice: good news once as a toast, a problem as a box until the next edit."""
     if ed.notice is None:
         return
-    if ed.notice.kind == "success":  # good news is shown once, in a corner, out of the way
-        st.toast(ed.notice.text, icon=":material/check_circle:")
+    if ed.notice.kind == "success":
+        show_toast(ed.notice.text)
         ed.notice = None
         return
-    show = {"error": st.error, "warning": st.warning, "success": st.success}.get(ed.notice.kind, st.info)
-    show(ed.notice.text)
+    show_message(ed.notice.kind, ed.notice.text)
 
 
 def record_run_time(started: float, kind: str) -> None:

@@ -15,6 +15,7 @@ import streamlit as st
 
 from engine.runs.manager import RunManager
 from engine.runs.store import RunStore, resolve_runs_dir
+from ui.notices import show_message
 from ui.train.run_view import RunView
 
 OWNER_KEY, RUN_KEY, VIEWS_KEY, NOTICE_KEY = "train_owner", "train_run", "train_views", "train_notice"
@@ -80,7 +81,8 @@ def clear_notice() -> None:
     st.session_state.pop(NOTICE_KEY, None)
 
 
-def show_notice() -> None:
+def show_train_notice() -> None:
+    """The message `tell` left, while it is younger than NOTICE_SECONDS."""
     notice = st.session_state.get(NOTICE_KEY)
     if notice is None:
         return
@@ -88,4 +90,4 @@ def show_notice() -> None:
     if time.monotonic() - since > NOTICE_SECONDS:
         del st.session_state[NOTICE_KEY]
         return
-    {"error": st.error, "warning": st.warning, "success": st.success}.get(kind, st.info)(text)
+    show_message(kind, text)
