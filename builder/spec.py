@@ -93,12 +93,19 @@ def _type_name(value) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _parse_node(raw, path: str, issues: list[Issue]) -> Node | None:
+def _is_object_with_keys(raw, path: str, allowed: set[str], issues: list[Issue]) -> bool:
+    """Whether `raw` is an object; each key outside `allowed` is an issue of its own."""
     if not isinstance(raw, dict):
         issues.append(_schema(path, f"expected an object, got {_type_name(raw)}"))
+        return False
+    for key in sorted(set(raw) - allowed):
+        issues.append(_schema(f"{path}.{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})"))
+    return True
+
+
+def _parse_node(raw, path: str, issues: list[Issue]) -> Node | None:
+    if not _is_object_with_keys(raw, path, NODE_KEYS, issues):
         return None
-    for key in sorted(set(raw) - NODE_KEYS):
-        issues.append(_schema(f"{path}.{key}", f"unknown key (allowed: {', '.join(sorted(NODE_KEYS))})"))
     node_id, op = raw.get("id"), raw.get("op")
     ok = True
     for key, value in (("id", node_id), ("op", op)):
@@ -114,11 +121,8 @@ def _parse_node(raw, path: str, issues: list[Issue]) -> Node | None:
 
 
 def _parse_edge(raw, path: str, issues: list[Issue]) -> Edge | None:
-    if not isinstance(raw, dict):
-        issues.append(_schema(path, f"expected an object, got {_type_name(raw)}"))
+    if not _is_object_with_keys(raw, path, EDGE_KEYS, issues):
         return None
-    for key in sorted(set(raw) - EDGE_KEYS):
-        issues.append(_schema(f"{path}.{key}", f"unknown key (allowed: {', '.join(sorted(EDGE_KEYS))})"))
     ok = True
     for key in ("source", "target"):
         if not isinstance(raw.get(key), str):

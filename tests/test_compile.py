@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 
 import pytest
@@ -46,19 +47,9 @@ def test_mlp_matches_sequential():
 
 
 def lenet_spec():
-    return chain(
-        X_IMG,
-        ("conv1", "Conv2d", {"out_channels": 6, "kernel_size": 3, "padding": 1}),
-        ("relu1", "ReLU"),
-        ("pool1", "MaxPool2d", {"kernel_size": 2}),
-        ("conv2", "Conv2d", {"out_channels": 16, "kernel_size": 3, "padding": 1}),
-        ("relu2", "ReLU"),
-        ("pool2", "MaxPool2d", {"kernel_size": 2}),
-        ("flat", "Flatten"),
-        ("fc1", "Linear", {"out_features": 64}),
-        ("relu3", "ReLU"),
-        ("fc2", "Linear", {"out_features": 10}),
-    )
+    """The lenet template: x[1, 8, 8] -> conv1(6, 3x3, pad 1) relu1 pool1(2) -> conv2(16) relu2 pool2 -> flat
+    -> fc1(64) relu3 -> fc2(10); named "t" like the other specs of these tests."""
+    return dataclasses.replace(TEMPLATES["lenet"].spec(), name="t")
 
 
 def test_lenet_matches_sequential_and_reads_well():

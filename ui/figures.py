@@ -217,20 +217,28 @@ def weights_figure(weights: list[dict]) -> go.Figure:
     titles = [f"{w['name']} {w['shape']}" for w in weights]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.12, vertical_spacing=0.12)
     for k, w in enumerate(weights):
-        limit = max((abs(v) for row in w["image"] for v in row if v is not None), default=1.0) or 1.0
-        fig.add_heatmap(
-            z=w["image"],
-            colorscale="RdBu",
-            zmid=0,
-            zmin=-limit,
-            zmax=limit,
-            showscale=False,
-            row=k // cols + 1,
-            col=k % cols + 1,
+        _add_signed_heatmap(
+            fig,
+            w["image"],
+            _largest_magnitude([w["image"]]),
+            k // cols + 1,
+            k % cols + 1,
             hovertemplate="row %{y}, column %{x}: %{z:.3g}<extra></extra>",
         )
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, "Weight matrices (rows: outputs, columns: inputs; blue < 0 < red)", height=260 * rows + 40)
+
+
+def _largest_magnitude(images: list) -> float:
+    """The largest |value| over images (lists of rows; None for a missing value), 1.0 when there is none."""
+    return max((abs(v) for img in images for row in img for v in row if v is not None), default=1.0) or 1.0
+
+
+def _add_signed_heatmap(fig: go.Figure, image: list, limit: float, row: int, col: int, **extra) -> None:
+    """A heatmap of signed values in a subplot: blue below 0, red above, white at 0, symmetric in ±limit."""
+    fig.add_heatmap(
+        z=image, colorscale="RdBu", zmid=0, zmin=-limit, zmax=limit, showscale=False, row=row, col=col, **extra
+    )
 
 
 def filters_figure(filters: dict) -> go.Figure:
@@ -238,18 +246,9 @@ def filters_figure(filters: dict) -> go.Figure:
     cols = min(8, len(images))
     rows = math.ceil(len(images) / cols)
     fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.02, vertical_spacing=0.04)
-    limit = max((abs(v) for img in images for row in img for v in row if v is not None), default=1.0) or 1.0
+    limit = _largest_magnitude(images)  # one scale for all filters, so they compare
     for k, image in enumerate(images):
-        fig.add_heatmap(
-            z=image,
-            colorscale="RdBu",
-            zmid=0,
-            zmin=-limit,
-            zmax=limit,
-            showscale=False,
-            row=k // cols + 1,
-            col=k % cols + 1,
-        )
+        _add_signed_heatmap(fig, image, limit, k // cols + 1, k % cols + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed")
     return _layout(

@@ -1,4 +1,5 @@
-"""The run store (DESIGN §5): one SQLite database in WAL mode under the runs directory, plus a folder per run.
+"""The run store (docs/ARCHITECTURE.md §2): one SQLite database in WAL mode under the runs directory, plus a
+folder per run.
 
     runs/                      NETCANVAS_RUNS_DIR, or the argument, or `runs/` in the repository
       runs.sqlite              runs, metrics, snapshots, commands, edits
@@ -51,23 +52,9 @@ CREATE TABLE IF NOT EXISTS runs (
     final TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_owner ON runs (owner, created);
-CREATE TABLE IF NOT EXISTS metrics (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    run TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    epoch INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    data TEXT NOT NULL
-);
+{metrics}
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics (run, seq);
-CREATE TABLE IF NOT EXISTS snapshots (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    run TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    epoch INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    data TEXT NOT NULL
-);
+{snapshots}
 CREATE INDEX IF NOT EXISTS snapshots_run ON snapshots (run, kind, seq);
 CREATE TABLE IF NOT EXISTS commands (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -86,6 +73,17 @@ CREATE TABLE IF NOT EXISTS edits (
     data TEXT NOT NULL
 );
 """
+EVENT_TABLE = """CREATE TABLE IF NOT EXISTS {name} (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL
+);"""  # metrics (a row per event) and snapshots (a row per probe snapshot) have the same shape
+SCHEMA = SCHEMA.replace("{metrics}", EVENT_TABLE.format(name="metrics")).replace(
+    "{snapshots}", EVENT_TABLE.format(name="snapshots")
+)
 
 
 def resolve_runs_dir(root: str | os.PathLike | None = None) -> Path:
