@@ -3,6 +3,11 @@
 Each row compiles a tiny spec `x (Input) -> pre (Identity) -> op` (merges get several branches), runs a batch of 3
 in training mode with a full backward hook on every module (an in-place op after a hooked module raises there),
 and compares `analyze` with what torch did.
+
+An op is defined in three places: its builder definition (an OpDef in builder/ops_basic.py, ops_conv.py or
+ops_seq.py), its engine record (engine/compile/op_records.py) and its rows here, at least two per op
+(tests/test_export.py also exports every row to model.py; tests/test_op_records.py checks that the catalog and
+the records name the same ops).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from builder.catalog import CATALOG
 from builder.validate import analyze
 from engine.compile.fx_module import compile_spec, node_modules, param_count
 from engine.compile.layers import RBM, SOM, GRULayer, LSTMLayer, Maxout, RNNLayer, Step
-from engine.compile.op_records import FUNCTION_EMITTERS, MODULE_FACTORIES, PLACEHOLDER_OPS
+from engine.compile.op_records import FUNCTION_OPS, MODULE_OPS, PLACEHOLDER_OPS
 from tests.helpers import chain, make_spec
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
@@ -201,7 +206,7 @@ def test_merge_op_matches_inference(op, params, shape, branches):
 
 
 def test_every_catalog_op_has_one_torch_form_and_two_test_rows():
-    module_ops, function_ops = set(MODULE_FACTORIES), set(FUNCTION_EMITTERS)
+    module_ops, function_ops = set(MODULE_OPS), set(FUNCTION_OPS)
     assert not module_ops & function_ops and not (module_ops | function_ops) & PLACEHOLDER_OPS
     assert module_ops | function_ops | PLACEHOLDER_OPS == set(CATALOG)
     rows_per_op = Counter(row[0] for row in ROWS + MERGE_ROWS)

@@ -4,7 +4,12 @@ The graph is: one placeholder named after the Input node, then every node in top
 call_module (the submodule's attribute is the node id, so state-dict keys read `fc.weight`; validation
 refuses ids that clash with a Python keyword or a torch module attribute, like `code` or `train`) or a
 call_function (Add, Multiply, Concat, Flatten, Reshape), then the output. `gm.code` is readable Python
-with the node ids as variable names; nothing is computed in place.
+with the node ids as variable names; nothing is computed in place. How each op compiles is its record in
+engine/compile/op_records.py.
+
+Every node's fx meta carries `spec_id`, `spec_op` and `spec_shape` (its output shape without the batch dim);
+a module node also `spec_args`, the keyword arguments its module was built with (`layer(**spec_args)`), from
+which engine/export/python_source.py writes model.py.
 
     gm = compile_spec(spec)           # raises SpecInvalid (carrying the builder Issues) for a bad spec
     y = gm(x)                         # x: (B, *input_shape) -> y: (B, *output_shape)
@@ -20,7 +25,7 @@ from torch import fx, nn
 
 from builder.spec import GraphSpec
 from builder.validate import Analysis, analyze
-from engine.compile.op_records import PLACEHOLDER_OPS, build_module, emit_function
+from engine.compile.op_records import PLACEHOLDER_OPS, emit_function, module_args, op_record
 from engine.errors import SpecInvalid
 
 
@@ -52,12 +57,14 @@ def compile_analysis(a: Analysis) -> fx.GraphModule:
 
 
 def _emit_node(graph: fx.Graph, modules: dict, node_id: str, op_name: str, args: list[fx.Node], a: Analysis) -> fx.Node:
-    module = build_module(op_name, a.params[node_id], a.in_shapes(node_id))
-    if module is None:
+    kwargs = module_args(op_name, a.params[node_id], a.in_shapes(node_id))
+    if kwargs is None:
         return emit_function(graph, node_id, op_name, args, a.params[node_id])
     assert len(args) == 1, f"{op_name} modules take one input, got {len(args)}"  # the catalog's arity says so
-    modules[node_id] = module
-    return graph.create_node("call_module", node_id, tuple(args), name=node_id)
+    modules[node_id] = op_record(op_name).layer(**kwargs)
+    node = graph.create_node("call_module", node_id, tuple(args), name=node_id)
+    node.meta["spec_args"] = kwargs
+    return node
 
 
 @functools.cache

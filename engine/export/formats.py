@@ -1,16 +1,16 @@
-"""What the export formats are, which ops block which format (and why), and the fixed batch each export is
-checked on. Plain data and small rules; engine/export/exporter.py does the work.
+"""What the export formats are, which nodes block which format (and why), and the fixed batch each export is
+checked on. Plain data and small rules; engine/export/exporter.py does the work. The op settings a format
+cannot express are the `blocks` of each op's record in engine/compile/op_records.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import torch
 
-from builder.opdef import pair
 from builder.validate import Analysis
+from engine.compile.op_records import OP_RECORDS, OpRecord
 
 FORMATS = ("onnx", "torchscript", "python")
 FORMAT_FILES = {"onnx": "model.onnx", "torchscript": "model.ts", "python": "model.py"}
@@ -31,44 +31,16 @@ FORMAT_CHECKS = {  # how each file is proven before it is offered
 }
 
 
-@dataclass(frozen=True)
-class Blocker:
-    """An op setting a format cannot express: `applies(params)` says whether a node is affected."""
-
-    op: str
-    format: str
-    applies: Callable[[dict], bool]
-    because: Callable[[dict], str]
-
-
-def _output_padding_reaches_stride(p: dict) -> bool:
-    return any(o >= s for o, s in zip(pair(p["output_padding"]), pair(p["stride"])))
-
-
-def _output_padding_reason(p: dict) -> str:
-    return (
-        "ONNX Runtime's ConvTranspose needs output_padding smaller than stride on every axis "
-        f"(here output_padding {pair(p['output_padding'])}, stride {pair(p['stride'])}; PyTorch also accepts "
-        "output_padding smaller than dilation); lower output_padding or raise stride"
-    )
-
-
-BLOCKERS: tuple[Blocker, ...] = (
-    Blocker("ConvTranspose2d", "onnx", _output_padding_reaches_stride, _output_padding_reason),
-)
-
-
-def blocking_reasons(analysis: Analysis, fmt: str, blockers=BLOCKERS) -> list[str]:
-    """One line per node that keeps `fmt` from being exported: "op 'node' blocks FORMAT because ..."."""
+def blocking_reasons(analysis: Analysis, fmt: str, records: Mapping[str, OpRecord] = OP_RECORDS) -> list[str]:
+    """One line per node that keeps `fmt` from being exported: "op 'node' blocks FORMAT because ...". Which op
+    settings block which format is the `blocks` of the op's record (engine/compile/op_records.py)."""
     ops = {n.id: n.op for n in analysis.spec.nodes}
     reasons = []
     for node_id in analysis.order:
-        for blocker in blockers:
-            params = analysis.params.get(node_id, {})
-            if blocker.op == ops[node_id] and blocker.format == fmt and blocker.applies(params):
-                reasons.append(
-                    f"{blocker.op} '{node_id}' blocks {FORMAT_TITLES[fmt]} because {blocker.because(params)}"
-                )
+        op, params = ops[node_id], analysis.params.get(node_id, {})
+        for blocker in records[op].blocks:
+            if blocker.format == fmt and blocker.applies(params):
+                reasons.append(f"{op} '{node_id}' blocks {FORMAT_TITLES[fmt]} because {blocker.because(params)}")
     return reasons
 
 

@@ -5,15 +5,18 @@ The source is generated from the compiled torch.fx graph, so it is the network t
     class Lenet(nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv1 = nn.Conv2d(1, 6, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+            self.conv1 = nn.Conv2d(in_channels=1, out_channels=6, kernel_size=(3, 3), padding=(1, 1))
             ...
         def forward(self, x: Tensor) -> Tensor:  # x: (B, 1, 8, 8)
             conv1 = self.conv1(x)  # (B, 6, 8, 8)
             ...
 
-Submodule attributes are the node ids, so `load_model` loads weights.safetensors with strict=True. The
-custom layers a network uses (Step, Maxout, LSTMLayer, ...) are copied into the file from engine/compile/layers.py,
-with the helper functions they call, so nothing of NetCanvas is needed to run it.
+Submodule attributes are the node ids, so `load_model` loads weights.safetensors with strict=True. Each
+submodule is built with the keyword arguments the compiled one was built with (its op's record in
+engine/compile/op_records.py gives them; engine/compile/fx_module.py keeps them in the fx node's
+meta["spec_args"]), so `model_source` needs a GraphModule from fx_module.compile_analysis. The custom
+layers a network uses (Step, Maxout, LSTMLayer, ...) are copied into the file from
+engine/compile/layers.py, with the helper functions they call, so nothing of NetCanvas is needed to run it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from engine.compile import layers
 from engine.compile.fx_module import class_name
 
 MODULE_NAMES = frozenset({"torch", "nn", "F", "Tensor", "load_file", "Path", "self"})  # used by the file itself
+LINE_LENGTH = 120  # long constructor calls are wrapped as ruff format would at this line length
+INIT_INDENT = 8  # the statements of __init__
 
 
 def imports_source(uses_functional: bool) -> str:
@@ -50,53 +55,60 @@ def literal(value) -> str:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
 
 
-def _kwargs(**values) -> str:
-    return ", ".join(f"{name}={literal(value)}" for name, value in values.items())
+def _is_torch_default(cls: type[nn.Module], name: str, value) -> bool:
+    """Whether torch.nn's `cls` takes `value` for `name` when it is left out (an int default stands for a tuple
+    of that int: stride 1 is (1, 1))."""
+    param = inspect.signature(cls).parameters.get(name)
+    if param is None or param.default is inspect.Parameter.empty:
+        return False
+    default = param.default
+    if isinstance(value, tuple) and type(default) is int:
+        return value == (default,) * len(value)
+    return type(value) is type(default) and value == default
 
 
-def _recurrent_args(m) -> str:
-    extra = {"nonlinearity": m.nonlinearity} if isinstance(m, layers.RNNLayer) else {}
-    return _kwargs(
-        input_size=m.input_size,
-        hidden_size=m.hidden_size,
-        num_layers=m.num_layers,
-        **extra,
-        bidirectional=m.bidirectional,
-        return_sequences=m.return_sequences,
-    )
+def constructor_call(cls: type[nn.Module], args: dict) -> tuple[str, list[str]]:
+    """(callee, ["name=value", ...]) of the call `cls(**args)`: `Name` with every argument for a layer of
+    engine/compile/layers.py (copied into the file), `nn.Name` without the arguments that are torch's defaults
+    for a torch.nn class."""
+    if not is_custom_layer(cls):
+        args = {name: value for name, value in args.items() if not _is_torch_default(cls, name, value)}
+    texts = []
+    for name, value in args.items():
+        text = literal(value)
+        assert ast.literal_eval(text) == value, f"{cls.__name__}: no source form for {name}={value!r}"
+        texts.append(f"{name}={text}")
+    if is_custom_layer(cls):
+        return cls.__name__, texts
+    assert getattr(nn, cls.__name__, None) is cls, f"no source form for {cls.__qualname__}"
+    return f"nn.{cls.__name__}", texts
 
 
-# constructor arguments of the custom layers, read from the built module
-CUSTOM_ARGS = {
-    layers.Step: lambda m: "",
-    layers.Maxout: lambda m: _kwargs(in_features=m.linear.in_features, out_features=m.out_features, pieces=m.pieces),
-    layers.RBM: lambda m: _kwargs(n_visible=m.n_visible, n_hidden=m.n_hidden, k=m.k, visible=m.visible),
-    layers.SOM: lambda m: _kwargs(n_features=m.n_features, rows=m.rows, cols=m.cols),
-    layers.RNNLayer: _recurrent_args,
-    layers.LSTMLayer: _recurrent_args,
-    layers.GRULayer: _recurrent_args,
-    layers.PositionalEmbedding: lambda m: _kwargs(steps=m.weight.shape[0], features=m.weight.shape[1]),
-    layers.SelfAttention: lambda m: _kwargs(
-        embed_dim=m.embed_dim, num_heads=m.num_heads, dropout=m.dropout, causal=m.causal
-    ),
-    layers.EncoderLayer: lambda m: _kwargs(
-        d_model=m.self_attn.embed_dim,
-        nhead=m.self_attn.num_heads,
-        dim_feedforward=m.linear1.out_features,
-        dropout=m.dropout.p,
-        causal=m.causal,
-    ),
-}
+def wrapped(head: str, items: list[str], indent: int) -> list[str]:
+    """`head(items)` as ruff format writes it at `indent`: one line, the items on one line of their own, or one
+    item a line."""
+    one_line = f"{head}({', '.join(items)})"
+    if indent + len(one_line) <= LINE_LENGTH:
+        return [one_line]
+    if indent + 4 + len(", ".join(items)) <= LINE_LENGTH:
+        return [f"{head}(", f"    {', '.join(items)}", ")"]
+    return [f"{head}(", *(f"    {item}," for item in items), ")"]
 
 
-def constructor_source(module: nn.Module) -> str:
-    """Python source that builds a module like `module` (same class, sizes and settings)."""
-    cls = type(module)
-    if cls in CUSTOM_ARGS:
-        return f"{cls.__name__}({CUSTOM_ARGS[cls](module)})"
-    text = repr(module)
-    assert getattr(nn, cls.__name__, None) is cls and "\n" not in text, f"no source form for {cls.__qualname__}"
-    return "nn." + text.replace("'", '"')  # torch.nn's repr of a leaf module is its constructor call
+def init_lines(gm: fx.GraphModule) -> list[str]:
+    """The body of __init__ after super(): one submodule per module node, built with the arguments its module
+    was built with (engine.compile.fx_module keeps them in the fx node's meta["spec_args"])."""
+    lines = []
+    for node in gm.graph.nodes:
+        if node.op != "call_module":
+            continue
+        assert "spec_args" in node.meta, (
+            f"model.py is written from a GraphModule compiled by engine.compile.fx_module; submodule "
+            f"'{node.target}' has no meta['spec_args'] (the arguments it was built with)"
+        )
+        callee, texts = constructor_call(type(gm.get_submodule(node.target)), node.meta["spec_args"])
+        lines += wrapped(f"self.{node.target} = {callee}", texts, INIT_INDENT)
+    return lines
 
 
 # --- the custom layers' source -----------------------------------------------------------------------
@@ -126,8 +138,13 @@ def layer_sources(classes: list[type]) -> list[str]:
     return [inspect.getsource(functions[name]) for name in sorted(needed, key=order.index)] + sources
 
 
+def is_custom_layer(cls: type) -> bool:
+    """A class of engine/compile/layers.py, whose source model.py carries."""
+    return cls.__module__ == layers.__name__
+
+
 def _custom_classes(gm: fx.GraphModule) -> list[type]:
-    used = {type(m) for m in gm.modules() if type(m) in CUSTOM_ARGS}
+    used = {type(m) for m in gm.modules() if is_custom_layer(type(m))}
     source_order = list(vars(layers).values())
     return sorted(used, key=source_order.index)
 
@@ -198,8 +215,7 @@ def forward_lines(gm: fx.GraphModule) -> list[str]:
 def network_class_source(gm: fx.GraphModule, analysis: Analysis, name: str) -> str:
     placeholder = next(n for n in gm.graph.nodes if n.op == "placeholder")
     input_name = _local_names(gm)[placeholder]
-    modules = dict(gm.named_children())
-    init = [f"self.{node_id} = {constructor_source(module)}" for node_id, module in modules.items()]
+    init = init_lines(gm)
     output_shape = shape_comment(analysis.shapes[analysis.output_id])
     input_shape = shape_comment(analysis.shapes[analysis.input_id])
     body = [
@@ -208,7 +224,7 @@ def network_class_source(gm: fx.GraphModule, analysis: Analysis, name: str) -> s
         "",
         "    def __init__(self):",
         "        super().__init__()",
-        *(f"        {line}" for line in init),
+        *(" " * INIT_INDENT + line for line in init),
         "",
         f"    def forward(self, {input_name}: Tensor) -> Tensor:  # {input_name}: {input_shape}",
         *(f"        {line}" for line in forward_lines(gm)),

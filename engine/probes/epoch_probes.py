@@ -8,7 +8,9 @@
 The confusion matrix is counted on the device from the outputs of the validation pass the trainer makes
 anyway, so it costs no extra forward pass and comes at every epoch. Weight images (every 2-D weight,
 downsampled; the first 4-D weight as filters) and the decision surface (a forward pass over a grid) come
-at most every `epoch_min_seconds` and at the final epoch.
+at most every `epoch_min_seconds` and at the final epoch. How classes are read from the output depends on
+what the output op gives (its record's `output`, engine/compile/op_records.py): logits, probabilities in
+[0, 1] (Sigmoid), 0/1 values (Step) or a distribution (Softmax).
 """
 
 from __future__ import annotations
@@ -20,15 +22,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.compile.op_records import OutputKind, output_kind
 from engine.probes.step_probes import DEFAULT_PROBES, Gather, ProbeSettings, rounded
-
-THRESHOLD_OPS = frozenset({"Sigmoid", "Step"})  # outputs already in [0, 1]: a class is "> 0.5"
 
 
 def predicted_classes(out: torch.Tensor, n_classes: int, sink_op: str | None) -> torch.Tensor:
-    """Class index per prediction: [B, C] -> [B], [B, T, C] -> [B, T]; one output unit for 2 classes."""
+    """Class index per prediction: [B, C] -> [B], [B, T, C] -> [B, T]; one output unit for 2 classes.
+    `sink_op` is the output node's op (None: logits)."""
     if out.shape[-1] == 1 and n_classes == 2:
-        threshold = 0.5 if sink_op in THRESHOLD_OPS else 0.0
+        threshold = 0.5 if output_kind(sink_op).in_unit_interval else 0.0  # probabilities or 0/1: "> 0.5"
         return (out[..., 0] > threshold).long()
     return out.argmax(dim=-1)
 
@@ -43,13 +45,14 @@ def target_classes(y: torch.Tensor, n_classes: int) -> torch.Tensor:
 
 
 def class_probabilities(out: torch.Tensor, sink_op: str | None) -> torch.Tensor:
-    """[N, C] (or [N, 1]) outputs -> [N, C] probabilities, whatever the output op."""
+    """[N, C] (or [N, 1]) outputs -> [N, C] probabilities, whatever the output op `sink_op` gives."""
+    kind = output_kind(sink_op)
     if out.shape[-1] == 1:
-        p1 = out[:, 0].clamp(0, 1) if sink_op in THRESHOLD_OPS else torch.sigmoid(out[:, 0])
+        p1 = out[:, 0].clamp(0, 1) if kind.in_unit_interval else torch.sigmoid(out[:, 0])
         return torch.stack([1 - p1, p1], dim=1)
-    if sink_op == "Softmax":
+    if kind is OutputKind.DISTRIBUTION:
         return out
-    if sink_op in THRESHOLD_OPS:
+    if kind.in_unit_interval:
         return out.clamp_min(0) / out.clamp_min(0).sum(dim=1, keepdim=True).clamp_min(1e-12)
     return torch.softmax(out, dim=1)
 

@@ -1,4 +1,4 @@
-"""Probes: what a network is doing while it trains, keyed by node id (DESIGN §5).
+"""Probes: what a network is doing while it trains, keyed by node id (docs/ARCHITECTURE.md §2).
 
 Step snapshots, one training step in `every` (and at most one per `min_seconds`):
 
@@ -11,10 +11,11 @@ Epoch snapshots (engine.probes.epoch_probes): confusion matrix, weight images, d
 
 Per node (module nodes only; Add, Flatten and the other function nodes have no module to hook):
 `lo`, `hi`, `mean`, `std`, `hist` (counts over `bins` equal bins from lo to hi, from at most `max_values`
-of the batch's values), `dead` (ReLU-like nodes: the fraction of units that are not positive for any
-sample of the batch; else null), `grad` (L2 norm of the gradients of the node's parameters at the collect
-step; null without parameters), `out_grad` (L2 norm of the loss's gradient with respect to the node's
-output at the armed step), `weight` (L2 norm of its parameters).
+of the batch's values), `dead` (nodes whose op record is `relu_like`, engine/compile/op_records.py: the
+fraction of units that are not positive for any sample of the batch; else null), `grad` (L2 norm of the
+gradients of the node's parameters at the collect step; null without parameters), `out_grad` (L2 norm of
+the loss's gradient with respect to the node's output at the armed step), `weight` (L2 norm of its
+parameters).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ import torch
 from torch import nn
 
 from engine.compile.fx_module import node_modules
+from engine.compile.op_records import is_relu_like
 
-RELU_LIKE = frozenset({"ReLU", "LeakyReLU", "ELU", "GELU", "Step"})
 STAT_NAMES = ("lo", "hi", "mean", "std", "dead")  # then the histogram counts
 NO_VALUE = -1.0  # marks "not applicable" inside a packed tensor (dead fractions are >= 0)
 
@@ -137,7 +138,7 @@ class StepProbes:
         self.handles, self.acts, self.out_grads, self.sampled = {}, {}, {}, False
 
     def _hook(self, node_id: str):
-        s, relu_like = self.settings, self.ops.get(node_id) in RELU_LIKE
+        s, relu_like = self.settings, is_relu_like(self.ops.get(node_id))
 
         def hook(module: nn.Module, inputs, output) -> None:
             if not module.training:

@@ -18,14 +18,17 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
+from engine.compile.op_records import OutputKind
 from engine.errors import ConfigError
 from engine.train.config import LOSSES
-from engine.train.losses import Objective, Sink
+from engine.train.losses import UNIT_INTERVAL_LOSSES, Objective, Sink
 
 LABEL_LOSSES = frozenset(
     {"cross_entropy", "cross_entropy_softmax_nll", "sequence_cross_entropy", "sequence_cross_entropy_softmax_nll"}
 )
-ALREADY_SQUARED = frozenset({"step_mse", "one_hot_step"})  # a Step output learns by squared error only
+_ZERO_ONE, _PROBABILITIES = UNIT_INTERVAL_LOSSES[OutputKind.ZERO_ONE], UNIT_INTERVAL_LOSSES[OutputKind.PROBABILITIES]
+ALREADY_SQUARED = frozenset({_ZERO_ONE.single, _ZERO_ONE.one_hot})  # a Step output learns by squared error only
+ON_PROBABILITIES = frozenset({_PROBABILITIES.single, _PROBABILITIES.one_hot})  # a Sigmoid output
 REGRESSION_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.huber_loss}
 
 
@@ -57,7 +60,7 @@ def _probability_mse(objective: Objective, sink: Sink) -> Objective:
     name = objective.name
     if name in ALREADY_SQUARED:
         return objective
-    if name in ("bce", "one_hot_sigmoid"):  # a Sigmoid output: already probabilities, targets already 0/1
+    if name in ON_PROBABILITIES:  # a Sigmoid output: already probabilities, targets already 0/1
         loss = F.mse_loss
     elif name == "bce_logits":  # one logit for two classes, targets [B, 1] in {0, 1}
         loss = lambda out, y: F.mse_loss(torch.sigmoid(out), y)  # noqa: E731

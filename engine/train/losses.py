@@ -1,4 +1,7 @@
-"""Choosing the loss (and accuracy) from the task, the network's output shape and its output op.
+"""Choosing the loss (and accuracy) from the task, the network's output shape and what its output op gives.
+
+What an op's output is (logits; probabilities in [0, 1] for a Sigmoid; 0/1 for a Step; a distribution for a
+Softmax) is the `output` of its record in engine/compile/op_records.py; the Sink reads it from there.
 
 | task / output                                   | loss                                        |
 | ----------------------------------------------- | ------------------------------------------- |
@@ -20,11 +23,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.fx
 import torch.nn.functional as F
 
+from engine.compile.op_records import OutputKind, output_kind
 from engine.data.datasets import Dataset, fmt_shape
 from engine.errors import DataError
 
@@ -33,10 +38,15 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class Sink:
-    """The network's output node: its id names it in messages, its op chooses the loss."""
+    """The network's output node: its id and op name it in messages, what its op gives chooses the loss."""
 
     node_id: str = "output"
     op: str | None = None  # e.g. "Linear", "Sigmoid", "Step", "Softmax"; None for a hand-written module
+
+    @property
+    def output(self) -> OutputKind:
+        """What the output values are, from the op's engine record (logits for a hand-written module)."""
+        return output_kind(self.op)
 
     @classmethod
     def from_analysis(cls, analysis) -> Sink:
@@ -120,12 +130,25 @@ def _labels(name: str, softmax: bool, per_step: bool = False) -> Objective:
     return Objective(name, "classification", loss, argmax_correct, per_step=per_step)
 
 
-def _single_output(op: str | None) -> Objective:
+class UnitIntervalLoss(NamedTuple):
+    """The objectives of an output already in [0, 1]."""
+
+    single: str  # the objective's name for one unit and 2 classes
+    one_hot: str  # its name for one unit per class against one-hot targets
+    loss: LossFn
+
+
+UNIT_INTERVAL_LOSSES = {
+    OutputKind.PROBABILITIES: UnitIntervalLoss("bce", "one_hot_sigmoid", bce_on_probabilities),
+    OutputKind.ZERO_ONE: UnitIntervalLoss("step_mse", "one_hot_step", F.mse_loss),  # perceptron rule via the Step
+}
+
+
+def _single_output(output: OutputKind) -> Objective:
     """Two classes from one output unit."""
-    if op == "Step":
-        return Objective("step_mse", "classification", F.mse_loss, threshold_correct(0.5), as_column)
-    if op == "Sigmoid":
-        return Objective("bce", "classification", bce_on_probabilities, threshold_correct(0.5), as_column)
+    if output in UNIT_INTERVAL_LOSSES:
+        chosen = UNIT_INTERVAL_LOSSES[output]
+        return Objective(chosen.single, "classification", chosen.loss, threshold_correct(0.5), as_column)
     return Objective(
         "bce_logits", "classification", F.binary_cross_entropy_with_logits, threshold_correct(0.0), as_column
     )
@@ -141,7 +164,7 @@ def _classification(out: tuple, data: Dataset, sink: Sink) -> Objective:
     if data.y_train.dim() == 2:  # a label at every step: text
         steps = data.y_train.shape[1]
         if out == (steps, c):
-            return _labels("sequence_cross_entropy", sink.op == "Softmax", per_step=True)
+            return _labels("sequence_cross_entropy", sink.output is OutputKind.DISTRIBUTION, per_step=True)
         hint = (
             f"set out_features to {c}"
             if len(out) == 2 and out[0] == steps
@@ -151,13 +174,13 @@ def _classification(out: tuple, data: Dataset, sink: Sink) -> Objective:
             f"{where} but dataset '{data.name}' has a label at each of {steps} steps with {c} classes, "
             f"so the output must be [{steps}, {c}]; {hint}"
         )
-    if out == (c,) and sink.op in ("Sigmoid", "Step"):
-        loss = bce_on_probabilities if sink.op == "Sigmoid" else F.mse_loss
-        return Objective(f"one_hot_{sink.op.lower()}", "classification", loss, one_hot_correct, one_hot(c))
+    if out == (c,) and sink.output in UNIT_INTERVAL_LOSSES:
+        chosen = UNIT_INTERVAL_LOSSES[sink.output]
+        return Objective(chosen.one_hot, "classification", chosen.loss, one_hot_correct, one_hot(c))
     if out == (c,):
-        return _labels("cross_entropy", sink.op == "Softmax")
+        return _labels("cross_entropy", sink.output is OutputKind.DISTRIBUTION)
     if out == (1,) and c == 2:
-        return _single_output(sink.op)
+        return _single_output(sink.output)
     also = " (or 1 with a Sigmoid or Step output)" if c == 2 else ""
     if len(out) == 1:
         raise DataError(f"{where} but dataset '{data.name}' has {c} classes; set out_features to {c}{also}")
