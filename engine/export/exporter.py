@@ -1,4 +1,4 @@
-"""Exports of a run bundle (DESIGN §3, §4), each proven before it is handed over.
+"""Exports of a run bundle (docs/ARCHITECTURE.md §2, §3), each proven before it is handed over.
 
     report = export_bundle("runs/lenet", ["onnx", "torchscript", "python"], make_zip=True)
     for result in report.results.values():
@@ -7,9 +7,10 @@
 Every file is written beside the bundle, loaded with the runtime its consumer uses (onnxruntime for ONNX;
 a fresh Python process without NetCanvas for model.ts and model.py), run on a fixed batch and compared
 with the trained model. A largest absolute difference above TOLERANCE is a problem, not a download: the
-file is removed. An op setting a format cannot express (export_formats.BLOCKERS) is reported as
-"op 'node' blocks FORMAT because ...", and any other failure of an exporter as one line; nothing raises
-but BundleError for a bundle that cannot be read.
+file is removed. An op setting a format cannot express (the `blocks` of its record in
+engine/compile/op_records.py, read by formats.blocking_reasons) is reported as "op 'node' blocks FORMAT
+because ...", and any other failure of an exporter as one line; nothing raises but BundleError for a
+bundle that cannot be read.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run bundles (DESIGN §3): the directory a finished or stopped run leaves behind.
+"""Run bundles (docs/ARCHITECTURE.md §3): the directory a finished or stopped run leaves behind.
 
     spec.json            the GraphSpec
     train.json           the TrainConfig
@@ -27,9 +27,9 @@ import torch
 from torch import nn
 
 from builder.spec import GraphSpec, parse_spec
-from engine.train.config import TrainConfig
 from engine.data.datasets import Dataset
 from engine.errors import BundleError
+from engine.train.config import TrainConfig
 
 SPEC_FILE, CONFIG_FILE, WEIGHTS_FILE, META_FILE = "spec.json", "train.json", "weights.safetensors", "meta.json"
 BUNDLE_FILES = (SPEC_FILE, CONFIG_FILE, WEIGHTS_FILE, META_FILE)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from engine.runs.bundle import BUNDLE_FILES, META_FILE, SPEC_FILE
 from engine.runs.store import DEFAULT_RUNS_DIR, RUNS_DIR_ENV
+
 IMPORTS_FOLDER = "imports"
 PATTERNS = ("*", "*/*")  # bundle directories sit one or two levels below the runs directory
 

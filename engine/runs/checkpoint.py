@@ -23,9 +23,9 @@ from safetensors import safe_open
 from torch import nn
 
 from builder.spec import GraphSpec
+from engine.data.datasets import Dataset, fmt_shape
 from engine.runs.bundle import CONFIG_FILE, SPEC_FILE, WEIGHTS_FILE, write_bundle
 from engine.train.config import TrainConfig
-from engine.data.datasets import Dataset, fmt_shape
 
 OPTIMIZER_FILE = "optimizer.safetensors"
 

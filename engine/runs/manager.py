@@ -34,18 +34,18 @@ import torch
 
 from builder.spec import GraphSpec
 from builder.validate import analyze
+from engine.compile.fx_module import compile_analysis
+from engine.data.datasets import fit_to_analysis, load_dataset_for
+from engine.errors import BundleError, ConfigError, SpecInvalid
+from engine.probes.step_probes import DEFAULT_PROBES, ProbeSettings
 from engine.runs.bundle import META_FILE
 from engine.runs.checkpoint import CarryPlan, checkpoint_shapes, checkpoint_spec, model_shapes, plan_carry, spec_ops
-from engine.compile.fx_module import compile_analysis
-from engine.train.config import TrainConfig
-from engine.data.datasets import fit_to_analysis, load_dataset_for
-from engine.train.device import pick_device
-from engine.errors import BundleError, ConfigError, SpecInvalid
-from engine.train.loss_choice import apply_loss_choice
-from engine.train.losses import Sink, choose_objective
-from engine.probes.step_probes import DEFAULT_PROBES, ProbeSettings
 from engine.runs.store import RunRecord, RunStore
 from engine.runs.worker import worker_main
+from engine.train.config import TrainConfig
+from engine.train.device import pick_device
+from engine.train.loss_choice import apply_loss_choice
+from engine.train.losses import Sink, choose_objective
 
 PRELOAD = ["engine.runs.worker", "sklearn.datasets", "torch._dynamo"]  # torch.optim imports torch._dynamo lazily: 3 s
 STALE_SECONDS = 600.0  # a run whose worker is not ours and has said nothing for this long is given up

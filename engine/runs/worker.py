@@ -1,6 +1,6 @@
 """The training worker: one process per run, which reads its run from the store and writes back to it.
 
-    worker_main(runs_root, run_id, resume, probe_settings)    # the process's entry point (engine.runs.manager starts it)
+    worker_main(runs_root, run_id, resume, probe_settings)  # the entry point (engine.runs.manager starts it)
 
 It prepares the run (engine.train.pipeline.prepare_run: the same path as the CLI), carries trained weights over
 when it continues an edited run (engine.runs.checkpoint), then pulls the Trainer's events. Between events it
@@ -24,14 +24,14 @@ from pathlib import Path
 import torch
 
 from builder.spec import parse_spec
-from engine.runs.checkpoint import carry_optimizer_state, carry_weights, checkpoint_spec, same_optimizer, spec_ops
-from engine.train.config import TrainConfig
 from engine.errors import NetCanvasError
-from engine.train.pipeline import PreparedRun, prepare_run
-from engine.probes.step_probes import ProbeSettings, StepProbes
 from engine.probes.epoch_probes import EpochProbes
+from engine.probes.step_probes import ProbeSettings, StepProbes
+from engine.runs.checkpoint import carry_optimizer_state, carry_weights, checkpoint_spec, same_optimizer, spec_ops
 from engine.runs.store import RunRecord, RunStore
 from engine.runs.worker_loop import RunLoop
+from engine.train.config import TrainConfig
+from engine.train.pipeline import PreparedRun, prepare_run
 
 EXIT_FAILED = 1
 

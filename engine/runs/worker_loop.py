@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 import time
 
-from engine.runs.checkpoint import save_checkpoint
-from engine.train.pipeline import PreparedRun
-from engine.probes.step_probes import StepProbes
 from engine.probes.epoch_probes import EpochProbes
+from engine.probes.step_probes import StepProbes
+from engine.runs.checkpoint import save_checkpoint
 from engine.runs.store import RunRecord, RunStore, Write
+from engine.train.pipeline import PreparedRun
 
 FLUSH_SECONDS = 0.25  # buffered metrics and snapshots reach the store at least this often
 COMMAND_SECONDS = 0.2  # how often the commands table is read while training
