@@ -1,14 +1,27 @@
-"""NetCanvas: `streamlit run app.py`. Routes to the pages in app_pages/ (README: why not pages/)."""
+"""NetCanvas: `streamlit run app.py`. Routes to the pages in app_pages/ (the README's layout table says why the
+folder is not called pages/)."""
 
 import streamlit as st
 
 st.set_page_config(page_title="NetCanvas", page_icon=":material/hub:", layout="wide")
 st.html("<style>[data-testid='stMainBlockContainer'] {padding-top: 2.5rem}</style>")  # room for the canvas
 
+# The default page is served at / but reserves a path name of its own ("build" from its file name); it gets an
+# unused one so that /build can be the page below.
+BUILD = st.Page("app_pages/build.py", title="Build", icon=":material/draw:", default=True, url_path="build_default")
+
+
+def build_by_name() -> None:
+    """/build: Streamlit serves the default page at / only, so a bookmarked or typed /build comes here (a page
+    not in the navigation) and goes on to the Build page with its query parameters."""
+    st.switch_page(BUILD, query_params=st.query_params.to_dict())
+
+
 PAGES = [
-    st.Page("app_pages/build.py", title="Build", icon=":material/draw:", default=True),
+    BUILD,
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
+    st.Page(build_by_name, title="Build", url_path="build", visibility="hidden"),
 ]
 
 st.navigation(PAGES).run()

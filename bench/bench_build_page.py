@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import pathlib
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -64,59 +62,36 @@ def _server_times(page) -> tuple[int, list[tuple[str, float]]]:
 def bench_browser(n_nodes: int, edits: int) -> tuple[list[float], list[tuple[str, float]], list[int]]:
     from playwright.sync_api import expect, sync_playwright
 
+    from devtools.app_server import launch_chromium, running_app
     from tests.browser.build_page import click_node, edge_label, open_file, settle
-    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_healthy
 
     spec_file = pathlib.Path(tempfile.mkdtemp()) / "big.json"
     spec_file.write_text(residual_mlp(n_nodes).to_json())
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.fileWatcherType",
-        "none",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latencies, server_ms, reruns = [], [], []
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, server)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.set_default_timeout(30_000)
-            page.goto(f"{url}/?debug=1")
+    with running_app() as app, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.set_default_timeout(30_000)
+        page.goto(f"{app.url}/?debug=1")
+        settle(page)
+        open_file(page, spec_file)
+        click_node(page, EDITED)
+        for k in range(edits):
+            value = WIDTH + 1 + k % 2
+            before, _ = _server_times(page)
+            box = page.get_by_role("spinbutton", name="out_features *")
+            box.fill(str(value))
+            started = time.perf_counter()
+            box.press("Enter")
+            expect(edge_label(page, EDITED, EDITED.replace("fc", "relu"))).to_have_text(f"[{value}]")
+            latencies.append((time.perf_counter() - started) * 1000)
             settle(page)
-            open_file(page, spec_file)
-            click_node(page, EDITED)
-            for k in range(edits):
-                value = WIDTH + 1 + k % 2
-                before, _ = _server_times(page)
-                box = page.get_by_role("spinbutton", name="out_features *")
-                box.fill(str(value))
-                started = time.perf_counter()
-                box.press("Enter")
-                expect(edge_label(page, EDITED, EDITED.replace("fc", "relu"))).to_have_text(f"[{value}]")
-                latencies.append((time.perf_counter() - started) * 1000)
-                settle(page)
-                page.get_by_role("button", name="Deselect").hover()  # nothing: lets the caption catch up
-                after, times = _server_times(page)
-                caused = times[-(after - before) :] if after > before else []
-                reruns.append(len(caused))
-                server_ms += caused
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+            page.get_by_role("button", name="Deselect").hover()  # nothing: lets the caption catch up
+            after, times = _server_times(page)
+            caused = times[-(after - before) :] if after > before else []
+            reruns.append(len(caused))
+            server_ms += caused
+        browser.close()
     return latencies, server_ms, reruns
 
 

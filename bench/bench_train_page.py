@@ -26,7 +26,6 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,9 +33,9 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 
 from bench.bench_probes import cli_rate
+from devtools.app_server import ROOT, launch_chromium, running_app
 from engine.runs.store import RunStore
 from tests.browser.build_page import load_template, settle
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _wait_healthy
 
 TEMPLATE = "mlp_digits"
 NEW_RUN = "old => { const m = location.search.match(/run=([\\w-]+)/); return !!m && m[1] !== old; }"
@@ -59,18 +58,6 @@ def chromium_cpu() -> float:
     out = subprocess.run(["ps", "-eo", "pid,comm"], capture_output=True, text=True).stdout.splitlines()[1:]
     pids = [int(line.split()[0]) for line in out if "chrom" in line.split()[1]]
     return sum(cpu_seconds(p) for p in pids if Path(f"/proc/{p}").exists())
-
-
-def start_app(runs: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
-    command += ["--browser.gatherUsageStats", "false"]
-    env = {**os.environ, "NETCANVAS_RUNS_DIR": runs}
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    _wait_healthy(url, server)
-    return server, url
 
 
 def open_train_page(page: Page, url: str, template: str = TEMPLATE) -> None:
@@ -156,27 +143,28 @@ def main() -> None:
     if args.server_only:
         server_only(args)
         return
-    with tempfile.TemporaryDirectory() as runs, sync_playwright() as playwright:
-        server, url = start_app(runs)
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with (
+        tempfile.TemporaryDirectory() as runs,
+        running_app(runs_dir=runs, stop_timeout=30) as app,
+        sync_playwright() as playwright,
+    ):
+        browser = launch_chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
             page.set_default_timeout(60_000)
-            open_train_page(page, url)
+            open_train_page(page, app.url)
             set_epochs(page, 100_000)
             first_point_seconds(page)  # warm: the fork server's imports and the first data load
             firsts = [first_point_seconds(page) for _ in range(args.repeats)]
             set_epochs(page, args.epochs)
             rates, cli, shares = [], [], []
             for _ in range(args.repeats):
-                rate, server_cpu, browser_cpu = page_rate(page, RunStore(runs), server)
+                rate, server_cpu, browser_cpu = page_rate(page, RunStore(runs), app.process)
                 rates.append(rate)
                 shares.append((server_cpu, browser_cpu))
                 cli.append(cli_rate(args.epochs)[0])
         finally:
             browser.close()
-            server.terminate()
-            server.wait(timeout=30)
     med = statistics.median
     print(f"{TEMPLATE} on CPU, {args.repeats} repeats, {os.cpu_count()} CPUs")
     print(f"1. click on Train -> first loss point in the chart: median {med(firsts):.2f} s, max {max(firsts):.2f} s")

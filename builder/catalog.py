@@ -1,4 +1,4 @@
-"""The op catalog (DESIGN.md §2): every op's schema, arity, shape rule and parameter count."""
+"""The op catalog (docs/ARCHITECTURE.md §3, §4): every op's schema, arity, shape rule and parameter count."""
 
 from __future__ import annotations
 

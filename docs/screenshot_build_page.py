@@ -4,57 +4,32 @@ a shape error, its message and its fix. Run from the repository root: `python -m
 from __future__ import annotations
 
 import pathlib
-import subprocess
-import sys
 
 from playwright.sync_api import sync_playwright
 
+from devtools.app_server import launch_chromium, running_app
 from tests.browser.build_page import canvas, click_node, drag_handle, load_template, node, settle
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_healthy
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "build_page.png"
 
 
 def main() -> None:
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.fileWatcherType",
-        "none",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, server)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1600, "height": 1080}, device_scale_factor=1)
-            page.goto(url)
-            node(page, "fc2").wait_for()
-            load_template(page, "lenet")
-            node(page, "flat").click(button="right")
-            canvas(page).get_by_role("button", name="Delete Node").click()
-            settle(page)
-            drag_handle(page, "pool2", "fc1")
-            click_node(page, "fc1")
-            settle(page)
-            page.wait_for_timeout(2500)  # let the toast go
-            page.screenshot(path=str(OUT))
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with running_app() as app, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1600, "height": 1080}, device_scale_factor=1)
+        page.goto(app.url)
+        node(page, "fc2").wait_for()
+        load_template(page, "lenet")
+        node(page, "flat").click(button="right")
+        canvas(page).get_by_role("button", name="Delete Node").click()
+        settle(page)
+        drag_handle(page, "pool2", "fc1")
+        click_node(page, "fc1")
+        settle(page)
+        page.wait_for_timeout(2500)  # let the toast go
+        page.screenshot(path=str(OUT))
+        browser.close()
     print(f"wrote {OUT}")
 
 

@@ -8,9 +8,9 @@ import tempfile
 
 from playwright.sync_api import sync_playwright
 
-from bench.bench_train_page import FIRST_POINT, new_run_id, open_train_page, press, set_epochs, start_app
+from bench.bench_train_page import FIRST_POINT, new_run_id, open_train_page, press, set_epochs
+from devtools.app_server import launch_chromium, running_app
 from tests.browser.build_page import settle
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "train_page.png"
@@ -18,13 +18,16 @@ TRAIN_SECONDS = 8
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as runs, sync_playwright() as playwright:
-        server, url = start_app(runs)
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with (
+        tempfile.TemporaryDirectory() as runs,
+        running_app(runs_dir=runs, stop_timeout=30) as app,
+        sync_playwright() as playwright,
+    ):
+        browser = launch_chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1150}, device_scale_factor=1)
             page.set_default_timeout(60_000)
-            open_train_page(page, url, template="lenet")
+            open_train_page(page, app.url, template="lenet")
             set_epochs(page, 200)
             press(page, "train_start")
             page.wait_for_function(FIRST_POINT, arg=new_run_id(page, None), polling=100)
@@ -34,8 +37,6 @@ def main() -> None:
             press(page, "train_stop")
         finally:
             browser.close()
-            server.terminate()
-            server.wait(timeout=30)
     print(f"wrote {OUT}")
 
 

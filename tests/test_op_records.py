@@ -72,7 +72,7 @@ def test_model_py_needs_the_recorded_arguments():
     source = model_source(gm, analysis, {})
     assert "self.fc = nn.Linear(in_features=4, out_features=2)" in source  # torch's defaults are left out
     assert "self.head = nn.Linear(in_features=2, out_features=3, bias=False)" in source
-    assert "self.rbm = RBM(n_visible=3, n_hidden=2, k=1, visible=\"bernoulli\")" in source  # ours: every argument
+    assert 'self.rbm = RBM(n_visible=3, n_hidden=2, k=1, visible="bernoulli")' in source  # ours: every argument
     for node in gm.graph.nodes:
         node.meta.pop("spec_args", None)
     with pytest.raises(AssertionError, match=r"submodule 'fc' has no meta\['spec_args'\]"):

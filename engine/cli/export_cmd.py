@@ -1,5 +1,5 @@
 """`python -m engine export BUNDLE --format onnx|torchscript|python|all`: write exports beside the bundle and
-check each against the trained model on a fixed batch (DESIGN §4).
+check each against the trained model on a fixed batch (README: Command line).
 
 One line per format: its file and the largest absolute difference from the trained model, or an error line
 saying why there is no file (an op that blocks the format, or a check that failed). Exit 0 when every

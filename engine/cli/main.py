@@ -1,4 +1,4 @@
-"""`python -m engine ...`: the headless command line (DESIGN.md §4).
+"""`python -m engine ...`: the headless command line (README: Command line).
 
 Exit codes: 0 done, 2 bad input (one clear line per problem), 3 the loss diverged. No tracebacks for user
 mistakes; an unexpected internal error prints one line (NETCANVAS_DEBUG=1 shows the traceback).

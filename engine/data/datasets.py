@@ -1,4 +1,4 @@
-"""Datasets as in-memory tensors: the built-in ones of DESIGN §3 and `csv:PATH` files.
+"""Datasets as in-memory tensors: the built-in ones (builder/datasets.py) and `csv:PATH` files.
 
 Everything is small enough to live on the device whole; the trainer batches by indexing. Shapes and
 dtypes match builder.datasets.DATASETS exactly. The same seed gives identical tensors. Any input a user

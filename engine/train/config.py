@@ -1,4 +1,4 @@
-"""The training configuration of a run (DESIGN §3): a frozen dataclass that round-trips through JSON.
+"""The training configuration of a run (docs/ARCHITECTURE.md §3): a frozen dataclass that round-trips through JSON.
 
 User mistakes are data: `config.problems()` and `TrainConfig.from_dict(raw)` return one line per problem,
 naming the field, what was expected and what was received ("lr must be > 0, got -1").
@@ -36,9 +36,7 @@ class TrainConfig:
     device: str = "auto"
     trainer: str = "backprop"
     target: str | None = None  # CSV target column; None: the last column
-    loss: str | None = (
-        None  # None: chosen from the task and output node (engine.train.losses, .loss_choice)
-    )
+    loss: str | None = None  # None: chosen from the task and output node (engine.train.losses, .loss_choice)
     log_every: int = 10  # optimizer steps between "step" events
 
     def problems(self) -> list[str]:

@@ -1,5 +1,6 @@
 """Browser tests: a real `streamlit run app.py` on a free port, driven by the system's Chromium.
 
+The server and the browser come from devtools.app_server (shared with the benchmarks and the docs' pictures).
 No browser is downloaded: Playwright launches /usr/bin/chromium (Debian's; `scripts/setup.sh --dev`
 installs it). A failing test leaves a screenshot in tests/artifacts/.
 """
@@ -8,27 +9,13 @@ from __future__ import annotations
 
 import os
 import pathlib
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
+from devtools.app_server import CHROMIUM, launch_chromium, running_app
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-START_TIMEOUT_S = 60
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -38,61 +25,19 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"report_{report.when}", report)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not answer on {url} within {START_TIMEOUT_S} s")
+def failed(request) -> bool:
+    """Whether the test's setup or call has failed (for a screenshot on the way out)."""
+    return any(
+        getattr(request.node, f"report_{when}", None) is not None and getattr(request.node, f"report_{when}").failed
+        for when in ("setup", "call")
+    )
 
 
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
-    port = _free_port()
-    env = {**os.environ, "NETCANVAS_RUNS_DIR": str(tmp_path_factory.mktemp("runs"))}  # the Train page's runs
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.fileWatcherType",
-        "none",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS / "streamlit.log", "w")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    runs = tmp_path_factory.mktemp("runs")  # the Train page's runs
+    with running_app(runs_dir=runs, log_path=ARTIFACTS / "streamlit.log") as app:
+        yield app.url
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +47,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 
@@ -116,11 +61,7 @@ def page(browser, app_url, request):
     page.goto(app_url)
     page.frame_locator("iframe[title='streamlit_flow.streamlit_flow']").locator(".react-flow__node").first.wait_for()
     yield page
-    failed = any(
-        getattr(request.node, f"report_{when}", None) is not None and getattr(request.node, f"report_{when}").failed
-        for when in ("setup", "call")
-    )
-    if failed:
+    if failed(request):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
