@@ -24,15 +24,15 @@ with st.sidebar:
     settings = draw_settings(spec)
 config, problems = settings.config, settings.problems
 
+st.header("Train", divider="gray")  # before the data check, which can take seconds on a fresh server
+state = "valid" if analysis.ok else f"{len(analysis.issues)} problem(s): fix them on the Build page"
+size = f"{len(spec.nodes)} nodes, {analysis.total_params:,} parameters"
+st.caption(f"Network **{spec.name}** from the Build page: {size}, {state}.")
+
 ready, error = None, None
 if config is not None and analysis.ok:
     ready, error = check_run(spec.to_json(), json.dumps(config.to_dict()))
     error = settings.readable(error) if error else None
-
-st.header("Train", divider="gray")
-state = "valid" if analysis.ok else f"{len(analysis.issues)} problem(s): fix them on the Build page"
-size = f"{len(spec.nodes)} nodes, {analysis.total_params:,} parameters"
-st.caption(f"Network **{spec.name}** from the Build page: {size}, {state}.")
 show_train_notice()
 if not analysis.ok:
     for issue in [i for i in analysis.issues if i.severity == "error"]:

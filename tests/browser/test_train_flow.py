@@ -50,7 +50,8 @@ def set_epochs(page: Page, epochs: int) -> None:
 def test_train_watch_stop_reload_and_find_the_run(page: Page):
     load_template(page, "mlp_digits")
     open_train_page(page)
-    expect(page.get_by_text("loss cross_entropy")).to_be_visible()
+    # the first data check of a fresh server loads the dataset and compiles the network: seconds on 2 cores
+    expect(page.get_by_text("loss cross_entropy")).to_be_visible(timeout=30_000)
     set_epochs(page, 5000)  # long enough to stop it by hand
     press(page, "train_start")
     page.wait_for_url(re.compile(r"run=[\w-]+"))
