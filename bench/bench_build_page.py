@@ -60,18 +60,15 @@ def _server_times(page) -> tuple[int, list[tuple[str, float]]]:
 
 
 def bench_browser(n_nodes: int, edits: int) -> tuple[list[float], list[tuple[str, float]], list[int]]:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from devtools.app_server import launch_chromium, running_app
+    from devtools.app_server import app_page
     from tests.browser.build_page import click_node, edge_label, open_file, settle
 
     spec_file = pathlib.Path(tempfile.mkdtemp()) / "big.json"
     spec_file.write_text(residual_mlp(n_nodes).to_json())
     latencies, server_ms, reruns = [], [], []
-    with running_app() as app, sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1500, "height": 1000})
-        page.set_default_timeout(30_000)
+    with app_page({"width": 1500, "height": 1000}, timeout_ms=30_000) as (app, page):
         page.goto(f"{app.url}/?debug=1")
         settle(page)
         open_file(page, spec_file)
@@ -91,7 +88,6 @@ def bench_browser(n_nodes: int, edits: int) -> tuple[list[float], list[tuple[str
             caused = times[-(after - before) :] if after > before else []
             reruns.append(len(caused))
             server_ms += caused
-        browser.close()
     return latencies, server_ms, reruns
 
 

@@ -30,10 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from bench.bench_probes import cli_rate
-from devtools.app_server import ROOT, launch_chromium, running_app
+from devtools.app_server import ROOT, app_page
 from engine.runs.store import RunStore
 from tests.browser.build_page import load_template, settle
 
@@ -145,26 +145,19 @@ def main() -> None:
         return
     with (
         tempfile.TemporaryDirectory() as runs,
-        running_app(runs_dir=runs, stop_timeout=30) as app,
-        sync_playwright() as playwright,
+        app_page({"width": 1500, "height": 1000}, runs_dir=runs, stop_timeout=30) as (app, page),
     ):
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.set_default_timeout(60_000)
-            open_train_page(page, app.url)
-            set_epochs(page, 100_000)
-            first_point_seconds(page)  # warm: the fork server's imports and the first data load
-            firsts = [first_point_seconds(page) for _ in range(args.repeats)]
-            set_epochs(page, args.epochs)
-            rates, cli, shares = [], [], []
-            for _ in range(args.repeats):
-                rate, server_cpu, browser_cpu = page_rate(page, RunStore(runs), app.process)
-                rates.append(rate)
-                shares.append((server_cpu, browser_cpu))
-                cli.append(cli_rate(args.epochs)[0])
-        finally:
-            browser.close()
+        open_train_page(page, app.url)
+        set_epochs(page, 100_000)
+        first_point_seconds(page)  # warm: the fork server's imports and the first data load
+        firsts = [first_point_seconds(page) for _ in range(args.repeats)]
+        set_epochs(page, args.epochs)
+        rates, cli, shares = [], [], []
+        for _ in range(args.repeats):
+            rate, server_cpu, browser_cpu = page_rate(page, RunStore(runs), app.process)
+            rates.append(rate)
+            shares.append((server_cpu, browser_cpu))
+            cli.append(cli_rate(args.epochs)[0])
     med = statistics.median
     print(f"{TEMPLATE} on CPU, {args.repeats} repeats, {os.cpu_count()} CPUs")
     print(f"1. click on Train -> first loss point in the chart: median {med(firsts):.2f} s, max {max(firsts):.2f} s")

@@ -133,3 +133,26 @@ def running_app(
 def launch_chromium(playwright, **options):
     """The system Chromium through Playwright (`sync_playwright()`'s object); `options` go to `launch`."""
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, **options)
+
+
+@contextmanager
+def app_page(
+    viewport: dict,
+    runs_dir: str | os.PathLike | None = None,
+    stop_timeout: float = STOP_TIMEOUT_S,
+    timeout_ms: float = 60_000,
+    **page_options,
+) -> Iterator[tuple[AppServer, object]]:
+    """(app, page): a fresh app (`running_app`) and a Playwright page of the system Chromium with this viewport,
+    not yet on the app, whose actions wait up to `timeout_ms`; for benchmarks and screenshots (the browser tests
+    keep one browser for the session, see tests/browser/conftest.py)."""
+    from playwright.sync_api import sync_playwright  # a dev dependency: the app never needs it
+
+    with running_app(runs_dir=runs_dir, stop_timeout=stop_timeout) as app, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page(viewport=viewport, **page_options)
+            page.set_default_timeout(timeout_ms)
+            yield app, page
+        finally:
+            browser.close()

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pathlib
 
-from playwright.sync_api import sync_playwright
-
-from devtools.app_server import launch_chromium, running_app
+from devtools.app_server import app_page
 from tests.browser.build_page import canvas, click_node, drag_handle, load_template, node, settle
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -15,9 +13,7 @@ OUT = ROOT / "docs" / "build_page.png"
 
 
 def main() -> None:
-    with running_app() as app, sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1600, "height": 1080}, device_scale_factor=1)
+    with app_page({"width": 1600, "height": 1080}, device_scale_factor=1) as (app, page):
         page.goto(app.url)
         node(page, "fc2").wait_for()
         load_template(page, "lenet")
@@ -29,7 +25,6 @@ def main() -> None:
         settle(page)
         page.wait_for_timeout(2500)  # let the toast go
         page.screenshot(path=str(OUT))
-        browser.close()
     print(f"wrote {OUT}")
 
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 import pathlib
 import tempfile
 
-from playwright.sync_api import sync_playwright
-
 from bench.bench_train_page import FIRST_POINT, new_run_id, open_train_page, press, set_epochs
-from devtools.app_server import launch_chromium, running_app
+from devtools.app_server import app_page
 from tests.browser.build_page import settle
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -18,25 +16,19 @@ TRAIN_SECONDS = 8
 
 
 def main() -> None:
+    viewport = {"width": 1600, "height": 1150}
     with (
         tempfile.TemporaryDirectory() as runs,
-        running_app(runs_dir=runs, stop_timeout=30) as app,
-        sync_playwright() as playwright,
+        app_page(viewport, runs_dir=runs, stop_timeout=30, device_scale_factor=1) as (app, page),
     ):
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1150}, device_scale_factor=1)
-            page.set_default_timeout(60_000)
-            open_train_page(page, app.url, template="lenet")
-            set_epochs(page, 200)
-            press(page, "train_start")
-            page.wait_for_function(FIRST_POINT, arg=new_run_id(page, None), polling=100)
-            page.wait_for_timeout(TRAIN_SECONDS * 1000)
-            settle(page)
-            page.screenshot(path=str(OUT))
-            press(page, "train_stop")
-        finally:
-            browser.close()
+        open_train_page(page, app.url, template="lenet")
+        set_epochs(page, 200)
+        press(page, "train_start")
+        page.wait_for_function(FIRST_POINT, arg=new_run_id(page, None), polling=100)
+        page.wait_for_timeout(TRAIN_SECONDS * 1000)
+        settle(page)
+        page.screenshot(path=str(OUT))
+        press(page, "train_stop")
     print(f"wrote {OUT}")
 
 

@@ -137,6 +137,12 @@ def zero_state(x: Tensor, num_states: int, hidden_size: int) -> Tensor:
     return torch.zeros(num_states, x.size(0), hidden_size, dtype=x.dtype, device=x.device)
 
 
+# RNNLayer, LSTMLayer and GRULayer repeat their __init__ and spell out the torch.rnn_* / torch.lstm / torch.gru
+# call in full, on purpose: each subclasses its own torch.nn class (so its state-dict keys are torch's), a shared
+# base would be a class model.py must copy too and TorchScript must script through, and TorchScript cannot hold a
+# builtin such as torch.rnn_tanh in a variable, so the two RNN calls stay two calls.
+
+
 class RNNLayer(nn.RNN):
     """Elman RNN, batch first, returning one tensor (see sequence_or_last)."""
 
