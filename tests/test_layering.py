@@ -43,3 +43,15 @@ def test_engine_imports_no_streamlit_or_plotly():
     loaded = _loaded_after_import(_modules("engine"))
     assert "torch" in loaded
     assert not loaded & {"streamlit", "plotly"}
+
+
+def test_only_ui_figures_builds_plotly_figures():
+    """Every plotly figure is built in ui/figures/ (pages only hand them to st.plotly_chart)."""
+    importers = []
+    for path in sorted(ROOT.glob("*.py")) + sorted(ROOT.glob("[!.]*/**/*.py")):
+        if "tests" in path.relative_to(ROOT).parts[:1]:
+            continue
+        text = path.read_text()
+        if "import plotly" in text or "from plotly" in text:
+            importers.append(path.relative_to(ROOT).as_posix())
+    assert importers and all(p.startswith("ui/figures/") for p in importers), importers

@@ -10,7 +10,7 @@ import streamlit as st
 
 from builder.spec import parse_spec
 from engine.runs.store import RunRecord
-from ui import figures
+from ui.figures import training as figures
 from ui.train.page_state import manager, run_view
 from ui.train.probe_panels import GRADIENT_KINDS, draw_details
 from ui.train.run_view import RunView, curves, gradient_warnings, latest_norms

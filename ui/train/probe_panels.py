@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import figures
+from ui.figures import training as figures
 from ui.train.run_view import RunView, distribution, node_series, probed_nodes
 
 PANELS = ("Gradients", "Activations", "Weights", "Decision surface", "Confusion matrix")

@@ -7,7 +7,7 @@ import datetime
 import streamlit as st
 
 from engine.runs.store import RunRecord
-from ui import figures
+from ui.figures import training as figures
 from ui.train.page_state import manager, owner, run_view, show_run
 from ui.train.run_view import curves
 

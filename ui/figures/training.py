@@ -1,4 +1,5 @@
-"""Every plotly figure of the app, from plain numbers (ui.train.run_view shapes them); no streamlit here."""
+"""The Train page's figures: curves, the network coloured by gradient norm, probe panels, the decision surface
+and the confusion matrix, from plain numbers (ui.train.run_view shapes them); no streamlit here."""
 
 from __future__ import annotations
 
@@ -9,25 +10,10 @@ from plotly.subplots import make_subplots
 
 from builder.layout import layered_layout, needs_layout
 from builder.spec import GraphSpec
+from ui.figures.style import COLOURS, EDIT_MARK, GRADIENT_SCALE, HEIGHT, NO_VALUE_GREY, layout, log_scale
 from ui.train.run_view import Curves, Distribution
 
-HEIGHT = 320
-COLOURS = ("#1565c0", "#ef6c00", "#2e7d32", "#ad1457", "#6a1b9a", "#00838f", "#4e342e", "#c62828")
-GRADIENT_SCALE = "Turbo"  # dark blue: vanishing ... dark red: exploding
-NO_VALUE_GREY = "#bdbdbd"
-EDIT_MARK = "#7b1fa2"
-
-
-def _layout(fig: go.Figure, title: str, height: int = HEIGHT, **axes) -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "x": 0.01, "font": {"size": 15}},
-        height=height,
-        margin={"l": 60, "r": 20, "t": 50, "b": 45},
-        template="none",  # the app's theme styles the charts; a plotly template would travel with every redraw
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
-        **axes,
-    )
-    return fig
+# --- curves ------------------------------------------------------------------------------------------
 
 
 def _mark_edits(fig: go.Figure, edits: list[tuple[int, str]]) -> None:
@@ -37,18 +23,6 @@ def _mark_edits(fig: go.Figure, edits: list[tuple[int, str]]) -> None:
         fig.add_annotation(
             x=step, y=1, yref="paper", text=label, showarrow=False, font={"color": EDIT_MARK}, xanchor="left"
         )
-
-
-def _log_scale(values: list) -> bool:
-    positive = [v for v in values if v is not None and v > 0]
-    return (
-        len(positive) == len([v for v in values if v is not None])
-        and bool(positive)
-        and max(positive) / min(positive) > 50
-    )
-
-
-# --- curves ------------------------------------------------------------------------------------------
 
 
 def curves_figure(c: Curves, edits: list[tuple[int, str]]) -> go.Figure:
@@ -63,7 +37,7 @@ def curves_figure(c: Curves, edits: list[tuple[int, str]]) -> go.Figure:
     )
     val = {"color": COLOURS[1], "width": 2.5}
     fig.add_scatter(x=c.epoch_step, y=c.val_loss, mode="lines+markers", name="validation loss", line=val, row=1, col=1)
-    log = _log_scale(c.step_loss + c.val_loss)
+    log = log_scale(c.step_loss + c.val_loss)
     fig.update_yaxes(title_text="loss", type="log" if log else "linear", exponentformat="e", row=1, col=1)
     if rows == 2:
         percent = [None if v is None else 100 * v for v in c.val_accuracy]
@@ -74,7 +48,7 @@ def curves_figure(c: Curves, edits: list[tuple[int, str]]) -> go.Figure:
         fig.update_yaxes(title_text="accuracy (%)", range=[0, 101], row=2, col=1)
     fig.update_xaxes(title_text="step", row=rows, col=1)
     _mark_edits(fig, edits)
-    return _layout(fig, "Loss and accuracy" if rows == 2 else "Loss", height=460 if rows == 2 else HEIGHT)
+    return layout(fig, "Loss and accuracy" if rows == 2 else "Loss", height=460 if rows == 2 else HEIGHT)
 
 
 def compare_figure(runs: dict[str, Curves], metric: str) -> go.Figure:
@@ -92,7 +66,7 @@ def compare_figure(runs: dict[str, Curves], metric: str) -> go.Figure:
             name=label,
             line={"color": COLOURS[k % len(COLOURS)]},
         )
-    return _layout(fig, f"{metric.replace('_', ' ')} by run", height=380, xaxis_title="step", yaxis_title=metric)
+    return layout(fig, f"{metric.replace('_', ' ')} by run", height=380, xaxis_title="step", yaxis_title=metric)
 
 
 # --- the user's graph, coloured by gradient norm -----------------------------------------------------
@@ -133,7 +107,7 @@ def graph_figure(spec: GraphSpec, norms: dict[str, float], what: str) -> go.Figu
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, range=[min(ys) - 60, max(ys) + 40])  # room for the labels under each row
     height = max(300, min(620, 140 * bands + 120))  # rows of the canvas layout stay apart, labels readable
-    return _layout(fig, f"Your network, coloured by {what} (log scale)", height=height)
+    return layout(fig, f"Your network, coloured by {what} (log scale)", height=height)
 
 
 def _nodes(fig: go.Figure, nodes: list, pos: dict, colours: list, hover: list[str], scale: tuple | None = None) -> None:
@@ -165,7 +139,7 @@ def gradient_history_figure(series: dict[str, tuple[list[int], list[float]]], wh
     fig = go.Figure()
     for k, (node, (xs, ys)) in enumerate(series.items()):
         fig.add_scatter(x=xs, y=ys, mode="lines", name=node, line={"color": COLOURS[k % len(COLOURS)]})
-    return _layout(
+    return layout(
         fig,
         f"{what.capitalize()} per node",
         xaxis_title="step",
@@ -190,7 +164,7 @@ def activation_figure(d: Distribution, node: str) -> go.Figure:
         hovertemplate="step %{x}<br>value %{y:.3g}<br>share %{z:.2f}<extra></extra>",
     )
     fig.add_scatter(x=d.steps, y=d.mean, mode="lines", name="mean", line={"color": COLOURS[1], "width": 2})
-    return _layout(fig, f"Activations of {node} over time", xaxis_title="step", yaxis_title="value")
+    return layout(fig, f"Activations of {node} over time", xaxis_title="step", yaxis_title="value")
 
 
 def dead_units_figure(series: dict[str, tuple[list[int], list[float]]]) -> go.Figure:
@@ -199,7 +173,7 @@ def dead_units_figure(series: dict[str, tuple[list[int], list[float]]]) -> go.Fi
         fig.add_scatter(
             x=xs, y=[100 * v for v in ys], mode="lines", name=node, line={"color": COLOURS[k % len(COLOURS)]}
         )
-    return _layout(
+    return layout(
         fig,
         "Dead units (never positive in the sampled batch)",
         xaxis_title="step",
@@ -226,7 +200,7 @@ def weights_figure(weights: list[dict]) -> go.Figure:
             hovertemplate="row %{y}, column %{x}: %{z:.3g}<extra></extra>",
         )
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, "Weight matrices (rows: outputs, columns: inputs; blue < 0 < red)", height=260 * rows + 40)
+    return layout(fig, "Weight matrices (rows: outputs, columns: inputs; blue < 0 < red)", height=260 * rows + 40)
 
 
 def _largest_magnitude(images: list) -> float:
@@ -251,7 +225,7 @@ def filters_figure(filters: dict) -> go.Figure:
         _add_signed_heatmap(fig, image, limit, k // cols + 1, k % cols + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed")
-    return _layout(
+    return layout(
         fig,
         f"First-layer filters of {filters['name']} {filters['shape']} (mean over input channels)",
         height=110 * rows + 70,
@@ -309,7 +283,7 @@ def surface_figure(surface: dict, class_names: list[str]) -> go.Figure:
             colorbar={"title": "output", "thickness": 14},
         )
     _surface_points(fig, surface.get("points") or {}, class_names, "value" not in surface)
-    return _layout(fig, "Decision surface with validation points", height=440, xaxis_title="x0", yaxis_title="x1")
+    return layout(fig, "Decision surface with validation points", height=440, xaxis_title="x0", yaxis_title="x1")
 
 
 def _surface_points(fig: go.Figure, points: dict, class_names: list[str], by_class: bool) -> None:
@@ -352,7 +326,7 @@ def confusion_figure(matrix: list[list[int]], class_names: list[str], epoch: int
     )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
-    return _layout(
+    return layout(
         fig,
         f"Confusion matrix, epoch {epoch} (validation)",
         height=max(320, 28 * len(names) + 120),

@@ -1,0 +1,3 @@
+"""Every plotly figure of the app, built from plain numbers; nothing else in ui/ builds one.
+
+style.py: sizes, colours, the shared layout; training.py: the Train page's figures."""
