@@ -117,7 +117,7 @@ def rename_node(spec: GraphSpec, old: str, new: str) -> tuple[GraphSpec, str | N
     new = new.strip()
     if new == old:
         return spec, None
-    if not ID_PATTERN.match(new):
+    if not ID_PATTERN.fullmatch(new):
         return spec, f"'{new}' is not a valid id: use lower-case letters, digits and _, not starting with a digit"
     if spec.node(new) is not None:
         return spec, f"'{new}' is already used by another node"

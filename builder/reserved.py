@@ -35,7 +35,10 @@ MODULE_ATTRIBUTES = frozenset(
 )
 # "self": the compiled forward names its variables after the node ids, and TorchScript reads a variable
 # named self as the module itself (the export would return the module, not the tensor)
-RESERVED_IDS = MODULE_ATTRIBUTES | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {"self"}
+# "torch": the compiled forward calls torch.add, torch.flatten ...; a variable named torch hides the module (the
+# TorchScript export fails)
+CODE_NAMES = frozenset({"self", "torch"})
+RESERVED_IDS = MODULE_ATTRIBUTES | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | CODE_NAMES
 
 
 def is_reserved(node_id: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from dataclasses import dataclass, field
 
 from builder.issues import Issue
@@ -15,6 +16,9 @@ from builder.issues import Issue
 SPEC_VERSION = 1
 TOP_KEYS = {"version", "name", "nodes", "edges"}
 NODE_KEYS = {"id", "op", "params", "ui"}
+UI_NUMBERS = ("x", "y")  # the canvas position; everything else in `ui` is free-form
+MAX_VALUE_DEPTH = 8  # lists and objects inside a node's params or ui: a shape is 2 deep, a layout 1 or 2
+MAX_POSITION = 1e9  # |x|, |y| on the canvas
 EDGE_KEYS = {"source", "target", "port"}
 
 
@@ -117,7 +121,32 @@ def _parse_node(raw, path: str, issues: list[Issue]) -> Node | None:
         if not isinstance(value, dict):
             issues.append(_schema(f"{path}.{key}", f"expected an object, got {_type_name(value)}"))
             ok = False
+        elif _depth(value) > MAX_VALUE_DEPTH:
+            issues.append(_schema(f"{path}.{key}", f"nested more than {MAX_VALUE_DEPTH} levels deep"))
+            ok = False
+    if ok:
+        ok = _positions_are_numbers(ui, f"{path}.ui", issues)
     return Node(node_id, op, dict(params), dict(ui)) if ok else None
+
+
+def _depth(value, limit: int = MAX_VALUE_DEPTH + 1) -> int:
+    """How deep lists and objects nest in `value` (a number or a string is 0), counted up to `limit`."""
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+    if children is None:
+        return 0
+    if limit <= 0:
+        return 1
+    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
+
+
+def _positions_are_numbers(ui: dict, path: str, issues: list[Issue]) -> bool:
+    ok = True
+    for key in UI_NUMBERS:
+        value = ui.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= MAX_POSITION:
+            issues.append(_schema(f"{path}.{key}", f"expected a number within ±{MAX_POSITION:g}, got {value!r:.40}"))
+            ok = False
+    return ok
 
 
 def _parse_edge(raw, path: str, issues: list[Issue]) -> Edge | None:
@@ -170,6 +199,11 @@ def loads_spec(text: str | bytes) -> tuple[GraphSpec | None, list[Issue]]:
         raw = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         return None, [_schema("json", f"not valid JSON ({err})")]
+    except RecursionError:
+        return None, [_schema("json", "its lists and objects nest too deeply to read")]
+    except ValueError:  # an integer of more digits than Python converts
+        digits = sys.get_int_max_str_digits()
+        return None, [_schema("json", f"a number in it has over {digits:,} digits")]
     return parse_spec(raw)
 
 

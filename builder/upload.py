@@ -41,8 +41,11 @@ def read_spec_upload(filename: str, data: bytes) -> tuple[GraphSpec | None, str 
         return None, f"{filename} is {size_mb:.1f} MB; a network file may be at most 5 MB"
     spec, issues = loads_spec(data)
     if spec is None:
-        if any(i.field == "json" for i in issues):
+        unreadable = next((i.message.removeprefix("json: ") for i in issues if i.field == "json"), None)
+        if unreadable is not None and unreadable.startswith("not valid JSON"):
             return None, f"{filename} is not a JSON file"
+        if unreadable is not None:  # JSON too deep or too large to read
+            return None, f"{filename} cannot be read: {unreadable}"
         return None, f"{filename} is not a NetCanvas network: " + _join([i.message for i in issues])
     problems = loading_problems(spec)
     if problems:

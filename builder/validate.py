@@ -18,7 +18,7 @@ from builder.opdef import ShapeError, resolve_params
 from builder.reserved import is_reserved
 from builder.spec import GraphSpec
 
-ID_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
+ID_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")  # matched in full (fullmatch): no trailing newline
 
 
 @dataclass
@@ -62,12 +62,12 @@ def _check_nodes(spec: GraphSpec, a: Analysis) -> set[str]:
     """Ids, ops and params. Returns the ids of nodes usable for graph checks."""
     seen: set[str] = set()
     for i, node in enumerate(spec.nodes):
-        if not ID_PATTERN.match(node.id):
+        if not ID_PATTERN.fullmatch(node.id):
             a.issues.append(
                 Issue(
                     node.id,
                     "invalid_id",
-                    f"id '{node.id}' must match {ID_PATTERN.pattern} "
+                    f"id {node.id!r} must match ^{ID_PATTERN.pattern}$ "
                     "(lower-case letters, digits, underscores; not starting with a digit)",
                     field=f"nodes[{i}].id",
                 )

@@ -55,6 +55,13 @@ def literal(value) -> str:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
 
 
+def docstring_text(text: str) -> str:
+    """`text` (a spec's name: anything a person typed) safe inside a one-line docstring: backslashes and quotes
+    escaped, line breaks and other control characters as spaces."""
+    one_line = "".join(" " if ch.isspace() or not ch.isprintable() else ch for ch in text)
+    return one_line.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _is_torch_default(cls: type[nn.Module], name: str, value) -> bool:
     """Whether torch.nn's `cls` takes `value` for `name` when it is left out (an int default stands for a tuple
     of that int: stride 1 is (1, 1))."""
@@ -218,9 +225,10 @@ def network_class_source(gm: fx.GraphModule, analysis: Analysis, name: str) -> s
     init = init_lines(gm)
     output_shape = shape_comment(analysis.shapes[analysis.output_id])
     input_shape = shape_comment(analysis.shapes[analysis.input_id])
+    title = docstring_text(analysis.spec.name)
     body = [
         f"class {name}(nn.Module):",
-        f'    """{analysis.spec.name}: {input_shape} -> {output_shape}; attribute names are the node ids."""',
+        f'    """{title}: {input_shape} -> {output_shape}; attribute names are the node ids."""',
         "",
         "    def __init__(self):",
         "        super().__init__()",
@@ -240,9 +248,9 @@ def _docstring(analysis: Analysis, meta: dict, name: str) -> str:
     output_shape = shape_comment(analysis.shapes[analysis.output_id])
     dtype = meta.get("input_dtype", "float32")
     norm = meta.get("normalization") or {}
+    title, version = docstring_text(analysis.spec.name), meta.get("netcanvas_version", "")
     lines = [
-        f'"""{analysis.spec.name}: a network built with NetCanvas {meta.get("netcanvas_version", "")}'.rstrip()
-        + ", as plain PyTorch.",
+        f'"""{title}: a network built with NetCanvas {version}'.rstrip() + ", as plain PyTorch.",
         "",
         "Needs only torch and safetensors:",
         "",

@@ -132,6 +132,10 @@ def _read_json(bundle: Path, name: str):
         raise BundleError(f"bundle '{bundle}': cannot read {name} ({err})") from None
     except json.JSONDecodeError as err:
         raise BundleError(f"bundle '{bundle}': {name} is not valid JSON ({err})") from None
+    except RecursionError:
+        raise BundleError(f"bundle '{bundle}': {name} nests its lists and objects too deeply to read") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise BundleError(f"bundle '{bundle}': {name} holds a number of too many digits to read") from None
 
 
 def _read_spec(bundle: Path) -> GraphSpec:

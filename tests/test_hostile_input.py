@@ -1,0 +1,82 @@
+"""Inputs a fuzzer found that the parsers did not take cleanly: each is now one clear issue or message."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import pytest
+
+from builder.edit import rename_node
+from builder.spec import loads_spec
+from builder.upload import read_spec_upload
+from builder.validate import analyze
+from tests.helpers import chain
+
+
+def _spec_text(node: dict) -> str:
+    return json.dumps({"version": 1, "name": "t", "nodes": [node], "edges": []})
+
+
+def test_an_id_with_a_trailing_newline_is_invalid():
+    spec = chain(("x", "Input", {"shape": [2]}), ("fc\n", "Linear", {"out_features": 1}))
+    issues = [i for i in analyze(spec).issues if i.code == "invalid_id"]
+    assert [i.node for i in issues] == ["fc\n"] and "'fc\\n' must match" in issues[0].message
+    renamed, why = rename_node(spec, "x", "in put")
+    assert renamed is spec and "not a valid id" in why
+    renamed, why = rename_node(spec, "x", "inp\n")  # what is typed in the inspector is trimmed first
+    assert why is None and renamed.nodes[0].id == "inp"
+
+
+def test_an_id_named_torch_is_reserved():
+    spec = chain(("x", "Input", {"shape": [2]}), ("torch", "Linear", {"out_features": 1}))
+    assert [i.code for i in analyze(spec).issues if i.node == "torch"] == ["reserved_id"]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("[" * 100_000 + "]" * 100_000, "nest too deeply"),
+        ('{"version": 1, "nodes": [' + "9" * 5000 + "]}", "a number in it has over 4,300 digits"),
+    ],
+)
+def test_json_too_deep_or_with_a_huge_integer_is_one_issue(text, expected):
+    spec, issues = loads_spec(text)
+    assert spec is None and len(issues) == 1 and expected in issues[0].message
+    spec, message = read_spec_upload("net.json", text.encode())
+    assert spec is None and message == f"net.json cannot be read: {issues[0].message.removeprefix('json: ')}"
+
+
+@pytest.mark.parametrize(
+    "node, field, expected",
+    [
+        ({"id": "x", "op": "Input", "ui": {"x": "a"}}, "nodes[0].ui.x", "expected a number within ±1e+09, got 'a'"),
+        ({"id": "x", "op": "Input", "ui": {"y": True}}, "nodes[0].ui.y", "got True"),
+        ({"id": "x", "op": "Input", "ui": {"x": 1e400}}, "nodes[0].ui.x", "got inf"),
+        ({"id": "x", "op": "Input", "ui": {"x": None}}, "nodes[0].ui.x", "got None"),
+        ({"id": "x", "op": "Input", "params": {"shape": [[[[[[[[[2]]]]]]]]]}}, "nodes[0].params", "nested more"),
+        ({"id": "x", "op": "Input", "ui": {"deep": json.loads("[" * 500 + "]" * 500)}}, "nodes[0].ui", "nested"),
+    ],
+)
+def test_ui_positions_are_numbers_and_values_nest_shallowly(node, field, expected):
+    spec, issues = loads_spec(_spec_text(node))
+    assert spec is None and [i.field for i in issues] == [field] and expected in issues[0].message
+
+
+def test_free_form_ui_and_nested_shapes_still_load():
+    node = {"id": "x", "op": "Input", "params": {"shape": [1, 8, 8]}, "ui": {"x": 1.5, "y": -3, "colour": "red"}}
+    spec, issues = loads_spec(_spec_text(node))
+    assert issues == [] and spec.nodes[0].ui == {"x": 1.5, "y": -3, "colour": "red"}
+
+
+@pytest.mark.parametrize("name", ['a\\b """ c', 'ends with a quote"', "two\nlines\tand \x00 nul", "\\"])
+def test_model_py_quotes_the_spec_name(name, single_thread_torch):
+    from engine.compile.fx_module import compile_analysis
+    from engine.export.python_source import model_source
+
+    spec = chain(("x", "Input", {"shape": [2]}), ("fc", "Linear", {"out_features": 1}))
+    spec.name = name
+    analysis = analyze(spec)
+    tree = ast.parse(model_source(compile_analysis(analysis), analysis, {}))  # a SyntaxError fails the test
+    title = ast.get_docstring(tree).splitlines()[0]
+    assert title.startswith(" ".join(name.replace("\x00", " ").split()[:1]))
