@@ -191,3 +191,31 @@ def test_nothing_in_the_engine_loads_pickle():
     for path in sorted((ROOT / "engine").glob("*.py")):
         source = path.read_text()
         assert "import pickle" not in source and "torch.load(" not in source and "weights_only=False" not in source
+
+
+def test_a_zip_needing_a_newer_zip_version_is_refused(bundle, tmp_path):
+    data = bytearray(make_zip(bundle_entries(bundle)))
+    central = data.find(b"PK\x01\x02")  # the first central directory entry
+    data[central + 6] = 231  # "version needed to extract": 23.1, which Python's zipfile does not implement
+    assert refused(bytes(data), tmp_path).startswith("upload.zip is a zip file this app cannot read (")
+
+
+def test_byte_flips_of_a_real_bundle_zip_give_a_bundle_error_or_a_bundle(bundle, tmp_path):
+    """200 damaged copies (1 to 4 bytes changed, some cut short): each imports or is one BundleError."""
+    import random
+
+    data, rng = make_zip(bundle_entries(bundle)), random.Random(0)
+    outcomes = {"imported": 0, "refused": 0}
+    for k in range(200):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        if rng.random() < 0.2:
+            damaged = damaged[: rng.randrange(len(damaged))]
+        try:
+            import_bundle_zip("upload.zip", bytes(damaged), tmp_path / f"imports{k}")  # reads, does not compile
+            outcomes["imported"] += 1
+        except BundleError as err:
+            assert "\n" not in str(err) and str(err).startswith("upload.zip")
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0

@@ -121,6 +121,8 @@ def open_zip(label: str, data: bytes, limits: ZipLimits) -> zipfile.ZipFile:
         return zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         raise BundleError(f"{label} is not a zip file") from None
+    except (NotImplementedError, ValueError, EOFError, OSError) as err:  # a damaged or exotic directory
+        raise BundleError(f"{label} is a zip file this app cannot read ({err})") from None
 
 
 def bundle_folder(files: list[zipfile.ZipInfo], label: str) -> PurePosixPath:
