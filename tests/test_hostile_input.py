@@ -80,3 +80,28 @@ def test_model_py_quotes_the_spec_name(name, single_thread_torch):
     tree = ast.parse(model_source(compile_analysis(analysis), analysis, {}))  # a SyntaxError fails the test
     title = ast.get_docstring(tree).splitlines()[0]
     assert title.startswith(" ".join(name.replace("\x00", " ").split()[:1]))
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--weight-decay", "1e308"], "error: weight_decay must be at most 1, got 1e+308"),
+        (["--lr", "1e308"], "error: lr must be at most 1e+06, got 1e+308"),
+    ],
+)
+def test_settings_torch_cannot_hold_are_refused_before_training(capsys, flags, expected):
+    from engine.cli.main import main
+
+    assert main(["train", "--template", "mlp_xor", *flags]) == 2
+    assert capsys.readouterr().out.strip() == expected
+
+
+def test_an_out_folder_that_is_a_file_is_refused_before_training(capsys, tmp_path):
+    from engine.cli.main import main
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    for out in (blocker, blocker / "sub"):
+        assert main(["train", "--template", "mlp_xor", "--out", str(out)]) == 2
+        printed = capsys.readouterr().out
+        assert printed.strip() == f"error: --out {out}: {blocker} is a file, and the bundle needs a folder there"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from pathlib import Path
 
 from builder.templates import TEMPLATES
 from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OK, load_spec_or_report, print_issues
@@ -44,8 +46,26 @@ def _spec_and_defaults(args):
 
 
 def _config(args, defaults: dict) -> tuple[TrainConfig | None, list[str]]:
+    """The run's settings, or None and one line per problem, --out included (checked before any training)."""
     flags = {f: getattr(args, f) for f in FLAG_FIELDS if getattr(args, f) is not None}
-    return TrainConfig.from_dict({**defaults, **flags})
+    config, problems = TrainConfig.from_dict({**defaults, **flags})
+    out_problem = _out_problem(args.out) if args.out else None
+    if out_problem is not None:
+        return None, [*problems, out_problem]
+    return config, problems
+
+
+def _out_problem(out: str) -> str | None:
+    """Why the bundle could not be written to the folder `out`, or None: found now, not after training."""
+    path = Path(out)
+    for place in (path, *path.parents):
+        if place.exists():
+            if not place.is_dir():
+                return f"--out {out}: {place} is a file, and the bundle needs a folder there"
+            if not os.access(place, os.W_OK):
+                return f"--out {out}: {place} cannot be written to"
+            return None
+    return None
 
 
 def _fmt(value, percent: bool = False) -> str:

@@ -20,6 +20,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 TRAINERS = ("backprop",)
 PLANNED_TRAINERS = ("perceptron", "rbm_pretrain", "dbn", "dsn", "som")
 CUDA_INDEXED = re.compile(r"^cuda:\d+$")
+MAX_LR = 1e6  # far past any rate that learns (it diverges, which is reported); far above, float32 overflows
+MAX_WEIGHT_DECAY = 1.0  # no use above 1 (common values are 1e-5 to 0.1); far above, float32 overflows in the optimizer
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,9 @@ def _value_problems(c: TrainConfig) -> list[str]:
     found = _dataset_problems(c) + _choice_problems(c)
     limits = [
         ("lr", c.lr > 0, "> 0"),
+        ("lr", c.lr <= MAX_LR, f"at most {MAX_LR:g}"),
         ("weight_decay", c.weight_decay >= 0, ">= 0"),
+        ("weight_decay", c.weight_decay <= MAX_WEIGHT_DECAY, f"at most {MAX_WEIGHT_DECAY:g}"),
         ("batch_size", c.batch_size >= 1, ">= 1"),
         ("epochs", c.epochs >= 1, ">= 1"),
         ("val_split", 0 <= c.val_split < 1, "in [0, 1)"),
