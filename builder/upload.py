@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from builder.catalog import CATALOG
+from builder.limits import limits
 from builder.spec import GraphSpec, loads_spec
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_UPLOAD_BYTES = limits().max_spec_bytes  # 5 MB unless NETCANVAS_MAX_SPEC_MB says otherwise
 MAX_LISTED = 5  # problems listed in one message; the rest are counted
 
 
@@ -38,7 +39,10 @@ def read_spec_upload(filename: str, data: bytes) -> tuple[GraphSpec | None, str 
     """Returns (spec, None) or (None, a message that says what is wrong with the file)."""
     if len(data) > MAX_UPLOAD_BYTES:
         size_mb = len(data) / 1024 / 1024
-        return None, f"{filename} is {size_mb:.1f} MB; a network file may be at most 5 MB"
+        return (
+            None,
+            f"{filename} is {size_mb:.1f} MB; a network file may be at most {MAX_UPLOAD_BYTES // 1024 // 1024} MB",
+        )
     spec, issues = loads_spec(data)
     if spec is None:
         unreadable = next((i.message.removeprefix("json: ") for i in issues if i.field == "json"), None)

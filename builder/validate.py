@@ -14,6 +14,7 @@ import networkx as nx
 
 from builder.catalog import CATALOG
 from builder.issues import Issue
+from builder.limits import cap_name, limits
 from builder.opdef import ShapeError, resolve_params
 from builder.reserved import is_reserved
 from builder.spec import GraphSpec
@@ -94,9 +95,21 @@ def _check_nodes(spec: GraphSpec, a: Analysis) -> set[str]:
             continue
         resolved, errors = resolve_params(op, node.params)
         a.params[node.id] = resolved
-        for name, message in errors:
+        for name, message in errors + _oversized_params(resolved):
             a.issues.append(Issue(node.id, "bad_param", message, field=f"nodes[{i}].params.{name}"))
     return seen
+
+
+def _oversized_params(params: dict) -> list[tuple[str, str]]:
+    """(name, message) for each size parameter over the cap on a dimension (an int, or ints in a list)."""
+    cap, found = limits().max_dim, []
+    for name, value in params.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+        if any(abs(v) > cap for v in ints):
+            shown = f"{value:,}" if isinstance(value, int) else str(value)
+            found.append((name, f"{name} {shown} is over {cap:,}, the cap on a size ({cap_name('max_dim')})"))
+    return found
 
 
 def _check_edges(spec: GraphSpec, known: set[str], a: Analysis) -> nx.DiGraph:
@@ -204,15 +217,49 @@ def _infer_node(spec_node, a: Analysis) -> None:
         fixes = tuple(dataclasses.replace(f, target=f.target or node_id) for f in err.fixes)
         a.issues.append(Issue(node_id, err.code, str(err), fixes=fixes))
         return
+    if _over_caps(node_id, op.name, shape, op.count(a.params[node_id], ins), a):
+        return
     a.shapes[node_id] = shape
     dtype = a.params[node_id]["dtype"] if op.name == "Input" else "float32"
     a.dtypes[node_id] = a.dtypes[srcs[0]] if op.dtype_in == "any" else dtype
     a.param_counts[node_id] = op.count(a.params[node_id], ins)
 
 
+def _over_caps(node_id: str, op_name: str, shape: tuple, params: int, a: Analysis) -> bool:
+    """An issue at the node whose output or weights pass a cap (builder/limits.py); nothing after it is sized."""
+    caps = limits()
+    if any(d > caps.max_dim for d in shape):
+        message = f"{op_name} output {list(shape)} has a dimension over {caps.max_dim:,} ({cap_name('max_dim')})"
+    elif params > caps.max_params:
+        message = f"{op_name} has {params:,} parameters; at most {caps.max_params:,} ({cap_name('max_params')})"
+    else:
+        return False
+    a.issues.append(Issue(node_id, "too_large", message))
+    return True
+
+
+def _check_total_params(a: Analysis) -> None:
+    cap = limits().max_params
+    if a.total_params > cap and not any(i.code == "too_large" for i in a.issues):
+        biggest = max(a.param_counts, key=a.param_counts.get)
+        a.issues.append(
+            Issue(
+                None,
+                "too_large",
+                f"the network has {a.total_params:,} parameters; at most {cap:,} ({cap_name('max_params')}); "
+                f"the largest node is '{biggest}' with {a.param_counts[biggest]:,}",
+            )
+        )
+
+
 def analyze(spec: GraphSpec) -> Analysis:
     """Validate `spec` and infer every shape and parameter count that can be inferred."""
     a = Analysis(spec)
+    cap = limits().max_nodes
+    if len(spec.nodes) > cap:
+        message = f"the graph has {len(spec.nodes):,} nodes; at most {cap:,} ({cap_name('max_nodes')})"
+        a.issues.append(Issue(None, "too_large", message))
+        return a
     known = _check_nodes(spec, a)
     g = _check_edges(spec, known, a)
     a.inputs = input_map(spec, known)
@@ -225,6 +272,7 @@ def analyze(spec: GraphSpec) -> Analysis:
     for node_id in a.order:
         if by_id[node_id].op in CATALOG:
             _infer_node(by_id[node_id], a)
+    _check_total_params(a)
     return a
 
 

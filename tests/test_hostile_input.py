@@ -105,3 +105,64 @@ def test_an_out_folder_that_is_a_file_is_refused_before_training(capsys, tmp_pat
         assert main(["train", "--template", "mlp_xor", "--out", str(out)]) == 2
         printed = capsys.readouterr().out
         assert printed.strip() == f"error: --out {out}: {blocker} is a file, and the bundle needs a folder there"
+
+
+# --- caps before allocation (builder/limits.py) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "layers, node, expected",
+    [
+        ([("fc", "Linear", {"out_features": 10**9})], "fc", "out_features 1,000,000,000 is over 1,000,000"),
+        ([("fc", "Linear", {"out_features": 10**20})], "fc", "the cap on a size (NETCANVAS_MAX_DIM)"),
+        ([("fc", "Linear", {"out_features": 30_000})], "fc", "Linear has 300,030,000 parameters; at most 200,000,000"),
+        ([("f", "Reshape", {"shape": [1000, 1000]}), ("g", "Flatten")], None, None),  # exactly at the cap: fine
+    ],
+)
+def test_sizes_and_parameters_over_the_caps_are_errors_at_their_node(layers, node, expected):
+    analysis = analyze(chain(("x", "Input", {"shape": [10_000] if node else [1_000_000]}), *layers))
+    errors = [i for i in analysis.issues if i.severity == "error"]
+    if node is None:
+        assert errors == []
+    else:
+        assert [i.node for i in errors] == [node] and expected in errors[0].message
+
+
+def test_a_huge_stride_is_named_at_its_own_node_not_downstream():
+    spec = chain(
+        ("x", "Input", {"shape": [1, 8, 8]}),
+        ("conv2", "Conv2d", {"out_channels": 4, "kernel_size": 1, "stride": 10**9}),
+        ("pool", "MaxPool2d", {"kernel_size": 2}),
+    )
+    assert [(i.node, i.field) for i in analyze(spec).issues] == [("conv2", "nodes[1].params.stride")]
+
+
+def test_the_network_total_and_the_node_count_are_capped():
+    layers = [(f"fc{k}", "Linear", {"out_features": 9000}) for k in range(3)]
+    issues = analyze(chain(("x", "Input", {"shape": [9000]}), *layers)).issues
+    assert [(i.node, i.code) for i in issues] == [(None, "too_large")]
+    assert "243,027,000 parameters; at most 200,000,000 (NETCANVAS_MAX_PARAMS)" in issues[0].message
+    many = chain(("x", "Input", {"shape": [2]}), *[(f"n{k}", "ReLU") for k in range(10_000)])
+    issues = analyze(many).issues
+    assert [str(i) for i in issues] == ["the graph has 10,001 nodes; at most 10,000 (NETCANVAS_MAX_NODES)"]
+
+
+def test_caps_come_from_the_environment_and_bad_values_keep_the_default():
+    from builder.limits import Limits, limits_from
+
+    caps, problems = limits_from({"NETCANVAS_MAX_PARAMS": "1000", "NETCANVAS_MAX_DIM": "-3", "OTHER": "x"})
+    assert caps == Limits(max_params=1000)
+    assert problems == ["NETCANVAS_MAX_DIM='-3' is not a positive integer; using 1,000,000"]
+
+
+def test_activation_memory_is_checked_at_the_batch_size_the_data_allows(single_thread_torch):
+    from engine.errors import ConfigError
+    from engine.train.config import TrainConfig
+    from engine.train.pipeline import analysis_for_training, check_activation_memory, fitted_dataset
+
+    spec = chain(("x", "Input", {"shape": [1, 8, 8]}), ("conv", "Conv2d", {"out_channels": 512, "kernel_size": 3}))
+    analysis = analysis_for_training(spec, TrainConfig(dataset="digits"))
+    with pytest.raises(ConfigError, match=r"batch_size 100000 needs 7,056 MB of activations; at most 4,096 MB"):
+        check_activation_memory(analysis, 100_000)
+    dataset = fitted_dataset(analysis, TrainConfig(dataset="digits", batch_size=100_000))  # 1,437 rows: fits
+    assert dataset.n_train < 100_000

@@ -25,17 +25,16 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from builder.spec import GraphSpec
-from builder.validate import analyze
 from engine.cli import train_cmd as cli_train
 from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OK, print_issues
 from engine.compile.fx_module import compile_analysis
-from engine.data.datasets import Dataset, fit_to_analysis, load_dataset_for
+from engine.data.datasets import Dataset
 from engine.errors import ConfigError, DataError, NetCanvasError, SpecInvalid
 from engine.runs.bundle import write_bundle
 from engine.train.backprop import Trainer, seed_everything
 from engine.train.config import TrainConfig
 from engine.train.losses import Sink
-from engine.train.pipeline import PreparedRun, check_config
+from engine.train.pipeline import PreparedRun, analysis_for_training, fitted_dataset
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 TIMEOUT = datetime.timedelta(minutes=5)  # a rank that waits longer for the others gives up with an error
@@ -91,12 +90,8 @@ def shard_dataset(dataset: Dataset, world: World, seed: int) -> Dataset:
 def prepare_ddp_run(spec: GraphSpec, config: TrainConfig, world: World, device: str) -> PreparedRun:
     """As engine.train.pipeline.prepare_run, with this rank's shard of the data and the model wrapped in DDP.
     PreparedRun.model is the plain model (its state dict is what the bundle stores)."""
-    check_config(config)
-    analysis = analyze(spec)
-    if not analysis.ok:
-        raise SpecInvalid(analysis.issues)
-    dataset = fit_to_analysis(load_dataset_for(config), analysis)
-    dataset = shard_dataset(dataset, world, config.seed)
+    analysis = analysis_for_training(spec, config)
+    dataset = shard_dataset(fitted_dataset(analysis, config), world, config.seed)
     seed_everything(config.seed)
     model = compile_analysis(analysis).to(device)
     wrapped = DistributedDataParallel(model, device_ids=[torch.device(device).index] if device != "cpu" else None)

@@ -35,8 +35,7 @@ import torch
 from builder.spec import GraphSpec
 from builder.validate import analyze
 from engine.compile.fx_module import compile_analysis
-from engine.data.datasets import fit_to_analysis, load_dataset_for
-from engine.errors import BundleError, ConfigError, SpecInvalid
+from engine.errors import BundleError, ConfigError
 from engine.probes.step_probes import DEFAULT_PROBES, ProbeSettings
 from engine.runs.bundle import META_FILE
 from engine.runs.checkpoint import CarryPlan, checkpoint_shapes, checkpoint_spec, model_shapes, plan_carry, spec_ops
@@ -46,6 +45,7 @@ from engine.train.config import TrainConfig
 from engine.train.device import pick_device
 from engine.train.loss_choice import apply_loss_choice
 from engine.train.losses import Sink, choose_objective
+from engine.train.pipeline import analysis_for_training, fitted_dataset
 
 PRELOAD = ["engine.runs.worker", "sklearn.datasets", "torch._dynamo"]  # torch.optim imports torch._dynamo lazily: 3 s
 STALE_SECONDS = 600.0  # a run whose worker is not ours and has said nothing for this long is given up
@@ -68,14 +68,9 @@ class Readiness:
 def preflight(spec: GraphSpec, config: TrainConfig) -> Readiness:
     """Everything that can be checked before a run starts; raises the user-facing error that names the
     field, node, file or column (ConfigError, SpecInvalid, DataError)."""
-    problems = config.problems()
-    if problems:
-        raise ConfigError("; ".join(problems))
-    analysis = analyze(spec)
-    if not analysis.ok:
-        raise SpecInvalid(analysis.issues)
+    analysis = analysis_for_training(spec, config)
     device, _ = pick_device(config.device)
-    dataset = fit_to_analysis(load_dataset_for(config), analysis)
+    dataset = fitted_dataset(analysis, config)
     out_shape, sink = analysis.shapes[analysis.output_id], Sink.from_analysis(analysis)
     objective = apply_loss_choice(
         choose_objective(config.task or dataset.task, out_shape, dataset, sink), config.loss, sink

@@ -1,0 +1,70 @@
+"""The caps that keep one network or one upload from taking the server down, in one place.
+
+Each has a default and an environment variable that overrides it (read once per process):
+
+| cap                 | default     | variable                    | checked                                       |
+| ------------------- | ----------- | --------------------------- | --------------------------------------------- |
+| nodes per graph     | 10,000      | NETCANVAS_MAX_NODES         | by validation, before anything is analysed    |
+| size of a dimension | 1,000,000   | NETCANVAS_MAX_DIM           | by validation: size parameters, output shapes |
+| parameters          | 200,000,000 | NETCANVAS_MAX_PARAMS        | by validation: per node and for the network   |
+| activation memory   | 4,096 MB    | NETCANVAS_MAX_ACTIVATION_MB | before a run, at its batch size               |
+| network file        | 5 MB        | NETCANVAS_MAX_SPEC_MB       | by the Build page's upload                    |
+
+Validation reports an excess as an error naming the node (or the graph) and the cap, so nothing is compiled,
+trained, imported or exported for a network over a cap.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from dataclasses import dataclass, fields
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_nodes: int = 10_000
+    max_dim: int = 1_000_000
+    max_params: int = 200_000_000  # 800 MB of float32 weights, 3.2 GB with Adam's state and the gradients
+    max_activation_mb: int = 4096
+    max_spec_mb: int = 5
+
+    @property
+    def max_spec_bytes(self) -> int:
+        return self.max_spec_mb * MB
+
+
+ENV_NAMES = {f.name: "NETCANVAS_" + f.name.upper() for f in fields(Limits)}
+
+
+def limits_from(env: dict) -> tuple[Limits, list[str]]:
+    """The caps with the overrides found in `env`, and one line per override that is not a positive integer
+    (that one keeps its default)."""
+    values, problems = {}, []
+    for name, variable in ENV_NAMES.items():
+        raw = env.get(variable)
+        if raw is None:
+            continue
+        if raw.strip().isdigit() and int(raw) > 0:
+            values[name] = int(raw)
+        else:
+            problems.append(f"{variable}={raw!r} is not a positive integer; using {getattr(Limits, name):,}")
+    return Limits(**values), problems
+
+
+@functools.cache
+def limits() -> Limits:
+    """The caps of this process (the environment's overrides over the defaults); a bad override is said once
+    on stderr and keeps the default."""
+    caps, problems = limits_from(dict(os.environ))
+    for problem in problems:
+        print(f"netcanvas: {problem}", file=sys.stderr)
+    return caps
+
+
+def cap_name(field: str) -> str:
+    """How a message names a cap: its environment variable, which is how it is changed."""
+    return ENV_NAMES[field]
