@@ -219,3 +219,43 @@ def test_byte_flips_of_a_real_bundle_zip_give_a_bundle_error_or_a_bundle(bundle,
             assert "\n" not in str(err) and str(err).startswith("upload.zip")
             outcomes["refused"] += 1
     assert outcomes["refused"] > 0
+
+
+CHECK_WITHOUT_ALLOCATING = """
+import json, resource, sys
+from engine.errors import BundleError
+from engine.export.exporter import load_trained
+bundle = sys.argv[1]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    load_trained(bundle)
+except BundleError as err:
+    grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    print(json.dumps({"message": str(err), "grew_mb": grew_mb}))
+"""
+
+
+def test_weights_are_checked_against_the_spec_before_anything_is_allocated(bundle, tmp_path):
+    """A spec of 150 M parameters (600 MB, under the caps) with the small bundle's weights: refused with no
+    more than a few MB more memory, because the expected shapes come from a network built on the meta device."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    big = tmp_path / "big"
+    shutil.copytree(bundle, big)
+    spec = json.loads((big / "spec.json").read_text())
+    fc1 = next(node for node in spec["nodes"] if node["id"] == "fc1")
+    fc1["params"]["out_features"] = 1_000_000
+    spec["nodes"].insert(1, {"id": "wide", "op": "Linear", "params": {"out_features": 150}})
+    spec["edges"] = [{"source": "x", "target": "wide"}, {"source": "wide", "target": "fc1"}] + [
+        e for e in spec["edges"] if e["source"] != "x"
+    ]
+    (big / "spec.json").write_text(json.dumps(spec))
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK_WITHOUT_ALLOCATING, str(big)], cwd=ROOT, capture_output=True, text=True
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "fc1.weight has shape [16, 4], the network needs [1000000, 150]" in result["message"]
+    assert result["grew_mb"] < 100, result

@@ -103,8 +103,11 @@ def safe_name(name: str) -> str:
 # --- the trained model -------------------------------------------------------------------------------
 
 
-def _weights_problems(model: fx.GraphModule, weights: dict[str, torch.Tensor]) -> list[str]:
-    wanted = model.state_dict()
+def _weights_problems(analysis: Analysis, weights: dict[str, torch.Tensor]) -> list[str]:
+    """How `weights` differ from the state dict the spec compiles to, found on the meta device: the network is
+    built without allocating a byte, so a bundle whose spec and weights disagree costs nothing to refuse."""
+    with torch.device("meta"):
+        wanted = compile_analysis(analysis).state_dict()
     problems = [f"{key} is missing" for key in wanted if key not in weights]
     problems += [f"{key} is not in the network" for key in weights if key not in wanted]
     problems += [
@@ -122,11 +125,11 @@ def load_trained(path) -> Trained:
     if not analysis.ok:
         first = next(i for i in analysis.issues if i.severity == "error")
         raise BundleError(f"bundle '{bundle.path}': spec.json does not validate: {first}")
-    model = compile_analysis(analysis)
-    problems = _weights_problems(model, bundle.state_dict)
+    problems = _weights_problems(analysis, bundle.state_dict)
     if problems:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
         raise BundleError(f"bundle '{bundle.path}': {WEIGHTS_FILE} does not fit spec.json: {shown}")
+    model = compile_analysis(analysis)
     model.load_state_dict(bundle.state_dict, strict=True)
     return Trained(bundle, analysis, model.eval())
 

@@ -110,7 +110,7 @@ def _copy_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, 
                 if written > info.file_size:
                     raise BundleError(f"{label}: entry '{info.filename}' holds more data than its header says")
                 out.write(chunk)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as err:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as err:  # damaged entries
         raise BundleError(f"{label}: entry '{info.filename}' cannot be unpacked ({err})") from None
 
 
