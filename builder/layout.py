@@ -22,6 +22,7 @@ NODE_WIDTH, NODE_HEIGHT = 170, 100  # about the size of a node card on the canva
 BAND_GAP = 70  # vertical room between two bands, for the edge that wraps from one to the next
 VIEW = (900, 560)  # the canvas, in pixels, that a laid-out graph should fit
 READABLE_ZOOM = 0.8
+EXHAUSTIVE_LAYERS = 400  # up to this many layers every band length is tried (cost: layers squared)
 
 
 def _graph(spec: GraphSpec) -> nx.DiGraph:
@@ -81,9 +82,24 @@ def _zoom(layer_rows: list[tuple[float, float]], length: int, view: tuple[int, i
     return min(view[0] / width, view[1] / height, 1.0)
 
 
+def _candidate_lengths(n_layers: int, view: tuple[int, int]) -> list[int]:
+    """Band lengths worth trying, longest first. Every length up to EXHAUSTIVE_LAYERS layers; above, each try
+    costs a pass over the layers, so: every length short enough to be readable (the width alone allows a few),
+    then lengths a tenth apart (a tenth longer band changes the zoom by a tenth at most), and the whole graph in
+    one band."""
+    if n_layers <= EXHAUSTIVE_LAYERS:
+        return list(range(n_layers, 0, -1))
+    widest = int((view[0] / READABLE_ZOOM - NODE_WIDTH) / LAYER_GAP) + 1
+    lengths, k = set(range(1, widest + 1)), float(widest)
+    while k < n_layers:
+        k *= 1.1
+        lengths.add(min(n_layers, round(k)))
+    return sorted(lengths | {n_layers}, reverse=True)
+
+
 def band_length(layer_rows: list[tuple[float, float]], view: tuple[int, int] = VIEW) -> int:
     """Layers per band: the longest band that keeps the graph readable; else the one that zooms most."""
-    lengths = range(len(layer_rows), 0, -1)
+    lengths = _candidate_lengths(len(layer_rows), view)
     zooms = {k: _zoom(layer_rows, k, view) for k in lengths}
     readable = [k for k in lengths if zooms[k] >= READABLE_ZOOM]
     return readable[0] if readable else max(lengths, key=lambda k: (zooms[k], k))

@@ -6,7 +6,6 @@ each naming the field it is about (`nodes[2].params`), so the CLI and the UI can
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 from dataclasses import dataclass, field
@@ -72,21 +71,31 @@ class GraphSpec:
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data that shares no mutable value with the spec."""
-        return copy.deepcopy(
-            {
-                "version": self.version,
-                "name": self.name,
-                "nodes": [n.to_dict() for n in self.nodes],
-                "edges": [e.to_dict() for e in self.edges],
-            }
-        )
+        return {
+            "version": self.version,
+            "name": self.name,
+            "nodes": [_copied(n.to_dict()) for n in self.nodes],
+            "edges": [e.to_dict() for e in self.edges],
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     def copy(self) -> GraphSpec:
         """A deep copy: nothing (not even a shape list inside params) is shared with the original."""
-        return copy.deepcopy(self)
+        nodes = [Node(n.id, n.op, _copied(n.params), _copied(n.ui)) for n in self.nodes]
+        edges = [Edge(e.source, e.target, e.port) for e in self.edges]
+        return GraphSpec(self.name, nodes, edges, self.version)
+
+
+def _copied(value):
+    """A copy of JSON-like data (dicts, lists, tuples, scalars) sharing nothing mutable; unlike copy.deepcopy it
+    keeps no memo, which makes copying a 10,000-node spec several times faster."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_copied(item) for item in value)
+    return value
 
 
 def _schema(field_path: str, message: str) -> Issue:

@@ -32,6 +32,7 @@ class Analysis:
     dtypes: dict[str, str] = field(default_factory=dict)
     param_counts: dict[str, int] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)  # topological order, when acyclic
+    bad_params: set[str] = field(default_factory=set)  # nodes with a parameter issue: their shapes are not inferred
     input_id: str | None = None
     output_id: str | None = None
 
@@ -97,6 +98,7 @@ def _check_nodes(spec: GraphSpec, a: Analysis) -> set[str]:
         a.params[node.id] = resolved
         for name, message in errors + _oversized_params(resolved):
             a.issues.append(Issue(node.id, "bad_param", message, field=f"nodes[{i}].params.{name}"))
+            a.bad_params.add(node.id)
     return seen
 
 
@@ -162,7 +164,7 @@ def _check_ends(spec: GraphSpec, g: nx.DiGraph, a: Analysis) -> None:
     if not sinks:
         return
     depth = nx.single_source_shortest_path_length(g, a.input_id)
-    a.output_id = max(sinks, key=lambda s: (depth.get(s, 0), sinks.index(s)))
+    a.output_id = max(reversed(sinks), key=lambda s: depth.get(s, 0))  # the deepest; the last of equals
     for sink in sinks:
         if sink != a.output_id:
             a.issues.append(
@@ -206,7 +208,7 @@ def _infer_node(spec_node, a: Analysis) -> None:
     srcs = a.inputs[node_id]
     if not _check_arity(node_id, op, len(srcs), a):
         return
-    if node_id not in a.params or any(i.node == node_id and i.code == "bad_param" for i in a.issues):
+    if node_id not in a.params or node_id in a.bad_params:
         return
     if any(s not in a.shapes for s in srcs) or _dtype_issue(node_id, op, srcs, a):
         return
