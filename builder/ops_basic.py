@@ -229,6 +229,15 @@ OPS = [
         key_params=("dim",),
     ),
     _act("Step", "Heaviside step (1 if x > 0 else 0); gradient passes straight through."),
+    _act("BipolarStep", "Bipolar step (+1 if x > 0 else -1, so -1 at 0, like Step); gradient passes straight through."),
+    _act(
+        "PiecewiseLinear",
+        "Saturating linear unit clamp(x / width + 1/2, 0, 1): 0 below -width/2, 1 above width/2; "
+        "gradient 1/width between, 0 outside.",
+        Param("width", "float", 1.0, min=0.01, help="width of the linear part, centred on 0"),
+        key=("width",),
+    ),
+    _act("BipolarSigmoid", "2 * sigmoid(x) - 1 = tanh(x / 2), in (-1, 1); gradient (1 - y^2) / 2."),
     OpDef(
         "Maxout",
         "activation",

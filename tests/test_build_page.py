@@ -268,3 +268,27 @@ def test_merge_shape_error_offers_an_adapter_and_concat(at):
     button(at, "Fix: insert a Linear(8) adapter after b").click().run()
     assert analyze(editor(at).spec).ok
     assert edge_label(at, "linear", "add") == "[8]"
+
+
+def curve_charts(at: AppTest) -> list[dict]:
+    """The plotly figures on the page, as their JSON specs."""
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def test_an_activation_node_shows_its_curve_with_the_nodes_parameters(at):
+    click_node(at, "fc1")
+    assert curve_charts(at) == []  # a Linear: no curve
+    click_node(at, "relu")
+    (figure,) = curve_charts(at)
+    assert [trace["name"] for trace in figure["data"]] == ["f(x)", "f′(x)"]
+    assert any("ReLU on x from −4 to 4" in c.value for c in at.caption)
+    button(at, "LeakyReLU").click().run()
+    next(w for w in at.number_input if w.label == "negative_slope").set_value(0.25).run()
+    (figure,) = curve_charts(at)
+    slope = figure["data"][1]["y"]
+    assert min(slope) == pytest.approx(0.25) and max(slope) == pytest.approx(1.0)
+    assert any("LeakyReLU(negative_slope=0.25)" in c.value for c in at.caption)
+    button(at, "BipolarStep").click().run()
+    (figure,) = curve_charts(at)
+    assert [trace["name"] for trace in figure["data"]] == ["f(x)", "f′ in training", "true f′"]
+    assert any("straight-through" in c.value for c in at.caption)

@@ -149,7 +149,7 @@ def job(name: str, fmt: str, file, weights, x: torch.Tensor, work) -> dict:
 
 OP_ROWS = [(r, single_op_spec(*r)) for r in ROWS] + [(r, merge_spec(*r)) for r in MERGE_ROWS]
 CLASHING = chain(
-    ("x", "Input", {"shape": [4]}), ("torch", "Linear", {"out_features": 3}), ("nn", "ReLU"), ("load_file", "Tanh")
+    ("x", "Input", {"shape": [4]}), ("load_model", "Linear", {"out_features": 3}), ("nn", "ReLU"), ("load_file", "Tanh")
 )
 
 

@@ -65,3 +65,21 @@ def test_a_loss_that_does_not_fit_says_what_would():
     step = chain(("x", "Input", {"shape": [2]}), ("fc", "Linear", {"out_features": 1}), ("step", "Step"))
     with pytest.raises(ConfigError, match="output node 'step', a Step"):
         prepare_run(step, TrainConfig(dataset="or", loss="cross_entropy", device="cpu"))
+
+
+@pytest.mark.parametrize("head, auto_name", [("BipolarSigmoid", "bipolar_bce"), ("BipolarStep", "step_mse")])
+def test_bipolar_outputs_are_read_as_y_plus_one_over_two(head, auto_name):
+    from engine.probes.epoch_probes import class_probabilities, predicted_classes
+
+    spec = chain(("x", "Input", {"shape": [2]}), ("fc", "Linear", {"out_features": 1}), ("out", head))
+    config = TrainConfig(dataset="xor", device="cpu", epochs=1, batch_size=4)
+    tr = prepare_run(spec, config).trainer
+    assert tr.objective.name == auto_name
+    value, out, y = loss_on_first_batch(prepare_run(spec, TrainConfig(**{**config.to_dict(), "loss": "mse"})).trainer)
+    torch.testing.assert_close(value, F.mse_loss((out + 1) / 2, y))  # squared error on the 0/1 scale
+    probs = class_probabilities(torch.tensor([[-1.0], [0.0], [1.0]]), head)
+    torch.testing.assert_close(probs[:, 1], torch.tensor([0.0, 0.5, 1.0]))
+    assert predicted_classes(torch.tensor([[-0.2], [0.2]]), 2, head).tolist() == [0, 1]
+    if head == "BipolarStep":
+        with pytest.raises(ConfigError, match=r"a BipolarStep \(-1 or \+1\); use loss mse"):
+            prepare_run(spec, TrainConfig(**{**config.to_dict(), "loss": "cross_entropy"}))

@@ -22,6 +22,35 @@ class Step(nn.Module):
         return x + (step - x).detach()  # value of step, gradient of x
 
 
+class BipolarStep(nn.Module):
+    """Bipolar step, +1 if x > 0 else -1 (2 * Step - 1, so -1 at exactly 0), with a straight-through gradient."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        step = 2 * (x > 0).to(x.dtype) - 1
+        return x + (step - x).detach()  # value of step, gradient of x
+
+
+class PiecewiseLinear(nn.Module):
+    """Saturating linear unit clamp(x / width + 1/2, 0, 1): 0 below -width/2, 1 above width/2, linear between.
+
+    The gradient is 1 / width for -width/2 <= x <= width/2 (torch.clamp passes it at the two ends) and 0 outside.
+    """
+
+    def __init__(self, width: float = 1.0):
+        super().__init__()
+        self.width = width
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.clamp(x / self.width + 0.5, 0.0, 1.0)
+
+
+class BipolarSigmoid(nn.Module):
+    """2 * sigmoid(x) - 1, computed as tanh(x / 2) (the same function, exact near 0); outputs in (-1, 1)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.tanh(x / 2)
+
+
 class Maxout(nn.Module):
     """Max over `pieces` linear pieces per output unit, on the last dimension.
 

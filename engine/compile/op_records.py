@@ -47,14 +47,26 @@ class OutputKind(StrEnum):
     """What an op's output values are when it ends the network."""
 
     LOGITS = "logits"  # any real numbers: most ops
-    PROBABILITIES = "probabilities"  # each unit on its own a probability in [0, 1]: Sigmoid
+    PROBABILITIES = "probabilities"  # each unit on its own a probability in [0, 1]: Sigmoid, PiecewiseLinear
     ZERO_ONE = "zero_one"  # each unit 0 or 1: Step
     DISTRIBUTION = "distribution"  # non-negative and summing to 1 over the classes: Softmax
+    BIPOLAR = "bipolar"  # each unit in (-1, 1), and (y + 1) / 2 a probability: BipolarSigmoid
+    PLUS_MINUS_ONE = "plus_minus_one"  # each unit -1 or +1: BipolarStep
 
     @property
     def in_unit_interval(self) -> bool:
         """Each unit already lies in [0, 1], so a unit says "yes" above 0.5 (logits: above 0)."""
         return self in (OutputKind.PROBABILITIES, OutputKind.ZERO_ONE)
+
+    @property
+    def bipolar(self) -> bool:
+        """Each unit lies in [-1, 1]; (y + 1) / 2 reads it as a probability or a 0/1 value."""
+        return self in (OutputKind.BIPOLAR, OutputKind.PLUS_MINUS_ONE)
+
+    @property
+    def yes_above(self) -> float:
+        """The value above which one unit says "yes" (class 1 of two): 0.5 in [0, 1], else 0 (logits, bipolar)."""
+        return 0.5 if self.in_unit_interval else 0.0
 
 
 @dataclass(frozen=True)
@@ -257,6 +269,15 @@ _RECORDS = (
     _module("GELU", nn.GELU, relu_like=True),
     _module("Softmax", nn.Softmax, lambda p, ins: {"dim": torch_dim(p["dim"])}, output=OutputKind.DISTRIBUTION),
     _module("Step", layers.Step, relu_like=True, output=OutputKind.ZERO_ONE),
+    _module("BipolarStep", layers.BipolarStep, relu_like=True, output=OutputKind.PLUS_MINUS_ONE),  # dead: always -1
+    _module(
+        "PiecewiseLinear",
+        layers.PiecewiseLinear,
+        lambda p, ins: {"width": p["width"]},
+        relu_like=True,  # a unit never above 0 is 0 with gradient 0
+        output=OutputKind.PROBABILITIES,
+    ),
+    _module("BipolarSigmoid", layers.BipolarSigmoid, output=OutputKind.BIPOLAR),
     _module("Maxout", layers.Maxout, _maxout),
     # convolution
     _module("Conv1d", nn.Conv1d, _conv(int)),

@@ -30,8 +30,7 @@ def predicted_classes(out: torch.Tensor, n_classes: int, sink_op: str | None) ->
     """Class index per prediction: [B, C] -> [B], [B, T, C] -> [B, T]; one output unit for 2 classes.
     `sink_op` is the output node's op (None: logits)."""
     if out.shape[-1] == 1 and n_classes == 2:
-        threshold = 0.5 if output_kind(sink_op).in_unit_interval else 0.0  # probabilities or 0/1: "> 0.5"
-        return (out[..., 0] > threshold).long()
+        return (out[..., 0] > output_kind(sink_op).yes_above).long()  # probabilities or 0/1: "> 0.5"
     return out.argmax(dim=-1)
 
 
@@ -47,6 +46,8 @@ def target_classes(y: torch.Tensor, n_classes: int) -> torch.Tensor:
 def class_probabilities(out: torch.Tensor, sink_op: str | None) -> torch.Tensor:
     """[N, C] (or [N, 1]) outputs -> [N, C] probabilities, whatever the output op `sink_op` gives."""
     kind = output_kind(sink_op)
+    if kind.bipolar:  # [-1, 1] -> [0, 1], then read as probabilities
+        out, kind = (out + 1) / 2, OutputKind.PROBABILITIES
     if out.shape[-1] == 1:
         p1 = out[:, 0].clamp(0, 1) if kind.in_unit_interval else torch.sigmoid(out[:, 0])
         return torch.stack([1 - p1, p1], dim=1)

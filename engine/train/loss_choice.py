@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from engine.compile.op_records import OutputKind
 from engine.errors import ConfigError
 from engine.train.config import LOSSES
-from engine.train.losses import UNIT_INTERVAL_LOSSES, Objective, Sink
+from engine.train.losses import UNIT_INTERVAL_LOSSES, Objective, Sink, on_unit_interval
 
 LABEL_LOSSES = frozenset(
     {"cross_entropy", "cross_entropy_softmax_nll", "sequence_cross_entropy", "sequence_cross_entropy_softmax_nll"}
@@ -29,6 +29,8 @@ LABEL_LOSSES = frozenset(
 _ZERO_ONE, _PROBABILITIES = UNIT_INTERVAL_LOSSES[OutputKind.ZERO_ONE], UNIT_INTERVAL_LOSSES[OutputKind.PROBABILITIES]
 ALREADY_SQUARED = frozenset({_ZERO_ONE.single, _ZERO_ONE.one_hot})  # a Step output learns by squared error only
 ON_PROBABILITIES = frozenset({_PROBABILITIES.single, _PROBABILITIES.one_hot})  # a Sigmoid output
+_BIPOLAR = UNIT_INTERVAL_LOSSES[OutputKind.BIPOLAR]
+ON_BIPOLAR = frozenset({_BIPOLAR.single, _BIPOLAR.one_hot})  # a BipolarSigmoid output, read as (y + 1) / 2
 REGRESSION_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.huber_loss}
 
 
@@ -48,7 +50,8 @@ def apply_loss_choice(objective: Objective, loss: str | None, sink: Sink) -> Obj
     if loss == "cross_entropy":
         if objective.name in ALREADY_SQUARED:
             raise ConfigError(
-                f"loss 'cross_entropy' does not fit the output node '{sink.node_id}', a Step (0 or 1); "
+                f"loss 'cross_entropy' does not fit the output node '{sink.node_id}', a {sink.op} "
+                f"({'-1 or +1' if sink.output.bipolar else '0 or 1'}); "
                 "use loss mse (or auto)"
             )
         return objective
@@ -62,6 +65,8 @@ def _probability_mse(objective: Objective, sink: Sink) -> Objective:
         return objective
     if name in ON_PROBABILITIES:  # a Sigmoid output: already probabilities, targets already 0/1
         loss = F.mse_loss
+    elif name in ON_BIPOLAR:
+        loss = on_unit_interval(F.mse_loss)
     elif name == "bce_logits":  # one logit for two classes, targets [B, 1] in {0, 1}
         loss = lambda out, y: F.mse_loss(torch.sigmoid(out), y)  # noqa: E731
     else:  # labels against [.., C] outputs: logits, or probabilities from a Softmax

@@ -1,7 +1,9 @@
 """Choosing the loss (and accuracy) from the task, the network's output shape and what its output op gives.
 
-What an op's output is (logits; probabilities in [0, 1] for a Sigmoid; 0/1 for a Step; a distribution for a
-Softmax) is the `output` of its record in engine/compile/op_records.py; the Sink reads it from there.
+What an op's output is (logits; probabilities in [0, 1] for a Sigmoid or PiecewiseLinear; 0/1 for a Step; a
+distribution for a Softmax; (-1, 1) for a BipolarSigmoid; -1/+1 for a BipolarStep) is the `output` of its record in
+engine/compile/op_records.py; the Sink reads it from there. A bipolar output y is scored as (y + 1) / 2 against the
+same 0/1 targets, so BCE on a BipolarSigmoid is BCE on sigmoid(x), and a unit says "yes" above 0.
 
 | task / output                                   | loss                                        |
 | ----------------------------------------------- | ------------------------------------------- |
@@ -10,7 +12,9 @@ Softmax) is the `output` of its record in engine/compile/op_records.py; the Sink
 | 2 classes, output [1]                           | BCE with logits; BCE for a Sigmoid output;  |
 |                                                 | MSE on {0, 1} for a Step output (perceptron |
 |                                                 | rule through the straight-through gradient) |
+|                                                 | the same on (y + 1) / 2 for the bipolar ops |
 | classification, Sigmoid or Step output [C]      | BCE / MSE against one-hot targets           |
+|   (or PiecewiseLinear, BipolarSigmoid, -Step)   |                                             |
 | regression                                      | MSE                                         |
 | reconstruction                                  | MSE against the input                       |
 
@@ -97,6 +101,11 @@ def bce_on_probabilities(probs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy(probs.clamp(1e-7, 1 - 1e-7), y)
 
 
+def on_unit_interval(loss: LossFn) -> LossFn:
+    """`loss` applied to a bipolar output y in [-1, 1] rescaled to (y + 1) / 2 in [0, 1]."""
+    return lambda out, y: loss((out + 1) / 2, y)
+
+
 def argmax_correct(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (out.argmax(dim=-1) == y).sum()
 
@@ -131,7 +140,7 @@ def _labels(name: str, softmax: bool, per_step: bool = False) -> Objective:
 
 
 class UnitIntervalLoss(NamedTuple):
-    """The objectives of an output already in [0, 1]."""
+    """The objectives of an output already in [0, 1] (or in [-1, 1], rescaled)."""
 
     single: str  # the objective's name for one unit and 2 classes
     one_hot: str  # its name for one unit per class against one-hot targets
@@ -141,6 +150,11 @@ class UnitIntervalLoss(NamedTuple):
 UNIT_INTERVAL_LOSSES = {
     OutputKind.PROBABILITIES: UnitIntervalLoss("bce", "one_hot_sigmoid", bce_on_probabilities),
     OutputKind.ZERO_ONE: UnitIntervalLoss("step_mse", "one_hot_step", F.mse_loss),  # perceptron rule via the Step
+    OutputKind.BIPOLAR: UnitIntervalLoss(
+        "bipolar_bce", "one_hot_bipolar_sigmoid", on_unit_interval(bce_on_probabilities)
+    ),  # BCE on sigmoid(x)
+    # the Step's names: engine.train.loss_choice treats a BipolarStep like a Step (squared error only)
+    OutputKind.PLUS_MINUS_ONE: UnitIntervalLoss("step_mse", "one_hot_step", on_unit_interval(F.mse_loss)),
 }
 
 
@@ -148,7 +162,7 @@ def _single_output(output: OutputKind) -> Objective:
     """Two classes from one output unit."""
     if output in UNIT_INTERVAL_LOSSES:
         chosen = UNIT_INTERVAL_LOSSES[output]
-        return Objective(chosen.single, "classification", chosen.loss, threshold_correct(0.5), as_column)
+        return Objective(chosen.single, "classification", chosen.loss, threshold_correct(output.yes_above), as_column)
     return Objective(
         "bce_logits", "classification", F.binary_cross_entropy_with_logits, threshold_correct(0.0), as_column
     )

@@ -1,4 +1,5 @@
-"""The inspector: the selected node's id, parameters (one widget per catalog parameter), shapes, problems."""
+"""The inspector: the selected node's id, parameters (one widget per catalog parameter), shapes, problems, and for
+an activation op a small plot of its function and derivative with the node's parameters."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ui.build.editor_state import editor
 from ui.build.panels import draw_fix_buttons
 
 TEXT_KINDS = ("shape", "size")
+CURVE_CONFIG = {"displayModeBar": False}
 
 
 def _widget_key(name: str) -> str:
@@ -94,6 +96,33 @@ def _shapes_line(node_id: str, analysis: Analysis) -> str:
     return f"in {shown_in} → out {fmt(out) if out is not None else '?'}"
 
 
+def _curve_caption(op_name: str, params: dict, note: str) -> str:
+    """What the activation plot draws, e.g. "LeakyReLU(negative_slope=0.2) on x from −4 to 4: ..."."""
+    shown = ", ".join(f"{name}={format_param(value)}" for name, value in params.items())
+    call = f"{op_name}({shown})" if shown else op_name
+    drawn = (
+        f"{call} on x from −4 to 4, through the op's own torch module: f(x) and its derivative by autograd, "
+        "the gradient training passes back."
+    )
+    return f"{drawn} {note[0].upper()}{note[1:]}." if note else drawn
+
+
+def _draw_activation_curve(node_id: str, op_name: str, analysis: Analysis) -> None:
+    """The function and derivative of an activation node, with its current (valid) parameters."""
+    if any(issue.code == "bad_param" for issue in analysis.issues_for(node_id)):
+        st.caption("Fix the parameters to see this activation's curve.")
+        return
+    from engine.compile.activation_curves import activation_curve  # torch loads only when a curve is drawn
+    from ui.figures.activations import activation_figure
+
+    params = analysis.params[node_id]
+    curve = activation_curve(op_name, params)
+    if curve is None:
+        return
+    st.plotly_chart(activation_figure(curve), key=f"curve_{node_id}", config=CURVE_CONFIG, width="stretch")
+    st.caption(_curve_caption(op_name, params, curve.note))
+
+
 def draw_inspector(analysis: Analysis) -> None:
     ed = editor()
     node = ed.spec.node(ed.selected) if ed.selected else None
@@ -109,6 +138,8 @@ def draw_inspector(analysis: Analysis) -> None:
     for param in op.params if op else ():
         given = node.params.get(param.name, param.default)
         _param_widget(node.id, param, None if given is REQUIRED else given)
+    if op is not None and op.group == "activation":
+        _draw_activation_curve(node.id, node.op, analysis)
     for i, issue in enumerate(analysis.issues_for(node.id)):
         st.error(issue.message)
         draw_fix_buttons(issue, f"insp_{ed.version}_{i}")
