@@ -21,6 +21,7 @@ PAGES = [
     BUILD,
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
+    st.Page("app_pages/backprop.py", title="Backprop", icon=":material/account_tree:"),
     st.Page(build_by_name, title="Build", url_path="build", visibility="hidden"),
 ]
 
