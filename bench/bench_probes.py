@@ -3,9 +3,10 @@
     python -m bench.bench_probes                     # all three, on the digits MLP, CPU
     python -m bench.bench_probes --repeats 9 --epochs 60
 
-1. In-process cost of the probes by sampling interval: the training loop as the worker drives it (arm when
-   due, collect when fired, epoch snapshots, JSON of every snapshot), with probes every k steps and no time
-   floor, and with the default settings, each against the same loop without probes run right beside it.
+1. In-process cost of the probes by sampling interval: the training loop as the worker drives it (the run's
+   step snapshots planned at its start, taken and armed at every event, epoch snapshots, JSON of every
+   snapshot), with probes every k steps and no time floor (besides the run's min_snapshots milestones), and
+   with the default settings, each against the same loop without probes run right beside it.
 2. Worker with probes at their default settings vs the same worker without probes (target >= 0.9).
 3. Worker with default probes while a reader polls the store every 0.5 s the way the Train page does
    (status, new metrics, newest snapshots) vs the same run through the CLI's training path
@@ -41,6 +42,7 @@ from engine.probes.epoch_probes import EpochProbes
 from engine.probes.step_probes import DEFAULT_PROBES, ProbeSettings, StepProbes
 from engine.runs.manager import RunManager
 from engine.runs.store import RunStore
+from engine.runs.worker_loop import start_step_probes
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run
 
@@ -60,13 +62,12 @@ def loop_rate(epochs: int, settings: ProbeSettings | None) -> Rate:
     step_probes = StepProbes(trainer.model, ops, settings) if settings else None
     epoch_probes = EpochProbes(trainer, settings) if settings else None
     wall, cpu = time.perf_counter(), time.process_time()
+    if step_probes is not None:
+        start_step_probes(step_probes, trainer)
     for event in trainer.run():
         if step_probes is None or event["kind"] not in ("step", "epoch"):
             continue
-        if step_probes.fired():
-            json.dumps(step_probes.collect())
-        if not step_probes.armed and step_probes.due(event["step"]):
-            step_probes.arm(event["step"])
+        json.dumps(step_probes.at_event(event["step"]))
         if event["kind"] == "epoch":
             json.dumps(epoch_probes.collect(final=event["epoch"] == epochs))
     return trainer.step / (time.perf_counter() - wall), trainer.step / (time.process_time() - cpu)

@@ -67,6 +67,8 @@ def test_a_short_run_finishes_with_metrics_and_probes(manager):
     last = manager.snapshots(run, "epoch")[-1]
     assert last.epoch == 40 and "surface" in last.data and len(last.data["confusion"]) == 2
     assert manager.snapshots(run, "step"), "step probes were taken"
+    sampled = [(r.step, r.epoch) for r in manager.snapshots(run, "step")]
+    assert len(sampled) >= 20 and sampled[-1] == (40, 40)  # a 40-step run: 20 snapshots or more, the last step's
     assert (manager.store.bundle_dir(run) / WEIGHTS_FILE).is_file()
 
 

@@ -1,7 +1,8 @@
 """The worker's loop over one run's training events: buffer, probe, flush, obey commands, checkpoint.
 
 See engine.runs.worker for the process around it. All writes go through RunStore.write (one transaction per
-flush); probes cost one host transfer per snapshot (engine.probes.step_probes).
+flush); step probes cost one host transfer per event that brings snapshots (engine.probes.step_probes), and the
+run's final step is always one of the steps they sample.
 """
 
 from __future__ import annotations
@@ -21,6 +22,18 @@ PAUSED_POLL_SECONDS = 0.1
 HEARTBEAT_SECONDS = 5.0  # a paused worker still says it is alive this often
 CHECKPOINT_SECONDS = 30.0  # an epoch end writes a checkpoint when the last is older than this
 RATE_SMOOTHING = 0.3  # weight of the newest measurement in the steps-per-second average
+
+
+def steps_per_epoch(trainer) -> int:
+    """Optimizer steps in one epoch of `trainer` (a batch of one is left out for BatchNorm)."""
+    samples = len(trainer.x_train) - (1 if trainer.drop_single else 0)
+    return max(1, math.ceil(samples / trainer.config.batch_size))
+
+
+def start_step_probes(probes: StepProbes, trainer) -> None:
+    """Plan a run's step snapshots before its first step: it ends at epochs x steps per epoch."""
+    last = trainer.config.epochs * steps_per_epoch(trainer)
+    probes.start(trainer.step, last, trainer.config.log_every)
 
 
 class RunLoop:
@@ -61,6 +74,8 @@ class RunLoop:
             f"; kept the trained weights of {', '.join(self.kept)}" if self.kept else ""
         )
         self.store.set_status(self.run_id, "running", message, started=time.time())
+        if self.step_probes is not None:
+            start_step_probes(self.step_probes, trainer)
         ending = None
         for event in trainer.run():
             self._record(event)
@@ -78,12 +93,9 @@ class RunLoop:
         values = {k: v for k, v in event.items() if k not in ("kind", "step", "epoch", "message")}
         if kind in ("step", "epoch"):
             self.pending.metrics.append((step, epoch, kind, values))
-        probes = self.step_probes
-        if probes is not None and kind in ("step", "epoch"):
-            if probes.fired():
-                self.pending.snapshots.append((step, epoch, "step", probes.collect()))
-            if not probes.armed and probes.due(step):
-                probes.arm(step)
+        if self.step_probes is not None and kind in ("step", "epoch"):
+            for sampled, snapshot in self.step_probes.at_event(step):  # sampled since the last event: in this epoch
+                self.pending.snapshots.append((sampled, epoch, "step", snapshot))
         if kind == "epoch":
             self._epoch_end(step, epoch)
 
@@ -149,7 +161,7 @@ class RunLoop:
 
     def _progress(self) -> dict:
         t, config = self.trainer, self.trainer.config
-        per_epoch = max(1, math.ceil((len(t.x_train) - (1 if t.drop_single else 0)) / config.batch_size))
+        per_epoch = steps_per_epoch(t)
         total = per_epoch * config.epochs
         now = time.perf_counter()
         if self.active_since is not None:
@@ -208,7 +220,9 @@ class RunLoop:
         self.last_checkpoint = time.perf_counter()
 
     def _end(self, ending: dict | None) -> None:
-        if self.step_probes is not None:
+        if self.step_probes is not None:  # steps sampled after the last event (a divergence ends without one)
+            for sampled, snapshot in self.step_probes.collect():
+                self.pending.snapshots.append((sampled, self._epoch(), "step", snapshot))
             self.step_probes.disarm()
         if self.active_since is not None:
             self._pause_clock()
