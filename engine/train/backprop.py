@@ -11,8 +11,8 @@ and batches by indexing. Step losses stay on the device and are copied to the ho
 sync and no Python work per sample.
 
 The consumer gets control at every event, so it can pause (not pull the next event), stop (break: the
-model keeps its weights, `status` becomes "stopped") or probe: forward hooks armed at a step event and
-removed at the next one sample one window every `log_every` steps, at no cost to the other steps.
+model keeps its weights, `status` becomes "stopped") or probe: engine.probes.step_probes arms its hooks at an
+event for the steps it samples before the next one, at no cost to the other steps.
 """
 
 from __future__ import annotations
