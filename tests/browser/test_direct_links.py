@@ -29,7 +29,12 @@ from tests.browser.conftest import ARTIFACTS, failed
 pytestmark = pytest.mark.browser
 
 OWNER = "direct-link-owner"
-NAVIGATION = [("Build", "draw"), ("Train", "model_training"), ("Export", "download")]  # label, icon ligature
+NAVIGATION = [  # label, icon ligature: app.py's pages in order
+    ("Build", "draw"),
+    ("Train", "model_training"),
+    ("Export", "download"),
+    ("Backprop", "account_tree"),
+]
 VIEWPORT = {"width": 1500, "height": 1000}
 FIRST_RUN_MS = 60_000  # a fresh server's first script run imports torch
 CENTRED_WIDTH_PX = 736  # the centred layout's widest main block (46rem); the wide one takes the main area
@@ -74,7 +79,7 @@ def first_visit(browser, finished_run, request) -> Iterator[Callable[[str], Page
 
 
 def expect_app_navigation(page: Page) -> None:
-    """The sidebar lists app.py's pages, Build, Train, Export, each with its material icon; no legacy "app"."""
+    """The sidebar lists app.py's pages (Build, Train, Export, Backprop), each with its icon; no legacy "app"."""
     links = page.get_by_test_id("stSidebarNav").get_by_test_id("stSidebarNavLink")
     expect(links).to_have_count(len(NAVIGATION))
     for k, (label, icon) in enumerate(NAVIGATION):
