@@ -34,11 +34,13 @@ def _check_header(path: str, header: list[str]) -> None:
             f"CSV file '{path}' has {len(header)} column in its header; it needs at least one "
             "feature column and a target column"
         )
+    seen: set[str] = set()
     for i, name in enumerate(header):
         if not name:
             raise DataError(f"CSV file '{path}' header: column {i + 1} has no name")
-        if header.index(name) != i:
+        if name in seen:
             raise DataError(f"CSV file '{path}' header: column name '{name}' appears more than once")
+        seen.add(name)
 
 
 def _check_ragged(path: str, header: list[str], rows: list[tuple[int, list[str]]]) -> None:
@@ -50,12 +52,17 @@ def _check_ragged(path: str, header: list[str], rows: list[tuple[int, list[str]]
             )
 
 
+def _listed(names: list[str], most: int = 20) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
+
+
 def _target_index(path: str, header: list[str], target: str | None) -> int:
     if target is None:
         return len(header) - 1
     if target not in header:
         raise DataError(
-            f"CSV file '{path}' has no column '{target}' to use as target; its columns are: {', '.join(header)}"
+            f"CSV file '{path}' has no column '{target}' to use as target; its columns are: {_listed(header)}"
         )
     return header.index(target)
 
