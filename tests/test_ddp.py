@@ -11,6 +11,7 @@ import sys
 import pytest
 import torch
 
+from builder.templates import TEMPLATES
 from engine.cli.main import main
 from engine.cli.train_ddp import World, backend_and_device, shard_indices
 from engine.errors import ConfigError, DataError
@@ -83,3 +84,21 @@ def test_ddp_without_torchrun_says_how_to_launch(capsys, monkeypatch):
     assert main(["train", "--template", "mlp_iris", "--ddp"]) == 2
     (line,) = capsys.readouterr().out.strip().splitlines()
     assert line.startswith("error: --ddp needs the variables torchrun sets") and "torchrun --nproc_per_node=N" in line
+
+
+def test_a_network_with_a_parameter_the_output_never_uses_trains_under_ddp(tmp_path):
+    """dbn_digits' RBMs keep a visible bias that only their own learning rule uses: DDP must be told, or its
+    second step fails waiting for that gradient."""
+    from engine.cli.train_ddp import unused_parameters
+    from engine.compile.fx_module import compile_spec
+
+    model = compile_spec(TEMPLATES["dbn_digits"].spec())
+    assert unused_parameters(model, torch.rand(2, 64)) == ["rbm1.v_bias", "rbm2.v_bias"]
+    assert all(p.grad is None for p in model.parameters())  # the check leaves nothing behind
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "engine"]
+    command += ["train", "--template", "dbn_digits", "--epochs", "2", "--ddp", "--json", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [e["epoch"] for e in events if e["kind"] == "epoch"] == [1, 2] and events[-1]["kind"] == "done"

@@ -166,3 +166,21 @@ def test_activation_memory_is_checked_at_the_batch_size_the_data_allows(single_t
         check_activation_memory(analysis, 100_000)
     dataset = fitted_dataset(analysis, TrainConfig(dataset="digits", batch_size=100_000))  # 1,437 rows: fits
     assert dataset.n_train < 100_000
+
+
+def test_token_ids_beyond_the_embedding_table_are_refused_before_the_run(single_thread_torch):
+    from builder.templates import TEMPLATES
+    from engine.errors import DataError
+    from engine.train.config import TrainConfig
+    from engine.train.pipeline import prepare_run
+
+    template = TEMPLATES["lstm_text"]
+    spec = template.spec()
+    embedding = next(n for n in spec.nodes if n.op == "Embedding")
+    embedding.params["num_embeddings"] = 10
+    with pytest.raises(DataError) as caught:
+        prepare_run(spec, TrainConfig(**{**template.train, "epochs": 1, "device": "cpu"}))
+    assert str(caught.value) == (
+        f"dataset 'text' holds token ids from 0 to 27 but Embedding '{embedding.id}' has num_embeddings 10; "
+        "set num_embeddings to at least 28"
+    )

@@ -87,6 +87,20 @@ def shard_dataset(dataset: Dataset, world: World, seed: int) -> Dataset:
     return dataclasses.replace(dataset, x_train=dataset.x_train[idx], y_train=dataset.y_train[idx])
 
 
+def unused_parameters(model: torch.nn.Module, sample: torch.Tensor) -> list[str]:
+    """Names of the parameters a backward pass from the output does not reach (an RBM's visible bias is used
+    only by its own learning rule). Found with one eval-mode pass on `sample`, leaving no gradient behind."""
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(sample)
+        out.float().sum().backward()
+        return [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+
+
 def prepare_ddp_run(spec: GraphSpec, config: TrainConfig, world: World, device: str) -> PreparedRun:
     """As engine.train.pipeline.prepare_run, with this rank's shard of the data and the model wrapped in DDP.
     PreparedRun.model is the plain model (its state dict is what the bundle stores)."""
@@ -94,7 +108,12 @@ def prepare_ddp_run(spec: GraphSpec, config: TrainConfig, world: World, device: 
     dataset = shard_dataset(fitted_dataset(analysis, config), world, config.seed)
     seed_everything(config.seed)
     model = compile_analysis(analysis).to(device)
-    wrapped = DistributedDataParallel(model, device_ids=[torch.device(device).index] if device != "cpu" else None)
+    unused = unused_parameters(model, dataset.x_train[:2].to(device))
+    wrapped = DistributedDataParallel(
+        model,
+        device_ids=[torch.device(device).index] if device != "cpu" else None,
+        find_unused_parameters=bool(unused),  # else DDP fails on the second step (an RBM's v_bias, say)
+    )
     local = dataclasses.replace(config, device=device)
     trainer = Trainer(wrapped, dataset, local, Sink.from_analysis(analysis))
     return PreparedRun(spec, analysis, config, dataset, model, trainer)
@@ -153,7 +172,11 @@ def _train(args, world: World) -> int:
             print(f"error: {problem}")
         return EXIT_BAD_INPUT
     backend, device = backend_and_device(config.device, world)
-    dist.init_process_group(backend, rank=world.rank, world_size=world.size, timeout=TIMEOUT)
+    bound = {}
+    if backend == "nccl":  # each rank on its own GPU before the group forms (else all start on cuda:0)
+        torch.cuda.set_device(device)
+        bound = {"device_id": torch.device(device)}
+    dist.init_process_group(backend, rank=world.rank, world_size=world.size, timeout=TIMEOUT, **bound)
     try:
         run = prepare_ddp_run(spec, config, world, device)
         last, epoch_loss = _drive(run, world, backend, device, args.json)

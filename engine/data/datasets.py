@@ -306,4 +306,24 @@ def fit_to_analysis(dataset: Dataset, analysis) -> Dataset:
     input_id = analysis.input_id
     assert input_id is not None and input_id in analysis.params, "fit_to_analysis needs a valid Analysis"
     params = analysis.params[input_id]
-    return fit_to_input(dataset, params["shape"], params.get("dtype", "float32"), input_id)
+    fitted = fit_to_input(dataset, params["shape"], params.get("dtype", "float32"), input_id)
+    check_token_ids(fitted, analysis)
+    return fitted
+
+
+def check_token_ids(dataset: Dataset, analysis) -> None:
+    """DataError naming the Embedding whose table is too small for the dataset's token ids: on CUDA such an id
+    is an asynchronous device-side assert long after the step that read it, so it is refused before the run."""
+    if dataset.input_dtype != "int64":
+        return
+    tables = {n.id: analysis.params[n.id]["num_embeddings"] for n in analysis.spec.nodes if n.op == "Embedding"}
+    if not tables:
+        return
+    largest = max(int(x.max()) if x.numel() else -1 for x in (dataset.x_train, dataset.x_val))
+    smallest = min(int(x.min()) if x.numel() else 0 for x in (dataset.x_train, dataset.x_val))
+    for node_id, rows in tables.items():
+        if largest >= rows or smallest < 0:
+            raise DataError(
+                f"dataset '{dataset.name}' holds token ids from {smallest} to {largest} but Embedding '{node_id}' "
+                f"has num_embeddings {rows}; set num_embeddings to at least {largest + 1}"
+            )
