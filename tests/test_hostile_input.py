@@ -184,3 +184,23 @@ def test_token_ids_beyond_the_embedding_table_are_refused_before_the_run(single_
         f"dataset 'text' holds token ids from 0 to 27 but Embedding '{embedding.id}' has num_embeddings 10; "
         "set num_embeddings to at least 28"
     )
+
+
+def test_the_servers_device_check_starts_no_cuda_context(monkeypatch):
+    """preflight runs in the web server: it may ask whether a GPU is there, never for its name or the current
+    device (each creates a CUDA context that holds GPU memory for the server's whole life)."""
+    import torch
+
+    from engine.train.device import pick_device
+
+    def creates_a_context(*args):
+        raise AssertionError("a CUDA context was created")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_device_name", creates_a_context)
+    monkeypatch.setattr(torch.cuda, "current_device", creates_a_context)
+    assert pick_device("auto", named=False) == (torch.device("cuda"), "using cuda, picked by auto")
+    assert pick_device("cuda:1", named=False) == (torch.device("cuda:1"), "using cuda:1")
+    with pytest.raises(AssertionError, match="context"):
+        pick_device("cuda")  # the worker names its GPU

@@ -69,7 +69,7 @@ def preflight(spec: GraphSpec, config: TrainConfig) -> Readiness:
     """Everything that can be checked before a run starts; raises the user-facing error that names the
     field, node, file or column (ConfigError, SpecInvalid, DataError)."""
     analysis = analysis_for_training(spec, config)
-    device, _ = pick_device(config.device)
+    device, _ = pick_device(config.device, named=False)  # the server checks; the worker uses the GPU
     dataset = fitted_dataset(analysis, config)
     out_shape, sink = analysis.shapes[analysis.output_id], Sink.from_analysis(analysis)
     objective = apply_loss_choice(
