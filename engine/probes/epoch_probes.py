@@ -90,7 +90,9 @@ class EpochProbes:
         c = self.n_classes
         pred = predicted_classes(out, c, self.sink_op).reshape(-1)
         true = target_classes(y, c).reshape(-1)
-        self.confusion += torch.bincount(true * c + pred, minlength=c * c)
+        cells = true * c + pred  # [N] indices into the flattened [C, C] matrix
+        # scatter_add into the fixed-size counts: bincount must find the largest index first, a host sync on CUDA
+        self.confusion.scatter_add_(0, cells, torch.ones_like(cells, dtype=self.confusion.dtype))
 
     # --- grid and points -------------------------------------------------------------------------------
 
