@@ -204,3 +204,53 @@ def test_the_servers_device_check_starts_no_cuda_context(monkeypatch):
     assert pick_device("cuda:1", named=False) == (torch.device("cuda:1"), "using cuda:1")
     with pytest.raises(AssertionError, match="context"):
         pick_device("cuda")  # the worker names its GPU
+
+
+def _out_of_memory_after(monkeypatch, steps: int) -> None:
+    """Make the Trainer's epochs raise torch.OutOfMemoryError once it has taken `steps` steps (as CUDA would)."""
+    import torch
+
+    from engine.train.backprop import Trainer
+
+    original = Trainer._epoch
+
+    def epoch_then_out_of_memory(self, epoch):
+        for event in original(self, epoch):
+            yield event
+            if self.step >= steps:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "_epoch", epoch_then_out_of_memory)
+
+
+def test_out_of_memory_in_the_cli_is_one_line_with_a_hint(capsys, monkeypatch):
+    from engine.cli.main import main
+
+    _out_of_memory_after(monkeypatch, 10)
+    assert main(["train", "--template", "mlp_iris", "--device", "cpu", "--batch-size", "16"]) == 2
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("error: out of memory on cpu in step ") and "lower batch_size (try 8)" in last
+
+
+def test_out_of_memory_in_a_run_keeps_a_checkpoint_and_says_what_to_do(tmp_path, monkeypatch, single_thread_torch):
+    from builder.templates import TEMPLATES
+    from engine.runs.store import RunStore
+    from engine.runs.worker_loop import RunLoop
+    from engine.train.config import TrainConfig
+    from engine.train.pipeline import prepare_run
+
+    _out_of_memory_after(monkeypatch, 10)
+    t = TEMPLATES["mlp_iris"]
+    config = TrainConfig(**{**t.train, "device": "cpu", "batch_size": 16})
+    store = RunStore(tmp_path)
+    run_id = store.create_run("test", t.spec().to_dict(), config.to_dict())
+    prepared = prepare_run(t.spec(), config)
+    RunLoop(store, store.get(run_id), prepared, None, None).run()
+    record = store.get(run_id)
+    step = prepared.trainer.step
+    assert record.status == "stopped" and step >= 10
+    assert record.message == (
+        f"out of memory on cpu in step {step + 1} with batch_size 16; lower batch_size (try 8) and train again; "
+        f"the weights of step {step} are kept"
+    )
+    assert (store.bundle_dir(run_id) / "weights.safetensors").is_file()

@@ -7,11 +7,14 @@ import math
 import os
 from pathlib import Path
 
+import torch
+
 from builder.templates import TEMPLATES
 from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OK, load_spec_or_report, print_issues
 from engine.errors import NetCanvasError, SpecInvalid
 from engine.runs.bundle import write_bundle
 from engine.train.config import TrainConfig
+from engine.train.device import out_of_memory
 from engine.train.pipeline import PreparedRun, prepare_run
 
 FLAG_FIELDS = (
@@ -130,7 +133,14 @@ def cmd_train(args) -> int:
     except NetCanvasError as err:
         print(f"error: {err}")
         return EXIT_BAD_INPUT
-    last = _run(run, args.json)
+    try:
+        last = _run(run, args.json)
+    except torch.OutOfMemoryError:  # the step's tensors go with the exception
+        last = {"kind": "out_of_memory"}
+    if last.get("kind") == "out_of_memory":
+        trainer = run.trainer
+        print(f"error: {out_of_memory(trainer.device, config.batch_size, trainer.step)}", flush=True)
+        return EXIT_BAD_INPUT
     if not args.json:
         print(last.get("message", ""), flush=True)
     if args.out:

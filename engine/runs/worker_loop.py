@@ -10,10 +10,13 @@ from __future__ import annotations
 import math
 import time
 
+import torch
+
 from engine.probes.epoch_probes import EpochProbes
 from engine.probes.step_probes import StepProbes
 from engine.runs.checkpoint import save_checkpoint
 from engine.runs.store import RunRecord, RunStore, Write
+from engine.train.device import out_of_memory
 from engine.train.pipeline import PreparedRun
 
 FLUSH_SECONDS = 0.25  # buffered metrics and snapshots reach the store at least this often
@@ -76,17 +79,25 @@ class RunLoop:
         self.store.set_status(self.run_id, "running", message, started=time.time())
         if self.step_probes is not None:
             start_step_probes(self.step_probes, trainer)
-        ending = None
+        try:
+            ending = self._drive(trainer)
+        except torch.OutOfMemoryError:  # the step's tensors go with the exception; the weights are the last step's
+            ending = {"kind": "out_of_memory"}
+        if ending is not None and ending["kind"] == "out_of_memory":  # out of the except: its tensors are freed
+            ending["message"] = out_of_memory(trainer.device, trainer.config.batch_size, trainer.step)
+        self._end(ending)
+
+    def _drive(self, trainer) -> dict | None:
+        """Pull the trainer's events until it is done, diverges or is stopped; the ending event, or None."""
         for event in trainer.run():
             self._record(event)
             if event["kind"] in ("done", "diverged"):
-                ending = event
-                break
+                return event
             if self._obey_commands() == "stop":
-                break
+                return None
             if time.perf_counter() - self.last_flush >= FLUSH_SECONDS:
                 self.flush()
-        self._end(ending)
+        return None
 
     def _record(self, event: dict) -> None:
         kind, step, epoch = event["kind"], event["step"], event["epoch"]
@@ -237,6 +248,8 @@ class RunLoop:
         if ending is None:
             why = "when the app shut down" if self.shutdown else "on request"
             return "stopped", f"stopped {why} at step {t.step} (epoch {self._epoch()}); checkpoint saved"
+        if ending["kind"] == "out_of_memory":  # stopped, not failed: a smaller batch can continue from here
+            return "stopped", ending["message"] + f"; the weights of step {t.step} are kept"
         if ending["kind"] == "diverged":
             kept = f"; kept the last good weights (step {ending['restored_step']})"
             return "stopped", ending["message"] + kept

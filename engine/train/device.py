@@ -33,6 +33,17 @@ def _cuda_device(name: str, named: bool = True) -> tuple[torch.device, str]:
     return device, f"using {name} ({torch.cuda.get_device_name(index)})"
 
 
+def out_of_memory(device: torch.device, batch_size: int, step: int) -> str:
+    """The one line that says a step ran out of device memory and what to do; frees the cached blocks first."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    smaller = max(1, batch_size // 2)
+    return (
+        f"out of memory on {device} in step {step + 1} with batch_size {batch_size}; "
+        f"lower batch_size (try {smaller}) and train again"
+    )
+
+
 def pick_device(name: str = "auto", named: bool = True) -> tuple[torch.device, str]:
     """(device, one-line message saying which device and why); ConfigError if it cannot be had. `named=False`
     leaves the GPU's name out, so that a process that only checks (the web server) starts no CUDA context."""
