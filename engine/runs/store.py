@@ -3,6 +3,7 @@ folder per run.
 
     runs/                      NETCANVAS_RUNS_DIR, or the argument, or `runs/` in the repository
       runs.sqlite              runs, metrics, snapshots, commands, edits
+      <run_id>/run.json        the run's id, owner and creation time, written when the run is made
       <run_id>/bundle/         the run's last checkpoint, a run bundle (engine.runs.bundle)
       <run_id>/worker.log      what the worker process printed (tracebacks of crashes)
 
@@ -10,7 +11,8 @@ One worker process writes a run; any number of readers (the page, the CLI, tests
 one short `BEGIN IMMEDIATE` transaction and every connection waits up to BUSY_TIMEOUT_MS for a lock, so
 readers never block the writer for long (WAL lets them read while it writes). Each thread gets its own
 connection (sqlite3 connections are not shared across threads); the directory and the tables are made on
-first use.
+first use. The first use also checks the database: a corrupt or emptied one is kept aside and a new one made
+with the runs recovered from their folders (engine.runs.store_recovery; `store.recovery` says what was done).
 """
 
 from __future__ import annotations
@@ -26,10 +28,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.runs.store_recovery import StoreRecovery
 
 RUNS_DIR_ENV = "NETCANVAS_RUNS_DIR"
 DEFAULT_RUNS_DIR = Path(__file__).resolve().parents[2] / "runs"  # runs/ in the repository
 DB_NAME = "runs.sqlite"
+RUN_FILE = "run.json"  # in each run's folder: {"id", "owner", "created"}, so a lost store can give runs back
 BUSY_TIMEOUT_MS = 10_000
 STATUSES = ("queued", "running", "paused", "stopped", "finished", "failed")
 ACTIVE = frozenset({"queued", "running", "paused"})  # a worker owns the run
@@ -96,6 +103,14 @@ def resolve_runs_dir(root: str | os.PathLike | None = None) -> Path:
 def new_run_id() -> str:
     """Sortable by creation time, unique without coordination: 20240501-120000-3f9a1c."""
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def write_run_file(run_dir: Path, run_id: str, owner: str, created: float) -> None:
+    """The run's folder and its run.json (replaced atomically), which names the run's owner."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / (RUN_FILE + ".tmp")
+    tmp.write_text(to_json({"id": run_id, "owner": owner, "created": created}) + "\n", encoding="utf-8")
+    os.replace(tmp, run_dir / RUN_FILE)
 
 
 def to_json(value) -> str:
@@ -183,21 +198,51 @@ class RunStore:
         self.root = resolve_runs_dir(root).resolve()
         self.db_path = self.root / DB_NAME
         self._local = threading.local()  # this store's connection in each thread
+        self._check_lock = threading.Lock()
+        self._checked = False
+        self._recovery = None  # a StoreRecovery when the first use found the database corrupt or emptied
 
     # --- connections ----------------------------------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            self.root.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    def connect(self) -> sqlite3.Connection:
+        """A new connection to the database, set up (WAL, busy timeout) and with the tables made."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
             conn.executescript(SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._check_once() or self.connect()
             self._local.conn = conn
         return conn
+
+    def _check_once(self) -> sqlite3.Connection | None:
+        """On this store's first use: check the database, recovering it if needed; the checked connection."""
+        from engine.runs.store_recovery import open_checked  # it builds on this module
+
+        with self._check_lock:
+            if self._checked:
+                return None
+            conn, self._recovery = open_checked(self)
+            self._checked = True
+            return conn
+
+    @property
+    def recovery(self) -> StoreRecovery | None:
+        """What the first use did to a corrupt or emptied database (a StoreRecovery, `.text` one line); None
+        when the database was sound. Opens the store if it was not open yet."""
+        self._connection()
+        return self._recovery
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -236,6 +281,7 @@ class RunStore:
 
     def create_run(self, owner: str, spec: dict, config: dict, message: str = "waiting for a worker") -> str:
         run_id, now = new_run_id(), time.time()
+        write_run_file(self.run_dir(run_id), run_id, owner, now)
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO runs (id, owner, created, updated, status, message, spec, config) "

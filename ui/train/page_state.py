@@ -19,6 +19,7 @@ from ui.notices import show_message
 from ui.train.run_view import RunView
 
 OWNER_KEY, RUN_KEY, VIEWS_KEY, NOTICE_KEY = "train_owner", "train_run", "train_views", "train_notice"
+RECOVERY_TOLD_KEY = "train_store_recovery_told"
 OWNER_PARAM, RUN_PARAM = "owner", "run"
 NOTICE_SECONDS = 20.0
 
@@ -81,8 +82,19 @@ def clear_notice() -> None:
     st.session_state.pop(NOTICE_KEY, None)
 
 
+def tell_store_recovery() -> None:
+    """Once per session: the warning that the run store was found corrupt and what was recovered, if it was."""
+    if st.session_state.get(RECOVERY_TOLD_KEY):
+        return
+    st.session_state[RECOVERY_TOLD_KEY] = True
+    recovery = manager().store.recovery  # opens the store, which checks it
+    if recovery is not None:
+        tell("warning", recovery.text)
+
+
 def show_train_notice() -> None:
-    """The message `tell` left, while it is younger than NOTICE_SECONDS."""
+    """The message `tell` left, while it is younger than NOTICE_SECONDS (first, a store recovery's)."""
+    tell_store_recovery()
     notice = st.session_state.get(NOTICE_KEY)
     if notice is None:
         return
