@@ -228,3 +228,48 @@ def test_a_diverged_run_and_a_crashed_worker_are_shown_with_their_message():
     wait_for(at, lambda a: run_status(a) == "failed")
     assert any("The run failed: the worker process was killed by SIGKILL" in e.value for e in at.error)
     assert not at.button(key="train_start").disabled  # the app goes on
+
+
+def replay_table(at: AppTest) -> dict[str, str]:
+    """{node: parameter gradient norm} as the replay's table shows them."""
+    table = at.table[0].value
+    return dict(zip(table["node"], table["parameter grad"]))
+
+
+def replay_title(at: AppTest) -> str:
+    charts = [str(c.proto.spec) for c in at.get("plotly_chart") if "train_replay_graph" in c.proto.id]
+    assert len(charts) == 1
+    return charts[0]
+
+
+def test_a_finished_run_replays_its_gradients_snapshot_by_snapshot():
+    from ui.train.page_state import manager
+
+    at = open_train_page("mlp_iris")
+    set_number(at, "ts_epochs", 4)
+    assert not at.table  # no replay before a run has ended
+    at.button(key="train_start").click().run()
+    wait_for(at, lambda a: run_status(a) == "finished")
+    run_id = at.session_state["train_run"]
+    rows = manager().snapshots(run_id, "step")
+    steps = [r.step for r in rows]
+    assert len(rows) >= 20 and steps[-1] == manager().status(run_id).progress["step"]
+    assert f"{len(rows)} step snapshots recorded, at steps {steps[0]}, {steps[1]}," in texts(at)
+
+    def shows(index: int) -> bool:
+        nodes = rows[index].data["nodes"]
+        expected = {n: f"{nodes[n]['grad']:.3g}" if nodes[n].get("grad") is not None else "–" for n in nodes}
+        return replay_table(at) == expected and f"Your network at step {steps[index]:,} (" in replay_title(at)
+
+    slider = at.select_slider(key=f"train_replay_slider_{run_id}")
+    assert slider.value == len(rows) - 1 and shows(len(rows) - 1)  # the final step first
+    slider.set_value(2).run()
+    assert shows(2) and not shows(len(rows) - 1)  # the norms of step steps[2], not of the final step
+
+    at.button(key="train_replay_play").click().run()  # playing: one snapshot further per tick
+    assert shows(3)
+    at.run()
+    assert shows(4) and at.select_slider(key=f"train_replay_slider_{run_id}").value == 4
+    at.button(key="train_replay_pause").click().run()
+    at.run()
+    assert shows(4) and at.button(key="train_replay_play")

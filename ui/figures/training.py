@@ -77,8 +77,16 @@ def _positions(spec: GraphSpec) -> dict[str, tuple[float, float]]:
     return {n.id: (float(n.ui["x"]), -float(n.ui["y"])) for n in placed.nodes}  # canvas y grows downwards
 
 
-def graph_figure(spec: GraphSpec, norms: dict[str, float], what: str) -> go.Figure:
-    """The network as drawn on the canvas; each node coloured by log10 of its gradient norm."""
+def graph_figure(
+    spec: GraphSpec,
+    norms: dict[str, float],
+    what: str,
+    title: str | None = None,
+    log_range: tuple[float, float] | None = None,
+) -> go.Figure:
+    """The network as drawn on the canvas; each node coloured by log10 of its gradient norm. `title` replaces
+    the default one and `log_range` (low, high of log10) the scale fitted to `norms`: the replay names the step
+    and keeps one scale for the whole run, so the colours of two steps compare."""
     pos = _positions(spec)
     fig = go.Figure()
     xs, ys = [], []
@@ -88,7 +96,7 @@ def graph_figure(spec: GraphSpec, norms: dict[str, float], what: str) -> go.Figu
             ys += [pos[e.source][1], pos[e.target][1], None]
     fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": "#9e9e9e", "width": 2}, hoverinfo="skip", showlegend=False)
     logs = {n: math.log10(v) for n, v in norms.items() if v > 0}
-    low, high = (min(logs.values()), max(logs.values())) if logs else (0.0, 1.0)
+    low, high = log_range or ((min(logs.values()), max(logs.values())) if logs else (0.0, 1.0))
     if high - low < 1:
         low, high = low - 0.5, high + 0.5
     grey = [n for n in spec.nodes if n.id not in logs]
@@ -107,7 +115,7 @@ def graph_figure(spec: GraphSpec, norms: dict[str, float], what: str) -> go.Figu
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, range=[min(ys) - 60, max(ys) + 40])  # room for the labels under each row
     height = max(300, min(620, 140 * bands + 120))  # rows of the canvas layout stay apart, labels readable
-    return layout(fig, f"Your network, coloured by {what} (log scale)", height=height)
+    return layout(fig, title or f"Your network, coloured by {what} (log scale)", height=height)
 
 
 def _nodes(fig: go.Figure, nodes: list, pos: dict, colours: list, hover: list[str], scale: tuple | None = None) -> None:

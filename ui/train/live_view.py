@@ -13,6 +13,7 @@ from engine.runs.store import RunRecord
 from ui.figures import training as figures
 from ui.train.page_state import manager, run_view
 from ui.train.probe_panels import GRADIENT_KINDS, draw_details
+from ui.train.replay import draw_replay
 from ui.train.run_view import RunView, curves, gradient_warnings, latest_norms
 
 POLL_SECONDS = 2.0  # the page's pace while a run is active (each poll redraws the charts in the browser)
@@ -37,13 +38,15 @@ def chart(fig, key: str) -> None:
 
 def draw_run(run_id: str) -> None:
     """Two fragments: the run's status, curves and coloured network at POLL_SECONDS, the probe panels at
-    DETAILS_POLL_SECONDS (each chart redrawn costs the browser a few hundred ms of CPU)."""
+    DETAILS_POLL_SECONDS (each chart redrawn costs the browser a few hundred ms of CPU); between them, once
+    the run has ended, the gradient replay (ui.train.replay)."""
     record = manager().status(run_id)
     if record is None:
         return
     waiting = record.active and not run_view(run_id).metrics
     every = (FIRST_POLL_SECONDS if waiting else POLL_SECONDS) if record.active else None
     st.fragment(run_every=every)(_live)(run_id, record.active, waiting)
+    draw_replay(record, run_view(run_id))  # a run that has ended: its snapshots step by step (read by _live)
     st.fragment(run_every=DETAILS_POLL_SECONDS if record.active else None)(_details)(run_id)
 
 

@@ -124,10 +124,71 @@ def probed_nodes(snapshots: list, key: str | None = None) -> list[str]:
 
 
 def latest_norms(snapshots: list, key: str) -> dict[str, float]:
-    if not snapshots:
-        return {}
-    nodes = snapshots[-1].data.get("nodes", {})
+    return _norms(snapshots[-1], key) if snapshots else {}
+
+
+def _norms(snapshot, key: str) -> dict[str, float]:
+    nodes = snapshot.data.get("nodes", {})
     return {n: e[key] for n, e in nodes.items() if isinstance(e.get(key), int | float)}
+
+
+def snapshot_at(snapshots: list, step: int):
+    """The snapshot sampled at `step`, else the newest one before it; None when every snapshot is later."""
+    found = None
+    for row in snapshots:
+        if row.step > step:
+            break
+        found = row
+    return found
+
+
+def norms_at(snapshots: list, step: int, key: str) -> dict[str, float]:
+    """{node: `key`} ("grad" or "out_grad") of the snapshot at `step` (see `snapshot_at`)."""
+    row = snapshot_at(snapshots, step)
+    return _norms(row, key) if row is not None else {}
+
+
+def log_range(snapshots: list, key: str) -> tuple[float, float] | None:
+    """(lowest, highest) log10 of the positive `key` norms over all snapshots; None when there are none."""
+    logs = [math.log10(v) for row in snapshots for v in _norms(row, key).values() if v > 0]
+    return (min(logs), max(logs)) if logs else None
+
+
+@dataclass(frozen=True)
+class NodeStats:
+    """One node's numbers at one sampled step; None where the node has no such number."""
+
+    node: str
+    op: str
+    grad: float | None  # L2 norm of the gradients of its parameters
+    out_grad: float | None  # L2 norm of the loss's gradient with respect to its output
+    mean: float | None  # of its output (activations)
+    std: float | None
+    dead: float | None  # fraction of units never positive in the batch (ReLU-like nodes)
+
+
+def stats_at(snapshots: list, step: int, ops: dict[str, str]) -> list[NodeStats]:
+    """Every probed node's gradient and activation numbers at `step`, in graph order; `ops` maps node to op."""
+    row = snapshot_at(snapshots, step)
+    if row is None:
+        return []
+    return [
+        NodeStats(node, ops.get(node, "?"), *(_number(entry, k) for k in ("grad", "out_grad", "mean", "std", "dead")))
+        for node, entry in row.data.get("nodes", {}).items()
+    ]
+
+
+def _number(entry: dict, key: str) -> float | None:
+    value = entry.get(key)
+    return value if isinstance(value, int | float) else None
+
+
+def steps_summary(steps: list[int], most: int = 12) -> str:
+    """The steps as "5, 10, 15, …, 95, 100": all of them when there are at most `most`."""
+    if len(steps) <= most:
+        return ", ".join(f"{s:,}" for s in steps)
+    head, tail = steps[: most // 2], steps[-(most // 2) :]
+    return ", ".join(f"{s:,}" for s in head) + ", …, " + ", ".join(f"{s:,}" for s in tail)
 
 
 def gradient_warnings(norms: dict[str, float]) -> list[tuple[str, str, str]]:
