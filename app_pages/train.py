@@ -8,6 +8,7 @@ import json
 import streamlit as st
 
 from ui.build.editor_state import editor
+from ui.train.autograd_view import draw_autograd_view
 from ui.train.controls import check_run, draw_controls, draw_readiness
 from ui.train.live_view import draw_run
 from ui.train.page_state import current_run, manager, show_train_notice, sync_url
@@ -50,3 +51,4 @@ with live_tab:
         st.caption("Press Train: the curves, the network coloured by gradient strength and its insides appear here.")
 with runs_tab:
     draw_runs(run_id)
+draw_autograd_view(spec, config if analysis.ok else None)  # one training step's grad_fn graph, on demand

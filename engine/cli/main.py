@@ -11,6 +11,7 @@ import os
 import sys
 import traceback
 
+from engine.cli.autograd_cmd import add_autograd_parser
 from engine.cli.export_cmd import add_export_parser
 from engine.cli.inspect_cmds import EXIT_BAD_INPUT, cmd_datasets, cmd_summary, cmd_templates, cmd_validate
 from engine.cli.train_cmd import cmd_train
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(train)
     add_ddp_flag(train)  # --ddp: DistributedDataParallel under torchrun (engine/cli/train_ddp.py)
     add_export_parser(sub)  # export BUNDLE --format ... (engine/cli/export_cmd.py)
+    add_autograd_parser(sub)  # autograd SPEC --out FILE.json (engine/cli/autograd_cmd.py)
     return parser
 
 

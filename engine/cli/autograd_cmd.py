@@ -1,0 +1,91 @@
+"""`python -m engine autograd (SPEC | --template NAME) --out FILE.json`: the autograd graph of one training step.
+
+Writes engine/probes/autograd_graph.py's AutogradGraph as one JSON object: operations (id, torch name, group,
+forward and gradient stats), edges (from, to, shape) and groups (user node id -> op, members).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from builder.templates import TEMPLATES
+from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_OK, load_spec_or_report, print_issues
+from engine.errors import NetCanvasError, SpecInvalid
+from engine.probes.autograd_graph import DEFAULT_SAMPLES, autograd_graph
+from engine.train.config import TrainConfig
+
+SETTING_FLAGS = ("dataset", "target", "task", "seed")
+
+
+def add_autograd_parser(sub) -> None:
+    parser = sub.add_parser("autograd", help="write the autograd graph of one training step as JSON")
+    parser.add_argument("spec", nargs="?", help="GraphSpec JSON file (or use --template)")
+    parser.add_argument("--template", help="a built-in template (see: python -m engine templates)")
+    parser.add_argument("--dataset", help="dataset name or csv:PATH (default: the template's)")
+    parser.add_argument("--target", help="CSV target column (default: the last column)")
+    parser.add_argument("--task", choices=("classification", "regression", "reconstruction"))
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="batch size of the step")
+    parser.add_argument("--out", required=True, help="the JSON file to write")
+    parser.set_defaults(run=cmd_autograd)
+
+
+def _spec_and_settings(args: argparse.Namespace):
+    """(spec, TrainConfig) or (None, None) after printing why."""
+    if bool(args.spec) == bool(args.template):
+        print("error: give either a SPEC file or --template NAME")
+        return None, None
+    defaults = {}
+    if args.template:
+        template = TEMPLATES.get(args.template)
+        if template is None:
+            print(f"error: unknown template '{args.template}'; known templates: {', '.join(TEMPLATES)}")
+            return None, None
+        spec, defaults = template.spec(), dict(template.train)
+    else:
+        spec = load_spec_or_report(args.spec)
+        if spec is None:
+            return None, None
+    flags = {f: getattr(args, f) for f in SETTING_FLAGS if getattr(args, f) is not None}
+    config, problems = TrainConfig.from_dict({**defaults, **flags})
+    for problem in problems:
+        print(f"error: {problem}")
+    return (spec, config) if config is not None and not problems else (None, None)
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: those become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def cmd_autograd(args: argparse.Namespace) -> int:
+    if args.samples < 1:
+        print(f"error: --samples must be >= 1, got {args.samples}")
+        return EXIT_BAD_INPUT
+    spec, config = _spec_and_settings(args)
+    if spec is None:
+        return EXIT_BAD_INPUT
+    try:
+        graph = autograd_graph(spec, config, args.samples)
+    except SpecInvalid as err:
+        print_issues(err.issues)
+        return EXIT_BAD_INPUT
+    except NetCanvasError as err:
+        print(f"error: {err}")
+        return EXIT_BAD_INPUT
+    try:
+        Path(args.out).write_text(json.dumps(_finite(graph.to_dict())))
+    except OSError as err:
+        print(f"error: --out {args.out}: {err.strerror or err}")
+        return EXIT_BAD_INPUT
+    print(f"{len(graph.operations)} operations in {len(graph.groups)} groups written to {args.out}")
+    return EXIT_OK
