@@ -26,7 +26,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="python -m engine", description="NetCanvas engine: validate, summarise, train, export, autograd.")
+    parser = Parser(
+        prog="python -m engine", description="NetCanvas engine: validate, summarise, train, export, autograd."
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("templates", help="list template names").set_defaults(run=cmd_templates)
     sub.add_parser("datasets", help="list datasets with shapes and task").set_defaults(run=cmd_datasets)
