@@ -8,6 +8,8 @@ it into an Issue that names the node.
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -74,6 +76,11 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _finite(v: int | float) -> bool:
+    """Whether a number is finite as a float: not inf, and not an integer too large to convert."""
+    return math.isfinite(v) if isinstance(v, float) else abs(v) <= sys.float_info.max
+
+
 def _range_error(p: Param, v) -> str | None:
     if p.min is not None and v < p.min:
         return f"must be >= {p.min:g}, got {v!r}"
@@ -91,7 +98,9 @@ def check_value(p: Param, v) -> tuple[object, str | None]:
         return (v, _range_error(p, v)) if _is_int(v) else (v, f"expected an integer, got {v!r}")
     if p.kind == "float":
         if not (_is_int(v) or isinstance(v, float)) or v != v:
-            return v, f"expected a number, got {v!r}"
+            return v, f"expected a number, got {v!r:.40}"
+        if not _finite(v):
+            return v, f"expected a finite number, got {v!r:.40}"
         return float(v), _range_error(p, v)
     if p.kind == "bool":
         return (v, None) if isinstance(v, bool) else (v, f"expected true or false, got {v!r}")

@@ -96,7 +96,9 @@ def _check_nodes(spec: GraphSpec, a: Analysis) -> set[str]:
             continue
         resolved, errors = resolve_params(op, node.params)
         a.params[node.id] = resolved
-        for name, message in errors + _oversized_params(resolved):
+        reported = {name for name, _ in errors}
+        oversized = [(name, message) for name, message in _oversized_params(resolved) if name not in reported]
+        for name, message in errors + oversized:
             a.issues.append(Issue(node.id, "bad_param", message, field=f"nodes[{i}].params.{name}"))
             a.bad_params.add(node.id)
     return seen
@@ -270,7 +272,7 @@ def analyze(spec: GraphSpec) -> Analysis:
     _check_ends(spec, g, a)
     position = {n.id: i for i, n in enumerate(spec.nodes)}
     a.order = list(nx.lexicographical_topological_sort(g, key=position.__getitem__))
-    by_id = {n.id: n for n in spec.nodes}
+    by_id = {n.id: n for n in reversed(spec.nodes)}  # a repeated id is the first node's (as in _check_nodes)
     for node_id in a.order:
         if by_id[node_id].op in CATALOG:
             _infer_node(by_id[node_id], a)

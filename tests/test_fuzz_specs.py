@@ -1,0 +1,394 @@
+"""Property-based fuzzing of the builder and the compiler with Hypothesis (issue 14, item 6).
+
+Specs are generated from the catalog's own parameter schemas (kinds, defaults, ranges, choices): mostly valid
+values, sometimes out of range, of the wrong type, huge, negative or nested; wired as chains and small DAGs
+(merges with ports); and the templates are mutated (nodes dropped, duplicated, renamed, edges rewired, params
+changed, odd values in `ui`, odd names). Two properties:
+
+- the builder never raises: parse, analyze, summary, upload, layout, the editor's load, fixes and canvas sync;
+- every spec that validates compiles, and runs a forward and a backward pass whose output shape and parameter
+  count are the ones the builder inferred.
+
+The normal run uses the "ci" profile: derandomized and without an example database, so CI is reproducible
+(200 builder examples, 60 per compile property). Set NETCANVAS_FUZZ=1 for the "fuzz" profile: 5,000 builder
+examples and 3,000 per compile property, randomly seeded so that each run explores new specs (a failure prints
+the example and a @reproduce_failure blob), about 10 minutes on two cores:
+
+    NETCANVAS_FUZZ=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_fuzz_specs.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from builder.catalog import CATALOG
+from builder.layout import layered_layout
+from builder.opdef import Param, numel
+from builder.session import EditorSession
+from builder.spec import parse_spec
+from builder.summary import format_table, memory_estimate, summary_rows
+from builder.sync import CanvasView, apply_canvas_changes, canvas_changes, view_of
+from builder.templates import TEMPLATES
+from builder.upload import loading_problems, read_spec_upload
+from builder.validate import analyze
+
+FUZZ = os.environ.get("NETCANVAS_FUZZ") == "1"
+COMMON = {"derandomize": True, "database": None, "deadline": None, "print_blob": True}
+HEALTH = [
+    HealthCheck.too_slow,
+    HealthCheck.filter_too_much,
+    HealthCheck.data_too_large,
+    HealthCheck.function_scoped_fixture,
+]
+settings.register_profile("ci", max_examples=200, suppress_health_check=HEALTH, **COMMON)
+settings.register_profile("fuzz", max_examples=5000, suppress_health_check=HEALTH, **(COMMON | {"derandomize": False}))
+PROFILE = "fuzz" if FUZZ else "ci"
+COMPILE_EXAMPLES = 3000 if FUZZ else 60
+
+MAX_DIM = 16  # every generated size
+MAX_NODES = 8
+MAX_VALUES = 4096  # values in one node's output per example, so a forward pass costs milliseconds
+OPS = sorted(CATALOG)
+BODY_OPS = [op for op in OPS if op != "Input"]
+INPUT_SHAPES = ([4], [6], [3, 4], [5, 2], [2, 6, 6], [1, 5, 4], [3, 8])
+
+# values ------------------------------------------------------------------------------------------------------
+
+ODD_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.text(max_size=6),
+    st.integers(-(10**13), 10**13),
+    st.sampled_from([0, -1, 10**6, 10**6 + 1, 10**9, 10**30, -(10**30), 2**63, 10**400, -(10**400)]),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+ODD_VALUES = st.recursive(
+    ODD_SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _hi(p: Param, span: int = MAX_DIM) -> int:
+    lo = int(p.min) if p.min is not None else -3
+    return min(int(p.max), lo + span) if p.max is not None else lo + span
+
+
+def _valid_int(p: Param, span: int = MAX_DIM) -> st.SearchStrategy:
+    lo = int(p.min) if p.min is not None else -3
+    return st.integers(lo, max(lo, _hi(p, span)))
+
+
+def _valid_float(p: Param) -> st.SearchStrategy:
+    lo = p.min if p.min is not None else -3.0
+    hi = p.max if p.max is not None else lo + 3.0
+    return st.floats(lo, hi, exclude_max=p.exclusive_max, allow_nan=False)
+
+
+def valid_value(p: Param, span: int = MAX_DIM) -> st.SearchStrategy:
+    """Values the schema accepts, kept small (sizes <= MAX_DIM; kernels and strides smaller with `span`)."""
+    if p.kind == "int":
+        return _valid_int(p, span)
+    if p.kind == "float":
+        return _valid_float(p)
+    if p.kind == "bool":
+        return st.booleans()
+    if p.kind == "choice":
+        return st.sampled_from(p.choices)
+    if p.kind == "shape":
+        return st.lists(st.integers(1, 6), min_size=1, max_size=3)
+    if p.kind == "size":
+        one = _valid_int(p, span)
+        return one | st.lists(one, min_size=2, max_size=2)
+    raise AssertionError(p.kind)
+
+
+def bad_value(p: Param) -> st.SearchStrategy:
+    """Values just outside the schema: out of range, negative, huge, wrong-typed, nested."""
+    edges = [v for v in (p.min, p.max) if v is not None]
+    near = [int(v) + d for v in edges for d in (-1, 1)] + [v + d for v in edges for d in (-0.5, 0.5)]
+    kinds = {"int": 1.5, "float": "1", "bool": 1, "choice": "nope", "shape": [2, 0], "size": [2, 2, 2]}
+    return st.one_of(st.sampled_from(near + [kinds[p.kind], -(10**7), 10**7]), ODD_VALUES)
+
+
+def param_values(op_name: str, bad_rate: float, span: int = MAX_DIM) -> st.SearchStrategy:
+    """A params dict for `op_name`: required params mostly present, optional ones sometimes; some values odd."""
+
+    @st.composite
+    def build(draw) -> dict:
+        out = {}
+        for p in CATALOG[op_name].params:
+            if not p.required and draw(st.booleans()):
+                continue
+            if p.required and draw(st.integers(0, 99)) < 2:
+                continue
+            bad = draw(st.floats(0, 1)) < bad_rate
+            out[p.name] = draw(bad_value(p) if bad else valid_value(p, span))
+        if draw(st.integers(0, 99)) < 100 * bad_rate / 4:
+            out[draw(st.text(max_size=4))] = draw(ODD_VALUES)
+        return out
+
+    return build()
+
+
+# specs -------------------------------------------------------------------------------------------------------
+
+ODD_IDS = st.sampled_from(["", "X", "1a", "self", "class", "train", "code", "a-b", "é", "a\n", "_", "x" * 300])
+
+
+def _input_node(draw, bad_rate: float) -> dict:
+    shape = draw(st.sampled_from(INPUT_SHAPES))
+    dtype = draw(st.sampled_from(["float32"] * 5 + ["int64"]))
+    params = {"shape": list(shape), "dtype": dtype}
+    if draw(st.floats(0, 1)) < bad_rate:
+        params = draw(param_values("Input", 1.0))
+    return {"id": "x", "op": "Input", "params": params}
+
+
+def _edges_for(draw, ids: list[str], merges: set[str]) -> list[dict]:
+    """A chain, plus for each merge node a second (or third) producer from earlier, with ports sometimes."""
+    edges = [{"source": a, "target": b} for a, b in zip(ids, ids[1:])]
+    for i, node_id in enumerate(ids):
+        if node_id not in merges or i < 2:
+            continue
+        extra = draw(st.lists(st.sampled_from(ids[: i - 1]), min_size=1, max_size=2))
+        edges += [{"source": s, "target": node_id} for s in extra]
+        if draw(st.booleans()):
+            ports = draw(st.permutations(list(range(len(extra) + 1))))
+            for edge, port in zip([e for e in edges if e["target"] == node_id], ports):
+                edge["port"] = port
+    return edges
+
+
+@st.composite
+def catalog_specs(draw, bad_rate: float = 0.15) -> dict:
+    """A chain or small DAG of catalog ops from the Input, params drawn from each op's schema."""
+    nodes = [_input_node(draw, bad_rate)]
+    for i in range(draw(st.integers(0, MAX_NODES - 1))):
+        op = draw(st.sampled_from(BODY_OPS))
+        nodes.append({"id": f"n{i}", "op": op, "params": draw(param_values(op, bad_rate))})
+    merges = {n["id"] for n in nodes if CATALOG[n["op"]].max_inputs is None}
+    edges = _edges_for(draw, [n["id"] for n in nodes], merges)
+    return {"version": 1, "name": draw(st.text(max_size=8)), "nodes": nodes, "edges": edges}
+
+
+def _mutate(draw, raw: dict) -> None:
+    nodes, edges = raw["nodes"], raw["edges"]
+    ids = [n["id"] for n in nodes] + ["ghost"]
+    kind = draw(st.sampled_from(["drop", "dup", "rename", "rewire", "param", "ui", "edge_key", "name", "op"]))
+    if kind == "drop" and nodes:
+        nodes.pop(draw(st.integers(0, len(nodes) - 1)))
+    elif kind == "dup" and nodes:
+        nodes.append(json.loads(json.dumps(draw(st.sampled_from(nodes)))))
+    elif kind == "rename" and nodes:
+        draw(st.sampled_from(nodes))["id"] = draw(ODD_IDS | st.sampled_from(ids))
+    elif kind == "rewire" and edges:
+        edge = draw(st.sampled_from(edges))
+        edge[draw(st.sampled_from(["source", "target"]))] = draw(st.sampled_from(ids))
+        if draw(st.booleans()):
+            edge["port"] = draw(st.integers(0, 3) | ODD_SCALARS)
+    elif kind == "param" and nodes:
+        node = draw(st.sampled_from(nodes))
+        schema = CATALOG[node["op"]].params if node["op"] in CATALOG else ()
+        if schema:
+            p = draw(st.sampled_from(schema))
+            node.setdefault("params", {})[p.name] = draw(valid_value(p) | bad_value(p))
+    elif kind == "ui" and nodes:
+        draw(st.sampled_from(nodes))["ui"] = draw(st.dictionaries(st.sampled_from(["x", "y", "z"]), ODD_VALUES))
+    elif kind == "edge_key":
+        edges.append(draw(st.dictionaries(st.sampled_from(["source", "target", "port"]), ODD_VALUES)))
+    elif kind == "name":
+        raw["name"] = draw(ODD_VALUES)
+    elif kind == "op" and nodes:
+        draw(st.sampled_from(nodes))["op"] = draw(st.sampled_from(OPS + ["Nope", ""]))
+
+
+@st.composite
+def template_mutants(draw) -> dict:
+    raw = TEMPLATES[draw(st.sampled_from(sorted(TEMPLATES)))].build()
+    raw = json.loads(json.dumps(raw))
+    for _ in range(draw(st.integers(1, 4))):
+        _mutate(draw, raw)
+    return raw
+
+
+ANY_SPEC = st.one_of(catalog_specs(), catalog_specs(bad_rate=0.6), template_mutants())
+
+# the builder never raises --------------------------------------------------------------------------------------
+
+
+def _canvas_report(draw, spec) -> CanvasView:
+    """What a canvas could report after the user acted on the spec's view: moves, deletions, new wires."""
+    base = view_of(spec)
+    positions = dict(base.positions)
+    for node_id in draw(st.lists(st.sampled_from(sorted(positions) or ["x"]), max_size=2)):
+        positions.pop(node_id, None)
+    for node_id in list(positions)[:2]:
+        positions[node_id] = (positions[node_id][0] + draw(st.floats(-500, 500)), positions[node_id][1])
+    ids = sorted(positions) + ["ghost"]
+    added = draw(st.lists(st.tuples(st.sampled_from(ids), st.sampled_from(ids)), max_size=2))
+    kept = [e for e in base.edges if draw(st.integers(0, 9)) > 0]
+    return CanvasView(positions, tuple(kept + added))
+
+
+def _check_editor(draw, spec) -> None:
+    session = EditorSession()
+    session.load(spec, "fuzz")
+    a = session.analysis()
+    fixes = [f for issue in a.issues for f in issue.fixes]
+    if fixes:
+        session.fix(draw(st.sampled_from(fixes)))
+    seen = _canvas_report(draw, session.spec)
+    session.apply_canvas(None, seen, draw(st.sampled_from([None, *seen.positions])))
+    apply_canvas_changes(spec, canvas_changes(view_of(spec), seen))
+    analyze(session.spec)
+
+
+def check_builder(draw, raw: dict) -> None:
+    """Every builder entry point on `raw`; raises only on a bug."""
+    data = json.dumps(raw).encode()
+    read_spec_upload("fuzz.json", data)
+    spec, issues = parse_spec(raw)
+    assert (spec is None) == bool(issues)
+    if spec is None:
+        return
+    a = analyze(spec)
+    summary_rows(a)
+    format_table(a)
+    memory_estimate(a, 32)
+    layered_layout(spec)
+    if not loading_problems(spec):  # the Build page loads only specs an upload would accept
+        _check_editor(draw, spec)
+
+
+@settings(settings.get_profile(PROFILE))
+@given(st.data())
+def test_builder_never_raises(data):
+    check_builder(data.draw, data.draw(ANY_SPEC))
+
+
+# every valid spec compiles and runs --------------------------------------------------------------------------
+
+
+@st.composite
+def growing_specs(draw) -> dict:
+    """A spec grown node by node, keeping (mostly) nodes that still validate: long valid chains and merges."""
+    nodes, edges = [_input_node(draw, 0.0)], []
+    for i in range(draw(st.integers(1, MAX_NODES - 1))):
+        node = {"id": f"n{i}", "op": draw(st.sampled_from(BODY_OPS))}
+        node["params"] = draw(_smart_params(node["op"], nodes, edges, draw(st.sampled_from([4, 4, MAX_DIM]))))
+        new_edges = _wire(draw, node, nodes)
+        trial = {"version": 1, "name": "grow", "nodes": nodes + [node], "edges": edges + new_edges}
+        spec, _ = parse_spec(trial)
+        if spec is not None and (analyze(spec).ok or draw(st.integers(0, 19)) == 0):
+            nodes, edges = trial["nodes"], trial["edges"]
+    return {"version": 1, "name": "grow", "nodes": nodes, "edges": edges}
+
+
+def _wire(draw, node: dict, nodes: list[dict]) -> list[dict]:
+    last = nodes[-1]["id"]
+    if CATALOG[node["op"]].max_inputs is not None or len(nodes) < 2:
+        return [{"source": last, "target": node["id"]}]
+    other = draw(st.sampled_from([n["id"] for n in nodes[:-1]] + [last]))
+    edges = [{"source": last, "target": node["id"]}, {"source": other, "target": node["id"]}]
+    if draw(st.booleans()):
+        edges[0]["port"], edges[1]["port"] = draw(st.sampled_from([(0, 1), (1, 0)]))
+    return edges
+
+
+def _current_shape(nodes: list[dict], edges: list[dict]) -> tuple | None:
+    spec, _ = parse_spec({"version": 1, "name": "g", "nodes": nodes, "edges": edges})
+    a = analyze(spec)
+    return a.shapes.get(a.output_id) if a.output_id else None
+
+
+def _smart_params(op: str, nodes: list[dict], edges: list[dict], span: int) -> st.SearchStrategy:
+    """Valid params, small kernels and strides; a Reshape often to a shape of the current size."""
+    if op == "Reshape":
+        shape = _current_shape(nodes, edges)
+        if shape:
+            n = numel(shape)
+            divisors = [d for d in range(1, n + 1) if n % d == 0]
+            fits = st.sampled_from(divisors).map(lambda d: {"shape": [d, n // d]}) | st.just({"shape": [n]})
+            return fits | param_values(op, 0.0)
+    return param_values(op, 0.0, span=span)
+
+
+def _small(a) -> bool:
+    return all(numel(s) <= MAX_VALUES and all(d <= 64 for d in s) for s in a.shapes.values())
+
+
+def check_compiles(raw: dict) -> bool:
+    """Compile, forward, backward a spec that validates; returns whether it did (False: skipped)."""
+    import torch
+
+    from engine.compile.fx_module import compile_analysis, param_count
+
+    spec, _ = parse_spec(raw)
+    a = analyze(spec) if spec is not None else None
+    if a is None or not a.ok or not _small(a):
+        event("skipped: not valid or not small")
+        return False
+    event("compiled")
+    gm = compile_analysis(a)
+    assert param_count(gm) == a.total_params, (a.total_params, param_count(gm))
+    shape = (2, *a.shapes[a.input_id])
+    long = a.dtypes[a.input_id] == "int64"
+    x = torch.zeros(shape, dtype=torch.long) if long else torch.randn(shape)
+    gm.train()
+    y = gm(x)
+    assert tuple(y.shape) == (2, *a.shapes[a.output_id]), (tuple(y.shape), a.shapes[a.output_id])
+    if y.requires_grad:
+        y.float().sum().backward()
+    return True
+
+
+@pytest.mark.usefixtures("single_thread_torch")
+@settings(settings.get_profile(PROFILE), max_examples=COMPILE_EXAMPLES)
+@given(growing_specs())
+def test_grown_specs_compile_and_run(raw):
+    check_compiles(raw)
+
+
+@pytest.mark.usefixtures("single_thread_torch")
+@settings(settings.get_profile(PROFILE), max_examples=COMPILE_EXAMPLES)
+@given(st.one_of(catalog_specs(bad_rate=0.0), template_mutants()))
+def test_any_valid_spec_compiles_and_runs(raw):
+    check_compiles(raw)
+
+
+# regressions found by the fuzz profile -----------------------------------------------------------------------
+
+
+def _raw(nodes: list[tuple], edges: list[tuple]) -> dict:
+    return {
+        "version": 1,
+        "name": "r",
+        "nodes": [{"id": i, "op": op, "params": params} for i, op, params in nodes],
+        "edges": [{"source": s, "target": t} for s, t in edges],
+    }
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), float("inf"), float("-inf")])
+def test_a_float_param_too_large_for_a_float_is_an_issue(value):
+    """check_value raised OverflowError converting an integer of 400 digits to float; infinity validated."""
+    raw = _raw([("x", "Input", {"shape": [4]}), ("act", "ELU", {"alpha": value})], [("x", "act")])
+    a = analyze(parse_spec(raw)[0])
+    assert [i.field for i in a.issues] == ["nodes[1].params.alpha"]
+    assert "finite number" in a.issues[0].message
+
+
+def test_a_repeated_id_of_another_op_is_an_issue_not_a_key_error():
+    """analyze looked up a repeated id's last node (a Linear) with the first one's params (a ReLU): KeyError."""
+    raw = _raw(
+        [("x", "Input", {"shape": [4]}), ("a", "ReLU", {}), ("a", "Linear", {"out_features": 2})],
+        [("x", "a")],
+    )
+    a = analyze(parse_spec(raw)[0])
+    assert [i.code for i in a.issues] == ["duplicate_id"]
+    assert a.shapes["a"] == (4,)
