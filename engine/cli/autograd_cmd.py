@@ -12,8 +12,13 @@ import math
 from pathlib import Path
 
 from builder.templates import TEMPLATES
-from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_OK, load_spec_or_report, print_issues
-from engine.errors import NetCanvasError, SpecInvalid
+from engine.cli.inspect_cmds import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    add_network_and_data_arguments,
+    load_spec_or_report,
+    run_or_report,
+)
 from engine.probes.autograd_graph import DEFAULT_SAMPLES, autograd_graph
 from engine.train.config import TrainConfig
 
@@ -22,11 +27,7 @@ SETTING_FLAGS = ("dataset", "target", "task", "seed")
 
 def add_autograd_parser(sub) -> None:
     parser = sub.add_parser("autograd", help="write the autograd graph of one training step as JSON")
-    parser.add_argument("spec", nargs="?", help="GraphSpec JSON file (or use --template)")
-    parser.add_argument("--template", help="a built-in template (see: python -m engine templates)")
-    parser.add_argument("--dataset", help="dataset name or csv:PATH (default: the template's)")
-    parser.add_argument("--target", help="CSV target column (default: the last column)")
-    parser.add_argument("--task", choices=("classification", "regression", "reconstruction"))
+    add_network_and_data_arguments(parser, "trace")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="batch size of the step")
     parser.add_argument("--out", required=True, help="the JSON file to write")
@@ -74,13 +75,8 @@ def cmd_autograd(args: argparse.Namespace) -> int:
     spec, config = _spec_and_settings(args)
     if spec is None:
         return EXIT_BAD_INPUT
-    try:
-        graph = autograd_graph(spec, config, args.samples)
-    except SpecInvalid as err:
-        print_issues(err.issues)
-        return EXIT_BAD_INPUT
-    except NetCanvasError as err:
-        print(f"error: {err}")
+    graph = run_or_report(lambda: autograd_graph(spec, config, args.samples))
+    if graph is None:
         return EXIT_BAD_INPUT
     try:
         Path(args.out).write_text(json.dumps(_finite(graph.to_dict())))

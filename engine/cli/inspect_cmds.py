@@ -6,6 +6,8 @@ Each returns an exit code and prints plain lines; bad input is one clear line pe
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import TypeVar
 
 from builder.datasets import DATASETS
 from builder.opdef import fmt
@@ -13,6 +15,9 @@ from builder.spec import GraphSpec, load_spec
 from builder.summary import format_table, summary_json
 from builder.templates import TEMPLATES
 from builder.validate import Analysis, analyze
+from engine.errors import NetCanvasError, SpecInvalid
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED = 0, 2, 3
 
@@ -21,6 +26,26 @@ def print_issues(issues, prefix: str = "error") -> None:
     for issue in issues:
         fixes = "; ".join(f.description for f in getattr(issue, "fixes", ()))
         print(f"{prefix}: {issue}" + (f" (fix: {fixes})" if fixes else ""))
+
+
+def add_network_and_data_arguments(parser, verb: str) -> None:
+    """SPEC or --template, and the data flags, as `train` and `autograd` take them."""
+    parser.add_argument("spec", nargs="?", help="GraphSpec JSON file (or use --template)")
+    parser.add_argument("--template", help=f"{verb} a built-in template (see: python -m engine templates)")
+    parser.add_argument("--dataset", help="dataset name or csv:PATH (default: the template's)")
+    parser.add_argument("--target", help="CSV target column (default: the last column)")
+    parser.add_argument("--task", choices=("classification", "regression", "reconstruction"))
+
+
+def run_or_report(work: Callable[[], T]) -> T | None:
+    """work()'s result, or None after printing why: a spec's issues one a line, any other user error in one."""
+    try:
+        return work()
+    except SpecInvalid as err:
+        print_issues(err.issues)
+    except NetCanvasError as err:
+        print(f"error: {err}")
+    return None
 
 
 def load_spec_or_report(path: str) -> GraphSpec | None:

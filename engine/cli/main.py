@@ -13,7 +13,14 @@ import traceback
 
 from engine.cli.autograd_cmd import add_autograd_parser
 from engine.cli.export_cmd import add_export_parser
-from engine.cli.inspect_cmds import EXIT_BAD_INPUT, cmd_datasets, cmd_summary, cmd_templates, cmd_validate
+from engine.cli.inspect_cmds import (
+    EXIT_BAD_INPUT,
+    add_network_and_data_arguments,
+    cmd_datasets,
+    cmd_summary,
+    cmd_templates,
+    cmd_validate,
+)
 from engine.cli.train_cmd import cmd_train
 from engine.cli.train_ddp import add_ddp_flag
 
@@ -48,11 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_train(train: argparse.ArgumentParser) -> None:
-    train.add_argument("spec", nargs="?", help="GraphSpec JSON file (or use --template)")
-    train.add_argument("--template", help="train a built-in template (see: python -m engine templates)")
-    train.add_argument("--dataset", help="dataset name or csv:PATH (default: the template's)")
-    train.add_argument("--target", help="CSV target column (default: the last column)")
-    train.add_argument("--task", choices=("classification", "regression", "reconstruction"))
+    add_network_and_data_arguments(train, "train")
     train.add_argument("--epochs", type=int)
     train.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "adamw", "rmsprop"))
     train.add_argument("--lr", type=float, help="learning rate")

@@ -10,8 +10,7 @@ from pathlib import Path
 import torch
 
 from builder.templates import TEMPLATES
-from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OK, load_spec_or_report, print_issues
-from engine.errors import NetCanvasError, SpecInvalid
+from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OK, load_spec_or_report, run_or_report
 from engine.runs.bundle import write_bundle
 from engine.train.config import TrainConfig
 from engine.train.device import out_of_memory
@@ -125,13 +124,8 @@ def cmd_train(args) -> int:
         for problem in problems:
             print(f"error: {problem}")
         return EXIT_BAD_INPUT
-    try:
-        run = prepare_run(spec, config)
-    except SpecInvalid as err:
-        print_issues(err.issues)
-        return EXIT_BAD_INPUT
-    except NetCanvasError as err:
-        print(f"error: {err}")
+    run = run_or_report(lambda: prepare_run(spec, config))
+    if run is None:
         return EXIT_BAD_INPUT
     try:
         last = _run(run, args.json)
