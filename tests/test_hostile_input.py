@@ -254,3 +254,20 @@ def test_out_of_memory_in_a_run_keeps_a_checkpoint_and_says_what_to_do(tmp_path,
         f"the weights of step {step} are kept"
     )
     assert (store.bundle_dir(run_id) / "weights.safetensors").is_file()
+
+
+def test_deterministic_is_a_setting_that_repeats_a_run(capsys):
+    import torch
+
+    from engine.cli.main import main
+    from engine.train.config import TrainConfig
+
+    assert TrainConfig(deterministic="yes").problems() == ["deterministic must be true or false, got 'yes' (str)"]
+    curves = []
+    for _ in range(2):
+        assert main(["train", "--template", "mlp_iris", "--epochs", "2", "--json", "--deterministic"]) == 0
+        curves.append([line for line in capsys.readouterr().out.splitlines() if '"kind": "step"' in line])
+        assert torch.are_deterministic_algorithms_enabled()
+    assert curves[0] == curves[1] and curves[0]
+    assert main(["train", "--template", "mlp_iris", "--epochs", "1"]) == 0  # the default turns it off again
+    assert not torch.are_deterministic_algorithms_enabled()

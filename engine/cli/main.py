@@ -63,6 +63,12 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     train.add_argument("--batch-size", type=int)
     train.add_argument("--val-split", type=float)
     train.add_argument("--seed", type=int)
+    train.add_argument(
+        "--deterministic",
+        action="store_const",
+        const=True,
+        help="deterministic algorithms only: the same seed repeats the run exactly on a GPU too (slower there)",
+    )
     train.add_argument("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     train.add_argument("--log-every", type=int, help="steps between step lines in --json output")
     train.add_argument("--out", help="write the run bundle (spec, config, weights, meta) to this directory")

@@ -29,6 +29,7 @@ FLAG_FIELDS = (
     "seed",
     "device",
     "log_every",
+    "deterministic",
 )
 
 

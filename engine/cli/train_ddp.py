@@ -106,7 +106,7 @@ def prepare_ddp_run(spec: GraphSpec, config: TrainConfig, world: World, device: 
     PreparedRun.model is the plain model (its state dict is what the bundle stores)."""
     analysis = analysis_for_training(spec, config)
     dataset = shard_dataset(fitted_dataset(analysis, config), world, config.seed)
-    seed_everything(config.seed)
+    seed_everything(config.seed, config.deterministic)
     model = compile_analysis(analysis).to(device)
     unused = unused_parameters(model, dataset.x_train[:2].to(device))
     wrapped = DistributedDataParallel(

@@ -18,6 +18,7 @@ event for the steps it samples before the next one, at no cost to the other step
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -37,11 +38,17 @@ EVAL_CHUNK = 1024  # samples per forward pass when evaluating
 SNAPSHOT_SPACING = 100  # steps between weight snapshots at loss checks (epoch ends always save one)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators (call before building the model)."""
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python's, NumPy's and torch's global generators (call before building the model). `deterministic`
+    also restricts torch to deterministic algorithms (an op that has none raises, naming itself) and turns off
+    cuDNN's benchmark, so a GPU run repeats exactly; it costs speed on the GPU and nothing on the CPU."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's condition for repeatable matmuls
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.benchmark = False if deterministic else torch.backends.cudnn.benchmark
 
 
 def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:

@@ -40,6 +40,7 @@ class TrainConfig:
     target: str | None = None  # CSV target column; None: the last column
     loss: str | None = None  # None: chosen from the task and output node (engine.train.losses, .loss_choice)
     log_every: int = 10  # optimizer steps between "step" events
+    deterministic: bool = False  # torch's deterministic algorithms only: the same seed gives the same run on a GPU
 
     def problems(self) -> list[str]:
         """Everything wrong with this config, one line each; [] when it can be trained."""
@@ -93,12 +94,14 @@ FIELD_KINDS = {
     "target": "str?",
     "loss": "str?",
     "log_every": "int",
+    "deterministic": "bool",
 }
 KIND_CHECKS = {
     "str": (lambda v: isinstance(v, str), "a string"),
     "str?": (lambda v: v is None or isinstance(v, str), "a string or null"),
     "number": (_is_number, "a finite number"),
     "int": (_is_int, "an integer"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 

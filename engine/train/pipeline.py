@@ -72,7 +72,7 @@ def prepare_run(spec: GraphSpec, config: TrainConfig) -> PreparedRun:
     """Everything up to the first training step; the same seed gives the same weights and batches."""
     analysis = analysis_for_training(spec, config)
     dataset = fitted_dataset(analysis, config)
-    seed_everything(config.seed)
+    seed_everything(config.seed, config.deterministic)
     model = compile_analysis(analysis)
     trainer = Trainer(model, dataset, config, Sink.from_analysis(analysis))
     return PreparedRun(spec, analysis, config, dataset, model, trainer)
