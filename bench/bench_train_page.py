@@ -35,7 +35,7 @@ from playwright.sync_api import Page
 from bench.bench_probes import cli_rate
 from devtools.app_server import ROOT, app_page
 from engine.runs.store import RunStore
-from tests.browser.build_page import load_template, settle
+from tests.browser.build_page import load_template, press, settle
 
 TEMPLATE = "mlp_digits"
 NEW_RUN = "old => { const m = location.search.match(/run=([\\w-]+)/); return !!m && m[1] !== old; }"
@@ -73,10 +73,6 @@ def set_epochs(page: Page, epochs: int) -> None:
     box.fill(str(epochs))
     box.press("Enter")
     settle(page)
-
-
-def press(page: Page, key: str) -> None:
-    page.locator(f".st-key-{key} button").first.click()
 
 
 def new_run_id(page: Page, old: str | None) -> str:

@@ -27,6 +27,11 @@ def edge_label(page: Page, source: str, target: str):
     return canvas(page).locator(f".react-flow__edge[data-testid='rf__edge-{source}->{target}'] .react-flow__edge-text")
 
 
+def press(page: Page, key: str) -> None:
+    """Click the button with this widget key (a button with a tooltip is drawn twice, one of them hidden)."""
+    page.locator(f".st-key-{key} button").first.click()
+
+
 def settle(page: Page) -> None:
     """Wait until Streamlit has finished rerunning (including the canvas's echo reruns)."""
     app = page.locator("[data-testid='stApp']")

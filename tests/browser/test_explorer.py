@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.build_page import settle
+from tests.browser.build_page import press, settle
 
 pytestmark = pytest.mark.browser
 
@@ -26,8 +26,8 @@ def open_explorer(page: Page) -> None:
     settle(page)
 
 
-def press(page: Page, key: str) -> None:
-    page.locator(f".st-key-{key} button").first.click()
+def press_and_settle(page: Page, key: str) -> None:
+    press(page, key)
     settle(page)
 
 
@@ -53,17 +53,17 @@ def test_step_through_a_typed_expression_and_see_a_parse_error(page: Page):
     expect(page.get_by_text(re.compile(r"Step 0 of 4"))).to_be_visible()
     assert page.evaluate(EDGE_TEXTS) == []
 
-    press(page, "bp_forward")
+    press_and_settle(page, "bp_forward")
     expect(page.get_by_text("q = a + b = 3.00")).to_be_visible()
     assert page.evaluate(EDGE_TEXTS) == ["-2.00", "5.00"]
-    press(page, "bp_forward")
+    press_and_settle(page, "bp_forward")
     assert page.evaluate(EDGE_TEXTS) == ["-2.00", "3.00", "4.00", "5.00"]
 
     set_value(page, "Upstream gradient", 1.5)
-    press(page, "bp_backward")
+    press_and_settle(page, "bp_backward")
     expect(page.get_by_text(re.compile(r"Step 3 of 4"))).to_be_visible()
     assert "∂: 4.00 · grad 6.00" in page.evaluate(EDGE_TEXTS) and "∂: 3.00 · grad 4.50" in page.evaluate(EDGE_TEXTS)
-    press(page, "bp_backward")
+    press_and_settle(page, "bp_backward")
     assert page.evaluate(EDGE_TEXTS).count("∂: 1.00 · grad 6.00") == 2  # q = a + b passes 6 to a and to b
     expect(page.get_by_text("∂L/∂a = 6.00 · ∂L/∂b = 6.00 · ∂L/∂c = 4.50")).to_be_visible()
 

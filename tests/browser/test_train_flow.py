@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.build_page import load_template, settle
+from tests.browser.build_page import load_template, press, settle
 
 pytestmark = pytest.mark.browser
 
@@ -33,11 +33,6 @@ def open_train_page(page: Page) -> None:
     page.get_by_role("link", name="Train").click()
     expect(page.get_by_role("heading", name="Train")).to_be_visible()
     settle(page)
-
-
-def press(page: Page, key: str) -> None:
-    """Click the button with this widget key (a button with a tooltip is drawn twice, one of them hidden)."""
-    page.locator(f".st-key-{key} button").first.click()
 
 
 def set_epochs(page: Page, epochs: int) -> None:
