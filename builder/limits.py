@@ -9,6 +9,10 @@ Each has a default and an environment variable that overrides it (read once per 
 | parameters          | 200,000,000 | NETCANVAS_MAX_PARAMS        | by validation: per node and for the network   |
 | activation memory   | 4,096 MB    | NETCANVAS_MAX_ACTIVATION_MB | before a run, at its batch size               |
 | network file        | 5 MB        | NETCANVAS_MAX_SPEC_MB       | by the Build page's upload                    |
+| training workers    | cores - 1   | NETCANVAS_MAX_WORKERS       | by the run queue: runs beyond it wait, queued |
+| active runs/session | 2           | NETCANVAS_MAX_RUNS_PER_SESSION | by the run queue: a start beyond it is refused |
+
+(Training workers: at least 1. A session's active runs are those queued, running or paused; engine.runs.run_queue.)
 
 Validation reports an excess as an error naming the node (or the graph) and the cap, so nothing is compiled,
 trained, imported or exported for a network over a cap.
@@ -22,6 +26,7 @@ import sys
 from dataclasses import dataclass, fields
 
 MB = 1024 * 1024
+DEFAULT_WORKERS = max(1, (os.cpu_count() or 1) - 1)  # one core is left to the app's server
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,8 @@ class Limits:
     max_params: int = 200_000_000  # 800 MB of float32 weights, 3.2 GB with Adam's state and the gradients
     max_activation_mb: int = 4096
     max_spec_mb: int = 5
+    max_workers: int = DEFAULT_WORKERS  # training worker processes at once; more runs wait in the queue
+    max_runs_per_session: int = 2  # queued, running or paused runs of one session key
 
     @property
     def max_spec_bytes(self) -> int:

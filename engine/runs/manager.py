@@ -1,11 +1,25 @@
 """Starting and watching runs: the API the Train page (and the benchmarks) use. One process per run.
 
     manager = RunManager()                          # the store under NETCANVAS_RUNS_DIR or runs/
-    run_id = manager.start_run(owner, spec, config) # checks first: ConfigError / SpecInvalid / DataError
-    manager.pause(run_id); manager.resume(run_id); manager.stop(run_id)
+    run_id = manager.start_run(owner, spec, config) # checks first: ConfigError / SpecInvalid / DataError,
+                                                    # SessionFull (a ConfigError) beyond the session's cap
+    manager.pause(run_id); manager.resume(run_id); manager.stop(run_id)   # waiting in the queue too
     record = manager.status(run_id)                 # RunRecord: status, message, progress, final metrics
+    place = manager.place(run_id)                   # a waiting run's place in the queue (run_queue.Place)
     rows = manager.metrics(run_id, since=seq)       # new metric rows; manager.snapshots(...) alike
     plan = manager.continue_run(run_id, new_spec)   # after pause/stop: which nodes kept their weights
+    manager.close()                                 # stops the queue's thread (the workers go on)
+
+Runs go through the queue of engine.runs.run_queue: at most `workers` worker processes at once
+(NETCANVAS_MAX_WORKERS, cores - 1 by default) and at most `per_session` active runs per owner
+(NETCANVAS_MAX_RUNS_PER_SESSION, 2); the rest wait in the store, in order. Who starts a waiting run: the
+manager's queue thread, which looks every QUEUE_POLL_SECONDS while a run waits (and ends when none does), and
+every start, resume and stop, which dispatch at once. A thread and not "whoever polls": with several Streamlit
+sessions in one server the manager is shared (st.cache_resource), and a queued run must start when a worker
+frees up even if no page is open to poll (a closed tab, a class that went home). Claims are store
+transactions, so several managers on one runs directory (a second app, a restarted one) share the cap. A new
+manager dispatches at once: runs queued before an app restart start again when the restarted app makes its
+manager.
 
 Worker processes come from the 'forkserver' start method with the engine preloaded: the server process
 is a fresh interpreter (like 'spawn': no inherited threads, CUDA-safe) that imports torch once, and each run
@@ -13,7 +27,8 @@ is a fork of it, ready in milliseconds instead of the seconds a spawned interpre
 (measured here: 5-8 s per spawn, 0.02 s per forkserver start). `start_method="spawn"` works too.
 
 A worker that dies without writing its end (killed, out of memory, a crash in native code) is noticed by
-`status`/`list_runs`, which mark its run failed with the exit code and the last line of its log.
+`status`/`list_runs` and by the queue thread, which mark its run failed with the exit code and the last line
+of its log; that frees its worker slot.
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +48,7 @@ from pathlib import Path
 
 import torch
 
+from builder.limits import limits
 from builder.spec import GraphSpec
 from builder.validate import analyze
 from engine.compile.fx_module import compile_analysis
@@ -39,6 +56,7 @@ from engine.errors import BundleError, ConfigError
 from engine.probes.step_probes import DEFAULT_PROBES, ProbeSettings
 from engine.runs.bundle import META_FILE
 from engine.runs.checkpoint import CarryPlan, checkpoint_shapes, checkpoint_spec, model_shapes, plan_carry, spec_ops
+from engine.runs.run_queue import Place, RunQueue
 from engine.runs.store import RunRecord, RunStore
 from engine.runs.worker import worker_main
 from engine.train.config import TrainConfig
@@ -50,6 +68,10 @@ from engine.train.pipeline import analysis_for_training, fitted_dataset
 PRELOAD = ["engine.runs.worker", "sklearn.datasets", "torch._dynamo"]  # torch.optim imports torch._dynamo lazily: 3 s
 STALE_SECONDS = 600.0  # a run whose worker is not ours and has said nothing for this long is given up
 STOP_WAIT_SECONDS = 60.0
+QUEUE_POLL_SECONDS = 0.25  # how often the queue thread looks for free workers while a run waits
+_MAIN_LOCK = threading.Lock()  # one swap of __main__ at a time, whichever manager or thread starts a worker
+CLAIM_GRACE_SECONDS = 10.0  # a claimed run whose pid is still the app's is being started, not left behind
+_STARTING: set[str] = set()  # runs whose worker this process is starting (their pid is still this process's)
 
 
 @dataclass(frozen=True)
@@ -101,12 +123,13 @@ def _plain_main() -> Iterator[None]:
     Workers need nothing from __main__ (their target lives in engine.runs.worker), so they get an empty one.
     Streamlit executes each script in its module's own namespace, so the swap does not disturb a script run.
     """
-    main = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
+    with _MAIN_LOCK:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -147,21 +170,29 @@ def death_message(exitcode: int | None, log: Path) -> str:
 
 
 class RunManager:
-    """Starts worker processes and answers for the runs in one store (see the module doc)."""
+    """Starts worker processes through the run queue and answers for the runs in one store (see the module
+    doc). `workers` and `per_session` default to NETCANVAS_MAX_WORKERS and NETCANVAS_MAX_RUNS_PER_SESSION."""
 
     def __init__(
         self,
         store: RunStore | None = None,
         start_method: str = "forkserver",
         probes: ProbeSettings | None = DEFAULT_PROBES,
+        workers: int | None = None,
+        per_session: int | None = None,
     ):
         self.store = store if store is not None else RunStore()
         self.probes = probes
         self.context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
             self.context.set_forkserver_preload(PRELOAD)
+        caps = limits()
+        self.queue = RunQueue(self.store, workers or caps.max_workers, per_session or caps.max_runs_per_session)
         self.processes: dict[str, multiprocessing.process.BaseProcess] = {}
         self.lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._wake, self._closed = threading.Event(), threading.Event()
+        self._start_thread()  # runs left waiting by an app that stopped start now, from the queue thread
 
     def warm_up(self) -> None:
         """Start the fork server now (it imports torch in the background), so the first run starts fast."""
@@ -171,19 +202,44 @@ class RunManager:
             with self.lock, _plain_main():
                 forkserver.ensure_running()
 
+    def close(self) -> None:
+        """Stop the queue thread (runs that wait stay in the store for the next manager; workers go on)."""
+        self._closed.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
     # --- starting ------------------------------------------------------------------------------------------
 
     def start_run(self, owner: str, spec: GraphSpec, config: TrainConfig, weights_from: str | None = None) -> str:
-        """Start a run; with `weights_from` (a bundle directory) its nodes whose id, op and parameter shapes
-        match start from the bundle's trained weights (the plan is recorded as an edit at step 0)."""
+        """Queue a run (it starts at once when a worker is free); with `weights_from` (a bundle directory) its
+        nodes whose id, op and parameter shapes match start from the bundle's trained weights (the plan is
+        recorded as an edit at step 0). SessionFull when `owner` already has `per_session` active runs."""
+        self.queue.check_session(owner)  # before the data is loaded; submit checks again, atomically
         preflight(spec, config)
         plan = self.plan_from(Path(weights_from), spec) if weights_from else None
-        run_id = self.store.create_run(owner, spec.to_dict(), config.to_dict())
+        launch = {"weights_from": str(weights_from) if weights_from else None, "resume": False}
+        run_id = self.queue.submit(owner, spec.to_dict(), config.to_dict(), launch)
         if plan is not None:
             data = {**plan.to_dict(), "weights_from": str(weights_from), "summary": plan.summary()}
             self.store.add_edit(run_id, 0, 0, {**data, "graph_changed": False})
-        self._launch(run_id, weights_from=weights_from, resume=False)
+        self._watch()
         return run_id
+
+    def dispatch(self) -> list[str]:
+        """Free the slots of workers that died, then start the waiting runs that fit; the ids started."""
+        self._reap_slots()
+        started = []
+        for record in self.queue.claim(os.getpid()):
+            launch = record.launch or {}
+            try:
+                self._launch(record.id, launch.get("weights_from"), bool(launch.get("resume")))
+                started.append(record.id)
+            except Exception as err:  # no process could be made (out of memory, too many processes)
+                message = f"its worker process could not be started: {type(err).__name__}: {err}"
+                self.store.mark_failed_if_active(record.id, message)
+        return started
 
     def _launch(self, run_id: str, weights_from: str | None, resume: bool) -> None:
         process = self.context.Process(
@@ -192,22 +248,63 @@ class RunManager:
             name=f"netcanvas-run-{run_id}",
             daemon=True,  # an app that exits stops its runs (SIGTERM: they stop with a checkpoint)
         )
+        _STARTING.add(run_id)
+        try:
+            with self.lock:
+                with _plain_main():
+                    process.start()
+                self.processes[run_id] = process
+            self.store.set_pid(run_id, process.pid)
+        finally:
+            _STARTING.discard(run_id)
+
+    # --- the queue thread ----------------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """Dispatch now, and keep the queue thread going while some run waits."""
+        self.dispatch()
+        self._start_thread()
+
+    def _start_thread(self) -> None:
         with self.lock:
-            with _plain_main():
-                process.start()
-            self.processes[run_id] = process
-        self.store.set_pid(run_id, process.pid)
+            if self._thread is None and not self._closed.is_set():
+                self._thread = threading.Thread(target=self._watch_loop, name="netcanvas-run-queue", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _watch_loop(self) -> None:
+        """Dispatch every QUEUE_POLL_SECONDS (or when woken) until no run waits or the manager is closed."""
+        while not self._closed.is_set():
+            try:
+                self.dispatch()
+                with self.lock:  # under the lock: a _start_thread after this finds no thread and makes one
+                    if not self.queue.has_startable():
+                        self._thread = None
+                        return
+            except Exception:  # a locked or vanished store: say so in the server's log, try again
+                traceback.print_exc()
+            self._wake.wait(QUEUE_POLL_SECONDS)
+            self._wake.clear()
+        with self.lock:
+            self._thread = None
 
     # --- commands ------------------------------------------------------------------------------------------
 
     def pause(self, run_id: str) -> None:
-        self._command(run_id, "pause")
+        """A waiting run keeps its place without starting (until resumed); a running one pauses its worker."""
+        if not self.queue.hold(run_id):
+            self._command(run_id, "pause")
 
     def resume(self, run_id: str) -> None:
-        self._command(run_id, "resume")
+        if self.queue.release(run_id):
+            self._watch()
+        else:
+            self._command(run_id, "resume")
 
     def stop(self, run_id: str) -> None:
-        self._command(run_id, "stop")
+        """A waiting run leaves the queue ("stopped before it started"); a running one stops its worker."""
+        if not self.queue.withdraw(run_id):
+            self._command(run_id, "stop")
 
     def _command(self, run_id: str, command: str) -> None:
         record = self.status(run_id)
@@ -231,6 +328,18 @@ class RunManager:
             records = self.store.list_runs(owner)
         return records
 
+    def place(self, run_id: str) -> Place | None:
+        """A waiting (or held) run's place in the queue; None when it is not in the queue."""
+        return self.queue.places().get(run_id)
+
+    def places(self) -> dict[str, Place]:
+        """Every waiting run's place in the queue."""
+        return self.queue.places()
+
+    def has_checkpoint(self, run_id: str) -> bool:
+        """Whether the run has a bundle to continue from."""
+        return (self.store.bundle_dir(run_id) / META_FILE).is_file()
+
     def metrics(self, run_id: str, since: int = 0):
         return self.store.metrics(run_id, since)
 
@@ -251,14 +360,34 @@ class RunManager:
                 raise TimeoutError(f"run {run_id} is still {record.status if record else 'missing'} after {timeout} s")
             time.sleep(0.05)
 
+    def _reap_slots(self) -> None:
+        """Mark the runs holding a worker slot whose worker is gone failed (freeing the slot), and forget the
+        processes of runs that have ended."""
+        for record in self.queue.holders():
+            self._reap(record)
+        with self.lock:
+            ended = [run_id for run_id, process in self.processes.items() if not process.is_alive()]
+        for run_id in ended:
+            record = self.store.get(run_id)
+            if record is None or not record.active or self._reap(record):
+                with self.lock:
+                    self.processes.pop(run_id, None)
+
     def _reap(self, record: RunRecord) -> bool:
-        """Mark an active run whose worker is gone as failed; True if it did."""
+        """Mark an active run whose worker is gone as failed; True if it did. A run waiting in the queue has
+        no worker yet and is left alone."""
+        if record.waiting:
+            return False
         with self.lock:
             process = self.processes.get(record.id)
         if process is not None:
             if process.is_alive():
                 return False
             exitcode = process.exitcode
+        elif record.pid == os.getpid():  # claimed by this process (being started) or by an earlier app's
+            if record.id in _STARTING or time.time() - record.updated < CLAIM_GRACE_SECONDS:
+                return False
+            exitcode = None
         elif _pid_alive(record.pid) and time.time() - record.updated < STALE_SECONDS:
             return False
         elif record.pid is None and time.time() - record.updated < STALE_SECONDS:
@@ -272,14 +401,18 @@ class RunManager:
     # --- edit and continue ---------------------------------------------------------------------------------
 
     def continue_run(self, run_id: str, spec: GraphSpec, config: TrainConfig | None = None) -> CarryPlan:
-        """Continue a paused, stopped or finished run with a (possibly edited) network and settings."""
+        """Continue a paused, stopped or finished run with a (possibly edited) network and settings: it joins
+        the end of the queue (SessionFull when its owner has no room for another active run)."""
         record = self.status(run_id)
         if record is None:
             raise ConfigError(f"there is no run '{run_id}' to continue")
+        if record.waiting:
+            raise ConfigError(f"run '{run_id}' has not started yet (it is in the queue); resume or stop it instead")
         if record.status in ("queued", "running"):
             raise ConfigError(f"run '{run_id}' is {record.status}; pause or stop it before continuing")
         if config is None:
             config, _ = TrainConfig.from_dict(record.config)
+        self.queue.check_session(record.owner, excluding=run_id)
         if record.status == "paused":
             self.stop(run_id)
             record = self.wait(run_id, STOP_WAIT_SECONDS)
@@ -292,12 +425,15 @@ class RunManager:
         preflight(spec, config)
         plan = self.plan(run_id, spec)
         changed = spec.to_dict() != checkpoint_spec(bundle)
+        message = f"continuing from step {step}: {plan.summary()}"
+        launch = {"weights_from": str(bundle), "resume": True}
+        self.queue.requeue(
+            run_id, record.owner, message, launch, spec=spec.to_dict(), config=config.to_dict(), ended=None
+        )
         self.store.add_edit(
             run_id, step, epoch, {**plan.to_dict(), "graph_changed": changed, "summary": plan.summary()}
         )
-        message = f"continuing from step {step}: {plan.summary()}"
-        self.store.set_status(run_id, "queued", message, spec=spec.to_dict(), config=config.to_dict(), ended=None)
-        self._launch(run_id, weights_from=str(bundle), resume=True)
+        self._watch()
         return plan
 
     def plan(self, run_id: str, spec: GraphSpec) -> CarryPlan:

@@ -56,9 +56,12 @@ CREATE TABLE IF NOT EXISTS runs (
     config TEXT NOT NULL,
     pid INTEGER,
     progress TEXT NOT NULL DEFAULT '{}',
-    final TEXT
+    final TEXT,
+    ticket INTEGER,
+    launch TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_owner ON runs (owner, created);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 {metrics}
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics (run, seq);
 {snapshots}
@@ -91,6 +94,10 @@ EVENT_TABLE = """CREATE TABLE IF NOT EXISTS {name} (
 SCHEMA = SCHEMA.replace("{metrics}", EVENT_TABLE.format(name="metrics")).replace(
     "{snapshots}", EVENT_TABLE.format(name="snapshots")
 )
+# Columns added to `runs` since stores were first made; a store without them gets them when it is opened.
+#   ticket: the run's place in the queue (engine.runs.run_queue), NULL when it is not waiting for a worker
+#   launch: how to start its worker when its turn comes, JSON {"weights_from": str | null, "resume": bool}
+ADDED_COLUMNS = {"ticket": "INTEGER", "launch": "TEXT"}
 
 
 def resolve_runs_dir(root: str | os.PathLike | None = None) -> Path:
@@ -143,10 +150,17 @@ class RunRecord:
     pid: int | None
     progress: dict
     final: dict | None
+    ticket: int | None = None  # its place in the queue while it waits for a worker (engine.runs.run_queue)
+    launch: dict | None = None  # how its worker starts when its turn comes
 
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
+
+    @property
+    def waiting(self) -> bool:
+        """In the queue: no worker has been started for it yet (status queued, or paused there)."""
+        return self.ticket is not None and self.active
 
 
 @dataclass(frozen=True)
@@ -169,7 +183,8 @@ class Write:
     progress: dict | None = None
 
 
-def _record(row: sqlite3.Row) -> RunRecord:
+def run_record(row: sqlite3.Row) -> RunRecord:
+    """A runs row as a RunRecord."""
     return RunRecord(
         id=row["id"],
         owner=row["owner"],
@@ -184,7 +199,33 @@ def _record(row: sqlite3.Row) -> RunRecord:
         pid=row["pid"],
         progress=json.loads(row["progress"]),
         final=json.loads(row["final"]) if row["final"] else None,
+        ticket=row["ticket"],
+        launch=json.loads(row["launch"]) if row["launch"] else None,
     )
+
+
+def _launch_json(launch: dict | None) -> str | None:
+    return to_json(launch) if launch is not None else None
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Add the ADDED_COLUMNS a store made before them lacks, in one transaction (two processes opening an old
+    store at once: the second finds them added)."""
+    if set(ADDED_COLUMNS) <= _run_columns(conn):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for name, kind in ADDED_COLUMNS.items():
+            if name not in _run_columns(conn):
+                conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _run_columns(conn: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
 
 
 def _row(row: sqlite3.Row) -> Row:
@@ -214,6 +255,7 @@ class RunStore:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
             conn.executescript(SCHEMA)
+            _add_missing_columns(conn)
         except BaseException:
             conn.close()
             raise
@@ -245,6 +287,12 @@ class RunStore:
         return self._recovery
 
     @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE): committed at the end, rolled back on an exception."""
+        with self._write() as conn:
+            yield conn
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
@@ -255,7 +303,8 @@ class RunStore:
             raise
         conn.execute("COMMIT")
 
-    def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+    def read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        """The rows of one query on this thread's connection."""
         return self._connection().execute(sql, args).fetchall()
 
     def close(self) -> None:
@@ -280,35 +329,50 @@ class RunStore:
     # --- runs ------------------------------------------------------------------------------------------
 
     def create_run(self, owner: str, spec: dict, config: dict, message: str = "waiting for a worker") -> str:
+        """A new run, status queued, outside the queue (its starter launches its worker itself)."""
+        with self._write() as conn:
+            return self.insert_run(conn, owner, spec, config, message)
+
+    def insert_run(
+        self,
+        conn: sqlite3.Connection,
+        owner: str,
+        spec: dict,
+        config: dict,
+        message: str,
+        ticket: int | None = None,
+        launch: dict | None = None,
+    ) -> str:
+        """Make a run (status queued) and its folder with run.json inside the caller's `transaction()`."""
         run_id, now = new_run_id(), time.time()
         write_run_file(self.run_dir(run_id), run_id, owner, now)
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO runs (id, owner, created, updated, status, message, spec, config) "
-                "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
-                (run_id, owner, now, now, message, to_json(spec), to_json(config)),
-            )
+        conn.execute(
+            "INSERT INTO runs (id, owner, created, updated, status, message, spec, config, ticket, launch) "
+            "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+            (run_id, owner, now, now, message, to_json(spec), to_json(config), ticket, _launch_json(launch)),
+        )
         return run_id
 
     def get(self, run_id: str) -> RunRecord | None:
-        rows = self._read("SELECT * FROM runs WHERE id = ?", (run_id,))
-        return _record(rows[0]) if rows else None
+        rows = self.read("SELECT * FROM runs WHERE id = ?", (run_id,))
+        return run_record(rows[0]) if rows else None
 
     def list_runs(self, owner: str | None = None, limit: int = 200) -> list[RunRecord]:
         """Newest first; only `owner`'s runs when given."""
         if owner is None:
-            rows = self._read("SELECT * FROM runs ORDER BY created DESC LIMIT ?", (limit,))
+            rows = self.read("SELECT * FROM runs ORDER BY created DESC LIMIT ?", (limit,))
         else:
-            rows = self._read("SELECT * FROM runs WHERE owner = ? ORDER BY created DESC LIMIT ?", (owner, limit))
-        return [_record(r) for r in rows]
+            rows = self.read("SELECT * FROM runs WHERE owner = ? ORDER BY created DESC LIMIT ?", (owner, limit))
+        return [run_record(r) for r in rows]
 
     def set_status(self, run_id: str, status: str, message: str | None = None, **columns) -> None:
-        """Set the status (and message, and any of started, ended, pid, final, spec, config, progress)."""
+        """Set the status (and message, and any of started, ended, pid, final, spec, config, progress, ticket,
+        launch)."""
         assert status in STATUSES, f"unknown status {status!r}"
         values = {"status": status, "updated": time.time(), **columns}
         if message is not None:
             values["message"] = message
-        for name in ("final", "spec", "config", "progress"):
+        for name in ("final", "spec", "config", "progress", "launch"):
             if name in values and values[name] is not None:
                 values[name] = to_json(values[name])
         assignments = ", ".join(f"{name} = ?" for name in values)
@@ -324,7 +388,7 @@ class RunStore:
         now = time.time()
         with self._write() as conn:
             cursor = conn.execute(
-                "UPDATE runs SET status = 'failed', message = ?, updated = ?, ended = ? "
+                "UPDATE runs SET status = 'failed', message = ?, updated = ?, ended = ?, ticket = NULL "
                 "WHERE id = ? AND status IN ('queued', 'running', 'paused')",
                 (message, now, now, run_id),
             )
@@ -351,7 +415,7 @@ class RunStore:
 
     def metrics(self, run_id: str, since: int = 0) -> list[Row]:
         """Metric rows with seq > since, oldest first."""
-        rows = self._read("SELECT * FROM metrics WHERE run = ? AND seq > ? ORDER BY seq", (run_id, since))
+        rows = self.read("SELECT * FROM metrics WHERE run = ? AND seq > ? ORDER BY seq", (run_id, since))
         return [_row(r) for r in rows]
 
     def snapshots(self, run_id: str, kind: str | None = None, since: int = 0, limit: int | None = None) -> list[Row]:
@@ -362,11 +426,11 @@ class RunStore:
         sql = f"SELECT * FROM snapshots WHERE {where} ORDER BY seq DESC"
         if limit is not None:
             sql, args = sql + " LIMIT ?", [*args, limit]
-        return [_row(r) for r in reversed(self._read(sql, tuple(args)))]
+        return [_row(r) for r in reversed(self.read(sql, tuple(args)))]
 
     def last_step(self, run_id: str) -> tuple[int, int]:
         """(step, epoch) of the newest metrics row; (0, 0) when there is none."""
-        rows = self._read("SELECT step, epoch FROM metrics WHERE run = ? ORDER BY seq DESC LIMIT 1", (run_id,))
+        rows = self.read("SELECT step, epoch FROM metrics WHERE run = ? ORDER BY seq DESC LIMIT 1", (run_id,))
         return (rows[0]["step"], rows[0]["epoch"]) if rows else (0, 0)
 
     # --- commands --------------------------------------------------------------------------------------
@@ -393,7 +457,7 @@ class RunStore:
 
     def has_commands(self, run_id: str) -> bool:
         """A cheap read-only check, so a worker takes the write lock only when there is something to take."""
-        rows = self._read("SELECT 1 FROM commands WHERE run = ? AND taken IS NULL LIMIT 1", (run_id,))
+        rows = self.read("SELECT 1 FROM commands WHERE run = ? AND taken IS NULL LIMIT 1", (run_id,))
         return bool(rows)
 
     # --- edits -----------------------------------------------------------------------------------------
@@ -406,7 +470,7 @@ class RunStore:
             )
 
     def edits(self, run_id: str) -> list[Row]:
-        rows = self._read(
+        rows = self.read(
             "SELECT seq, step, epoch, 'edit' AS kind, data FROM edits WHERE run = ? ORDER BY seq", (run_id,)
         )
         return [_row(r) for r in rows]

@@ -1,6 +1,10 @@
-"""The Train page's buttons: Train, Pause, Resume, Stop, and Continue (after an edit), with what each will do.
+"""The Train page's buttons: Train, Pause, Resume, Stop, and Continue (after an edit), with what each will do,
+and a waiting run's place in the queue (engine.runs.run_queue).
 
-Buttons act in callbacks (before the page reruns); their outcome is a notice shown on that rerun.
+Buttons act in callbacks (before the page reruns); their outcome is a notice shown on that rerun. Train starts
+another run while one is active, up to the session's cap; at the cap it is disabled and says which runs hold
+it. On a run waiting in the queue, Pause keeps its place without starting it, Resume lets it start, Stop takes
+it out of the queue.
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ from builder.spec import GraphSpec, loads_spec
 from builder.validate import Analysis
 from engine.errors import NetCanvasError, SpecInvalid
 from engine.runs.manager import Readiness, preflight
+from engine.runs.run_queue import SessionFull
 from engine.runs.store import RunRecord
 from engine.train.config import TrainConfig
 from ui.train.page_state import clear_notice, manager, owner, show_run, tell
+from ui.train.run_view import place_text
 
 CONTINUABLE = ("paused", "stopped", "finished")
+QUEUE_POLL_SECONDS = 2.0  # how often a waiting run's place is read again
 
 
 def user_message(err: NetCanvasError) -> str:
@@ -71,33 +78,22 @@ def draw_controls(
 ) -> None:
     """`weights_from`: a bundle whose trained weights the network on the Build page carries (Export page's
     "Open on the Build page"); Train starts from them."""
-    mgr = manager()
-    active = record is not None and record.active
     can_start = analysis.ok and config is not None and ready is not None
+    full = _session_full()
     with st.container(horizontal=True, vertical_alignment="center"):
         st.button(
             "Train",
             key="train_start",
             icon=":material/play_arrow:",
             type="primary",
-            disabled=active or not can_start,
+            disabled=full is not None or not can_start,
             on_click=_start,
             args=(spec, config, weights_from),
+            help="Start a new run with the network and the settings; it waits in the queue while every worker is busy",
         )
-        if record is not None and record.status in ("queued", "running"):
-            st.button("Pause", key="train_pause", icon=":material/pause:", on_click=mgr.pause, args=(record.id,))
-        if record is not None and record.status == "paused":
-            st.button("Resume", key="train_resume", icon=":material/resume:", on_click=mgr.resume, args=(record.id,))
-        if active:
-            st.button(
-                "Stop",
-                key="train_stop",
-                icon=":material/stop:",
-                on_click=mgr.stop,
-                args=(record.id,),
-                help="Stop and save a checkpoint",
-            )
-        if record is not None and record.status in CONTINUABLE:
+        if record is not None and record.active:
+            _run_buttons(record)
+        if continuable := _continuable(record):
             st.button(
                 "Continue training",
                 key="train_continue",
@@ -107,8 +103,61 @@ def draw_controls(
                 args=(record.id, spec, config),
                 help="Go on training this run with the network now on the Build page and the settings on the left",
             )
-    if record is not None and record.status in CONTINUABLE and can_start:
+    if full is not None:
+        st.caption(f"Train is off: {full}.")
+    if record is not None and record.waiting:
+        st.fragment(run_every=QUEUE_POLL_SECONDS)(_queue_place)(record.id)
+    if continuable and can_start:
         _preview_continue(record, spec, config)
+
+
+def _session_full() -> str | None:
+    """Why this session may not start another run now (it is at its cap), or None."""
+    try:
+        manager().queue.check_session(owner())
+    except SessionFull as err:
+        return str(err)
+    return None
+
+
+def _run_buttons(record: RunRecord) -> None:
+    """Pause or Resume, and Stop, for an active run; a waiting run's say what they do to it in the queue."""
+    mgr, waiting = manager(), record.waiting
+    if record.status in ("queued", "running"):
+        why = "Keep it in the queue without starting it; it keeps its place" if waiting else "Pause and checkpoint"
+        st.button("Pause", key="train_pause", icon=":material/pause:", on_click=mgr.pause, args=(record.id,), help=why)
+    if record.status == "paused":
+        why = "Let it start when its turn comes" if waiting else "Go on training"
+        st.button(
+            "Resume", key="train_resume", icon=":material/resume:", on_click=mgr.resume, args=(record.id,), help=why
+        )
+    st.button(
+        "Stop",
+        key="train_stop",
+        icon=":material/stop:",
+        on_click=mgr.stop,
+        args=(record.id,),
+        help="Take it out of the queue" if waiting else "Stop and save a checkpoint",
+    )
+
+
+def _continuable(record: RunRecord | None) -> bool:
+    """Ended or paused with its worker, and with a checkpoint (a run stopped in the queue has none)."""
+    return (
+        record is not None
+        and record.status in CONTINUABLE
+        and not record.waiting
+        and manager().has_checkpoint(record.id)
+    )
+
+
+def _queue_place(run_id: str) -> None:
+    """A waiting run's place, read again every QUEUE_POLL_SECONDS; once it has left the queue (started,
+    stopped), the page is drawn again so the buttons and the run view follow."""
+    place = manager().place(run_id)
+    if place is None:
+        st.rerun()
+    st.info(place_text(place), icon=":material/hourglass_top:")
 
 
 def _preview_continue(record: RunRecord, spec: GraphSpec, config: TrainConfig) -> None:

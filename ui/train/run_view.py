@@ -59,6 +59,36 @@ class RunView:
             self.seq["epoch"] = rows[-1].seq
 
 
+# --- the queue ---------------------------------------------------------------------------------------
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _ahead(place) -> str:
+    return {0: "next to start", 1: "1 run ahead"}.get(place.ahead, f"{place.ahead} runs ahead")
+
+
+def place_text(place) -> str:
+    """A waiting run's line for the run view (`place`: engine.runs.run_queue.Place), e.g.
+    'queued: 3rd in line, 2 runs ahead; 2 of 2 workers busy. It starts when a worker is free.'"""
+    workers = f"{place.busy} of {place.workers} worker{'s' if place.workers != 1 else ''} busy"
+    if place.held:
+        return (
+            f"paused in the queue: it keeps its place ({ordinal(place.place)} in line, {_ahead(place)}) but "
+            f"does not start until you resume it; {workers}."
+        )
+    return f"queued: {ordinal(place.place)} in line, {_ahead(place)}; {workers}. It starts when a worker is free."
+
+
+def place_label(place) -> str:
+    """The runs table's status of a waiting run: "queued (3rd in line)", "paused in the queue (2nd in line)"."""
+    return f"{'paused in the queue' if place.held else 'queued'} ({ordinal(place.place)} in line)"
+
+
 # --- curves ------------------------------------------------------------------------------------------
 
 

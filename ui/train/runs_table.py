@@ -9,7 +9,7 @@ import streamlit as st
 from engine.runs.store import RunRecord
 from ui.figures import training as figures
 from ui.train.page_state import manager, owner, run_view, show_run
-from ui.train.run_view import curves
+from ui.train.run_view import curves, place_label
 
 COMPARE_WIDTH = 960
 METRICS = {
@@ -26,12 +26,14 @@ def _number(value, percent: bool = False) -> str:
     return f"{100 * value:.1f}%" if percent else f"{value:.4g}"
 
 
-def _row(r: RunRecord) -> dict:
+def _row(r: RunRecord, places: dict) -> dict:
+    """`places`: the queue's {run_id: Place}; a waiting run's status says where it stands."""
     final, config, progress = r.final or {}, r.config, r.progress
+    place = places.get(r.id) if r.waiting else None
     return {
         "run": r.id,
         "started": datetime.datetime.fromtimestamp(r.created).strftime("%H:%M:%S"),
-        "status": r.status,
+        "status": place_label(place) if place is not None else r.status,
         "network": r.spec.get("name", ""),
         "dataset": config.get("dataset", ""),
         "optimizer": config.get("optimizer", ""),
@@ -54,7 +56,8 @@ def draw_runs(current: str | None) -> None:
     if not records:
         st.caption("Runs you train in this browser session are listed here, with their settings and results.")
         return
-    st.dataframe([_row(r) for r in records], hide_index=True, width="stretch")
+    places = manager().places() if any(r.waiting for r in records) else {}
+    st.dataframe([_row(r, places) for r in records], hide_index=True, width="stretch")
     by_id = {r.id: r for r in records}
     ids = list(by_id)
     chosen = st.selectbox(

@@ -1,0 +1,198 @@
+"""The run queue (DESIGN.md §8.4): at most `workers` training workers at once, at most `per_session` active
+runs per session key, and the runs beyond the workers waiting in the store in the order they were submitted.
+
+    queue = RunQueue(store, workers=3, per_session=2)
+    run_id = queue.submit(owner, spec, config, launch)  # SessionFull (a ConfigError) beyond per_session
+    for record in queue.claim(os.getpid()): ...          # the waiting runs that fit now: start their workers
+    queue.hold(run_id); queue.release(run_id); queue.withdraw(run_id)   # pause, resume, stop while waiting
+    queue.places()                                       # {run_id: Place} of every waiting run
+
+Everything lives in the run store (the runs table's `ticket` and `launch` columns), and every change is one
+write transaction, so a page reload, another session, a second app on the same runs directory and an app
+restarted after a crash all see the same queue, and two of them never start the same run or more than
+`workers` runs between them.
+
+The states of a run, as the queue counts them:
+- waiting: status `queued` with a ticket (its place in line; tickets only grow, so the order is submission
+  order, a continued run's counting from when it was continued). `claim` starts the lowest tickets first.
+- held: status `paused` with a ticket. Pause on a waiting run keeps its ticket, so it keeps its place, but
+  `claim` passes over it; Resume makes it waiting again, still at its place. Stop on a waiting or held run
+  ends it `stopped` ("stopped before it started") and takes it out of the line.
+- holding a worker slot: every active run without a ticket: starting (status `queued`, `pid` the starting
+  app's until the worker's own), `running`, or `paused` with its worker (a paused worker keeps its process
+  and its memory; Stop frees the slot).
+- active for the session cap: queued, running or paused, whether waiting or with a worker (RunRecord.active).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from builder.limits import cap_name
+from engine.errors import ConfigError
+from engine.runs.store import RunRecord, RunStore, run_record, to_json
+
+ACTIVE_SQL = "status IN ('queued', 'running', 'paused')"
+SESSION_SQL = f"SELECT id, status, ticket FROM runs WHERE owner = ? AND {ACTIVE_SQL} ORDER BY created"
+WAITING_MESSAGE = "waiting in the queue for a worker"
+STARTING_MESSAGE = "starting its worker"
+
+
+class SessionFull(ConfigError):
+    """A start refused because the session already has `per_session` active runs; `holders` are those runs."""
+
+    def __init__(self, message: str, holders: tuple[str, ...]):
+        super().__init__(message)
+        self.holders = holders
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a waiting (or held) run stands in the queue."""
+
+    run_id: str
+    place: int  # 1-based among the runs that can start; a held run: where it stands once resumed
+    ahead: int  # runs that start before it (held runs are passed over, so they are not counted)
+    held: bool  # paused in the queue: it does not start until resumed
+    workers: int  # the cap on workers
+    busy: int  # worker slots held now
+
+
+class RunQueue:
+    """The queue over one store (see the module doc); `workers` >= 1 and `per_session` >= 1."""
+
+    def __init__(self, store: RunStore, workers: int, per_session: int):
+        assert workers >= 1 and per_session >= 1, (workers, per_session)
+        self.store, self.workers, self.per_session = store, workers, per_session
+
+    # --- joining the line ------------------------------------------------------------------------------
+
+    def submit(self, owner: str, spec: dict, config: dict, launch: dict) -> str:
+        """A new run of `owner`, waiting at the end of the line; SessionFull when `owner` is at the cap."""
+        with self.store.transaction() as conn:
+            self._check_session(conn, owner, excluding=None)
+            ticket = _next_ticket(conn)
+            return self.store.insert_run(conn, owner, spec, config, WAITING_MESSAGE, ticket=ticket, launch=launch)
+
+    def requeue(self, run_id: str, owner: str, message: str, launch: dict, **columns) -> None:
+        """An ended run back at the end of the line (continue training), with `message` and any of the
+        columns RunStore.set_status takes; SessionFull when `owner` is at the cap without it."""
+        with self.store.transaction() as conn:
+            self._check_session(conn, owner, excluding=run_id)
+            columns = {**columns, "ticket": _next_ticket(conn), "launch": launch, "pid": None}
+            _set(conn, run_id, "queued", message, columns)
+
+    def check_session(self, owner: str, excluding: str | None = None) -> None:
+        """SessionFull when `owner` has `per_session` active runs besides `excluding` (read only)."""
+        self._refuse_if_full(self.store.read(SESSION_SQL, (owner,)), excluding)
+
+    def _check_session(self, conn: sqlite3.Connection, owner: str, excluding: str | None) -> None:
+        self._refuse_if_full(conn.execute(SESSION_SQL, (owner,)).fetchall(), excluding)
+
+    def _refuse_if_full(self, rows: list[sqlite3.Row], excluding: str | None) -> None:
+        holders = [r for r in rows if r["id"] != excluding]
+        if len(holders) < self.per_session:
+            return
+        named = ", ".join(f"{r['id']} ({_state(r['status'], r['ticket'])})" for r in holders)
+        runs = "run" if self.per_session == 1 else "runs"
+        raise SessionFull(
+            f"a session may have at most {self.per_session} active {runs} (queued, running or paused; "
+            f"{cap_name('max_runs_per_session')}); yours are {named}: stop one or let it end first",
+            tuple(r["id"] for r in holders),
+        )
+
+    # --- leaving the line ------------------------------------------------------------------------------
+
+    def claim(self, pid: int) -> list[RunRecord]:
+        """Take the waiting runs that fit in the free worker slots out of the line, oldest ticket first, and
+        mark them starting by the app process `pid`; the caller starts their workers."""
+        with self.store.transaction() as conn:
+            free = self.workers - _busy(conn)
+            if free <= 0:
+                return []
+            rows = conn.execute(
+                "SELECT * FROM runs WHERE status = 'queued' AND ticket IS NOT NULL ORDER BY ticket LIMIT ?", (free,)
+            ).fetchall()
+            for row in rows:
+                _set(conn, row["id"], "queued", STARTING_MESSAGE, {"ticket": None, "pid": pid})
+        return [run_record(row) for row in rows]
+
+    def withdraw(self, run_id: str) -> bool:
+        """Stop a waiting or held run: it leaves the line, `stopped`; False when it is not in the line."""
+        now = time.time()
+        return self._update(
+            "UPDATE runs SET status = 'stopped', message = 'stopped before it started', ticket = NULL, "
+            f"updated = ?, ended = ? WHERE id = ? AND ticket IS NOT NULL AND {ACTIVE_SQL}",
+            (now, now, run_id),
+        )
+
+    def hold(self, run_id: str) -> bool:
+        """Pause a waiting run: it keeps its place but is not started; False when it is not waiting."""
+        message = "paused in the queue: it keeps its place and starts once resumed and a worker is free"
+        return self._update(
+            "UPDATE runs SET status = 'paused', message = ?, updated = ? "
+            "WHERE id = ? AND ticket IS NOT NULL AND status = 'queued'",
+            (message, time.time(), run_id),
+        )
+
+    def release(self, run_id: str) -> bool:
+        """Resume a held run: waiting again at its place; False when it is not held."""
+        return self._update(
+            "UPDATE runs SET status = 'queued', message = ?, updated = ? "
+            "WHERE id = ? AND ticket IS NOT NULL AND status = 'paused'",
+            (WAITING_MESSAGE, time.time(), run_id),
+        )
+
+    def _update(self, sql: str, args: tuple) -> bool:
+        with self.store.transaction() as conn:
+            return conn.execute(sql, args).rowcount > 0
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    def places(self) -> dict[str, Place]:
+        """Every waiting and held run's place, in ticket order."""
+        rows = self.store.read(f"SELECT id, status FROM runs WHERE ticket IS NOT NULL AND {ACTIVE_SQL} ORDER BY ticket")
+        busy = self.store.read(f"SELECT COUNT(*) FROM runs WHERE ticket IS NULL AND {ACTIVE_SQL}")[0][0]
+        found, startable = {}, 0
+        for row in rows:
+            held = row["status"] == "paused"
+            found[row["id"]] = Place(row["id"], startable + 1, startable, held, self.workers, busy)
+            startable += 0 if held else 1
+        return found
+
+    def has_startable(self) -> bool:
+        """Whether some run waits (not held) for a worker."""
+        rows = self.store.read("SELECT 1 FROM runs WHERE status = 'queued' AND ticket IS NOT NULL LIMIT 1")
+        return bool(rows)
+
+    def holders(self) -> list[RunRecord]:
+        """The runs that hold a worker slot (active, not in the line), every owner's."""
+        rows = self.store.read(f"SELECT * FROM runs WHERE ticket IS NULL AND {ACTIVE_SQL}")
+        return [run_record(r) for r in rows]
+
+
+def _busy(conn: sqlite3.Connection) -> int:
+    return conn.execute(f"SELECT COUNT(*) FROM runs WHERE ticket IS NULL AND {ACTIVE_SQL}").fetchone()[0]
+
+
+def _next_ticket(conn: sqlite3.Connection) -> int:
+    """Above every ticket in the line (so the line keeps submission order)."""
+    return conn.execute("SELECT COALESCE(MAX(ticket), 0) + 1 FROM runs").fetchone()[0]
+
+
+def _state(status: str, ticket: int | None) -> str:
+    if ticket is None:
+        return status
+    return "paused in the queue" if status == "paused" else "waiting in the queue"
+
+
+def _set(conn: sqlite3.Connection, run_id: str, status: str, message: str, columns: dict) -> None:
+    """RunStore.set_status inside the caller's transaction."""
+    values = {"status": status, "message": message, "updated": time.time(), **columns}
+    for name in ("spec", "config", "launch"):
+        if values.get(name) is not None:
+            values[name] = to_json(values[name])
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*values.values(), run_id))
