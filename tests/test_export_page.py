@@ -132,3 +132,11 @@ def test_the_weights_stay_with_the_graph_until_an_op_or_parameter_changes():
     editor.load_bundle(spec, "runs/iris", "iris")
     editor.load(TEMPLATES["lenet"].spec(), "lenet")
     assert editor.weights_from is None  # a template starts untrained
+
+
+def test_another_sessions_run_is_not_offered(runs, iris_bundle):
+    (runs / "run-b").mkdir()
+    (runs / "run-b" / "run.json").write_text('{"id": "run-b", "owner": "someone-else", "created": 0}')
+    shutil.copytree(iris_bundle, runs / "run-b" / "bundle")
+    at = open_page()
+    assert not at.selectbox and any("No trained runs" in text for text in texts(at.info))

@@ -5,6 +5,11 @@
     runs/imports/<digest>/  a bundle zip uploaded on the Export page
 
 Only the small JSON files are read (the spec's name, meta.json's dataset and metrics); nothing is compiled.
+
+With an `owner` (a browser session's key) the list keeps that session's own: a Train-page run whose run.json
+names another owner is left out, and so is an uploaded zip no one of that key uploaded (`<digest>.owners`
+beside the unpacked folder lists the keys that did). Bundles written by the command line belong to whoever
+runs the server and are listed for everyone.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.runs.bundle import BUNDLE_FILES, META_FILE, SPEC_FILE
-from engine.runs.store import DEFAULT_RUNS_DIR, RUNS_DIR_ENV
+from engine.runs.store import DEFAULT_RUNS_DIR, RUN_FILE, RUNS_DIR_ENV
 
 IMPORTS_FOLDER = "imports"
 PATTERNS = ("*", "*/*")  # bundle directories sit one or two levels below the runs directory
@@ -71,11 +76,46 @@ def _entry(bundle: Path) -> BundleEntry | None:
     )
 
 
-def find_bundles(root: Path | None = None) -> list[BundleEntry]:
-    """Every complete bundle one or two levels below `root` (default: the runs directory), newest first."""
+def _owners_file(imported_bundle: Path) -> Path:
+    return imported_bundle.with_name(imported_bundle.name + ".owners")
+
+
+def note_importer(imported_bundle: Path, owner: str) -> None:
+    """Record that `owner` uploaded the zip unpacked at `imported_bundle` (the same zip may come from several)."""
+    path = _owners_file(imported_bundle)
+    owners = _read_json_list(path)
+    if owner not in owners:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps([*owners, owner]), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def _read_json_list(path: Path) -> list:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    return data if isinstance(data, list) else []
+
+
+def belongs_to(entry: BundleEntry, root: Path, owner: str) -> bool:
+    """Whether the session `owner` may see the bundle: its own runs and uploads, and the command line's."""
+    if entry.imported:
+        return owner in _read_json_list(_owners_file(entry.path))
+    run_file = entry.path.parent / RUN_FILE
+    if entry.path.name == "bundle" and entry.path.parent.parent == root and run_file.is_file():
+        return _read_json(run_file).get("owner") == owner  # a Train-page run: runs/<run_id>/bundle
+    return True
+
+
+def find_bundles(root: Path | None = None, owner: str | None = None) -> list[BundleEntry]:
+    """Every complete bundle one or two levels below `root` (default: the runs directory), newest first;
+    with `owner`, only those that session may see (module doc)."""
     base = Path(root) if root is not None else runs_dir()
     if not base.is_dir():
         return []
     found = {meta.parent for pattern in PATTERNS for meta in base.glob(f"{pattern}/{META_FILE}")}
     entries = [entry for entry in map(_entry, sorted(found)) if entry is not None]
+    if owner is not None:
+        entries = [entry for entry in entries if belongs_to(entry, base, owner)]
     return sorted(entries, key=lambda e: e.modified, reverse=True)

@@ -28,8 +28,9 @@ from engine.export.formats import (
 )
 from engine.export.zip_import import MIB, ZipLimits, import_bundle_zip
 from engine.runs.bundle import WEIGHTS_FILE
-from engine.runs.bundle_finder import find_bundles, imports_dir, runs_dir
+from engine.runs.bundle_finder import find_bundles, imports_dir, note_importer, runs_dir
 from ui.build.editor_state import editor
+from ui.train.page_state import owner
 
 PICK_KEY = "export_pick"  # the selectbox: a bundle directory
 UPLOAD_KEY = "export_upload"
@@ -53,13 +54,14 @@ def _on_upload() -> None:
     except BundleError as err:
         st.session_state[UPLOAD_ERROR_KEY] = f"Not imported: {err}"
         return
+    note_importer(bundle_dir, owner())  # listed for this browser session only
     st.session_state[PICK_KEY] = str(bundle_dir)
 
 
 def choose_bundle() -> Path | None:
     """The bundle directory the person picked (a run, or an uploaded zip), or None."""
     root = runs_dir()
-    entries = find_bundles(root)
+    entries = find_bundles(root, owner=owner())  # this session's runs and uploads, and the command line's
     labels = {str(e.path): e.label(root) for e in entries}
     pick_column, upload_column = st.columns([3, 2])
     with upload_column:
