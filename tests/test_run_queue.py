@@ -58,10 +58,12 @@ def make_manager(tmp_path):
 
 
 class SlotWatch:
-    """Samples the store every few ms in a thread: the most runs seen holding a worker and running at once."""
+    """Samples every few ms in a thread: the most runs seen holding a worker and running at once in the store,
+    and the most of the manager's worker processes alive."""
 
-    def __init__(self, store: RunStore):
-        self.store, self.most_holding, self.most_running = store, 0, 0
+    def __init__(self, manager: RunManager):
+        self.manager, self.store = manager, manager.store
+        self.most_holding = self.most_running = self.most_alive = 0
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
@@ -71,6 +73,9 @@ class SlotWatch:
             records = [r for r in self.store.list_runs() if r.active and not r.waiting]
             self.most_holding = max(self.most_holding, len(records))
             self.most_running = max(self.most_running, sum(r.status == "running" for r in records))
+            with self.manager.lock:
+                processes = list(self.manager.processes.values())
+            self.most_alive = max(self.most_alive, sum(p.is_alive() for p in processes))
             time.sleep(0.005)
 
     def stop(self) -> SlotWatch:
@@ -96,7 +101,7 @@ def place(manager: RunManager, run_id: str) -> tuple[int, int, bool]:
 
 def test_at_most_n_workers_run_and_the_rest_start_first_in_first_out(make_manager):
     manager = make_manager(workers=2)
-    watch = SlotWatch(manager.store)
+    watch = SlotWatch(manager)
     runs = [manager.start_run(f"owner{i}", MLP, LONG) for i in range(4)]
     assert [manager.status(r).waiting for r in runs] == [False, False, True, True]
     assert place(manager, runs[2]) == (1, 0, False) and place(manager, runs[3]) == (2, 1, False)
@@ -114,7 +119,7 @@ def test_at_most_n_workers_run_and_the_rest_start_first_in_first_out(make_manage
     for run in runs[2:]:
         stop_and_wait(manager, run)
     watch.stop()
-    assert watch.most_holding == 2 and watch.most_running == 2
+    assert watch.most_holding == 2 and watch.most_running == 2 and watch.most_alive == 2
 
 
 def test_a_session_beyond_its_active_runs_is_refused_naming_the_cap_and_its_runs(make_manager, tmp_path):

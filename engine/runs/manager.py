@@ -68,7 +68,7 @@ from engine.train.pipeline import analysis_for_training, fitted_dataset
 PRELOAD = ["engine.runs.worker", "sklearn.datasets", "torch._dynamo"]  # torch.optim imports torch._dynamo lazily: 3 s
 STALE_SECONDS = 600.0  # a run whose worker is not ours and has said nothing for this long is given up
 STOP_WAIT_SECONDS = 60.0
-QUEUE_POLL_SECONDS = 0.25  # how often the queue thread looks for free workers while a run waits
+QUEUE_POLL_SECONDS = 0.1  # how often the queue thread looks for free workers while a run waits (3 small reads)
 _MAIN_LOCK = threading.Lock()  # one swap of __main__ at a time, whichever manager or thread starts a worker
 CLAIM_GRACE_SECONDS = 10.0  # a claimed run whose pid is still the app's is being started, not left behind
 _STARTING: set[str] = set()  # runs whose worker this process is starting (their pid is still this process's)
@@ -229,9 +229,9 @@ class RunManager:
 
     def dispatch(self) -> list[str]:
         """Free the slots of workers that died, then start the waiting runs that fit; the ids started."""
-        self._reap_slots()
+        alive = self._reap_slots()
         started = []
-        for record in self.queue.claim(os.getpid()):
+        for record in self.queue.claim(os.getpid(), alive):
             launch = record.launch or {}
             try:
                 self._launch(record.id, launch.get("weights_from"), bool(launch.get("resume")))
@@ -360,18 +360,25 @@ class RunManager:
                 raise TimeoutError(f"run {run_id} is still {record.status if record else 'missing'} after {timeout} s")
             time.sleep(0.05)
 
-    def _reap_slots(self) -> None:
+    def _reap_slots(self) -> frozenset[str]:
         """Mark the runs holding a worker slot whose worker is gone failed (freeing the slot), and forget the
-        processes of runs that have ended."""
+        processes that have ended; the runs whose worker process is alive (one whose run has ended is still
+        exiting, and holds its slot until it is gone)."""
         for record in self.queue.holders():
             self._reap(record)
         with self.lock:
-            ended = [run_id for run_id, process in self.processes.items() if not process.is_alive()]
-        for run_id in ended:
+            processes = list(self.processes.items())
+        alive = set()
+        for run_id, process in processes:
+            if process.is_alive():
+                alive.add(run_id)
+                continue
             record = self.store.get(run_id)
             if record is None or not record.active or self._reap(record):
                 with self.lock:
-                    self.processes.pop(run_id, None)
+                    if self.processes.get(run_id) is process:
+                        del self.processes[run_id]
+        return frozenset(alive)
 
     def _reap(self, record: RunRecord) -> bool:
         """Mark an active run whose worker is gone as failed; True if it did. A run waiting in the queue has

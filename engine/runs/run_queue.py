@@ -36,6 +36,7 @@ from engine.runs.store import RunRecord, RunStore, run_record, to_json
 
 ACTIVE_SQL = "status IN ('queued', 'running', 'paused')"
 SESSION_SQL = f"SELECT id, status, ticket FROM runs WHERE owner = ? AND {ACTIVE_SQL} ORDER BY created"
+HOLDING_SQL = f"SELECT id FROM runs WHERE ticket IS NULL AND {ACTIVE_SQL}"  # the runs holding a worker slot
 WAITING_MESSAGE = "waiting in the queue for a worker"
 STARTING_MESSAGE = "starting its worker"
 
@@ -105,11 +106,15 @@ class RunQueue:
 
     # --- leaving the line ------------------------------------------------------------------------------
 
-    def claim(self, pid: int) -> list[RunRecord]:
+    def claim(self, pid: int, alive: frozenset[str] = frozenset()) -> list[RunRecord]:
         """Take the waiting runs that fit in the free worker slots out of the line, oldest ticket first, and
-        mark them starting by the app process `pid`; the caller starts their workers."""
+        mark them starting by the app process `pid`; the caller starts their workers. `alive`: the runs whose
+        worker process the caller has seen alive; one whose run has ended is still exiting and holds its slot
+        until it is gone."""
+        if not self.has_startable() or self.workers - len(self._holding(self.store.read(HOLDING_SQL), alive)) <= 0:
+            return []  # the common case, without taking the write lock
         with self.store.transaction() as conn:
-            free = self.workers - _busy(conn)
+            free = self.workers - len(self._holding(conn.execute(HOLDING_SQL).fetchall(), alive))
             if free <= 0:
                 return []
             rows = conn.execute(
@@ -154,13 +159,20 @@ class RunQueue:
     def places(self) -> dict[str, Place]:
         """Every waiting and held run's place, in ticket order."""
         rows = self.store.read(f"SELECT id, status FROM runs WHERE ticket IS NOT NULL AND {ACTIVE_SQL} ORDER BY ticket")
-        busy = self.store.read(f"SELECT COUNT(*) FROM runs WHERE ticket IS NULL AND {ACTIVE_SQL}")[0][0]
-        found, startable = {}, 0
+        busy, found, startable = self.busy(), {}, 0
         for row in rows:
             held = row["status"] == "paused"
             found[row["id"]] = Place(row["id"], startable + 1, startable, held, self.workers, busy)
             startable += 0 if held else 1
         return found
+
+    def busy(self) -> int:
+        """Worker slots held now (runs out of the line and active, every owner's)."""
+        return len(self.store.read(HOLDING_SQL))
+
+    @staticmethod
+    def _holding(rows: list[sqlite3.Row], alive: frozenset[str]) -> set[str]:
+        return {row["id"] for row in rows} | alive
 
     def has_startable(self) -> bool:
         """Whether some run waits (not held) for a worker."""
@@ -171,10 +183,6 @@ class RunQueue:
         """The runs that hold a worker slot (active, not in the line), every owner's."""
         rows = self.store.read(f"SELECT * FROM runs WHERE ticket IS NULL AND {ACTIVE_SQL}")
         return [run_record(r) for r in rows]
-
-
-def _busy(conn: sqlite3.Connection) -> int:
-    return conn.execute(f"SELECT COUNT(*) FROM runs WHERE ticket IS NULL AND {ACTIVE_SQL}").fetchone()[0]
 
 
 def _next_ticket(conn: sqlite3.Connection) -> int:
