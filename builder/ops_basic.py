@@ -228,8 +228,11 @@ OPS = [
         params=(Param("dim", "int", -1),),
         key_params=("dim",),
     ),
-    _act("Step", "Heaviside step (1 if x > 0 else 0); gradient passes straight through."),
-    _act("BipolarStep", "Bipolar step (+1 if x > 0 else -1, so -1 at 0, like Step); gradient passes straight through."),
+    _act(
+        "Step",
+        "Heaviside step (1 if x >= 0 else 0, firing at 0 as Rosenblatt's unit); gradient passes straight through.",
+    ),
+    _act("BipolarStep", "Bipolar step (+1 if x > 0 else -1, so -1 at 0); gradient passes straight through."),
     _act(
         "PiecewiseLinear",
         "Saturating linear unit clamp(x / width + 1/2, 0, 1): 0 below -width/2, 1 above width/2; "

@@ -204,6 +204,14 @@ def _dbn_digits() -> dict:
     )
 
 
+def _rbm_digits() -> dict:
+    return graph("rbm_digits", [_input([64]), ("rbm", "RBM", {"n_hidden": 64})])
+
+
+def _som(name: str, features: int, rows: int, cols: int) -> Callable[[], dict]:
+    return lambda: graph(name, [_input([features]), ("som", "SOM", {"rows": rows, "cols": cols})])
+
+
 def _dsn_module(k: int) -> list[Layer]:
     return [
         (f"m{k}_hidden", "Linear", {"out_features": 64}),
@@ -247,31 +255,30 @@ def _t(name, title, description, build, **train) -> Template:
 
 SINE = {"dataset": "sine", "optimizer": "adam", "lr": 5e-3, "batch_size": 32, "epochs": 20}
 DIGITS = {"dataset": "digits", "optimizer": "adam", "lr": 1e-3, "batch_size": 32, "epochs": 15}
+PERCEPTRON = {"trainer": "perceptron", "lr": 1.0, "epochs": 30, "log_every": 1}  # a step event per row: the line moves
 TEMPLATES: dict[str, Template] = {
     t.name: t
     for t in (
         _t(
             "perceptron",
             "Perceptron (OR)",
-            "One linear unit with a step: learns OR with the perceptron rule.",
+            "One linear unit and a step that fires at w·x + b >= 0, trained by Rosenblatt's perceptron rule: "
+            "one row at a time from zero weights, w <- w + lr (y - y_hat) x on each mistake (the bias is the "
+            "weight of a constant 1). OR is linearly separable, so an epoch without mistakes comes within a few "
+            "epochs and the run stops there.",
             _perceptron("perceptron"),
+            **PERCEPTRON,
             dataset="or",
-            optimizer="sgd",
-            lr=0.1,
-            batch_size=4,
-            epochs=30,
         ),
         _t(
             "perceptron_xor",
             "Perceptron on XOR",
-            "The same single unit cannot learn XOR: it is not linearly "
-            "separable, so at most 3 of 4 rows come out right.",
+            "The same unit and rule on XOR: no line separates the two classes, so every epoch has mistakes, "
+            "at most 3 of the 4 rows come out right and the rule runs to the epoch limit (mlp_xor, with a hidden "
+            "layer, learns it).",
             _perceptron("perceptron_xor"),
+            **PERCEPTRON,
             dataset="xor",
-            optimizer="sgd",
-            lr=0.1,
-            batch_size=4,
-            epochs=30,
         ),
         _t(
             "mlp_xor",
@@ -366,18 +373,66 @@ TEMPLATES: dict[str, Template] = {
             epochs=30,
         ),
         _t(
+            "rbm_digits",
+            "RBM on digits",
+            "A restricted Boltzmann machine with 64 binary hidden units learns the 8x8 digits without labels by "
+            "contrastive divergence (CD-1): its hidden units' weights become stroke detectors, and it reconstructs "
+            "and dreams up digits (Gibbs samples).",
+            _rbm_digits,
+            dataset="digits",
+            task="unsupervised",
+            trainer="rbm",
+            lr=0.1,
+            batch_size=10,
+            epochs=10,
+            log_every=20,
+        ),
+        _t(
+            "som_iris",
+            "Self-organising map on iris",
+            "A 7x7 Kohonen map learns the 4 iris measurements without labels: each flower pulls its best-matching "
+            "unit and that unit's grid neighbours towards it, the radius and rate shrinking over the run, so "
+            "similar flowers land on nearby units (the hit map colours them by species).",
+            _som("som_iris", 4, 7, 7),
+            dataset="iris",
+            task="unsupervised",
+            trainer="som",
+            lr=0.5,
+            som_sigma=2.0,
+            batch_size=10,
+            epochs=20,
+        ),
+        _t(
+            "som_digits",
+            "Self-organising map on digits",
+            "A 10x10 Kohonen map of the 8x8 digits, learned without labels: neighbouring units hold similar "
+            "digit shapes (the component planes and U-matrix show the map's layout).",
+            _som("som_digits", 64, 10, 10),
+            dataset="digits",
+            task="unsupervised",
+            trainer="som",
+            lr=0.5,
+            som_sigma=3.0,
+            batch_size=32,
+            epochs=10,
+        ),
+        _t(
             "dbn_digits",
             "Deep belief network",
-            "Two stacked RBMs and a classifier head, fine-tuned by backprop.",
+            "Two stacked RBMs under a classifier head, as a deep belief network learns: each RBM is pretrained "
+            "in turn by contrastive divergence (CD-1) on what the layer below gives, without labels, then the "
+            "whole network is fine-tuned on the labels by backprop.",
             _dbn_digits,
-            **{**DIGITS, "lr": 2e-3},
+            **{**DIGITS, "lr": 5e-3, "trainer": "dbn", "pretrain_epochs": 10, "pretrain_lr": 0.1},
         ),
         _t(
             "dsn_digits",
             "Deep stacking network",
-            "Each module sees the input joined with every earlier module's prediction.",
+            "Three modules, each seeing the input joined with every earlier module's prediction, trained one "
+            "after the other (the deep stacking rule): module k learns the digits from its own output by backprop "
+            "while the modules below it stay frozen.",
             _dsn_digits,
-            **{**DIGITS, "lr": 3e-3},
+            **{**DIGITS, "lr": 3e-3, "epochs": 8, "trainer": "dsn"},
         ),
         _t(
             "transformer_parity",

@@ -81,12 +81,12 @@ def test_elu_and_gelu(alpha):
     close(y, X * cdf), close(slope, cdf + X * phi)
 
 
-@pytest.mark.parametrize("op, low", [("Step", 0.0), ("BipolarStep", -1.0)])
-def test_steps_draw_the_straight_through_gradient_and_the_true_derivative(op, low):
+@pytest.mark.parametrize("op, low, at_zero", [("Step", 0.0, 1.0), ("BipolarStep", -1.0, -1.0)])
+def test_steps_draw_the_straight_through_gradient_and_the_true_derivative(op, low, at_zero):
     curve = activation_curve(op, {})
     y = torch.tensor(curve.y, dtype=torch.float64)
-    close(y, torch.where(X > 0, 1.0, low).double())  # the low value at exactly 0, like Step
-    assert curve.y[X.tolist().index(0.0)] == low
+    close(y, torch.where(X > 0, 1.0, torch.where(X == 0, at_zero, low)).double())  # Step fires at 0, BipolarStep not
+    assert curve.y[X.tolist().index(0.0)] == at_zero
     assert set(curve.slope) == {1.0}  # what training passes back
     assert {v for v in curve.true_slope if v is not None} == {0.0}  # flat everywhere ...
     undefined = [x for x, v in zip(curve.x, curve.true_slope) if v is None]

@@ -166,9 +166,10 @@ def test_train_json_lines_and_bundle(capsys, tmp_path):
 
 
 def test_train_template_human_output(capsys):
-    code, out = run_cli(capsys, "train", "--template", "perceptron", "--epochs", "5")
+    code, out = run_cli(capsys, "train", "--template", "mlp_xor", "--epochs", "5")
     lines = out.strip().splitlines()
     assert code == 0 and lines[0].startswith("using cpu") and lines[1].startswith("epoch 1/5  loss")
+    assert lines[0].endswith("auto → backprop: gradient descent on the loss through the whole graph")
     assert lines[-1].startswith("trained 5 epochs")
 
 

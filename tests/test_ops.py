@@ -253,7 +253,7 @@ def test_generated_code_has_no_inplace_ops_and_node_id_keys():
 def test_step_forward_is_heaviside_and_gradient_passes_straight_through():
     x = torch.tensor([-2.0, -0.5, 0.0, 0.5, 3.0], requires_grad=True)
     y = Step()(x)
-    torch.testing.assert_close(y, torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0]))
+    torch.testing.assert_close(y, torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0]))  # fires at exactly 0 (Rosenblatt)
     (y * torch.arange(5.0)).sum().backward()
     torch.testing.assert_close(x.grad, torch.arange(5.0))
 

@@ -370,6 +370,6 @@ def test_the_time_cap_holds_beside_the_milestones(tmp_path):
 
 
 def test_function_nodes_are_in_every_snapshot_of_a_run(tmp_path):
-    rows, steps = probed_run(tmp_path, "dsn_digits", epochs=1, batch_size=64)
+    rows, steps = probed_run(tmp_path, "dsn_digits", epochs=1, batch_size=64, trainer="backprop")  # end to end
     assert len(rows) >= 20 and rows[-1].step == steps
     assert all(r.data["nodes"]["stack3"]["out_grad"] is not None and r.data["nodes"]["stack3"]["hist"] for r in rows)

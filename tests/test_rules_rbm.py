@@ -89,8 +89,9 @@ def test_weight_decay_and_momentum_follow_the_guide(digits):
     old_w = rbm.weight.detach().clone()
     cd_update(plain, v0, lr=0.1, generator=torch.Generator().manual_seed(5))  # the plain increment, same sample
     plain_step = [(p - q).detach() for p, q in zip(plain.parameters(), make_rbm(dtype=torch.float64).parameters())]
-    result = cd_update(rbm, v0, lr=0.1, weight_decay=0.01, momentum=0.5, velocity=velocity,
-                       generator=torch.Generator().manual_seed(5))  # fmt: skip
+    result = cd_update(
+        rbm, v0, lr=0.1, weight_decay=0.01, momentum=0.5, velocity=velocity, generator=torch.Generator().manual_seed(5)
+    )
     # velocity = momentum * velocity + lr * (gradient - weight_decay * W); the biases get no decay
     expected_w = 0.5 * 0.01 + plain_step[0] - 0.1 * 0.01 * old_w
     torch.testing.assert_close(result.velocity.weight, expected_w)

@@ -51,8 +51,9 @@ def weights_of(som: SOM) -> np.ndarray:
     [("asymptotic", "asymptotic_decay", "asymptotic_decay"), ("linear", "linear_decay_to_zero", "linear_decay_to_one")],
 )
 def test_schedules_are_minisoms(decay, lr_name, sigma_name):
-    reference = MiniSom(ROWS, COLS, 2, sigma=2.5, learning_rate=0.7, decay_function=lr_name,
-                        sigma_decay_function=sigma_name)  # fmt: skip
+    reference = MiniSom(
+        ROWS, COLS, 2, sigma=2.5, learning_rate=0.7, decay_function=lr_name, sigma_decay_function=sigma_name
+    )
     schedule = SomSchedule(2.5, 0.7, decay, total_iterations=400)
     for t in (0, 1, 57, 200, 399):
         assert schedule.lr(t) == pytest.approx(reference._learning_rate_decay_function(0.7, t, 400))

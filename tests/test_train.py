@@ -76,7 +76,7 @@ def test_config_problems_name_field_expected_and_received():
     assert "optimizer must be one of sgd, momentum, adam, adamw, rmsprop; got 'lbfgs'" in problems
     assert "batch_size must be >= 1, got 0" in problems and "val_split must be in [0, 1), got 1.5" in problems
     assert TrainConfig(trainer="rbm_pretrain").problems() == [
-        "trainer 'rbm_pretrain' is not available yet; only 'backprop' is implemented"
+        "trainer 'rbm_pretrain' is now 'rbm' (CD-k on the graph's RBM); 'dbn' pretrains a stack"
     ]
     assert TrainConfig(batch_size="32").problems() == ["batch_size must be an integer, got '32' (str)"]
     assert TrainConfig(lr=float("nan")).problems() == ["lr must be a finite number, got nan (float)"]

@@ -21,7 +21,7 @@ from engine.cli.inspect_cmds import (
     cmd_templates,
     cmd_validate,
 )
-from engine.cli.train_cmd import cmd_train
+from engine.cli.train_cmd import add_rule_arguments, cmd_train
 from engine.cli.train_ddp import add_ddp_flag
 
 
@@ -73,6 +73,7 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     train.add_argument("--log-every", type=int, help="steps between step lines in --json output")
     train.add_argument("--out", help="write the run bundle (spec, config, weights, meta) to this directory")
     train.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_rule_arguments(train)  # --trainer and the learning rules' settings (engine/cli/train_cmd.py)
     train.set_defaults(run=cmd_train)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -12,10 +13,24 @@ import torch
 from builder.templates import TEMPLATES
 from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OK, load_spec_or_report, run_or_report
 from engine.runs.bundle import write_bundle
-from engine.train.config import TrainConfig
+from engine.train.config import SOM_DECAYS, SOM_MODES, TRAINERS, TrainConfig
 from engine.train.device import out_of_memory
 from engine.train.pipeline import PreparedRun, prepare_run
 
+RULE_FLAGS = (  # the learning rule and its settings (engine.train.config, engine.train.choose)
+    "trainer",
+    "shuffle",
+    "cd_k",
+    "persistent",
+    "pretrain_epochs",
+    "pretrain_lr",
+    "som_sigma",
+    "som_decay",
+    "som_mode",
+    "label_fraction",
+    "input_noise",
+    "sparsity",
+)
 FLAG_FIELDS = (
     "dataset",
     "target",
@@ -30,7 +45,28 @@ FLAG_FIELDS = (
     "device",
     "log_every",
     "deterministic",
+    *RULE_FLAGS,
 )
+
+
+def add_rule_arguments(train: argparse.ArgumentParser) -> None:
+    """--trainer and the learning rules' settings (engine.train.config documents each)."""
+    train.add_argument("--trainer", choices=TRAINERS, help="the learning rule; auto picks one from the graph")
+    train.add_argument(
+        "--no-shuffle", dest="shuffle", action="store_const", const=False, help="the examples in their stored order"
+    )
+    train.add_argument("--cd-k", type=int, help="rbm, dbn: Gibbs steps of contrastive divergence")
+    train.add_argument(
+        "--persistent", action="store_const", const=True, help="rbm, dbn: persistent CD (the chain carries on)"
+    )
+    train.add_argument("--pretrain-epochs", type=int, help="dbn: epochs of CD per RBM (default: --epochs)")
+    train.add_argument("--pretrain-lr", type=float, help="dbn: the CD learning rate (default: --lr)")
+    train.add_argument("--som-sigma", type=float, help="som: the first neighbourhood radius in grid units")
+    train.add_argument("--som-decay", choices=SOM_DECAYS, help="som: how the radius and the rate shrink")
+    train.add_argument("--som-mode", choices=SOM_MODES, help="som: online (one example per update) or batch")
+    train.add_argument("--label-fraction", type=float, help="dbn, dsn: the share of labelled rows (stratified)")
+    train.add_argument("--input-noise", type=float, help="autoencoders: the share of inputs set to 0 (denoising)")
+    train.add_argument("--sparsity", type=float, help="autoencoders: the weight of an L1 penalty on the code")
 
 
 def _spec_and_defaults(args):
@@ -77,12 +113,19 @@ def _fmt(value, percent: bool = False) -> str:
     return f"{100 * value:.1f}%" if percent else f"{value:.4f}"
 
 
+NOT_METRICS = ("kind", "epoch", "step", "seconds", "train_seconds", "phase", "message")
+
+
 def _human_line(event: dict, epochs: int) -> str | None:
+    if event["kind"] == "phase":
+        return event["message"]
     if event["kind"] != "epoch":
         return None
-    line = f"epoch {event['epoch']}/{epochs}  loss {_fmt(event['loss'])}  val_loss {_fmt(event['val_loss'])}"
-    if "val_accuracy" in event:
-        line += f"  val_accuracy {_fmt(event['val_accuracy'], percent=True)}"
+    line = f"epoch {event['epoch']}/{epochs}"
+    for name, value in event.items():
+        if name not in NOT_METRICS:
+            shown = str(value) if isinstance(value, int) else _fmt(value, percent=name.endswith("accuracy"))
+            line += f"  {name} {shown}"
     return line + f"  ({event['seconds']:.2f} s)"
 
 
@@ -100,17 +143,19 @@ def _run(run: PreparedRun, as_json: bool) -> dict:
         "message": trainer.device_message,
         "train_samples": trainer.dataset.n_train,
         "val_samples": trainer.dataset.n_val,
+        "trainer": trainer.name,
+        "why": run.choice.reason if run.choice is not None else "",
     }
     print(
         _json_line(head)
         if as_json
         else f"{trainer.device_message}; {head['train_samples']} training and "
-        f"{head['val_samples']} validation samples of '{run.config.dataset}'",
+        f"{head['val_samples']} validation samples of '{run.config.dataset}'; {head['why']}",
         flush=True,
     )
     for event in trainer.run():
         last = event
-        line = _json_line(event) if as_json else _human_line(event, run.config.epochs)
+        line = _json_line(event) if as_json else _human_line(event, trainer.total_epochs)
         if line:
             print(line, flush=True)
     return last

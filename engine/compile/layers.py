@@ -15,15 +15,16 @@ from torch import Tensor, nn
 
 
 class Step(nn.Module):
-    """Heaviside step, 1 if x > 0 else 0, with a straight-through gradient (d out / d x = 1)."""
+    """Heaviside step, 1 if x >= 0 else 0 (Rosenblatt's threshold unit fires at 0), with a straight-through
+    gradient (d out / d x = 1)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        step = (x > 0).to(x.dtype)
+        step = (x >= 0).to(x.dtype)
         return x + (step - x).detach()  # value of step, gradient of x
 
 
 class BipolarStep(nn.Module):
-    """Bipolar step, +1 if x > 0 else -1 (2 * Step - 1, so -1 at exactly 0), with a straight-through gradient."""
+    """Bipolar step, +1 if x > 0 else -1 (so -1 at exactly 0, the sign convention), with a straight-through gradient."""
 
     def forward(self, x: Tensor) -> Tensor:
         step = 2 * (x > 0).to(x.dtype) - 1

@@ -1,7 +1,8 @@
 """A run's checkpoint and edit-and-continue: which trained weights a changed graph keeps.
 
 The checkpoint is a run bundle (engine.runs.bundle) plus `optimizer.safetensors` (the optimizer's state per
-parameter, keyed `<state-dict key>/<state name>`, e.g. `fc1.weight/exp_avg`). It is written into a fresh
+parameter, keyed `<state-dict key>/<state name>`, e.g. `fc1.weight/exp_avg`; absent for a learning rule
+without an optimizer, such as the perceptron rule, CD-k or the SOM rule). It is written into a fresh
 directory that then replaces the old one, so a reader finds the old bundle or the new one, never a mix.
 
 Continuing after an edit: every node whose id, op and parameter shapes (state-dict entries, buffers
@@ -128,7 +129,8 @@ def save_checkpoint(
     fresh, stale = bundle.with_name(bundle.name + ".new"), bundle.with_name(bundle.name + ".old")
     shutil.rmtree(fresh, ignore_errors=True)
     write_bundle(fresh, spec, config, model, dataset, metrics)
-    safetensors.torch.save_file(optimizer_tensors(optimizer, model), fresh / OPTIMIZER_FILE)
+    if optimizer is not None:
+        safetensors.torch.save_file(optimizer_tensors(optimizer, model), fresh / OPTIMIZER_FILE)
     shutil.rmtree(stale, ignore_errors=True)
     if bundle.exists():
         os.replace(bundle, stale)

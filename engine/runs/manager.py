@@ -61,9 +61,7 @@ from engine.runs.store import RunRecord, RunStore
 from engine.runs.worker import worker_main
 from engine.train.config import TrainConfig
 from engine.train.device import pick_device
-from engine.train.loss_choice import apply_loss_choice
-from engine.train.losses import Sink, choose_objective
-from engine.train.pipeline import analysis_for_training, fitted_dataset
+from engine.train.pipeline import analysis_for_training, fitted_dataset, objective_of
 
 PRELOAD = ["engine.runs.worker", "sklearn.datasets", "torch._dynamo"]  # torch.optim imports torch._dynamo lazily: 3 s
 STALE_SECONDS = 600.0  # a run whose worker is not ours and has said nothing for this long is given up
@@ -93,13 +91,8 @@ def preflight(spec: GraphSpec, config: TrainConfig) -> Readiness:
     analysis = analysis_for_training(spec, config)
     device, _ = pick_device(config.device, named=False)  # the server checks; the worker uses the GPU
     dataset = fitted_dataset(analysis, config)
-    out_shape, sink = analysis.shapes[analysis.output_id], Sink.from_analysis(analysis)
-    objective = apply_loss_choice(
-        choose_objective(config.task or dataset.task, out_shape, dataset, sink), config.loss, sink
-    )
-    return Readiness(
-        objective.task, objective.name, sink.node_id, dataset.n_train, dataset.n_val, dataset.n_classes, str(device)
-    )
+    task, loss, _ = objective_of(analysis, config, dataset)  # the learning rule's checks name the node
+    return Readiness(task, loss, analysis.output_id, dataset.n_train, dataset.n_val, dataset.n_classes, str(device))
 
 
 def available_devices() -> list[str]:

@@ -108,16 +108,19 @@ def _prepare(
         return prepared, None
     bundle = Path(weights_from)
     plan = carry_weights(prepared.trainer.model, bundle, spec_ops(checkpoint_spec(bundle)), spec_ops(spec))
-    if same_optimizer(bundle, config):
-        carry_optimizer_state(prepared.trainer.optimizer, prepared.trainer.model, bundle, set(plan.kept))
+    optimizer = prepared.trainer.optimizer  # None for a rule without one (perceptron, CD-k, SOM)
+    if optimizer is not None and same_optimizer(bundle, config):
+        carry_optimizer_state(optimizer, prepared.trainer.model, bundle, set(plan.kept))
     if resume:
         step, epoch = int(record.progress.get("step", 0)), int(record.progress.get("epoch", 0))
         prepared.trainer.resume_at(step, epoch)
     return prepared, plan.kept
 
 
-def _probes(prepared: PreparedRun, settings: ProbeSettings | None) -> tuple[StepProbes, EpochProbes] | None:
+def _probes(prepared: PreparedRun, settings: ProbeSettings | None) -> tuple[StepProbes | None, EpochProbes] | None:
+    """The run's probes; step probes only for a trainer whose steps are a forward and a backward (backprop)."""
     if settings is None:
         return None
-    ops = spec_ops(prepared.spec)
-    return StepProbes(prepared.trainer.model, ops, settings), EpochProbes(prepared.trainer, settings)
+    trainer = prepared.trainer
+    steps = StepProbes(trainer.model, spec_ops(prepared.spec), settings) if trainer.step_probes else None
+    return steps, EpochProbes(trainer, settings)

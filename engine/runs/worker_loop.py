@@ -28,15 +28,13 @@ RATE_SMOOTHING = 0.3  # weight of the newest measurement in the steps-per-second
 
 
 def steps_per_epoch(trainer) -> int:
-    """Optimizer steps in one epoch of `trainer` (a batch of one is left out for BatchNorm)."""
-    samples = len(trainer.x_train) - (1 if trainer.drop_single else 0)
-    return max(1, math.ceil(samples / trainer.config.batch_size))
+    """Steps in one epoch of the trainer's phase in progress (engine.train.trainer_base)."""
+    return trainer.steps_per_epoch()
 
 
 def start_step_probes(probes: StepProbes, trainer) -> None:
-    """Plan a run's step snapshots before its first step: it ends at epochs x steps per epoch."""
-    last = trainer.config.epochs * steps_per_epoch(trainer)
-    probes.start(trainer.step, last, trainer.config.log_every)
+    """Plan a run's step snapshots before its first step: it ends at the trainer's planned steps."""
+    probes.start(trainer.step, trainer.planned_steps(), trainer.config.log_every)
 
 
 class RunLoop:
@@ -47,7 +45,7 @@ class RunLoop:
         store: RunStore,
         record: RunRecord,
         prepared: PreparedRun,
-        probes: tuple[StepProbes, EpochProbes] | None,
+        probes: tuple[StepProbes | None, EpochProbes] | None,
         kept: tuple[str, ...] | None,
     ):
         self.store, self.run_id, self.prepared = store, record.id, prepared
@@ -73,9 +71,9 @@ class RunLoop:
 
     def run(self) -> None:
         trainer = self.trainer
-        message = trainer.device_message + (
-            f"; kept the trained weights of {', '.join(self.kept)}" if self.kept else ""
-        )
+        choice = self.prepared.choice
+        message = trainer.device_message + (f"; {choice.reason}" if choice is not None else "")
+        message += f"; kept the trained weights of {', '.join(self.kept)}" if self.kept else ""
         self.store.set_status(self.run_id, "running", message, started=time.time())
         if self.step_probes is not None:
             start_step_probes(self.step_probes, trainer)
@@ -104,6 +102,9 @@ class RunLoop:
         values = {k: v for k, v in event.items() if k not in ("kind", "step", "epoch", "message")}
         if kind in ("step", "epoch"):
             self.pending.metrics.append((step, epoch, kind, values))
+        if kind == "phase":  # where a phase starts: the page marks it on the curves
+            self.pending.metrics.append((step, epoch, kind, {**values, "message": event["message"]}))
+            self.store.set_status(self.run_id, "running", event["message"])
         if self.step_probes is not None and kind in ("step", "epoch"):
             for sampled, snapshot in self.step_probes.at_event(step):  # sampled since the last event: in this epoch
                 self.pending.snapshots.append((sampled, epoch, "step", snapshot))
@@ -112,8 +113,11 @@ class RunLoop:
 
     def _epoch_end(self, step: int, epoch: int) -> None:
         if self.epoch_probes is not None:
-            snap = self.epoch_probes.collect(final=epoch == self.trainer.config.epochs)
-            if snap is not None:
+            snap = self.epoch_probes.collect(final=epoch == self.trainer.total_epochs) or {}
+            panels = self.trainer.panel_data() if self.trainer.panels else {}
+            if panels:
+                snap["panels"] = panels  # the rule's live views (ui.train.rule_panels)
+            if snap:
                 self.pending.snapshots.append((step, epoch, "epoch", snap))
         if time.perf_counter() - self.last_checkpoint >= CHECKPOINT_SECONDS:
             self.checkpoint()
@@ -168,12 +172,12 @@ class RunLoop:
 
     def _epoch(self) -> int:
         """The epoch in progress (1-based), or the last one when the run has ended."""
-        return min(self.trainer.epoch + 1, self.trainer.config.epochs)
+        return min(self.trainer.epoch + 1, self.trainer.total_epochs)
 
     def _progress(self) -> dict:
-        t, config = self.trainer, self.trainer.config
+        t = self.trainer
         per_epoch = steps_per_epoch(t)
-        total = per_epoch * config.epochs
+        total = t.planned_steps()
         now = time.perf_counter()
         if self.active_since is not None:
             mark_time, mark_step = self.rate_mark
@@ -187,13 +191,14 @@ class RunLoop:
         return {
             "step": t.step,
             "epoch": t.epoch,
-            "epochs": config.epochs,
+            "epochs": t.total_epochs,
             "steps_per_epoch": per_epoch,
             "total_steps": total,
             "steps_per_s": self.steps_per_s,
             "eta_s": eta,
             "active_s": active,
             "device": str(t.device),
+            "trainer": t.name,
         }
 
     def _active(self) -> float:

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from builder.datasets import CSV_PREFIX, DATASETS
 
-TASKS = ("classification", "regression", "reconstruction")
+TASKS = ("classification", "regression", "reconstruction", "unsupervised")  # unsupervised: the target is the input
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
 LOSSES = ("cross_entropy", "mse", "l1", "huber")  # which fits which task: engine.train.loss_choice
 DEVICES = ("auto", "cpu", "cuda", "mps")
-TRAINERS = ("backprop",)
-PLANNED_TRAINERS = ("perceptron", "rbm_pretrain", "dbn", "dsn", "som")
+TRAINERS = ("auto", "backprop", "perceptron", "rbm", "dbn", "dsn", "som")  # engine.train.choose picks for auto
+SOM_MODES = ("online", "batch")
+SOM_DECAYS = ("asymptotic", "linear", "exponential")  # how the SOM's radius and rate shrink (engine.train.rules.som)
+MAX_CD_K = 100  # Gibbs steps per CD update; far more only costs time
 CUDA_INDEXED = re.compile(r"^cuda:\d+$")
 MAX_LR = 1e6  # far past any rate that learns (it diverges, which is reported); far above, float32 overflows
 MAX_WEIGHT_DECAY = 1.0  # no use above 1 (common values are 1e-5 to 0.1); far above, float32 overflows in the optimizer
@@ -36,11 +38,22 @@ class TrainConfig:
     val_split: float = 0.2
     seed: int = 0
     device: str = "auto"
-    trainer: str = "backprop"
+    trainer: str = "auto"  # the learning rule (engine.train.choose: auto picks one from the graph)
     target: str | None = None  # CSV target column; None: the last column
     loss: str | None = None  # None: chosen from the task and output node (engine.train.losses, .loss_choice)
     log_every: int = 10  # optimizer steps between "step" events
     deterministic: bool = False  # torch's deterministic algorithms only: the same seed gives the same run on a GPU
+    shuffle: bool = True  # a new seeded order of the examples every epoch; False: the stored order
+    cd_k: int = 1  # Gibbs steps of contrastive divergence (rbm, dbn pretraining)
+    persistent: bool = False  # persistent CD: the negative chain carries on between updates
+    pretrain_epochs: int | None = None  # dbn: epochs of CD per RBM; None: epochs
+    pretrain_lr: float | None = None  # dbn: the CD learning rate; None: lr
+    som_sigma: float | None = None  # the SOM's first neighbourhood radius in grid units; None: half the longer side
+    som_decay: str = "asymptotic"  # how the radius and the learning rate (lr) shrink over the run
+    som_mode: str = "online"  # online: one example per update; batch: one update per epoch
+    label_fraction: float = 1.0  # the share of labelled training rows the supervised phase uses (stratified)
+    input_noise: float = 0.0  # autoencoders: the share of input values set to 0 before encoding (denoising)
+    sparsity: float = 0.0  # autoencoders: the weight of the L1 penalty on the code (the narrowest node)
 
     def problems(self) -> list[str]:
         """Everything wrong with this config, one line each; [] when it can be trained."""
@@ -95,12 +108,25 @@ FIELD_KINDS = {
     "loss": "str?",
     "log_every": "int",
     "deterministic": "bool",
+    "shuffle": "bool",
+    "cd_k": "int",
+    "persistent": "bool",
+    "pretrain_epochs": "int?",
+    "pretrain_lr": "number?",
+    "som_sigma": "number?",
+    "som_decay": "str",
+    "som_mode": "str",
+    "label_fraction": "number",
+    "input_noise": "number",
+    "sparsity": "number",
 }
 KIND_CHECKS = {
     "str": (lambda v: isinstance(v, str), "a string"),
     "str?": (lambda v: v is None or isinstance(v, str), "a string or null"),
     "number": (_is_number, "a finite number"),
     "int": (_is_int, "an integer"),
+    "int?": (lambda v: v is None or _is_int(v), "an integer or null"),
+    "number?": (lambda v: v is None or _is_number(v), "a finite number or null"),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
 }
 
@@ -140,23 +166,33 @@ def _dataset_problems(c: TrainConfig) -> list[str]:
 
 def _choice_problems(c: TrainConfig) -> list[str]:
     found = []
-    if c.task == "unsupervised":
-        found.append(
-            "task 'unsupervised' comes with the special trainers, which are not available yet; "
-            f"use one of {', '.join(TASKS)}"
-        )
-    elif c.task is not None:
+    if c.task is not None:
         found += _choice_problem("task", c.task, TASKS)
     found += _choice_problem("optimizer", c.optimizer, OPTIMIZERS)
     if c.loss is not None:
         found += _choice_problem("loss", c.loss, LOSSES)
     if not (c.device in DEVICES or CUDA_INDEXED.match(c.device)):
         found.append(f"device must be one of {', '.join(DEVICES)} (or cuda:N); got {c.device!r}")
-    if c.trainer in PLANNED_TRAINERS:
-        found.append(f"trainer '{c.trainer}' is not available yet; only 'backprop' is implemented")
+    if c.trainer == "rbm_pretrain":
+        found.append("trainer 'rbm_pretrain' is now 'rbm' (CD-k on the graph's RBM); 'dbn' pretrains a stack")
     else:
         found += _choice_problem("trainer", c.trainer, TRAINERS)
+    found += _choice_problem("som_decay", c.som_decay, SOM_DECAYS)
+    found += _choice_problem("som_mode", c.som_mode, SOM_MODES)
     return found
+
+
+def _rule_limits(c: TrainConfig) -> list[tuple[str, bool, str]]:
+    """(field, within its range, the range) of the learning rules' settings."""
+    return [
+        ("cd_k", 1 <= c.cd_k <= MAX_CD_K, f"in [1, {MAX_CD_K}]"),
+        ("pretrain_epochs", c.pretrain_epochs is None or c.pretrain_epochs >= 1, ">= 1 (or null)"),
+        ("pretrain_lr", c.pretrain_lr is None or 0 < c.pretrain_lr <= MAX_LR, f"in (0, {MAX_LR:g}] (or null)"),
+        ("som_sigma", c.som_sigma is None or c.som_sigma > 0, "> 0 (or null)"),
+        ("label_fraction", 0 < c.label_fraction <= 1, "in (0, 1]"),
+        ("input_noise", 0 <= c.input_noise < 1, "in [0, 1)"),
+        ("sparsity", 0 <= c.sparsity <= MAX_LR, f"in [0, {MAX_LR:g}]"),
+    ]
 
 
 def _value_problems(c: TrainConfig) -> list[str]:
@@ -171,6 +207,7 @@ def _value_problems(c: TrainConfig) -> list[str]:
         ("val_split", 0 <= c.val_split < 1, "in [0, 1)"),
         ("seed", 0 <= c.seed < 2**63, "in [0, 2**63)"),
         ("log_every", c.log_every >= 1, ">= 1"),
+        *_rule_limits(c),
     ]
     found += [f"{name} must be {expected}, got {getattr(c, name)!r}" for name, ok, expected in limits if not ok]
     return found

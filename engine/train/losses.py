@@ -254,6 +254,11 @@ def _reconstruction(out: tuple, data: Dataset, sink: Sink) -> Objective:
 def choose_objective(task: str, out_shape: tuple, data: Dataset, sink: Sink) -> Objective:
     """The loss for `task` given the output shape (no batch dim); DataError if they cannot match."""
     out = tuple(out_shape)
-    choosers = {"classification": _classification, "regression": _regression, "reconstruction": _reconstruction}
+    choosers = {
+        "classification": _classification,
+        "regression": _regression,
+        "reconstruction": _reconstruction,
+        "unsupervised": _reconstruction,  # the target is the input
+    }
     assert task in choosers, f"unknown task {task!r} (TrainConfig.problems should have caught it)"
     return choosers[task](out, data, sink)

@@ -18,9 +18,13 @@ from builder.validate import Analysis, analyze
 from engine.compile.fx_module import compile_analysis
 from engine.data.datasets import Dataset, fit_to_analysis, load_dataset_for
 from engine.errors import ConfigError, SpecInvalid
-from engine.train.backprop import Trainer, seed_everything
+from engine.train.backprop import seed_everything
+from engine.train.choose import Choice, resolve_trainer
 from engine.train.config import TrainConfig
-from engine.train.losses import Sink
+from engine.train.loss_choice import apply_loss_choice
+from engine.train.losses import Sink, choose_objective
+from engine.train.trainer_base import TrainerBase
+from engine.train.trainers import build_trainer
 
 
 @dataclass
@@ -30,7 +34,8 @@ class PreparedRun:
     config: TrainConfig
     dataset: Dataset  # fitted to the network's Input
     model: fx.GraphModule
-    trainer: Trainer
+    trainer: TrainerBase  # engine.train.trainer_base: every rule follows its protocol
+    choice: Choice | None = None  # which rule trains it and why (engine.train.choose)
 
 
 def check_config(config: TrainConfig) -> None:
@@ -72,7 +77,37 @@ def prepare_run(spec: GraphSpec, config: TrainConfig) -> PreparedRun:
     """Everything up to the first training step; the same seed gives the same weights and batches."""
     analysis = analysis_for_training(spec, config)
     dataset = fitted_dataset(analysis, config)
+    choice = checked_choice(analysis, config, dataset)
     seed_everything(config.seed, config.deterministic)
     model = compile_analysis(analysis)
-    trainer = Trainer(model, dataset, config, Sink.from_analysis(analysis))
-    return PreparedRun(spec, analysis, config, dataset, model, trainer)
+    trainer = build_trainer(choice.trainer, model, dataset, config, analysis)
+    return PreparedRun(spec, analysis, config, dataset, model, trainer, choice)
+
+
+RULE_OBJECTIVES = {  # the rules that minimise no loss: (task, what they learn by)
+    "perceptron": ("classification", "perceptron rule (mistakes)"),
+    "rbm": ("unsupervised", "contrastive divergence"),
+    "som": ("unsupervised", "Kohonen's rule"),
+}
+
+
+def objective_of(analysis: Analysis, config: TrainConfig, dataset: Dataset) -> tuple[str, str, Choice]:
+    """(task, loss or rule, choice) of a run, before it starts: the rule refuses a graph it cannot train
+    (ConfigError naming the node); a loss that cannot fit the output is a DataError naming the output node."""
+    choice = checked_choice(analysis, config, dataset)
+    if choice.trainer in RULE_OBJECTIVES:
+        return (*RULE_OBJECTIVES[choice.trainer], choice)
+    out_shape, sink = analysis.shapes[analysis.output_id], Sink.from_analysis(analysis)
+    objective = apply_loss_choice(
+        choose_objective(config.task or dataset.task, out_shape, dataset, sink), config.loss, sink
+    )
+    return objective.task, objective.name, choice
+
+
+def checked_choice(analysis: Analysis, config: TrainConfig, dataset: Dataset) -> Choice:
+    """The rule that trains the graph (config.trainer, or auto's pick); ConfigError naming the node when the
+    chosen rule cannot train it."""
+    choice, issues = resolve_trainer(config.trainer, analysis, dataset.n_classes)
+    if issues:
+        raise ConfigError("; ".join(str(issue) for issue in issues))
+    return choice
