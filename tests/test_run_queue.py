@@ -180,6 +180,8 @@ def test_continue_training_joins_the_queue_and_counts_as_active(make_manager):
     record = manager.status(first)
     assert record.status == "queued" and record.waiting and record.message.startswith("continuing from step 2")
     assert place(manager, first) == (1, 0, False)
+    rows = len(manager.metrics(first))
+    assert manager.dispatch() == [] and manager.status(first).pid is None and len(manager.metrics(first)) == rows
     with pytest.raises(SessionFull, match=f"at most 1 active run .*yours are {first} \\(waiting in the queue\\)"):
         manager.start_run("ann", XOR, SHORT)
 

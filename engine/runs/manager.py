@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import sys
 import threading
 import time
@@ -56,6 +55,7 @@ from engine.errors import BundleError, ConfigError
 from engine.probes.step_probes import DEFAULT_PROBES, ProbeSettings
 from engine.runs.bundle import META_FILE
 from engine.runs.checkpoint import CarryPlan, checkpoint_shapes, checkpoint_spec, model_shapes, plan_carry, spec_ops
+from engine.runs.liveness import death_message, pid_alive
 from engine.runs.run_queue import Place, RunQueue
 from engine.runs.store import RunRecord, RunStore
 from engine.runs.worker import worker_main
@@ -123,43 +123,6 @@ def _plain_main() -> Iterator[None]:
             yield
         finally:
             sys.modules["__main__"] = main
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")  # a zombie has finished
-
-
-def _last_log_line(path: Path) -> str:
-    try:
-        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return ""
-    return lines[-1] if lines else ""
-
-
-def death_message(exitcode: int | None, log: Path) -> str:
-    """Why a worker ended without saying so: its exit code or signal, and the last line it printed."""
-    if exitcode is not None and exitcode < 0:
-        name = signal.Signals(-exitcode).name
-        why = f"the worker process was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
-    elif exitcode is not None:
-        why = f"the worker process exited with code {exitcode}"
-    else:
-        why = "the worker process is gone (the app may have been restarted)"
-    last = _last_log_line(log)
-    return why + (f": {last}" if last else "")
 
 
 class RunManager:
@@ -388,7 +351,7 @@ class RunManager:
             if record.id in _STARTING or time.time() - record.updated < CLAIM_GRACE_SECONDS:
                 return False
             exitcode = None
-        elif _pid_alive(record.pid) and time.time() - record.updated < STALE_SECONDS:
+        elif pid_alive(record.pid) and time.time() - record.updated < STALE_SECONDS:
             return False
         elif record.pid is None and time.time() - record.updated < STALE_SECONDS:
             return False  # another app is starting it
