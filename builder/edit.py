@@ -6,6 +6,8 @@ self-loop) comes back as a message string, never as an exception.
 
 from __future__ import annotations
 
+import re
+
 from builder.catalog import CATALOG
 from builder.fixes import fresh_id
 from builder.layout import LAYER_GAP, NODE_WIDTH, ROW_GAP
@@ -128,6 +130,36 @@ def rename_node(spec: GraphSpec, old: str, new: str) -> tuple[GraphSpec, str | N
     for e in out.edges:
         e.source = new if e.source == old else e.source
         e.target = new if e.target == old else e.target
+    return out, None
+
+
+MAX_NAME_LENGTH = 64
+NAME_CHARACTER = re.compile(r"[A-Za-z0-9 ._-]")  # letters, digits, space, -, _ and .
+NAME_RULE = f"1 to {MAX_NAME_LENGTH} characters: letters, digits, spaces, '-', '_' or '.'"
+
+
+def network_name_problem(name: str) -> str | None:
+    """Why `name` (already stripped) cannot name a network, in one line naming what was received; None if it can."""
+    if not name:
+        return f"network name is empty; give it {NAME_RULE}"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"network name has {len(name)} characters; give it {NAME_RULE}"
+    bad = sorted({ch for ch in name if not NAME_CHARACTER.fullmatch(ch)})
+    if bad:
+        shown = ", ".join(repr(ch) for ch in bad[:5])
+        return f"network name {name!r:.80} holds {shown}; give it {NAME_RULE}"
+    return None
+
+
+def rename_network(spec: GraphSpec, name: str) -> tuple[GraphSpec, str | None]:
+    """Give the network the name `name` (surrounding spaces dropped). Returns (spec, None) or (spec unchanged,
+    why not). The name becomes the saved file's name, the run list's and the exported class's."""
+    name = name.strip()
+    problem = network_name_problem(name)
+    if problem:
+        return spec, problem
+    out = spec.copy()
+    out.name = name
     return out, None
 
 

@@ -29,6 +29,7 @@ def _structure(spec: GraphSpec) -> dict:
     """The spec without canvas positions: what the weights depend on."""
     raw = spec.to_dict()
     raw["nodes"] = [{k: v for k, v in node.items() if k != "ui"} for node in raw["nodes"]]
+    raw.pop("name")  # a new name keeps the weights
     return raw
 
 
@@ -97,6 +98,14 @@ class EditorSession:
         self.commit(spec)
         if was_selected:
             self.selected = new.strip()
+
+    def set_name(self, name: str) -> None:
+        """Rename the network (undoable like any edit); a bad name is told and changes nothing."""
+        spec, why_not = edit.rename_network(self.spec, name)
+        if why_not:
+            self.tell("error", f"Not renamed: {why_not}")
+            return
+        self.commit(spec)
 
     def set_param(self, node_id: str, name: str, value) -> None:
         if self.spec.node(node_id) is not None:

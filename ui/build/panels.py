@@ -1,4 +1,5 @@
-"""The validation panel (every problem, with its one-click fixes) and the model summary."""
+"""The validation panel (every problem, with its one-click fixes) and the model summary, under the network's
+name (an edit like any other: undoable, validated by builder.edit.rename_network)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from builder.validate import Analysis
 from ui.build.editor_state import editor
 
 BATCH_KEY = "summary_batch"
+NAME_KEY = "network_name"  # + the editor's version, so an undo shows the name it restores
 
 
 def _on_fix(fix: Fix, version: int) -> None:
@@ -49,8 +51,31 @@ def _megabytes(n_bytes: int) -> str:
     return f"{n_bytes / 1024 / 1024:,.2f} MB"
 
 
+def _on_name(key: str) -> None:
+    ed = editor()
+    ed.set_name(st.session_state.get(key, ""))
+    if ed.notice is not None and ed.notice.kind == "error":
+        st.session_state[key] = ed.spec.name  # a refused name changes nothing, the field included
+
+
+def draw_name() -> None:
+    """The network's name: the saved file's, the run list's and the export's (its class and file names)."""
+    ed = editor()
+    key = f"{NAME_KEY}_{ed.version}"
+    st.text_input(
+        "Network name",
+        value=ed.spec.name,
+        key=key,
+        on_change=_on_name,
+        args=(key,),
+        help="Names the saved file, the network in the run list and the export's class and files: "
+        "1 to 64 letters, digits, spaces, '-', '_' or '.'",
+    )
+
+
 def draw_summary(analysis: Analysis) -> None:
     st.subheader("Summary")
+    draw_name()
     rows = summary_rows(analysis)
     table = {
         "node": [r.id for r in rows],
