@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.export.bundle_view import choose_bundle, draw_bundle, draw_exports, draw_open_in_builder, loaded
+from ui.export.bundle_view import (
+    choose_bundle,
+    draw_bundle,
+    draw_carried,
+    draw_exports,
+    draw_open_in_builder,
+    loaded,
+)
 
 st.header("Export a trained network", divider="gray")
 st.caption(
@@ -16,5 +23,6 @@ bundle_dir = choose_bundle()
 trained = loaded(bundle_dir) if bundle_dir is not None else None
 if trained is not None:
     draw_bundle(trained)
+    draw_carried(trained)
     draw_open_in_builder(trained)
     draw_exports(trained)

@@ -26,8 +26,9 @@ def lines(capsys) -> list[str]:
 
 def test_export_one_format_prints_its_file_and_difference(iris, capsys):
     assert main(["export", str(iris), "--format", "onnx"]) == 0
-    first, last = lines(capsys)
+    first, inputs, last = lines(capsys)
     assert first.startswith("onnx         model.onnx  max abs diff ") and "onnxruntime on batches of 8 and 3" in first
+    assert inputs == "inputs       raw: each file applies the training normalisation itself"
     assert last == f"written to {iris}"
     assert (iris / "model.onnx").is_file() and not (iris / "mlp_iris.zip").exists()
 
@@ -39,6 +40,22 @@ def test_export_all_writes_every_format_and_the_zip(iris, tmp_path, capsys):
     assert report["ok"] and set(report["formats"]) == {"onnx", "torchscript", "python"}
     assert all(r["max_abs_diff"] <= 1e-4 and r["problem"] is None for r in report["formats"].values())
     assert report["zip"] == str(bundle / "mlp_iris.zip")
+
+
+def test_export_python_writes_model_py_and_its_small_zip(iris, tmp_path, capsys):
+    bundle = shutil.copytree(iris, tmp_path / "py")
+    assert main(["export", str(bundle), "--format", "python"]) == 0
+    assert lines(capsys)[1] == "python zip   mlp_iris_pytorch.zip  (model.py, weights.safetensors, README.txt)"
+    assert (bundle / "model.py").is_file() and (bundle / "mlp_iris_pytorch.zip").is_file()
+    assert not (bundle / "mlp_iris.zip").exists()
+
+
+def test_without_normalization_the_files_take_normalised_inputs(iris, tmp_path, capsys):
+    bundle = shutil.copytree(iris, tmp_path / "off")
+    assert main(["export", str(bundle), "--format", "python", "--without-normalization", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["raw_inputs"] is False
+    assert "normalize: bool = False" in (bundle / "model.py").read_text()
 
 
 def test_a_missing_bundle_is_one_line_and_exit_2(tmp_path, capsys):
@@ -57,8 +74,9 @@ def test_a_bundle_missing_its_weights_names_the_file(iris, tmp_path, capsys):
 def test_a_blocked_format_is_an_error_line_naming_the_op_and_exit_2(tmp_path, capsys):
     bundle = _bundle_of(UPSAMPLE, tmp_path / "up")
     assert main(["export", str(bundle), "--format", "onnx"]) == 2
-    first, last = lines(capsys)
+    first, inputs, last = lines(capsys)
     assert first.startswith("error: onnx: ConvTranspose2d 'up' blocks ONNX because ")
+    assert inputs.startswith("inputs       as the network was trained on")  # its data had no normalisation
     assert last == f"some exports failed; files are in {bundle}"
 
 

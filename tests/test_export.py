@@ -46,6 +46,14 @@ def exported(all_exported):
     return all_exported.__getitem__
 
 
+def raw_and_expected(trained, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(what an export is fed, what it must give): a bundle trained on normalised data gets raw inputs
+    (mean + std * x) and must give the trained model's output on them normalised as in training."""
+    raw = trained.norm.invert(x) if trained.norm is not None else x
+    with torch.no_grad():
+        return raw, trained.model(trained.norm.apply(raw) if trained.norm is not None else raw)
+
+
 def new_batch(analysis, size: int = NEW_BATCH, seed: int = 123) -> torch.Tensor:
     shape = tuple(analysis.shapes[analysis.input_id])
     g = torch.Generator().manual_seed(seed)
@@ -83,11 +91,9 @@ def test_onnx_has_a_dynamic_batch_axis_and_matches_on_a_new_batch(exported, name
     assert model.graph.input[0].name == trained.analysis.input_id
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # symbolic, not a fixed size
     session = onnxruntime.InferenceSession(str(report.results["onnx"].path), providers=["CPUExecutionProvider"])
-    x = new_batch(trained.analysis)
-    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
-    with torch.no_grad():
-        want = trained.model(x).numpy()
-    assert np.abs(got - want).max() <= TOLERANCE
+    raw, want = raw_and_expected(trained, new_batch(trained.analysis))
+    (got,) = session.run(None, {session.get_inputs()[0].name: raw.numpy()})
+    assert np.abs(got - want.numpy()).max() <= TOLERANCE
 
 
 # --- our own standalone check: a fresh interpreter without the project -----------------------------------
@@ -159,9 +165,7 @@ def template_jobs(exported, work) -> tuple[list[dict], dict]:
     for name in PARITY_TEMPLATES:
         bundle, report = exported(name)
         trained = load_trained(bundle)
-        x = new_batch(trained.analysis)
-        with torch.no_grad():
-            want = trained.model(x)
+        x, want = raw_and_expected(trained, new_batch(trained.analysis))
         for fmt in ("python", "torchscript"):
             jobs.append(job(name, fmt, report.results[fmt].path, bundle / "weights.safetensors", x, work))
             expected[jobs[-1]["out"]] = want

@@ -69,10 +69,27 @@ def test_pick_a_run_export_it_and_every_format_is_offered_with_its_difference(ru
     assert not at.exception
     successes = texts(at.success)
     assert len(successes) == 3 and all(s.startswith("max abs diff **") for s in successes)
-    assert downloads(at) == ["Download", "Download", "Download", "Download everything (zip)"]
-    assert (runs / "iris" / "mlp_iris.zip").is_file()
+    assert all("on raw inputs" in s for s in successes)  # iris was standardised: the files do it themselves
+    assert downloads(at) == ["Download", "Download", "Download (zip)", "Download everything (zip)"]
+    assert (runs / "iris" / "mlp_iris.zip").is_file() and (runs / "iris" / "mlp_iris_pytorch.zip").is_file()
     again = open_page()  # a new session finds the export of the bundle (export.json) and offers it
-    assert len(again.success) == 3 and len(downloads(again)) == 4
+    assert len(again.success) == 3 and downloads(again) == downloads(at)
+
+
+def test_the_page_shows_the_class_names_and_the_normalisation_every_export_carries(runs, iris_bundle):
+    shutil.copytree(iris_bundle, runs / "iris")
+    at = open_page()
+    shown = texts(at.markdown)
+    assert "**Classes** (in every export, output unit 0 first): setosa · versicolor · virginica" in shown
+    assert any(t.startswith("**Inputs:** raw, as in the data") and "(standardize:" in t for t in shown)
+
+
+def test_the_python_download_is_the_small_zip_with_its_weights(runs, iris_bundle):
+    shutil.copytree(iris_bundle, runs / "iris")
+    at = open_page()
+    at.button(key="export_run").click().run()
+    (button,) = [b for b in at.get("download_button") if b.proto.label == "Download (zip)"]
+    assert button.proto.help.startswith("mlp_iris_pytorch.zip: model.py, weights.safetensors and README.txt")
 
 
 def test_the_op_that_blocks_a_format_is_named_before_and_after_exporting(runs):
@@ -82,7 +99,7 @@ def test_the_op_that_blocks_a_format_is_named_before_and_after_exporting(runs):
     assert warning.startswith("ConvTranspose2d 'up' blocks ONNX because ONNX Runtime's ConvTranspose needs")
     at.button(key="export_run").click().run()
     assert not at.exception and len(at.success) == 2 and len(at.warning) == 1
-    assert downloads(at) == ["Download", "Download", "Download everything (zip)"]
+    assert downloads(at) == ["Download", "Download (zip)", "Download everything (zip)"]
 
 
 def test_an_uploaded_bundle_zip_is_imported_and_picked(runs, iris_bundle, tmp_path):
@@ -127,6 +144,8 @@ def test_the_weights_stay_with_the_graph_until_an_op_or_parameter_changes():
     moved.nodes[0].ui = {"x": 10, "y": 20}
     editor.commit(moved)
     assert editor.weights_from == "runs/iris"  # moving a node changes no weight
+    editor.set_name("iris v2")
+    assert editor.spec.name == "iris v2" and editor.weights_from == "runs/iris"  # nor does a new name
     editor.set_param("fc1", "out_features", 32)
     assert editor.weights_from is None
     editor.load_bundle(spec, "runs/iris", "iris")

@@ -4,6 +4,11 @@ check each against the trained model on a fixed batch (README: Command line).
 One line per format: its file and the largest absolute difference from the trained model, or an error line
 saying why there is no file (an op that blocks the format, or a check that failed). Exit 0 when every
 asked-for format was written and checked, 2 otherwise (and for a bundle that cannot be read).
+
+Every file takes raw inputs: it applies the normalisation the network was trained with (meta.json) itself, and is
+checked on raw inputs. `--without-normalization` writes files that expect inputs already normalised, as before
+(the ONNX graph without the step; model.ts with `normalize` False; model.py's load_model(normalize=False) by
+default). A checked model.py also comes as <name>_pytorch.zip with its weights and a README.txt.
 """
 
 from __future__ import annotations
@@ -28,6 +33,12 @@ def add_export_parser(sub) -> None:
         default="all",
         help="all: every format and one zip with the bundle (default: all)",
     )
+    export.add_argument(
+        "--without-normalization",
+        action="store_true",
+        help="files that expect inputs already normalised as in training (default: they take raw inputs and apply "
+        "the training normalisation themselves)",
+    )
     export.add_argument("--json", action="store_true", help="print one JSON object")
     export.set_defaults(run=cmd_export)
 
@@ -41,6 +52,12 @@ def result_line(result: FormatResult) -> str:
     )
 
 
+def inputs_line(report: ExportReport) -> str:
+    if report.raw_inputs:
+        return "raw: each file applies the training normalisation itself"
+    return "as the network was trained on (this network was trained without normalisation, or it was left out)"
+
+
 def report_json(report: ExportReport) -> dict:
     return {
         "bundle": str(report.bundle),
@@ -48,13 +65,16 @@ def report_json(report: ExportReport) -> dict:
         "tolerance": TOLERANCE,
         "formats": {fmt: r.to_dict() for fmt, r in report.results.items()},
         "zip": str(report.zip_path) if report.zip_path else None,
+        "pytorch_zip": str(report.pytorch_zip) if report.pytorch_zip else None,
+        "raw_inputs": report.raw_inputs,
     }
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     formats = FORMATS if args.format == "all" else (args.format,)
     try:
-        report = export_bundle(args.bundle, formats, make_zip=args.format == "all")
+        normalize = not args.without_normalization
+        report = export_bundle(args.bundle, formats, make_zip=args.format == "all", normalize=normalize)
     except BundleError as err:
         print(f"error: {err}")
         return EXIT_BAD_INPUT
@@ -63,7 +83,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         for fmt in formats:
             print(result_line(report.results[fmt]))
+        if report.pytorch_zip:
+            print(f"{'python zip':12s} {report.pytorch_zip.name}  (model.py, weights.safetensors, README.txt)")
         if report.zip_path:
             print(f"{'zip':12s} {report.zip_path.name}  (the bundle and every checked export)")
+        print(f"{'inputs':12s} {inputs_line(report)}")
         print(f"written to {report.bundle}" if report.ok else f"some exports failed; files are in {report.bundle}")
     return EXIT_OK if report.ok else EXIT_BAD_INPUT

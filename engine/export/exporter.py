@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import re
 import time
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +29,6 @@ from builder.validate import Analysis, analyze
 from engine.compile.fx_module import compile_analysis
 from engine.errors import BundleError, NetCanvasError
 from engine.export.formats import (
-    CHECK_BATCH,
     FORMAT_FILES,
     FORMAT_TITLES,
     FORMATS,
@@ -41,63 +37,51 @@ from engine.export.formats import (
     check_batches,
     max_abs_diff,
 )
-from engine.export.onnx_format import run_onnx, write_onnx
+from engine.export.onnx_format import add_metadata, run_onnx, write_onnx
+from engine.export.preprocess import ExportedModel, InputNormalization, class_names_of, input_normalization
+from engine.export.python_io import readme_text
 from engine.export.python_source import model_source
+from engine.export.report import (
+    ExportReport,
+    FormatResult,
+    pytorch_zip_path,
+    read_report,
+    safe_name,
+    write_pytorch_zip,
+    write_report,
+    write_zip,
+)
 from engine.export.standalone_check import Job, run_standalone
-from engine.runs.bundle import BUNDLE_FILES, WEIGHTS_FILE, Bundle, read_bundle
+from engine.runs.bundle import WEIGHTS_FILE, Bundle, read_bundle
 
-REPORT_FILE = "export.json"
+__all__ = [  # what the pages and the command line use; the report's parts live in engine/export/report.py
+    "ExportReport",
+    "FormatResult",
+    "Trained",
+    "export_bundle",
+    "export_many",
+    "export_trained",
+    "load_trained",
+    "read_report",
+    "safe_name",
+]
 STANDALONE_FORMATS = ("torchscript", "python")  # checked in a fresh process without the project
 
 
 @dataclass(frozen=True)
 class Trained:
-    """A bundle's network, compiled and holding the trained weights, in eval mode."""
+    """A bundle's network, compiled and holding the trained weights, in eval mode, with the input normalisation it
+    was trained with (None: raw inputs, or token ids) and its class names ([] for regression)."""
 
     bundle: Bundle
     analysis: Analysis
     model: fx.GraphModule
+    norm: InputNormalization | None = None
+    class_names: tuple[str, ...] = ()
 
-
-@dataclass(frozen=True)
-class FormatResult:
-    format: str
-    path: Path | None = None  # the checked file; None when there is nothing to download
-    max_abs_diff: float | None = None
-    problem: str | None = None  # one line: why there is no download
-    blocked: bool = False  # an op of the network cannot be expressed in this format (problem names it)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
-
-    def to_dict(self) -> dict:
-        diff = self.max_abs_diff
-        return {
-            "file": self.path.name if self.path else None,
-            "max_abs_diff": diff if diff is None or math.isfinite(diff) else None,
-            "problem": self.problem,
-            "blocked": self.blocked,
-            "seconds": round(self.seconds, 3),
-        }
-
-
-@dataclass(frozen=True)
-class ExportReport:
-    bundle: Path
-    name: str  # the network's name, safe for file names
-    results: dict[str, FormatResult] = field(default_factory=dict)
-    zip_path: Path | None = None
-    standalone: dict = field(default_factory=dict, compare=False)  # the fresh process's report (sys.path...)
-
-    @property
-    def ok(self) -> bool:
-        return all(r.ok for r in self.results.values())
-
-
-def safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "network"
+    def exported_model(self, normalize: bool) -> ExportedModel:
+        """The module model.onnx and model.ts are written from: normalisation (while `normalize`), network."""
+        return ExportedModel(self.model, self.norm, list(self.class_names), normalize)
 
 
 # --- the trained model -------------------------------------------------------------------------------
@@ -129,9 +113,10 @@ def load_trained(path) -> Trained:
     if problems:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
         raise BundleError(f"bundle '{bundle.path}': {WEIGHTS_FILE} does not fit spec.json: {shown}")
+    norm = input_normalization(bundle.meta, analysis.shapes[analysis.input_id], f"bundle '{bundle.path}': meta.json")
     model = compile_analysis(analysis)
     model.load_state_dict(bundle.state_dict, strict=True)
-    return Trained(bundle, analysis, model.eval())
+    return Trained(bundle, analysis, model.eval(), norm, tuple(class_names_of(bundle.meta)))
 
 
 @torch.no_grad()
@@ -142,16 +127,33 @@ def reference_outputs(trained: Trained, batches: dict[str, torch.Tensor]) -> dic
 # --- writing -----------------------------------------------------------------------------------------
 
 
-def _write(fmt: str, trained: Trained, path: Path, example: torch.Tensor) -> None:
+def _write(fmt: str, trained: Trained, path: Path, example: torch.Tensor, normalize: bool) -> None:
     a = trained.analysis
     if fmt == "onnx":
-        write_onnx(trained.model, example, path, a.input_id, a.output_id)
+        write_onnx(trained.exported_model(normalize), example, path, a.input_id, a.output_id)
+        add_metadata(path, onnx_metadata(trained, normalize))
     elif fmt == "torchscript":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TorchScript's notes on annotations concern torch, not the user
-            torch.jit.save(torch.jit.script(trained.model), str(path))
+            torch.jit.save(torch.jit.script(trained.exported_model(normalize)), str(path))
     else:
-        path.write_text(model_source(trained.model, a, trained.bundle.meta), encoding="utf-8")
+        path.write_text(model_source(trained.model, a, trained.bundle.meta, normalize), encoding="utf-8")
+
+
+def takes_raw_inputs(trained: Trained, normalize: bool) -> bool:
+    """Whether the exports apply the training normalisation themselves (there is one, and it was not turned off)."""
+    return normalize and trained.norm is not None
+
+
+def onnx_metadata(trained: Trained, normalize: bool) -> dict[str, str]:
+    """model.onnx's metadata_props: what the file's consumer needs to know beyond the graph."""
+    norm = trained.norm.to_dict() if trained.norm is not None else {"kind": "none", "mean": [], "std": []}
+    return {
+        "netcanvas.network": trained.bundle.spec.name,
+        "netcanvas.class_names": json.dumps(list(trained.class_names), ensure_ascii=False),
+        "netcanvas.normalization": json.dumps(norm),
+        "netcanvas.inputs": "raw" if takes_raw_inputs(trained, normalize) else "as the network was trained on",
+    }
 
 
 def _first_line(err: Exception) -> str:
@@ -159,7 +161,7 @@ def _first_line(err: Exception) -> str:
     return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
 
 
-def write_formats(trained: Trained, formats, example: torch.Tensor):
+def write_formats(trained: Trained, formats, example: torch.Tensor, normalize: bool = True):
     """Write every format no op blocks: ({format: (file, seconds to write)}, results of the blocked and failed)."""
     written, failed = {}, {}
     for fmt in formats:
@@ -171,7 +173,7 @@ def write_formats(trained: Trained, formats, example: torch.Tensor):
             continue
         started = time.perf_counter()
         try:
-            _write(fmt, trained, path, example)
+            _write(fmt, trained, path, example, normalize)
         except Exception as err:  # an exporter's own failure: one line, not a traceback
             path.unlink(missing_ok=True)
             failed[fmt] = FormatResult(fmt, problem=f"{FORMAT_TITLES[fmt]} export failed: {_first_line(err)}")
@@ -188,19 +190,26 @@ class _Export:
     """One bundle's export on its way: what was written, what its files gave, what went wrong."""
 
     trained: Trained
-    batches: dict[str, torch.Tensor]
-    expected: dict[str, torch.Tensor]
+    normalize: bool  # the exports apply the training normalisation (when there is one)
+    batches: dict[str, torch.Tensor]  # what the files are fed: raw inputs when they normalise themselves
+    expected: dict[str, torch.Tensor]  # the trained model on those inputs normalised as in training
     written: dict[str, tuple[Path, float]]  # format -> (file, seconds to write it)
     results: dict[str, FormatResult]  # so far: the blocked and failed formats
     outputs: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
 
 
-def _start(trained: Trained, formats) -> _Export:
-    batches = check_batches(trained.analysis)
-    expected = reference_outputs(trained, batches)
-    written, results = write_formats(trained, formats, batches["batch"])
-    return _Export(trained, batches, expected, written, results)
+def _start(trained: Trained, formats, normalize: bool) -> _Export:
+    """Write the files; the expected outputs are the trained model's on the check batches as it saw data in
+    training. Files that normalise themselves get the same batches as raw inputs (mean + std * batch)."""
+    normalized = check_batches(trained.analysis)
+    if takes_raw_inputs(trained, normalize):
+        batches = {name: trained.norm.invert(batch) for name, batch in normalized.items()}  # raw
+        expected = reference_outputs(trained, {name: trained.norm.apply(raw) for name, raw in batches.items()})
+    else:
+        batches, expected = normalized, reference_outputs(trained, normalized)
+    written, results = write_formats(trained, formats, batches["batch"], normalize)
+    return _Export(trained, normalize, batches, expected, written, results)
 
 
 def _check_onnx(export: _Export) -> None:
@@ -254,25 +263,45 @@ def _judge(export: _Export, fmt: str, extra_seconds: float) -> FormatResult:
     return FormatResult(fmt, path=path, max_abs_diff=diff, seconds=seconds)
 
 
+def _pytorch_readme(export: _Export) -> str:
+    t = export.trained
+    return readme_text(t.analysis, t.bundle.meta, t.norm, export.normalize)
+
+
 def _finish(export: _Export, formats, make_zip: bool, check_seconds: float, standalone: dict) -> ExportReport:
     results = dict(export.results)
     for fmt in export.written:
         results[fmt] = _judge(export, fmt, check_seconds if fmt in STANDALONE_FORMATS else 0.0)
-    bundle = export.trained.bundle
-    report = ExportReport(bundle.path, safe_name(bundle.spec.name), {f: results[f] for f in formats}, None, standalone)
+    trained, bundle = export.trained, export.trained.bundle
+    report = ExportReport(
+        bundle.path,
+        safe_name(bundle.spec.name),
+        {f: results[f] for f in formats},
+        None,
+        standalone,
+        raw_inputs=takes_raw_inputs(trained, export.normalize),
+    )
     write_report(report)
+    small = pytorch_zip_path(bundle.path, report.name)
+    small.unlink(missing_ok=True)  # an older one would hold an older model.py
+    if "python" in report.results and report.results["python"].ok:
+        report = dataclasses.replace(report, pytorch_zip=write_pytorch_zip(report, _pytorch_readme(export)))
     if make_zip:
         return dataclasses.replace(report, zip_path=write_zip(report))
     (bundle.path / f"{report.name}.zip").unlink(missing_ok=True)  # an older zip would hold older exports
     return report
 
 
-def export_many(trained: list[Trained], formats=FORMATS, make_zip: bool = False) -> list[ExportReport]:
+def export_many(
+    trained: list[Trained], formats=FORMATS, make_zip: bool = False, normalize: bool = True
+) -> list[ExportReport]:
     """Write, run and compare each format of each bundle; model.py and model.ts of them all are checked in one
-    fresh process. One report per bundle says per format what the user gets."""
+    fresh process. One report per bundle says per format what the user gets. With `normalize` (the default) every
+    file applies the training normalisation itself and is checked on raw inputs; without, the files expect
+    inputs that are already normalised, as the network saw them in training."""
     unknown = [f for f in formats if f not in FORMAT_FILES]
     assert not unknown, f"unknown export formats {unknown}"
-    exports = [_start(t, formats) for t in trained]
+    exports = [_start(t, formats, normalize) for t in trained]
     for export in exports:
         _check_onnx(export)
     started = time.perf_counter()
@@ -281,71 +310,11 @@ def export_many(trained: list[Trained], formats=FORMATS, make_zip: bool = False)
     return [_finish(export, formats, make_zip, share, standalone) for export in exports]
 
 
-def export_trained(trained: Trained, formats=FORMATS, make_zip: bool = False) -> ExportReport:
-    (report,) = export_many([trained], formats, make_zip)
+def export_trained(trained: Trained, formats=FORMATS, make_zip: bool = False, normalize: bool = True) -> ExportReport:
+    (report,) = export_many([trained], formats, make_zip, normalize)
     return report
 
 
-def export_bundle(path, formats=FORMATS, make_zip: bool = False) -> ExportReport:
+def export_bundle(path, formats=FORMATS, make_zip: bool = False, normalize: bool = True) -> ExportReport:
     """export_trained for the bundle directory at `path` (BundleError if it cannot be read)."""
-    return export_trained(load_trained(path), formats, make_zip)
-
-
-# --- report and zip ----------------------------------------------------------------------------------
-
-
-def write_report(report: ExportReport) -> Path:
-    data = {
-        "tolerance": TOLERANCE,
-        "check_batch": CHECK_BATCH,
-        "torch_version": torch.__version__,
-        "formats": {fmt: result.to_dict() for fmt, result in report.results.items()},
-    }
-    path = report.bundle / REPORT_FILE
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    return path
-
-
-def read_report(bundle_dir, name: str) -> ExportReport | None:
-    """The last export of this bundle (export.json), if it is newer than the weights and its files still exist."""
-    bundle = Path(bundle_dir)
-    path = bundle / REPORT_FILE
-    try:
-        if path.stat().st_mtime < (bundle / WEIGHTS_FILE).stat().st_mtime:
-            return None
-        formats = json.loads(path.read_text(encoding="utf-8"))["formats"]
-        results = {fmt: _result_from_dict(fmt, bundle, raw) for fmt, raw in formats.items() if fmt in FORMAT_FILES}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    if any(r.ok and (r.path is None or not r.path.is_file()) for r in results.values()):
-        return None
-    zip_path = bundle / f"{name}.zip"
-    return ExportReport(bundle, name, results, zip_path if zip_path.is_file() else None)
-
-
-def _result_from_dict(fmt: str, bundle: Path, raw: dict) -> FormatResult:
-    diff = raw["max_abs_diff"]
-    return FormatResult(
-        fmt,
-        path=bundle / raw["file"] if raw["file"] else None,
-        max_abs_diff=float(diff) if diff is not None else None,
-        problem=raw["problem"],
-        blocked=bool(raw["blocked"]),
-        seconds=float(raw["seconds"]),
-    )
-
-
-def zip_members(report: ExportReport) -> list[Path]:
-    exports = [r.path for r in report.results.values() if r.ok and r.path is not None]
-    return [report.bundle / name for name in BUNDLE_FILES] + exports + [report.bundle / REPORT_FILE]
-
-
-def write_zip(report: ExportReport) -> Path:
-    """One zip with the bundle, every checked export and the report, all under a folder named after the net."""
-    path = report.bundle / f"{report.name}.zip"
-    tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for member in zip_members(report):
-            archive.write(member, f"{report.name}/{member.name}")
-    tmp.replace(path)
-    return path
+    return export_trained(load_trained(path), formats, make_zip, normalize)

@@ -2,6 +2,7 @@
 onnxruntime — the runtime the file's consumer will use.
 
     write_onnx(model, example, path, input_name="x", output_name="fc2")
+    add_metadata(path, {"netcanvas.class_names": '["a", "b"]'})
     outputs = run_onnx(path, [batch_a, batch_b])     # NetCanvasError with one line if the file is not sound
 """
 
@@ -54,6 +55,19 @@ def write_onnx(model: nn.Module, example: torch.Tensor, path: Path, input_name: 
             external_data=False,
             verbose=False,
         )
+
+
+def add_metadata(path: Path, props: dict[str, str]) -> None:
+    """Store `props` in the file's metadata_props (onnxruntime: session.get_modelmeta().custom_metadata_map)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    tmp = path.with_name(path.name + ".tmp")
+    onnx.save(model, str(tmp))
+    tmp.replace(path)
 
 
 def run_onnx(path: Path, batches: list[torch.Tensor]) -> list[torch.Tensor]:

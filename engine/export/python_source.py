@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import json
 import keyword
 
 import torch
@@ -32,6 +31,9 @@ from torch import fx, nn
 from builder.validate import Analysis
 from engine.compile import layers
 from engine.compile.fx_module import class_name
+from engine.export import python_io
+from engine.export.preprocess import input_normalization
+from engine.export.python_io import docstring_text, literal
 
 MODULE_NAMES = frozenset({"torch", "nn", "F", "Tensor", "load_file", "Path", "self"})  # used by the file itself
 LINE_LENGTH = 120  # long constructor calls are wrapped as ruff format would at this line length
@@ -48,18 +50,6 @@ def imports_source(uses_functional: bool) -> str:
         "from safetensors.torch import load_file\n"
         "from torch import Tensor, nn\n"
     )
-
-
-def literal(value) -> str:
-    """Python source for a constant, strings in double quotes (as ruff format writes them)."""
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
-
-
-def docstring_text(text: str) -> str:
-    """`text` (a spec's name: anything a person typed) safe inside a one-line docstring: backslashes and quotes
-    escaped, line breaks and other control characters as spaces."""
-    one_line = "".join(" " if ch.isspace() or not ch.isprintable() else ch for ch in text)
-    return one_line.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _is_torch_default(cls: type[nn.Module], name: str, value) -> bool:
@@ -243,59 +233,34 @@ def network_class_source(gm: fx.GraphModule, analysis: Analysis, name: str) -> s
 # --- the whole file ----------------------------------------------------------------------------------
 
 
-def _docstring(analysis: Analysis, meta: dict, name: str) -> str:
-    input_shape = shape_comment(analysis.shapes[analysis.input_id])
-    output_shape = shape_comment(analysis.shapes[analysis.output_id])
-    dtype = meta.get("input_dtype", "float32")
-    norm = meta.get("normalization") or {}
-    title, version = docstring_text(analysis.spec.name), meta.get("netcanvas_version", "")
-    lines = [
-        f'"""{title}: a network built with NetCanvas {version}'.rstrip() + ", as plain PyTorch.",
-        "",
-        "Needs only torch and safetensors:",
-        "",
-        "    from model import load_model",
-        "    model = load_model()  # reads weights.safetensors next to this file; eval mode",
-        f"    y = model(x)  # x: {input_shape} {dtype} -> y: {output_shape}",
-    ]
-    if norm.get("kind", "none") != "none":
-        lines += ["", f"Inputs were normalised as (raw - mean) / std with mean {norm['mean']} and std {norm['std']}."]
-    return "\n".join(lines) + '\n"""\n'
-
-
-def _constants(analysis: Analysis, meta: dict) -> str:
-    dtype = "torch.int64" if meta.get("input_dtype") == "int64" else "torch.float32"
-    return (
-        f"INPUT_SHAPE = {tuple(analysis.shapes[analysis.input_id])!r}  # one sample, without the batch dimension\n"
-        f"INPUT_DTYPE = {dtype}\n"
-        f"CLASS_NAMES = {json.dumps(list(meta.get('class_names') or []), ensure_ascii=False)}\n"
-    )
-
-
-def _loader(name: str) -> str:
-    return (
-        f'def load_model(weights_path: str | Path = Path(__file__).with_name("weights.safetensors")) -> {name}:\n'
-        '    """The network with its trained weights, in eval mode."""\n'
-        f"    model = {name}()\n"
-        '    model.load_state_dict(load_file(str(weights_path), device="cpu"), strict=True)\n'
-        "    return model.eval()\n"
-        "\n\n"
-        'if __name__ == "__main__":\n'
-        "    network = load_model()\n"
-        "    example = torch.zeros(2, *INPUT_SHAPE, dtype=INPUT_DTYPE)\n"
-        '    print(type(network).__name__, "output shape:", tuple(network(example).shape))\n'
-    )
-
-
-def model_source(gm: fx.GraphModule, analysis: Analysis, meta: dict) -> str:
-    """The whole model.py for the compiled network `gm` of `analysis`; `meta` is the bundle's meta.json."""
-    classes = _custom_classes(gm)
-    name = class_name(analysis.spec.name)
-    while name in {c.__name__ for c in classes} | MODULE_NAMES:
+def _class_name(spec_name: str, taken: set[str]) -> str:
+    """The network's class: a CamelCase identifier from its name that is no keyword ("none" -> None) and no
+    other name the file defines or uses."""
+    name = class_name(spec_name)
+    while name in taken or keyword.iskeyword(name):
         name += "Net"
+    return name
+
+
+def model_source(gm: fx.GraphModule, analysis: Analysis, meta: dict, normalize: bool = True) -> str:
+    """The whole model.py for the compiled network `gm` of `analysis`; `meta` is the bundle's meta.json. With the
+    bundle's input normalisation in meta, load_model() returns the network behind that step (switched on while
+    `normalize`); BundleError if meta.json's normalisation does not fit the Input."""
+    classes = _custom_classes(gm)
+    name = _class_name(analysis.spec.name, {c.__name__ for c in classes} | MODULE_NAMES | {python_io.WRAPPER})
+    norm = input_normalization(meta, analysis.shapes[analysis.input_id])
     sources = layer_sources(classes)
     uses_functional = any("F" in _names_in(source) for source in sources)
-    head = _docstring(analysis, meta, name) + "\n" + imports_source(uses_functional) + "\n" + _constants(analysis, meta)
-    parts = [head, *sources]
-    parts += [network_class_source(gm, analysis, name), _loader(name)]
+    head = (
+        python_io.docstring(analysis, meta, norm, normalize)
+        + "\n"
+        + imports_source(uses_functional)
+        + "\n"
+        + python_io.constants(analysis, meta, norm)
+    )
+    parts = [head, *sources, network_class_source(gm, analysis, name)]
+    if norm is not None:
+        placeholder = next(n for n in gm.graph.nodes if n.op == "placeholder")
+        parts.append(python_io.wrapper_source(_local_names(gm)[placeholder]))
+    parts += [python_io.predict_source(analysis, meta), python_io.loader_source(name, norm, normalize)]
     return "\n\n".join(part.rstrip("\n") + "\n" for part in parts)

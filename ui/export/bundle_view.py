@@ -1,8 +1,10 @@
-"""The Export page's parts: pick a bundle (a run, or an uploaded zip), show it, open it on the Build page,
-export it and offer each checked file for download next to its largest difference from the trained model."""
+"""The Export page's parts: pick a bundle (a run, or an uploaded zip), show it (with the class names and the input
+normalisation every export carries), open it on the Build page, export it and offer each checked file for download
+next to its largest difference from the trained model (model.py as a small zip with its weights and a README)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import streamlit as st
@@ -38,7 +40,8 @@ UPLOAD_ERROR_KEY = "export_upload_error"
 TRAINED_KEY = "export_trained"  # (bundle dir, weights mtime, Trained): compiled once per bundle
 REPORTS_KEY = "export_reports"  # bundle dir -> ExportReport of this session
 OPENED_KEY = "export_opened"  # bundle dir last opened on the Build page
-MIME = {"onnx": "application/octet-stream", "torchscript": "application/octet-stream", "python": "text/x-python"}
+MIME = {"onnx": "application/octet-stream", "torchscript": "application/octet-stream", "python": "application/zip"}
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
 # --- choosing a bundle -------------------------------------------------------------------------------
@@ -132,6 +135,29 @@ def _on_open(trained: Trained) -> None:
     st.session_state[OPENED_KEY] = str(trained.bundle.path)
 
 
+def _plain(text: str) -> str:
+    """`text` (a class name from a CSV: anything) shown as itself in markdown, on one line."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def draw_carried(trained: Trained) -> None:
+    """What every export carries besides the network: the input normalisation and the class names."""
+    norm = trained.norm
+    if norm is not None:
+        inputs = (
+            f"**Inputs:** raw, as in the data: every export applies the training normalisation ({norm.kind}: "
+            "(x − mean) / std) itself."
+        )
+    elif trained.bundle.meta.get("input_dtype") == "int64":
+        inputs = "**Inputs:** token ids, as in the data (never normalised)."
+    else:
+        inputs = "**Inputs:** as in the data: the network was trained on them without normalisation."
+    st.markdown(inputs)
+    if trained.class_names:
+        names = " · ".join(_plain(name) for name in trained.class_names)
+        st.markdown(f"**Classes** (in every export, output unit 0 first): {names}")
+
+
 def draw_open_in_builder(trained: Trained) -> None:
     """Import: put the bundle's graph (and, by reference, its weights) on the Build page."""
     with st.container(horizontal=True, vertical_alignment="center"):
@@ -164,7 +190,26 @@ def _on_export(trained: Trained) -> None:
     st.session_state.setdefault(REPORTS_KEY, {})[str(trained.bundle.path)] = report
 
 
-def _format_result(fmt: str, blockers: list[str], result: FormatResult | None) -> None:
+def _download(fmt: str, result: FormatResult, report: ExportReport, column) -> None:
+    """The checked file; for model.py the small zip with its weights and README (model.py needs them)."""
+    path = report.pytorch_zip if fmt == "python" else result.path
+    if path is None or not path.is_file():
+        return
+    column.download_button(
+        "Download (zip)" if fmt == "python" else "Download",
+        data=path.read_bytes,
+        file_name=path.name,
+        mime=MIME[fmt],
+        key=f"download_{fmt}",
+        icon=":material/download:",
+        on_click="ignore",
+        help=f"{path.name}: model.py, weights.safetensors and README.txt (its first two lines run it)"
+        if fmt == "python"
+        else None,
+    )
+
+
+def _format_result(fmt: str, blockers: list[str], result: FormatResult | None, report: ExportReport | None) -> None:
     title_column, result_column, download_column = st.columns([2, 4, 1.4], vertical_alignment="center")
     title_column.markdown(f"**{FORMAT_TITLES[fmt]}** · `{FORMAT_FILES[fmt]}`")
     title_column.caption(FORMAT_USES[fmt])
@@ -175,19 +220,12 @@ def _format_result(fmt: str, blockers: list[str], result: FormatResult | None) -
     elif not result.ok:
         result_column.error(result.problem, icon=":material/error:")
     else:
+        inputs = " on raw inputs" if report.raw_inputs else ""
         result_column.success(
-            f"max abs diff **{result.max_abs_diff:.2g}** (limit {TOLERANCE:g}) · {FORMAT_CHECKS[fmt]}",
+            f"max abs diff **{result.max_abs_diff:.2g}** (limit {TOLERANCE:g}){inputs} · {FORMAT_CHECKS[fmt]}",
             icon=":material/verified:",
         )
-        download_column.download_button(
-            "Download",
-            data=result.path.read_bytes,
-            file_name=result.path.name,
-            mime=MIME[fmt],
-            key=f"download_{fmt}",
-            icon=":material/download:",
-            on_click="ignore",
-        )
+        _download(fmt, result, report, download_column)
 
 
 def draw_exports(trained: Trained) -> None:
@@ -204,7 +242,7 @@ def draw_exports(trained: Trained) -> None:
     for fmt in FORMATS:
         with st.container(border=True):
             blockers = blocking_reasons(trained.analysis, fmt)
-            _format_result(fmt, blockers, report.results.get(fmt) if report else None)
+            _format_result(fmt, blockers, report.results.get(fmt) if report else None, report)
     if report and report.zip_path and report.zip_path.is_file():
         with st.container(horizontal=True, vertical_alignment="center"):
             st.download_button(
