@@ -29,6 +29,8 @@ from engine.train.config import TrainConfig
 from engine.train.losses import Sink
 from engine.train.trainer_base import Phase, TrainerBase
 
+MAX_POINTS = 200  # training points drawn under the decision line
+
 
 class PerceptronTrainer(TrainerBase):
     name = "perceptron"
@@ -106,5 +108,11 @@ class PerceptronTrainer(TrainerBase):
         return float((out[:, 0].round().long() == self.y_val).float().mean())
 
     def panel_data(self) -> dict:
-        """The decision line at the end of an epoch (2-D inputs)."""
-        return {"decision_line": self.line()} if self.plane else {}
+        """The decision line and the training points at the end of an epoch (2-D inputs)."""
+        if not self.plane:
+            return {}
+        take = torch.linspace(0, len(self.x_train) - 1, min(len(self.x_train), MAX_POINTS)).long()
+        x = self.x_train[take.to(self.device)].reshape(len(take), 2).tolist()
+        labels = ((self.signs[take.to(self.device)] + 1) / 2).long().tolist()
+        points = {"x": [p[0] for p in x], "y": [p[1] for p in x], "label": labels}
+        return {"decision_line": {**self.line(), "points": points}}

@@ -14,6 +14,7 @@ from ui.figures import training as figures
 from ui.train.page_state import manager, run_view
 from ui.train.probe_panels import GRADIENT_KINDS, draw_details
 from ui.train.replay import draw_replay
+from ui.train.rule_panels import draw_rule_curves, is_rule_run
 from ui.train.run_view import RunView, curves, gradient_warnings, latest_norms
 
 POLL_SECONDS = 2.0  # the page's pace while a run is active (each poll redraws the charts in the browser)
@@ -138,6 +139,9 @@ def edit_marks(view: RunView) -> list[tuple[int, str]]:
 
 
 def _curves(view: RunView) -> None:
+    if is_rule_run(view):  # a learning rule's own measures, its phases marked (ui.train.rule_panels)
+        draw_rule_curves(view, edit_marks(view))
+        return
     c = curves(view.metrics)
     if not c.step and not c.epoch_step:
         st.info("Waiting for the first loss…")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.figures import training as figures
+from ui.train.rule_panels import draw_rule_panels
 from ui.train.run_view import RunView, distribution, node_series, probed_nodes
 
 PANELS = ("Gradients", "Activations", "Weights", "Decision surface", "Confusion matrix")
+RULE_PANEL = "Learning rule"  # a rule's own views (no step probes: its steps are no forward and backward)
 GRADIENT_KINDS = {"grad": "parameter gradient norm", "out_grad": "output gradient norm"}
 
 
@@ -16,7 +18,12 @@ def _chart(fig, key: str) -> None:
 
 
 def draw_details(view: RunView, gradient_kind: str) -> None:
-    panel = st.segmented_control("Inside the network", PANELS, default=PANELS[0], key="train_panel") or PANELS[0]
+    """The probe panels; a learning rule's live views first when its run has them (ui.train.rule_panels)."""
+    panels = (RULE_PANEL, *PANELS[2:]) if view.latest_epoch.get("panels") else PANELS
+    panel = st.segmented_control("Inside the network", panels, default=panels[0], key="train_panel") or panels[0]
+    if panel == RULE_PANEL:
+        draw_rule_panels(view)
+        return
     if panel == "Gradients":
         _gradients(view, gradient_kind)
         return

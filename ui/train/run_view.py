@@ -51,7 +51,7 @@ class RunView:
             data = row.data
             if "confusion" in data:
                 self.confusions.append((row.epoch, row.step, data["confusion"], data.get("class_names", [])))
-            for key in ("weights", "filters", "surface"):
+            for key in ("weights", "filters", "surface", "panels"):  # panels: a learning rule's live views
                 if key in data:
                     self.latest_epoch[key] = data[key]
                     self.latest_epoch["epoch"] = row.epoch

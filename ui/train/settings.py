@@ -1,6 +1,7 @@
 """The Train page's settings (sidebar): dataset (built-in or an uploaded CSV with a preview and its target
-column), task, optimizer, learning rate, batch size, epochs, weight decay, seed, device. Glue only: the
-values become a TrainConfig, whose problems (and the limits below) are shown naming the field."""
+column), the learning rule (auto says which it picks and why, engine.train.choose) and its settings, task,
+optimizer, learning rate, batch size, epochs, weight decay, seed, device. Glue only: the values become a
+TrainConfig, whose problems (and the limits below) are shown naming the field."""
 
 from __future__ import annotations
 
@@ -16,12 +17,26 @@ from builder.templates import TEMPLATES
 from engine.runs.manager import available_devices
 from engine.runs.store import resolve_runs_dir
 from engine.train.config import LOSSES, OPTIMIZERS, TASKS, TrainConfig
+from ui.train.rule_settings import draw_rule
 
 CSV_CHOICE = "csv"
 PREVIEW_ROWS = 5
 MAX_CSV_MB = 50
 KEY = "ts_"  # widget keys: ts_dataset, ts_lr, ...
 SAVED_KEY = "ts_saved"
+RULE_FIELDS = (  # the learning rules' settings (engine.train.config)
+    "shuffle",
+    "cd_k",
+    "persistent",
+    "pretrain_epochs",
+    "pretrain_lr",
+    "som_sigma",
+    "som_decay",
+    "som_mode",
+    "label_fraction",
+    "input_noise",
+    "sparsity",
+)
 FIELDS = (
     "dataset",
     "task",
@@ -34,7 +49,10 @@ FIELDS = (
     "seed",
     "device",
     "val_split",
+    "trainer",
+    *RULE_FIELDS,
 )
+NONE_IS_AUTO = ("task", "loss")  # a selectbox with an "auto" option; other None values stay None (empty inputs)
 
 
 @dataclass(frozen=True)
@@ -99,7 +117,9 @@ def _restore(spec: GraphSpec) -> None:
     fresh = st.session_state.get(KEY + "for") != spec.name
     if fresh:
         values = defaults_for(spec)
-        saved.update({name: "auto" if values[name] is None else values[name] for name in FIELDS})
+        saved.update(
+            {name: "auto" if values[name] is None and name in NONE_IS_AUTO else values[name] for name in FIELDS}
+        )
         st.session_state[KEY + "for"] = spec.name
     for name in FIELDS:
         if fresh or KEY + name not in st.session_state:
@@ -107,7 +127,9 @@ def _restore(spec: GraphSpec) -> None:
 
 
 def _save() -> None:
-    st.session_state[SAVED_KEY].update({name: st.session_state[KEY + name] for name in FIELDS})
+    """Keep the values of the widgets this run drew (a rule's settings are drawn only for that rule)."""
+    drawn = {name: st.session_state[KEY + name] for name in FIELDS if KEY + name in st.session_state}
+    st.session_state[SAVED_KEY].update(drawn)
 
 
 def _describe(name: str) -> str:
@@ -132,6 +154,7 @@ def draw_settings(spec: GraphSpec) -> Settings:
         "Task", ["auto", *TASKS], key=KEY + "task", format_func=lambda t: f"auto ({inferred})" if t == "auto" else t
     )
     raw["task"] = None if task == "auto" else task
+    raw.update(draw_rule(spec, dataset, raw["task"]))
     loss = st.selectbox(
         "Loss",
         ["auto", *LOSSES],
