@@ -69,6 +69,11 @@ def _add_train(train: argparse.ArgumentParser) -> None:
         const=True,
         help="deterministic algorithms only: the same seed repeats the run exactly on a GPU too (slower there)",
     )
+    train.add_argument(
+        "--amp",
+        choices=("off", "bf16", "fp16"),
+        help="mixed precision: bf16, or fp16 with gradient scaling (its skipped steps are not divergence)",
+    )
     train.add_argument("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     train.add_argument("--log-every", type=int, help="steps between step lines in --json output")
     train.add_argument("--out", help="write the run bundle (spec, config, weights, meta) to this directory")

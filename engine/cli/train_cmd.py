@@ -45,6 +45,7 @@ FLAG_FIELDS = (
     "device",
     "log_every",
     "deterministic",
+    "amp",
     *RULE_FLAGS,
 )
 

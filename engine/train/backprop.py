@@ -29,6 +29,7 @@ from torch import nn
 
 from engine.data.datasets import Dataset
 from engine.errors import ConfigError
+from engine.train.amp import MixedPrecision, amp_problem
 from engine.train.config import TrainConfig
 from engine.train.graph_parts import labelled_rows
 from engine.train.loss_choice import apply_loss_choice
@@ -96,6 +97,10 @@ class Trainer(TrainerBase):
     def __init__(self, model: nn.Module, dataset: Dataset, config: TrainConfig, sink: Sink | None = None):
         super().__init__(model, dataset, config, sink)  # the device, the data on it, the counters
         self.net = self.model  # what a step runs forward through (a DSN module trains through a prefix of it)
+        amp_issue = amp_problem(config.amp, self.device, self.model)
+        if amp_issue:
+            raise ConfigError(amp_issue)
+        self.precision = MixedPrecision(config.amp, self.device)  # amp "off": plain float32
         # targets are prepared for the loss once
         self.objective: Objective = apply_loss_choice(
             choose_objective(self.task, _output_shape(self.model, self.x_train), dataset, self.sink),
@@ -148,11 +153,11 @@ class Trainer(TrainerBase):
         for start in range(0, n, batch):
             idx = order[start : start + batch]  # [B]
             xb = x[idx]  # [B, *features]
-            out = model(xb)  # [B, *out]
-            loss = loss_fn(out, xb if reconstruct else y[idx])
+            with self.precision.autocast():
+                out = model(xb)  # [B, *out]
+                loss = loss_fn(out, xb if reconstruct else y[idx])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            self.precision.backward_and_step(loss, optimizer)
             pending.append(loss.detach())
             self.step += 1
             if self.step % log_every == 0:

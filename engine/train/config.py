@@ -17,6 +17,7 @@ TASKS = ("classification", "regression", "reconstruction", "unsupervised")  # un
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
 LOSSES = ("cross_entropy", "mse", "l1", "huber")  # which fits which task: engine.train.loss_choice
 DEVICES = ("auto", "cpu", "cuda", "mps")
+AMP_MODES = ("off", "bf16", "fp16")  # mixed precision, engine.train.amp
 TRAINERS = ("auto", "backprop", "perceptron", "rbm", "dbn", "dsn", "som")  # engine.train.choose picks for auto
 SOM_MODES = ("online", "batch")
 SOM_DECAYS = ("asymptotic", "linear", "exponential")  # how the SOM's radius and rate shrink (engine.train.rules.som)
@@ -43,6 +44,7 @@ class TrainConfig:
     loss: str | None = None  # None: chosen from the task and output node (engine.train.losses, .loss_choice)
     log_every: int = 10  # optimizer steps between "step" events
     deterministic: bool = False  # torch's deterministic algorithms only: the same seed gives the same run on a GPU
+    amp: str = "off"  # mixed precision of the backprop step: off, bf16, fp16 (engine.train.amp)
     shuffle: bool = True  # a new seeded order of the examples every epoch; False: the stored order
     cd_k: int = 1  # Gibbs steps of contrastive divergence (rbm, dbn pretraining)
     persistent: bool = False  # persistent CD: the negative chain carries on between updates
@@ -108,6 +110,7 @@ FIELD_KINDS = {
     "loss": "str?",
     "log_every": "int",
     "deterministic": "bool",
+    "amp": "str",
     "shuffle": "bool",
     "cd_k": "int",
     "persistent": "bool",
@@ -169,6 +172,7 @@ def _choice_problems(c: TrainConfig) -> list[str]:
     if c.task is not None:
         found += _choice_problem("task", c.task, TASKS)
     found += _choice_problem("optimizer", c.optimizer, OPTIMIZERS)
+    found += _choice_problem("amp", c.amp, AMP_MODES)
     if c.loss is not None:
         found += _choice_problem("loss", c.loss, LOSSES)
     if not (c.device in DEVICES or CUDA_INDEXED.match(c.device)):
