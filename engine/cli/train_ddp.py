@@ -116,7 +116,28 @@ def prepare_ddp_run(spec: GraphSpec, config: TrainConfig, world: World, device: 
     )
     local = dataclasses.replace(config, device=device)
     trainer = Trainer(wrapped, dataset, local, Sink.from_analysis(analysis))
+    trainer.divergence_vote = divergence_vote(world, device)
     return PreparedRun(spec, analysis, config, dataset, model, trainer)
+
+
+NO_BAD_STEP = 2**62  # "this process saw no bad loss" in the divergence vote
+
+
+def divergence_vote(world: World, device: str):
+    """The Trainer's divergence_vote for this process: the earliest step at which any process saw a NaN or
+    infinite loss, so that every process stops at the same check. (Alone, a rank that stopped would leave the
+    others blocked in the gradients' all_reduce until the timeout.) One all_reduce of one number per check."""
+
+    def vote(bad_step: int | None) -> tuple[int | None, str]:
+        mine = NO_BAD_STEP if bad_step is None else bad_step * world.size + world.rank
+        earliest = torch.tensor([mine], dtype=torch.int64, device=device)
+        dist.all_reduce(earliest, op=dist.ReduceOp.MIN)
+        code = int(earliest.item())
+        if code == NO_BAD_STEP:
+            return None, ""
+        return code // world.size, f" on process {code % world.size} of {world.size}"
+
+    return vote
 
 
 def mean_over_ranks(value: float | None, device: str) -> float | None:
