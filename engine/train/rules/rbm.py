@@ -45,9 +45,8 @@ from torch import Tensor
 from engine.compile.layers import RBM
 
 
-@dataclass(frozen=True)
-class Velocity:
-    """The last increment of each parameter, for momentum; updated in place by cd_update."""
+class Velocity(NamedTuple):
+    """The last increment of each parameter, for momentum; its tensors are updated in place by cd_update."""
 
     weight: Tensor  # (H, V)
     h_bias: Tensor  # (H,)
@@ -58,8 +57,7 @@ class Velocity:
         return Velocity(*(torch.zeros_like(p) for p in (rbm.weight, rbm.h_bias, rbm.v_bias)))
 
 
-@dataclass(frozen=True)
-class CDResult:
+class CDResult(NamedTuple):  # a NamedTuple: built every update, and a frozen dataclass costs 3x as much
     reconstruction_error: Tensor  # 0-d, on the device: mean over the batch and units of (v0 - reconstruction)^2
     chain: Tensor | None  # (P, V) the persistent chain's visible states after this update; None under CD-k
     velocity: Velocity | None  # None when momentum is 0 and no velocity was given
@@ -71,32 +69,28 @@ class GibbsSamples:
     means: np.ndarray  # (B, V) the last step's visible probabilities (Gaussian: means), for display
 
 
-class _Params(NamedTuple):
-    """The RBM's parameters' .data, looked up once per call (a module attribute lookup costs as much as a tiny
-    op); tensors that do not require grad, so the ops on them build no autograd graph without torch.no_grad()
-    (whose per-call cost is that of two tiny ops) and the in-place updates skip autograd's checks."""
-
-    weight: Tensor  # (H, V)
-    h_bias: Tensor  # (H,)
-    v_bias: Tensor  # (V,)
-    bernoulli: bool  # visible units binary (else Gaussian, unit variance)
-
-    @staticmethod
-    def of(rbm: RBM) -> _Params:
-        return _Params(rbm.weight.data, rbm.h_bias.data, rbm.v_bias.data, rbm.visible == "bernoulli")
+# The kernels below take the parameters' .data, looked up once per update and straight from the module's
+# _parameters dict (nn.Module.__getattr__ is a Python fallback that costs as much as a tiny op, three of them 10 %
+# of a CD-1 update on digits). .data does not require grad, so the ops on it build no autograd graph without
+# torch.no_grad() (whose per-call cost is that of two tiny ops) and the in-place updates skip autograd's checks.
 
 
-def _hidden_probs(p: _Params, v: Tensor) -> Tensor:
-    return F.linear(v, p.weight, p.h_bias).sigmoid_()  # (B, H)
+def _tensors(rbm: RBM) -> tuple[Tensor, Tensor, Tensor, bool]:
+    params = rbm._parameters
+    return params["weight"].data, params["h_bias"].data, params["v_bias"].data, rbm.visible == "bernoulli"
 
 
-def _visible_mean(p: _Params, h: Tensor) -> Tensor:
-    activation = torch.addmm(p.v_bias, h, p.weight)  # (B, V)
-    return activation.sigmoid_() if p.bernoulli else activation
+def _hidden_probs(v: Tensor, weight: Tensor, h_bias: Tensor) -> Tensor:
+    return F.linear(v, weight, h_bias).sigmoid_()  # (B, H)
 
 
-def _sample_visible(p: _Params, mean: Tensor, generator: torch.Generator | None) -> Tensor:
-    if p.bernoulli:
+def _visible_mean(h: Tensor, weight: Tensor, v_bias: Tensor, binary: bool) -> Tensor:
+    activation = torch.addmm(v_bias, h, weight)  # (B, V)
+    return activation.sigmoid_() if binary else activation
+
+
+def _sample_visible(mean: Tensor, binary: bool, generator: torch.Generator | None) -> Tensor:
+    if binary:
         return torch.bernoulli(mean, generator=generator)  # (B, V)
     return mean + torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
 
@@ -104,53 +98,51 @@ def _sample_visible(p: _Params, mean: Tensor, generator: torch.Generator | None)
 @torch.no_grad()
 def start_chain(rbm: RBM, n_particles: int, generator: torch.Generator | None = None) -> Tensor:
     """(P, V) visible states to start persistent CD: a sample of p(v | h = 0)."""
-    p = _Params.of(rbm)
-    hidden_off = torch.zeros(n_particles, rbm.n_hidden, device=p.weight.device, dtype=p.weight.dtype)  # (P, H)
-    return _sample_visible(p, _visible_mean(p, hidden_off), generator)  # (P, V)
+    weight, _, v_bias, binary = _tensors(rbm)
+    hidden_off = torch.zeros(n_particles, rbm.n_hidden, device=weight.device, dtype=weight.dtype)  # (P, H)
+    return _sample_visible(_visible_mean(hidden_off, weight, v_bias, binary), binary, generator)  # (P, V)
 
 
-def _negative_phase(p: _Params, h: Tensor, k: int, sample_visible: bool, generator) -> tuple[Tensor, Tensor, Tensor]:
+def _negative_phase(h: Tensor, k: int, rbm_tensors, sample_visible: bool, generator) -> tuple[Tensor, Tensor, Tensor]:
     """k Gibbs steps from the binary hidden states h: (first visible mean, last visible, last hidden probs)."""
+    weight, h_bias, v_bias, binary = rbm_tensors
     first_mean = None
     for step in range(k):
-        v_mean = _visible_mean(p, h)  # (P, V)
+        v_mean = _visible_mean(h, weight, v_bias, binary)  # (P, V)
         first_mean = v_mean if first_mean is None else first_mean
-        v = _sample_visible(p, v_mean, generator) if sample_visible else v_mean
-        h_probs = _hidden_probs(p, v)  # (P, H)
+        v = _sample_visible(v_mean, binary, generator) if sample_visible else v_mean
+        h_probs = _hidden_probs(v, weight, h_bias)  # (P, H)
         if step < k - 1:
             h = torch.bernoulli(h_probs, generator=generator)
     return first_mean, v, h_probs
 
 
-def _add_gradient(into: tuple[Tensor, Tensor, Tensor], stats: tuple[Tensor, Tensor, Tensor, Tensor], lr: float):
-    """into += lr * (<h v>_data - <h v>_model) for (weight, h_bias, v_bias), each a mean over its own rows."""
+def _add_gradient(weight, h_bias, v_bias, stats, v_gap: Tensor | None, lr: float) -> None:
+    """(weight, h_bias, v_bias) += lr * (<h v>_data - <h v>_model), each a mean over its own rows.
+    v_gap: v_pos - v_neg when both have B rows (one reduction instead of two), else None."""
     v_pos, h_pos, v_neg, h_neg = stats  # (B, V), (B, H), (P, V), (P, H)
-    weight, h_bias, v_bias = into
     s_pos, s_neg = lr / v_pos.shape[0], lr / v_neg.shape[0]
     weight.addmm_(h_pos.t(), v_pos, alpha=s_pos).addmm_(h_neg.t(), v_neg, alpha=-s_neg)  # (H, V)
-    if v_pos.shape[0] == v_neg.shape[0]:  # one reduction per bias: the hot path of CD-k
+    if v_gap is not None:  # P == B: the hot path of CD-k
         h_bias.add_((h_pos - h_neg).sum(0), alpha=s_pos)  # (H,)
-        v_bias.add_((v_pos - v_neg).sum(0), alpha=s_pos)  # (V,)
+        v_bias.add_(v_gap.sum(0), alpha=s_pos)  # (V,)
     else:
         h_bias.add_(h_pos.sum(0), alpha=s_pos).add_(h_neg.sum(0), alpha=-s_neg)
         v_bias.add_(v_pos.sum(0), alpha=s_pos).add_(v_neg.sum(0), alpha=-s_neg)
 
 
-def _apply_increment(p: _Params, stats, lr: float, weight_decay: float, momentum: float, velocity: Velocity | None):
-    """W += lr * (<h v>_data - <h v>_model - weight_decay * W), biases alike (no decay), through velocity if any."""
-    if velocity is None:
-        if weight_decay:
-            p.weight.mul_(1.0 - lr * weight_decay)  # the statistics were taken with W before this update
-        _add_gradient((p.weight, p.h_bias, p.v_bias), stats, lr)
-        return
-    steps = (velocity.weight, velocity.h_bias, velocity.v_bias)
-    for step in steps:
+def _momentum_step(rbm: RBM, stats, v_gap, lr: float, weight_decay: float, momentum: float, velocity) -> Velocity:
+    """velocity = momentum * velocity + lr * (gradient - weight_decay * W) (no decay on biases); params += velocity."""
+    velocity = Velocity.zeros_like(rbm) if velocity is None else velocity
+    weight, h_bias, v_bias, _ = _tensors(rbm)
+    for step in velocity:
         step.mul_(momentum)
     if weight_decay:
-        velocity.weight.add_(p.weight, alpha=-lr * weight_decay)
-    _add_gradient(steps, stats, lr)
-    for param, step in zip((p.weight, p.h_bias, p.v_bias), steps):
+        velocity.weight.add_(weight, alpha=-lr * weight_decay)
+    _add_gradient(*velocity, stats, v_gap, lr)
+    for param, step in zip((weight, h_bias, v_bias), velocity):
         param.add_(step)
+    return velocity
 
 
 def cd_update(
@@ -169,21 +161,27 @@ def cd_update(
     The returned reconstruction error compares v0 with the reconstruction CD-1 learns from, p(v | h) for h
     sampled from p(h | v0); it is the training signal Hinton's guide says to watch, not a likelihood.
     """
-    p = _Params.of(rbm)
+    tensors = weight, h_bias, v_bias, binary = _tensors(rbm)
     k = rbm.k if k is None else k
-    v0 = v0.detach()  # a DBN's upper layer may be fed a tensor with a graph behind it
-    h_pos = _hidden_probs(p, v0)  # (B, H)
-    h_sample = torch.bernoulli(h_pos, generator=generator)  # (B, H)
+    v0 = v0.detach() if v0.requires_grad else v0  # a DBN's upper layer may be fed a tensor with a graph behind it
+    h_pos = _hidden_probs(v0, weight, h_bias)  # (B, H)
+    h_data = torch.bernoulli(h_pos, generator=generator)  # (B, H)
     if chain is None:
-        reconstruction, v_neg, h_neg = _negative_phase(p, h_sample, k, False, generator)  # (B, V), (B, V), (B, H)
+        reconstruction, v_neg, h_neg = _negative_phase(h_data, k, tensors, False, generator)  # (B, V), (B, V), (B, H)
     else:
-        chain_hidden = torch.bernoulli(_hidden_probs(p, chain.detach()), generator=generator)  # (P, H)
-        _, v_neg, h_neg = _negative_phase(p, chain_hidden, k, True, generator)  # (P, V), (P, H)
-        reconstruction = _visible_mean(p, h_sample)  # (B, V): the chain does not start at v0
-    error = (reconstruction - v0).square().mean()  # 0-d, before the weights move (F.mse_loss: 2x slower here)
-    if velocity is None and momentum:
-        velocity = Velocity.zeros_like(rbm)
-    _apply_increment(p, (v0, h_pos, v_neg, h_neg), lr, weight_decay, momentum, velocity)
+        chain_hidden = torch.bernoulli(_hidden_probs(chain.detach(), weight, h_bias), generator=generator)  # (P, H)
+        _, v_neg, h_neg = _negative_phase(chain_hidden, k, tensors, True, generator)  # (P, V), (P, H)
+        reconstruction = _visible_mean(h_data, weight, v_bias, binary)  # (B, V): the chain does not start at v0
+    v_gap = v0 - v_neg if v_neg.shape[0] == v0.shape[0] else None  # (B, V)
+    miss = v_gap if reconstruction is v_neg else v0 - reconstruction  # (B, V); CD-1: the same difference
+    error = miss.square().mean()  # 0-d, before the weights move (F.mse_loss: 2x slower here)
+    stats = (v0, h_pos, v_neg, h_neg)
+    if velocity is not None or momentum:
+        velocity = _momentum_step(rbm, stats, v_gap, lr, weight_decay, momentum, velocity)
+    else:
+        if weight_decay:
+            weight.mul_(1.0 - lr * weight_decay)  # the statistics were taken with W before this update
+        _add_gradient(weight, h_bias, v_bias, stats, v_gap, lr)
     return CDResult(error, v_neg if chain is not None else None, velocity)
 
 
@@ -214,8 +212,8 @@ def pseudo_log_likelihood(rbm: RBM, v: Tensor, generator: torch.Generator | None
 @torch.no_grad()
 def mean_field_reconstruction(rbm: RBM, v: Tensor) -> Tensor:
     """(B, V) one deterministic v -> p(h | v) -> E[v | h] pass."""
-    p = _Params.of(rbm)
-    return _visible_mean(p, _hidden_probs(p, v))
+    weight, h_bias, v_bias, binary = _tensors(rbm)
+    return _visible_mean(_hidden_probs(v, weight, h_bias), weight, v_bias, binary)
 
 
 @torch.no_grad()
@@ -255,10 +253,10 @@ def gibbs_samples(rbm: RBM, start: Tensor, steps: int, generator: torch.Generato
     Start from a data batch (the chain drifts from the data towards the model's own samples) or from the
     previous result's state to keep one chain running across a run's live updates.
     """
-    p = _Params.of(rbm)
+    weight, h_bias, v_bias, binary = _tensors(rbm)
     v, v_mean = start, start
     for _ in range(steps):
-        h = torch.bernoulli(_hidden_probs(p, v), generator=generator)  # (B, H)
-        v_mean = _visible_mean(p, h)  # (B, V)
-        v = _sample_visible(p, v_mean, generator)
+        h = torch.bernoulli(_hidden_probs(v, weight, h_bias), generator=generator)  # (B, H)
+        v_mean = _visible_mean(h, weight, v_bias, binary)  # (B, V)
+        v = _sample_visible(v_mean, binary, generator)
     return GibbsSamples(state=v, means=v_mean.cpu().numpy())
