@@ -30,6 +30,7 @@ from torch import nn
 from engine.data.datasets import Dataset
 from engine.errors import ConfigError
 from engine.train.amp import MixedPrecision, amp_problem
+from engine.train.autoencoder import AutoencoderOptions
 from engine.train.config import TrainConfig
 from engine.train.graph_parts import labelled_rows
 from engine.train.loss_choice import apply_loss_choice
@@ -114,6 +115,9 @@ class Trainer(TrainerBase):
             self.x_train, self.y_train = self.x_train[rows], self.y_train[rows]
         self.optimizer = make_optimizer(config, self.model.parameters())
         self.drop_single = _has_batchnorm(self.model) and self.x_train.shape[0] % config.batch_size == 1
+        self.autoencoder = AutoencoderOptions(self.model, config, self.task)  # input_noise, sparsity; views
+        if self.autoencoder.reconstructing:
+            self.panels = ("autoencoder",)
 
     # --- evaluation ------------------------------------------------------------------------------------
 
@@ -154,8 +158,8 @@ class Trainer(TrainerBase):
             idx = order[start : start + batch]  # [B]
             xb = x[idx]  # [B, *features]
             with self.precision.autocast():
-                out = model(xb)  # [B, *out]
-                loss = loss_fn(out, xb if reconstruct else y[idx])
+                out = model(self.autoencoder.corrupt(xb))  # [B, *out]; input_noise masks some inputs
+                loss = loss_fn(out, xb if reconstruct else y[idx]) + self.autoencoder.penalty()  # sparsity: L1
             optimizer.zero_grad(set_to_none=True)
             self.precision.backward_and_step(loss, optimizer)
             pending.append(loss.detach())
@@ -190,3 +194,12 @@ class Trainer(TrainerBase):
     def metrics(self) -> dict:
         """Final numbers for the run bundle (JSON-ready)."""
         return {**super().metrics(), "objective": self.objective.name}
+
+    def panel_data(self) -> dict:
+        """An autoencoder's inputs beside their reconstructions, and its codes when they are 2-D."""
+        x, y = (self.x_val, self.dataset.y_val) if len(self.x_val) else (self.x_train, self.dataset.y_train)
+        data = self.autoencoder.panel_data(x)
+        if "codes" in data.get("autoencoder", {}) and self.dataset.task == "classification":
+            data["autoencoder"]["labels"] = y[: len(data["autoencoder"]["codes"])].tolist()
+            data["autoencoder"]["class_names"] = list(self.dataset.class_names)
+        return data

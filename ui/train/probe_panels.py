@@ -9,7 +9,7 @@ from ui.train.rule_panels import draw_rule_panels
 from ui.train.run_view import RunView, distribution, node_series, probed_nodes
 
 PANELS = ("Gradients", "Activations", "Weights", "Decision surface", "Confusion matrix")
-RULE_PANEL = "Learning rule"  # a rule's own views (no step probes: its steps are no forward and backward)
+RULE_PANEL = "Live views"  # a rule's (or an autoencoder's) own views, from the epoch snapshots' "panels"
 GRADIENT_KINDS = {"grad": "parameter gradient norm", "out_grad": "output gradient norm"}
 
 
@@ -19,7 +19,8 @@ def _chart(fig, key: str) -> None:
 
 def draw_details(view: RunView, gradient_kind: str) -> None:
     """The probe panels; a learning rule's live views first when its run has them (ui.train.rule_panels)."""
-    panels = (RULE_PANEL, *PANELS[2:]) if view.latest_epoch.get("panels") else PANELS
+    rule_views = view.latest_epoch.get("panels")
+    panels = ((RULE_PANEL, *PANELS[2:]) if not view.steps else (RULE_PANEL, *PANELS)) if rule_views else PANELS
     panel = st.segmented_control("Inside the network", panels, default=panels[0], key="train_panel") or panels[0]
     if panel == RULE_PANEL:
         draw_rule_panels(view)

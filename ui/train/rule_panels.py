@@ -77,7 +77,20 @@ def draw_rule_panels(view: RunView) -> bool:
         _rbm(panels["rbm"])
     if "som" in panels:
         _som(panels["som"])
+    if "autoencoder" in panels:
+        _autoencoder(panels["autoencoder"])
     return True
+
+
+def _autoencoder(data: dict) -> None:
+    if "inputs" in data:
+        shape = tuple(data["image_shape"])
+        fig = figures.reconstruction_grid_figure(np.array(data["inputs"]), np.array(data["reconstructions"]), shape)
+        _chart(fig, "train_autoencoder_recon_chart")
+    if "codes" in data:
+        labels = np.array(data["labels"]) if "labels" in data else None
+        fig = figures.code_scatter_figure(np.array(data["codes"]), labels, data.get("class_names", []))
+        _chart(fig, "train_autoencoder_codes_chart")
 
 
 def _decision_line(view: RunView, data: dict) -> None:
