@@ -15,6 +15,7 @@ from engine.train.rules.som import (
     SomSchedule,
     batch_epoch,
     component_planes,
+    grid_sq_distances,
     hit_map,
     online_updates,
     quantization_error,
@@ -91,8 +92,9 @@ def test_a_sequential_run_is_minisoms(iris, decay, minisom_decays):
     reference.train(x, total)
     schedule = SomSchedule(3.0, 0.5, decay, total)
     seq = torch.from_numpy(x[np.arange(total) % len(x)])
+    sq_grid = grid_sq_distances(som)  # kept from call to call
     for t0 in range(0, total, 32):  # in steps, as a trainer calls it
-        online_updates(som, seq[t0 : t0 + 32], schedule, t0=t0)
+        online_updates(som, seq[t0 : t0 + 32], schedule, t0=t0, sq_grid=sq_grid)
     np.testing.assert_allclose(weights_of(som), reference._weights, rtol=1e-8, atol=1e-10)
 
 

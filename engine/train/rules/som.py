@@ -5,8 +5,9 @@ A trainer drives it (weights change in place, in som.weight.data; no autograd, n
 
     schedule = SomSchedule(sigma0, lr0, "asymptotic", total_iterations=epochs * n_train)    # online
     t = 0
+    sq_grid = grid_sq_distances(som)                        # optional: built once instead of every call
     for x_step in batches:                                  # (S, F) on som's device, in the epoch's order
-        mean_bmu_distance = online_updates(som, x_step, schedule, t0=t)   # 0-d, no host sync
+        online_updates(som, x_step, schedule, t0=t, sq_grid=sq_grid)      # no host sync
         t += x_step.shape[0]                                # one iteration per example, as MiniSom counts
 
     schedule = SomSchedule(sigma0, 1.0, "asymptotic", total_iterations=epochs)          # batch
@@ -84,17 +85,20 @@ def grid_sq_distances(som: SOM) -> Tensor:
     return (positions[:, None, :] - positions[None, :, :]).pow(2).sum(dim=2)  # (U, U)
 
 
-def online_updates(som: SOM, x_seq: Tensor, schedule: SomSchedule, t0: int = 0) -> None:
+def online_updates(som: SOM, x_seq: Tensor, schedule: SomSchedule, t0: int = 0, sq_grid: Tensor | None = None) -> None:
     """Kohonen's online rule over the rows of x_seq (N, F) in order, the i-th at iteration t0 + i.
 
+    sq_grid: grid_sq_distances(som), if the caller keeps it from call to call (it never changes): building it
+    takes about ten small operations, 12 % of the time of a call of 32 iris examples on the CPU.
     Nothing is read back: a trainer measures quantization_error on the step's examples if it wants a number.
     The Gaussian is exp(-d^2 / (2 sigma_ref^2)) ** (sigma_ref^2 / sigma(t)^2) for sigma_ref the widest radius of
     these iterations: one operation per example fewer than exp(-d^2 / (2 sigma(t)^2)), and the power is >= 1, so
     no value underflows that the direct form would not.
     """
     weight = som.weight.data  # (U, F)
+    sq_grid = grid_sq_distances(som) if sq_grid is None else sq_grid  # (U, U), symmetric: column b is BMU b's
     sigma_ref = max(schedule.sigma(t0), schedule.sigma(t0 + x_seq.shape[0] - 1))  # the schedules are monotonic
-    widest = grid_sq_distances(som).mul_(-0.5 / sigma_ref**2).exp_()  # (U, U), symmetric: column b is BMU b's
+    widest = sq_grid.mul(-0.5 / sigma_ref**2).exp_()  # (U, U) the Gaussian at sigma_ref
     for i, x in enumerate(x_seq.detach().unbind(0)):  # unbind: all the row views in one call
         t = t0 + i
         sigma, lr = schedule.sigma(t), schedule.lr(t)  # host floats: no sync
