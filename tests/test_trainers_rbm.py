@@ -7,14 +7,15 @@ import json
 import pytest
 import torch
 
-from builder.templates import TEMPLATES
+from builder.spec import parse_spec
+from builder.templates import TEMPLATES, graph
 from engine.cli.main import main
 from engine.runs.bundle import read_bundle
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
-RBM_DIGITS = TrainConfig(**{**TEMPLATES["rbm_digits"].train, "device": "cpu"})
+RBM_DIGITS = TrainConfig(**{**TEMPLATES["rbm_digits"].train, "device": "cpu", "trainer": "auto"})
 
 
 def test_cd1_lowers_the_reconstruction_error_and_raises_the_pseudo_likelihood_on_digits():
@@ -90,3 +91,11 @@ def test_cli_prints_phase_lines_for_a_dbn(capsys):
     assert code == 0 and "DBN, as chosen" in lines[0]
     assert lines[1] == "phase 1 of 3: pretrain rbm1" and lines[2].startswith("epoch 1/3  reconstruction_error")
     assert "phase 3 of 3: finetune" in lines and lines[-2].startswith("epoch 3/3  loss")
+
+
+def test_an_rbm_behind_a_flatten_learns_from_the_flattened_images():
+    layers = [("x", "Input", {"shape": [1, 8, 8]}), ("flat", "Flatten"), ("rbm", "RBM", {"n_hidden": 16})]
+    run = prepare_run(parse_spec(graph("rbm_images", layers))[0], dataclasses.replace(RBM_DIGITS, epochs=2))
+    assert run.choice.trainer == "rbm" and run.trainer.layer.v_train.shape == (run.dataset.n_train, 64)
+    epochs = [e for e in run.trainer.run() if e["kind"] == "epoch"]
+    assert epochs[-1]["reconstruction_error"] < epochs[0]["reconstruction_error"]

@@ -109,7 +109,8 @@ def _single_rule_issues(g: Graph, trainer: str, op: str) -> list[Issue]:
     """rbm / som: the output is the one node of `op`, with nothing weighted below it."""
     found = g.of_op(op)
     if not found:
-        return [_issue(None, trainer, f"needs a {op} node; the graph has none")]
+        article = "an" if op == "RBM" else "a"
+        return [_issue(None, trainer, f"needs {article} {op} node; the graph has none")]
     node = found[-1]
     if node != g.output_id:
         later = ", ".join(g.consumers(node)) or g.output_id
