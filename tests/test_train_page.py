@@ -273,3 +273,19 @@ def test_a_finished_run_replays_its_gradients_snapshot_by_snapshot():
     at.button(key="train_replay_pause").click().run()
     at.run()
     assert shows(4) and at.button(key="train_replay_play")
+
+
+def test_mixed_precision_and_deterministic_mode_are_settings_of_the_run():
+    at = open_train_page("mlp_iris")
+    set_number(at, "ts_epochs", 2)
+    assert (
+        at.selectbox(key="ts_amp").options == ["off", "bf16", "fp16"] and not at.checkbox(key="ts_deterministic").value
+    )
+    at.selectbox(key="ts_amp").set_value("bf16").run()
+    at.checkbox(key="ts_deterministic").check().run()
+    at.button(key="train_start").click().run()
+    wait_for(at, lambda a: run_status(a) == "finished")
+    from ui.train.page_state import manager
+
+    config = manager().status(at.session_state["train_run"]).config
+    assert config["amp"] == "bf16" and config["deterministic"] is True

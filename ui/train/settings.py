@@ -1,6 +1,7 @@
 """The Train page's settings (sidebar): dataset (built-in or an uploaded CSV with a preview and its target
 column), the learning rule (auto says which it picks and why, engine.train.choose) and its settings, task,
-optimizer, learning rate, batch size, epochs, weight decay, seed, device. Glue only: the values become a
+optimizer, learning rate, batch size, epochs, weight decay, seed, device, and under More the validation
+share, mixed precision and deterministic mode. Glue only: the values become a
 TrainConfig, whose problems (and the limits below) are shown naming the field."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from builder.spec import GraphSpec
 from builder.templates import TEMPLATES
 from engine.runs.manager import available_devices
 from engine.runs.store import resolve_runs_dir
-from engine.train.config import LOSSES, OPTIMIZERS, TASKS, TrainConfig
+from engine.train.config import AMP_MODES, LOSSES, OPTIMIZERS, TASKS, TrainConfig
 from ui.train.rule_settings import draw_rule
 
 CSV_CHOICE = "csv"
@@ -49,6 +50,8 @@ FIELDS = (
     "seed",
     "device",
     "val_split",
+    "amp",
+    "deterministic",
     "trainer",
     *RULE_FIELDS,
 )
@@ -176,6 +179,18 @@ def draw_settings(spec: GraphSpec) -> Settings:
     )
     with st.expander("More"):
         raw["val_split"] = st.number_input("Validation share", format="%g", step=0.05, key=KEY + "val_split")
+        raw["amp"] = st.selectbox(
+            "Mixed precision",
+            AMP_MODES,
+            key=KEY + "amp",
+            help="bf16 or fp16 runs the forward pass in 16 bits (faster on a GPU; fp16 scales the gradients and "
+            "skips a step that overflows). The weights stay 32-bit. Not for recurrent layers on the CPU.",
+        )
+        raw["deterministic"] = st.checkbox(
+            "Deterministic",
+            key=KEY + "deterministic",
+            help="Only deterministic algorithms: the same seed repeats the run exactly, on a GPU too (slower there).",
+        )
     _save()
     if problems:
         return Settings(None, tuple(problems), names)
