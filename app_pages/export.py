@@ -16,8 +16,9 @@ from ui.export.bundle_view import (
 
 st.header("Export a trained network", divider="gray")
 st.caption(
-    "Every file is loaded with the runtime its next tool uses and compared with the trained model on a fixed "
-    "batch; only files within the limit are offered for download."
+    "Every file takes raw inputs (it applies the training normalisation itself) and carries the class names. "
+    "Each is loaded with the runtime its next tool uses and compared with the trained model on a fixed batch; "
+    "only files within the limit are offered for download."
 )
 bundle_dir = choose_bundle()
 trained = loaded(bundle_dir) if bundle_dir is not None else None

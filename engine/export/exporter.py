@@ -4,13 +4,16 @@
     for result in report.results.values():
         result.ok, result.path, result.max_abs_diff, result.problem
 
-Every file is written beside the bundle, loaded with the runtime its consumer uses (onnxruntime for ONNX;
-a fresh Python process without NetCanvas for model.ts and model.py), run on a fixed batch and compared
-with the trained model. A largest absolute difference above TOLERANCE is a problem, not a download: the
-file is removed. An op setting a format cannot express (the `blocks` of its record in
-engine/compile/op_records.py, read by formats.blocking_reasons) is reported as "op 'node' blocks FORMAT
-because ...", and any other failure of an exporter as one line; nothing raises but BundleError for a
-bundle that cannot be read.
+Every file takes raw inputs: it carries the input normalisation the network was trained with (meta.json; see
+engine/export/preprocess.py) and applies it itself, and it carries the class names. Every file is written beside
+the bundle, loaded with the runtime its consumer uses (onnxruntime for ONNX; a fresh Python process without
+NetCanvas for model.ts and model.py), run on a fixed batch of raw inputs and compared with the trained model on
+the same batch normalised as in training (`normalize=False`: files without the step, fed normalised inputs).
+A largest absolute difference above TOLERANCE is a problem, not a download: the file is removed. A checked
+model.py also goes out as <name>_pytorch.zip with its weights and a README (engine/export/report.py).
+An op setting a format cannot express (the `blocks` of its record in engine/compile/op_records.py, read by
+formats.blocking_reasons) is reported as "op 'node' blocks FORMAT because ...", and any other failure of an
+exporter as one line; nothing raises but BundleError for a bundle that cannot be read.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ The source is generated from the compiled torch.fx graph, so it is the network t
             conv1 = self.conv1(x)  # (B, 6, 8, 8)
             ...
 
-Submodule attributes are the node ids, so `load_model` loads weights.safetensors with strict=True. Each
+Submodule attributes are the node ids, so `load_model` loads weights.safetensors with strict=True. Around the
+class, engine/export/python_io.py writes the constants (CLASS_NAMES, INPUT_MEAN, INPUT_STD), the NormalizeInputs
+step that load_model() puts in front of the network for raw inputs, predict() and load_model(). Each
 submodule is built with the keyword arguments the compiled one was built with (its op's record in
 engine/compile/op_records.py gives them; engine/compile/fx_module.py keeps them in the fx node's
 meta["spec_args"]), so `model_source` needs a GraphModule from fx_module.compile_analysis. The custom
