@@ -99,3 +99,12 @@ def test_an_rbm_behind_a_flatten_learns_from_the_flattened_images():
     assert run.choice.trainer == "rbm" and run.trainer.layer.v_train.shape == (run.dataset.n_train, 64)
     epochs = [e for e in run.trainer.run() if e["kind"] == "epoch"]
     assert epochs[-1]["reconstruction_error"] < epochs[0]["reconstruction_error"]
+
+
+def test_ddp_refuses_a_rule_other_than_backprop_before_any_process_group(capsys, monkeypatch):
+    env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["train", "--template", "dbn_digits", "--ddp", "--device", "cpu"]) == 2
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    assert line.startswith("error: train --ddp trains by backprop; trainer 'dbn' runs in one process: drop --ddp")

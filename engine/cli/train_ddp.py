@@ -120,6 +120,7 @@ def prepare_ddp_run(spec: GraphSpec, config: TrainConfig, world: World, device: 
     return PreparedRun(spec, analysis, config, dataset, model, trainer)
 
 
+DDP_RULE = "train --ddp trains by backprop; trainer '{}' runs in one process: drop --ddp, or pass --trainer backprop"
 NO_BAD_STEP = 2**62  # "this process saw no bad loss" in the divergence vote
 
 
@@ -188,6 +189,8 @@ def _train(args, world: World) -> int:
     if spec is None:
         return EXIT_BAD_INPUT
     config, problems = cli_train._config(args, defaults)
+    if config is not None and config.trainer not in ("auto", "backprop"):  # auto means backprop here
+        problems, config = [DDP_RULE.format(config.trainer)], None
     if config is None:
         for problem in problems:
             print(f"error: {problem}")
