@@ -81,7 +81,7 @@ def _tensors(rbm: RBM) -> tuple[Tensor, Tensor, Tensor, bool]:
 
 
 def _hidden_probs(v: Tensor, weight: Tensor, h_bias: Tensor) -> Tensor:
-    return F.linear(v, weight, h_bias).sigmoid_()  # (B, H)
+    return torch.addmm(h_bias, v, weight.t()).sigmoid_()  # (B, H); F.linear adds a dispatch layer
 
 
 def _visible_mean(h: Tensor, weight: Tensor, v_bias: Tensor, binary: bool) -> Tensor:
