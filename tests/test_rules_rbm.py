@@ -82,6 +82,24 @@ def test_cd1_update_is_the_hand_written_rule(digits):
     assert result.chain is None and result.velocity is None
 
 
+def test_cd2_runs_two_gibbs_steps_and_reports_the_first_reconstruction(digits):
+    rbm = make_rbm(dtype=torch.float64)
+    v0 = digits[:10].double()
+    weight, h_bias, v_bias = (p.detach().clone() for p in (rbm.weight, rbm.h_bias, rbm.v_bias))
+    generator = torch.Generator().manual_seed(4)
+    replay = torch.Generator().set_state(generator.get_state())
+    result = cd_update(rbm, v0, lr=0.1, k=2, generator=generator)
+    h_pos = torch.sigmoid(v0 @ weight.T + h_bias)
+    v1 = torch.sigmoid(torch.bernoulli(h_pos, generator=replay) @ weight + v_bias)  # visible probabilities
+    h1 = torch.bernoulli(torch.sigmoid(v1 @ weight.T + h_bias), generator=replay)  # hidden sampled on the way
+    v2 = torch.sigmoid(h1 @ weight + v_bias)
+    h2 = torch.sigmoid(v2 @ weight.T + h_bias)  # the last hidden step: probabilities
+    expected_w = weight + 0.1 * (h_pos.T @ v0 - h2.T @ v2) / 10
+    torch.testing.assert_close(rbm.weight.detach(), expected_w)
+    torch.testing.assert_close(rbm.v_bias.detach(), v_bias + 0.1 * (v0 - v2).mean(0))
+    torch.testing.assert_close(result.reconstruction_error, ((v1 - v0) ** 2).mean())
+
+
 def test_weight_decay_and_momentum_follow_the_guide(digits):
     rbm, plain = make_rbm(dtype=torch.float64), make_rbm(dtype=torch.float64)
     v0 = digits[:10].double()
