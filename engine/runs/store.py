@@ -13,6 +13,9 @@ readers never block the writer for long (WAL lets them read while it writes). Ea
 connection (sqlite3 connections are not shared across threads); the directory and the tables are made on
 first use. The first use also checks the database: a corrupt or emptied one is kept aside and a new one made
 with the runs recovered from their folders (engine.runs.store_recovery; `store.recovery` says what was done).
+A database that turns corrupt while in use is recovered the same way when a query meets it: a read is then
+answered from the new store, a write raises StoreRecovered (say so; the next try works), and every thread's
+connection to the old file is replaced before its next query.
 """
 
 from __future__ import annotations
@@ -30,8 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.errors import NetCanvasError
+
 if TYPE_CHECKING:
     from engine.runs.store_recovery import StoreRecovery
+
+
+class StoreRecovered(NetCanvasError):
+    """A write met a database that had turned corrupt; it was recovered (the message says how): try again."""
+
 
 RUNS_DIR_ENV = "NETCANVAS_RUNS_DIR"
 DEFAULT_RUNS_DIR = Path(__file__).resolve().parents[2] / "runs"  # runs/ in the repository
@@ -241,7 +251,8 @@ class RunStore:
         self._local = threading.local()  # this store's connection in each thread
         self._check_lock = threading.Lock()
         self._checked = False
-        self._recovery = None  # a StoreRecovery when the first use found the database corrupt or emptied
+        self._recovery = None  # a StoreRecovery when the database was found corrupt or emptied (the latest)
+        self._generation = 0  # goes up at each recovery in use: connections of an older generation are stale
 
     # --- connections ----------------------------------------------------------------------------------
 
@@ -263,10 +274,30 @@ class RunStore:
 
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.generation != self._generation:
+            conn.close()  # the database it reads was kept aside by a recovery in another thread
+            conn = None
         if conn is None:
             conn = self._check_once() or self.connect()
-            self._local.conn = conn
+            self._local.conn, self._local.generation = conn, self._generation
         return conn
+
+    def _recover_in_use(self, err: sqlite3.DatabaseError, seen: int) -> None:
+        """The database turned corrupt while in use (`err`, met by a query begun in generation `seen`): check
+        it again, recovering it, once for every thread; this thread's connection is then the checked one.
+        Re-raises `err` when it is not a corruption."""
+        from engine.runs.store_recovery import is_corruption, open_checked
+
+        if not is_corruption(err):
+            raise err
+        self.close()
+        with self._check_lock:
+            if seen != self._generation:
+                return  # another thread recovered it already; the next query connects afresh
+            conn, recovery = open_checked(self)
+            self._recovery = recovery or self._recovery
+            self._generation += 1
+            self._local.conn, self._local.generation = conn, self._generation
 
     def _check_once(self) -> sqlite3.Connection | None:
         """On this store's first use: check the database, recovering it if needed; the checked connection."""
@@ -294,18 +325,28 @@ class RunStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
+        seen = self._generation
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as err:
+            self._recover_in_use(err, seen)
+            raise StoreRecovered(self._recovery.text if self._recovery else "the run store was recovered") from None
 
     def read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
-        """The rows of one query on this thread's connection."""
-        return self._connection().execute(sql, args).fetchall()
+        """The rows of one query on this thread's connection (after recovering a database found corrupt)."""
+        seen = self._generation
+        try:
+            return self._connection().execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as err:
+            self._recover_in_use(err, seen)
+            return self._connection().execute(sql, args).fetchall()
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""

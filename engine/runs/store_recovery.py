@@ -67,6 +67,11 @@ class StoreRecovery:
         return text + "."
 
 
+def is_corruption(err: sqlite3.DatabaseError) -> bool:
+    """SQLite's "malformed" or "not a database", not a busy, locked or unreadable file."""
+    return getattr(err, "sqlite_errorcode", 0) & 0xFF in CORRUPTION_CODES
+
+
 def open_checked(store: RunStore) -> tuple[sqlite3.Connection, StoreRecovery | None]:
     """A connection to a sound database at store.db_path, recovering a corrupt or emptied one first."""
     store.root.mkdir(parents=True, exist_ok=True)
@@ -100,7 +105,7 @@ def _check(store: RunStore) -> tuple[sqlite3.Connection | None, tuple[str, str] 
     except sqlite3.DatabaseError as err:
         if conn is not None:
             conn.close()
-        if getattr(err, "sqlite_errorcode", 0) & 0xFF not in CORRUPTION_CODES:
+        if not is_corruption(err):
             raise  # a busy, locked or unreadable file is not a corrupt one
         return None, ("corrupt", str(err))
     if [tuple(row) for row in rows] != [("ok",)]:

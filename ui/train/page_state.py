@@ -83,13 +83,13 @@ def clear_notice() -> None:
 
 
 def tell_store_recovery() -> None:
-    """Once per session: the warning that the run store was found corrupt and what was recovered, if it was."""
-    if st.session_state.get(RECOVERY_TOLD_KEY):
-        return
-    st.session_state[RECOVERY_TOLD_KEY] = True
+    """Once per session and recovery: the warning that the run store was found corrupt (when the app opened it,
+    or later while in use) and what was recovered."""
     recovery = manager().store.recovery  # opens the store, which checks it
-    if recovery is not None:
-        tell("warning", recovery.text)
+    if recovery is None or st.session_state.get(RECOVERY_TOLD_KEY) == recovery.when:
+        return
+    st.session_state[RECOVERY_TOLD_KEY] = recovery.when
+    tell("warning", recovery.text)
 
 
 def show_train_notice() -> None:
