@@ -20,8 +20,6 @@ connection to the old file is replaced before its next query.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import secrets
 import sqlite3
@@ -29,11 +27,24 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import NetCanvasError
+from engine.runs.store_schema import (  # noqa: F401 (RunRecord, Row, Write, to_json: re-exported)
+    ACTIVE,
+    COMMANDS,
+    SCHEMA,
+    STATUSES,
+    Row,
+    RunRecord,
+    Write,
+    add_missing_columns,
+    event_row,
+    launch_json,
+    run_record,
+    to_json,
+)
 
 if TYPE_CHECKING:
     from engine.runs.store_recovery import StoreRecovery
@@ -48,66 +59,6 @@ DEFAULT_RUNS_DIR = Path(__file__).resolve().parents[2] / "runs"  # runs/ in the 
 DB_NAME = "runs.sqlite"
 RUN_FILE = "run.json"  # in each run's folder: {"id", "owner", "created"}, so a lost store can give runs back
 BUSY_TIMEOUT_MS = 10_000
-STATUSES = ("queued", "running", "paused", "stopped", "finished", "failed")
-ACTIVE = frozenset({"queued", "running", "paused"})  # a worker owns the run
-COMMANDS = ("pause", "resume", "stop")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    started REAL,
-    ended REAL,
-    status TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT '',
-    spec TEXT NOT NULL,
-    config TEXT NOT NULL,
-    pid INTEGER,
-    progress TEXT NOT NULL DEFAULT '{}',
-    final TEXT,
-    ticket INTEGER,
-    launch TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_owner ON runs (owner, created);
-CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
-{metrics}
-CREATE INDEX IF NOT EXISTS metrics_run ON metrics (run, seq);
-{snapshots}
-CREATE INDEX IF NOT EXISTS snapshots_run ON snapshots (run, kind, seq);
-CREATE TABLE IF NOT EXISTS commands (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    run TEXT NOT NULL,
-    command TEXT NOT NULL,
-    created REAL NOT NULL,
-    taken REAL
-);
-CREATE INDEX IF NOT EXISTS commands_run ON commands (run, taken);
-CREATE TABLE IF NOT EXISTS edits (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    run TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    epoch INTEGER NOT NULL,
-    created REAL NOT NULL,
-    data TEXT NOT NULL
-);
-"""
-EVENT_TABLE = """CREATE TABLE IF NOT EXISTS {name} (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    run TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    epoch INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    data TEXT NOT NULL
-);"""  # metrics (a row per event) and snapshots (a row per probe snapshot) have the same shape
-SCHEMA = SCHEMA.replace("{metrics}", EVENT_TABLE.format(name="metrics")).replace(
-    "{snapshots}", EVENT_TABLE.format(name="snapshots")
-)
-# Columns added to `runs` since stores were first made; a store without them gets them when it is opened.
-#   ticket: the run's place in the queue (engine.runs.run_queue), NULL when it is not waiting for a worker
-#   launch: how to start its worker when its turn comes, JSON {"weights_from": str | null, "resume": bool}
-ADDED_COLUMNS = {"ticket": "INTEGER", "launch": "TEXT"}
 
 
 def resolve_runs_dir(root: str | os.PathLike | None = None) -> Path:
@@ -128,118 +79,6 @@ def write_run_file(run_dir: Path, run_id: str, owner: str, created: float) -> No
     tmp = run_dir / (RUN_FILE + ".tmp")
     tmp.write_text(to_json({"id": run_id, "owner": owner, "created": created}) + "\n", encoding="utf-8")
     os.replace(tmp, run_dir / RUN_FILE)
-
-
-def to_json(value) -> str:
-    """Strict JSON: NaN and infinities become null."""
-    return json.dumps(_finite(value), separators=(",", ":"), allow_nan=False)
-
-
-def _finite(value):
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: str
-    owner: str
-    created: float
-    updated: float
-    started: float | None
-    ended: float | None
-    status: str
-    message: str
-    spec: dict
-    config: dict
-    pid: int | None
-    progress: dict
-    final: dict | None
-    ticket: int | None = None  # its place in the queue while it waits for a worker (engine.runs.run_queue)
-    launch: dict | None = None  # how its worker starts when its turn comes
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
-
-    @property
-    def waiting(self) -> bool:
-        """In the queue: no worker has been started for it yet (status queued, or paused there)."""
-        return self.ticket is not None and self.active
-
-
-@dataclass(frozen=True)
-class Row:
-    """One metrics or snapshots row; `seq` grows with every row written, so `since=seq` reads what is new."""
-
-    seq: int
-    step: int
-    epoch: int
-    kind: str
-    data: dict
-
-
-@dataclass(frozen=True)
-class Write:
-    """What a worker writes in one transaction: metrics rows, snapshots, progress (any may be empty)."""
-
-    metrics: list[tuple[int, int, str, dict]] = field(default_factory=list)  # (step, epoch, kind, data)
-    snapshots: list[tuple[int, int, str, dict]] = field(default_factory=list)
-    progress: dict | None = None
-
-
-def run_record(row: sqlite3.Row) -> RunRecord:
-    """A runs row as a RunRecord."""
-    return RunRecord(
-        id=row["id"],
-        owner=row["owner"],
-        created=row["created"],
-        updated=row["updated"],
-        started=row["started"],
-        ended=row["ended"],
-        status=row["status"],
-        message=row["message"],
-        spec=json.loads(row["spec"]),
-        config=json.loads(row["config"]),
-        pid=row["pid"],
-        progress=json.loads(row["progress"]),
-        final=json.loads(row["final"]) if row["final"] else None,
-        ticket=row["ticket"],
-        launch=json.loads(row["launch"]) if row["launch"] else None,
-    )
-
-
-def _launch_json(launch: dict | None) -> str | None:
-    return to_json(launch) if launch is not None else None
-
-
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    """Add the ADDED_COLUMNS a store made before them lacks, in one transaction (two processes opening an old
-    store at once: the second finds them added)."""
-    if set(ADDED_COLUMNS) <= _run_columns(conn):
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for name, kind in ADDED_COLUMNS.items():
-            if name not in _run_columns(conn):
-                conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _run_columns(conn: sqlite3.Connection) -> set[str]:
-    return {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-
-
-def _row(row: sqlite3.Row) -> Row:
-    return Row(row["seq"], row["step"], row["epoch"], row["kind"], json.loads(row["data"]))
 
 
 class RunStore:
@@ -266,7 +105,7 @@ class RunStore:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
             conn.executescript(SCHEMA)
-            _add_missing_columns(conn)
+            add_missing_columns(conn)
         except BaseException:
             conn.close()
             raise
@@ -390,7 +229,7 @@ class RunStore:
         conn.execute(
             "INSERT INTO runs (id, owner, created, updated, status, message, spec, config, ticket, launch) "
             "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-            (run_id, owner, now, now, message, to_json(spec), to_json(config), ticket, _launch_json(launch)),
+            (run_id, owner, now, now, message, to_json(spec), to_json(config), ticket, launch_json(launch)),
         )
         return run_id
 
@@ -457,7 +296,7 @@ class RunStore:
     def metrics(self, run_id: str, since: int = 0) -> list[Row]:
         """Metric rows with seq > since, oldest first."""
         rows = self.read("SELECT * FROM metrics WHERE run = ? AND seq > ? ORDER BY seq", (run_id, since))
-        return [_row(r) for r in rows]
+        return [event_row(r) for r in rows]
 
     def snapshots(self, run_id: str, kind: str | None = None, since: int = 0, limit: int | None = None) -> list[Row]:
         """Snapshot rows with seq > since, oldest first; with `limit`, the newest `limit` of them."""
@@ -467,7 +306,7 @@ class RunStore:
         sql = f"SELECT * FROM snapshots WHERE {where} ORDER BY seq DESC"
         if limit is not None:
             sql, args = sql + " LIMIT ?", [*args, limit]
-        return [_row(r) for r in reversed(self.read(sql, tuple(args)))]
+        return [event_row(r) for r in reversed(self.read(sql, tuple(args)))]
 
     def last_step(self, run_id: str) -> tuple[int, int]:
         """(step, epoch) of the newest metrics row; (0, 0) when there is none."""
@@ -514,4 +353,4 @@ class RunStore:
         rows = self.read(
             "SELECT seq, step, epoch, 'edit' AS kind, data FROM edits WHERE run = ? ORDER BY seq", (run_id,)
         )
-        return [_row(r) for r in rows]
+        return [event_row(r) for r in rows]
