@@ -27,7 +27,7 @@ from builder.validate import analyze
 from engine.compile.fx_module import compile_analysis
 from engine.data.datasets import MAKERS, load_dataset_for
 from engine.errors import BundleError
-from engine.export.exporter import export_many, load_trained
+from engine.export.exporter import export_many, load_trained, read_report
 from engine.export.formats import TOLERANCE
 from engine.export.python_source import model_source
 from tests.bundles import trained_bundle
@@ -198,3 +198,12 @@ def test_generated_model_py_quotes_every_name(tmp_path):
     module = import_model_py(path)
     assert module.CLASS_NAMES == tuple(HOSTILE)
     assert module.INPUT_MEAN == (1.0, -2.5) and module.INPUT_STD == (0.5, 4.0)
+
+
+def test_an_export_from_before_the_normalisation_went_inside_is_not_offered(bundles, tmp_path):
+    bundle = shutil.copytree(bundles["mlp_iris"][0], tmp_path / "old")
+    assert read_report(bundle, "mlp_iris").raw_inputs
+    report = json.loads((bundle / "export.json").read_text())
+    del report["raw_inputs"]  # export.json as it was written before: its files expect normalised inputs
+    (bundle / "export.json").write_text(json.dumps(report))
+    assert read_report(bundle, "mlp_iris") is None  # the page offers "Export and check" again

@@ -89,7 +89,8 @@ def write_report(report: ExportReport) -> Path:
 
 
 def read_report(bundle_dir, name: str) -> ExportReport | None:
-    """The last export of this bundle (export.json), if it is newer than the weights and its files still exist."""
+    """The last export of this bundle (export.json), if it is newer than the weights, its files still exist and it
+    says whether they take raw inputs (an older export.json does not: its files are not offered, export again)."""
     bundle = Path(bundle_dir)
     path = bundle / REPORT_FILE
     try:
@@ -98,7 +99,7 @@ def read_report(bundle_dir, name: str) -> ExportReport | None:
         data = json.loads(path.read_text(encoding="utf-8"))
         formats = data["formats"]
         results = {fmt: _result_from_dict(fmt, bundle, raw) for fmt, raw in formats.items() if fmt in FORMAT_FILES}
-        raw_inputs = bool(data.get("raw_inputs", False))  # exports before normalisation went inside: False
+        raw_inputs = bool(data["raw_inputs"])  # absent: an export from before the normalisation went inside
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     if any(r.ok and (r.path is None or not r.path.is_file()) for r in results.values()):

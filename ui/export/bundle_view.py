@@ -116,7 +116,7 @@ def draw_bundle(trained: Trained) -> None:
     a, meta = trained.analysis, trained.bundle.meta
     metrics = meta.get("metrics") or {}
     accuracy, val_loss = metrics.get("val_accuracy"), metrics.get("val_loss")
-    st.subheader(trained.bundle.spec.name)
+    st.subheader(_plain(trained.bundle.spec.name))
     columns = st.columns(4)
     columns[0].metric("Dataset", str(meta.get("dataset", "?")))
     columns[1].metric("Parameters", f"{a.total_params:,}")
@@ -169,7 +169,7 @@ def draw_open_in_builder(trained: Trained) -> None:
             help="Puts this graph on the canvas with its trained weights, to continue training or export again",
         )
         if st.session_state.get(OPENED_KEY) == str(trained.bundle.path):
-            st.success(f"“{trained.bundle.spec.name}” is on the Build page with its trained weights.")
+            st.success(f"“{_plain(trained.bundle.spec.name)}” is on the Build page with its trained weights.")
             st.page_link("app_pages/build.py", label="Go to Build", icon=":material/arrow_forward:")
 
 
