@@ -108,3 +108,22 @@ def test_ddp_refuses_a_rule_other_than_backprop_before_any_process_group(capsys,
     assert main(["train", "--template", "dbn_digits", "--ddp", "--device", "cpu"]) == 2
     (line,) = capsys.readouterr().out.strip().splitlines()
     assert line.startswith("error: train --ddp trains by backprop; trainer 'dbn' runs in one process: drop --ddp")
+
+
+def test_a_stopped_rbm_run_resumes_counting_on_and_the_views_do_not_change_what_it_learns():
+    spec = TEMPLATES["rbm_digits"].spec()
+    config = dataclasses.replace(RBM_DIGITS, epochs=2, batch_size=100, log_every=5)
+    first = prepare_run(spec, config)
+    for event in first.trainer.run():
+        first.trainer.panel_data()  # the page's views at every event: no effect on the learning
+        if event["kind"] == "epoch":
+            break  # stop after epoch 1, as the page's Stop does
+    plain = prepare_run(spec, config)
+    next(e for e in plain.trainer.run() if e["kind"] == "epoch")  # the same epoch without the views
+    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), plain.model.state_dict().values()))
+    resumed = prepare_run(spec, config)
+    resumed.model.load_state_dict(first.model.state_dict())
+    resumed.trainer.resume_at(first.trainer.step, 1)
+    events = list(resumed.trainer.run())
+    assert [e["epoch"] for e in events if e["kind"] == "epoch"] == [2] and resumed.trainer.step == 2 * 15
+    assert first.trainer.status == "stopped" and events[-1]["kind"] == "done"

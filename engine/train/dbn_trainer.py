@@ -41,8 +41,8 @@ class DBNTrainer(Trainer):
         self.input_id = g.input_id
         self.all_x = dataset.x_train.to(self.device)  # [N, *features]: pretraining sees every row
         self.labelled = (self.x_train, self.y_train)  # [n, *features], [n, *target]: label_fraction of them
-        self.layer: CDLayer | None = None
-        self.last_layer: CDLayer | None = None  # the newest pretrained RBM, for the live views
+        self.layer: CDLayer | None = None  # the RBM in pretraining, None while fine-tuning
+        self.pretrained: dict[str, CDLayer] = {}  # every RBM pretrained so far, for the live views
 
     def plan(self) -> list[Phase]:
         n, batch = len(self.rbms), self.config.batch_size
@@ -60,7 +60,7 @@ class DBNTrainer(Trainer):
             v_val = inputs_through(self.model, below, self.input_id, self.x_val)  # [M, V]
             lr = self.config.pretrain_lr or self.config.lr
             self.layer = CDLayer(getattr(self.model, phase.layer), v_train, v_val, self.config, lr)
-            self.last_layer = self.layer
+            self.pretrained[phase.layer] = self.layer
             return
         self.layer = None
         self.x_train, self.y_train = self.labelled
@@ -73,4 +73,9 @@ class DBNTrainer(Trainer):
         yield from cd_epoch(self, self.layer, epoch)
 
     def panel_data(self) -> dict:
-        return {"rbm": self.last_layer.panel_data(self.phase.layer or self.rbms[-1])} if self.last_layer else {}
+        """The live views of the RBM in pretraining; while fine-tuning, of the bottom RBM (its weights are images
+        of the input)."""
+        if not self.pretrained:
+            return {}
+        name = self.phase.layer if self.layer is not None else self.rbms[0]
+        return {"rbm": self.pretrained[name].panel_data(name)}

@@ -71,6 +71,8 @@ class CDLayer:
         self.chain = start_chain(rbm, config.batch_size, self.generator) if config.persistent else None
         self.shown = (v_val if len(v_val) else v_train)[:PANEL_ROWS]  # [R, V] fixed rows for the live views
         self.gibbs_state = self.shown.clone()  # the live chain, run on between epochs
+        # the views draw from their own generator, so a run with the page's views learns what one without does
+        self.view_generator = torch.Generator(device=v_train.device).manual_seed(config.seed + 1)
 
     def update(self, v0: torch.Tensor) -> torch.Tensor:
         """One CD update from the batch v0 [B, V]; the error it saw (0-d, on the device)."""
@@ -95,7 +97,7 @@ class CDLayer:
     def panel_data(self, layer: str) -> dict:
         """Weight images (square inputs), inputs beside their reconstructions, the live Gibbs chain."""
         shape = image_shape(self.rbm.n_visible)
-        samples = gibbs_samples(self.rbm, self.gibbs_state, GIBBS_STEPS, self.generator)
+        samples = gibbs_samples(self.rbm, self.gibbs_state, GIBBS_STEPS, self.view_generator)
         self.gibbs_state = samples.state
         data = {
             "layer": layer,
