@@ -1,7 +1,7 @@
 """Contrastive divergence for engine.compile.layers.RBM, and the numbers and pictures of a trained RBM.
 
-A trainer drives it one mini-batch at a time (every function runs under torch.no_grad() and writes the
-parameters' .data; no autograd, no torch optimizer):
+A trainer drives it one mini-batch at a time (the functions read and write the parameters' .data, in place:
+no autograd graph, no torch optimizer):
 
     chain = start_chain(rbm, batch_size, generator) if persistent else None   # PCD: (P, V) fantasy particles
     velocity = None
@@ -30,6 +30,10 @@ scikit-learn's zero hidden start) and pass each result.chain to the next update;
 (and the velocity) resumes exactly, one that does not restarts the chain. Under CD-k, result.chain is None.
 
 Random numbers come from `generator`, a torch.Generator on the data's device (None: torch's global one).
+
+Speed: a CD-1 update of a digits batch (10 x 64, 64 hidden units) is 17 small tensor operations, no host sync.
+On the CPU run torch on one thread for it (engine.runs.worker does): on a busy 2-core machine the default pool
+of two threads took 0.1 to 10 s an epoch against 40 to 70 ms on one (bench/bench_rules.py measures the rest).
 """
 
 from __future__ import annotations
