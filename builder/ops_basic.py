@@ -136,6 +136,10 @@ def _concat(p, ins, srcs):
     return ins[0][:d] + (sum(s[d] for s in ins),) + ins[0][d + 1 :]
 
 
+def _inferred_by_blocks(p, ins, srcs):
+    raise AssertionError("a Block node's shape is inferred from its body by builder/blocks.py, not by a rule")
+
+
 def _act(name: str, doc: str, *params: Param, key=()) -> OpDef:
     return OpDef(name, "activation", doc, _same, params=params, dtype_in="float32", key_params=key)
 
@@ -159,6 +163,25 @@ OPS = [
         min_inputs=0,
         max_inputs=0,
         key_params=("shape",),
+    ),
+    OpDef(
+        "Output",
+        "block",  # not a palette group yet: the canvas adds block editing (issue 10, item 2)
+        "Inside a block only: one of the block's results (results are ordered by `port`).",
+        _same,
+        params=(Param("port", "int", 0, min=0, help="0 for the first result"),),
+        dtype_in="any",
+        key_params=("port",),
+    ),
+    OpDef(
+        "Block",
+        "block",
+        "Uses a block definition from the spec's `blocks`: params are `block` (its name) and the block's own.",
+        _inferred_by_blocks,
+        min_inputs=1,
+        max_inputs=None,
+        dtype_in="any",
+        key_params=("block",),
     ),
     OpDef(
         "Linear",

@@ -1,24 +1,35 @@
-"""GraphSpec v1: the JSON contract between canvas, validation, compile, templates, CLI and bundles.
+"""GraphSpec v2: the JSON contract between canvas, validation, compile, templates, CLI and bundles.
 
 Parsing is strict and never raises on user input: it returns the spec (or None) and a list of Issues,
 each naming the field it is about (`nodes[2].params`), so the CLI and the UI can show them as data.
+
+Version 2 adds `blocks`: named sub-graphs `{"params": {p: default}, "nodes": [...], "edges": [...]}` that a
+`Block` node uses (`{"op": "Block", "params": {"block": "basic", "channels": 64}}`); inside a body, `Input`
+nodes carry `"port": k`, `Output` nodes mark the results and a param value `"$p"` is the block's parameter `p`
+(a default of null: every use must set it). A version 1 file is upgraded as it is read (no blocks); a spec
+is always written as version 2. What a body means is checked by builder/blocks.py and builder/validate.py.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 
 from builder.issues import Issue
+from builder.reserved import is_reserved
 
-SPEC_VERSION = 1
-TOP_KEYS = {"version", "name", "nodes", "edges"}
+SPEC_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 is upgraded on reading (it has no blocks)
+TOP_KEYS = {"version", "name", "nodes", "edges", "blocks"}
+BLOCK_KEYS = {"params", "nodes", "edges"}
 NODE_KEYS = {"id", "op", "params", "ui"}
 UI_NUMBERS = ("x", "y")  # the canvas position; everything else in `ui` is free-form
 MAX_VALUE_DEPTH = 8  # lists and objects inside a node's params or ui: a shape is 2 deep, a layout 1 or 2
 MAX_POSITION = 1e9  # |x|, |y| on the canvas
 EDGE_KEYS = {"source", "target", "port"}
+NAME_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")  # block and block-parameter names, as node ids (fullmatch)
 
 
 @dataclass
@@ -51,11 +62,32 @@ class Edge:
 
 
 @dataclass
+class BlockDef:
+    """A block definition: its parameters (name -> default; None: each use must set it) and its body."""
+
+    params: dict = field(default_factory=dict)
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "params": _copied(self.params),
+            "nodes": [_copied(n.to_dict()) for n in self.nodes],
+            "edges": [e.to_dict() for e in self.edges],
+        }
+
+    def copy(self) -> BlockDef:
+        nodes = [Node(n.id, n.op, _copied(n.params), _copied(n.ui)) for n in self.nodes]
+        return BlockDef(_copied(self.params), nodes, [Edge(e.source, e.target, e.port) for e in self.edges])
+
+
+@dataclass
 class GraphSpec:
     name: str = "untitled"
     nodes: list[Node] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
     version: int = SPEC_VERSION
+    blocks: dict[str, BlockDef] = field(default_factory=dict)
 
     def node(self, node_id: str) -> Node | None:
         return next((n for n in self.nodes if n.id == node_id), None)
@@ -76,6 +108,7 @@ class GraphSpec:
             "name": self.name,
             "nodes": [_copied(n.to_dict()) for n in self.nodes],
             "edges": [e.to_dict() for e in self.edges],
+            "blocks": {name: block.to_dict() for name, block in self.blocks.items()},
         }
 
     def to_json(self) -> str:
@@ -85,7 +118,8 @@ class GraphSpec:
         """A deep copy: nothing (not even a shape list inside params) is shared with the original."""
         nodes = [Node(n.id, n.op, _copied(n.params), _copied(n.ui)) for n in self.nodes]
         edges = [Edge(e.source, e.target, e.port) for e in self.edges]
-        return GraphSpec(self.name, nodes, edges, self.version)
+        blocks = {name: block.copy() for name, block in self.blocks.items()}
+        return GraphSpec(self.name, nodes, edges, self.version, blocks)
 
 
 def _copied(value):
@@ -173,13 +207,51 @@ def _parse_edge(raw, path: str, issues: list[Issue]) -> Edge | None:
     return Edge(raw["source"], raw["target"], port) if ok else None
 
 
-def _parse_list(raw: dict, key: str, parse_item, issues: list[Issue]) -> list:
+def _parse_list(raw: dict, key: str, parse_item, issues: list[Issue], where: str = "") -> list:
     items = raw.get(key)
     if not isinstance(items, list):
-        issues.append(_schema(key, f"expected a list, got {_type_name(items)}"))
+        issues.append(_schema(f"{where}{key}", f"expected a list, got {_type_name(items)}"))
         return []
-    parsed = [parse_item(item, f"{key}[{i}]", issues) for i, item in enumerate(items)]
+    parsed = [parse_item(item, f"{where}{key}[{i}]", issues) for i, item in enumerate(items)]
     return [p for p in parsed if p is not None]
+
+
+def _is_name(name) -> bool:
+    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
+
+
+def _parse_block(name, raw, issues: list[Issue]) -> BlockDef | None:
+    """One entry of `blocks`; its field paths read `blocks.basic.nodes[2].params`."""
+    path = f"blocks.{name}"
+    if not _is_object_with_keys(raw, path, BLOCK_KEYS, issues):
+        return None
+    before = len(issues)
+    params = raw.get("params", {})
+    if not isinstance(params, dict):
+        issues.append(_schema(f"{path}.params", f"expected an object, got {_type_name(params)}"))
+    elif _depth(params) > MAX_VALUE_DEPTH:
+        issues.append(_schema(f"{path}.params", f"nested more than {MAX_VALUE_DEPTH} levels deep"))
+    else:
+        for param in params:
+            if not _is_name(param) or param == "block":
+                message = f"a block parameter name must match ^{NAME_PATTERN.pattern}$ and not be 'block'"
+                issues.append(_schema(f"{path}.params.{str(param)[:40]}", message))
+    nodes = _parse_list(raw, "nodes", _parse_node, issues, f"{path}.")
+    edges = _parse_list(raw, "edges", _parse_edge, issues, f"{path}.")
+    return BlockDef(dict(params), nodes, edges) if len(issues) == before else None
+
+
+def _parse_blocks(raw: dict, issues: list[Issue]) -> dict[str, BlockDef]:
+    blocks = raw.get("blocks", {})
+    if not isinstance(blocks, dict):
+        issues.append(_schema("blocks", f"expected an object, got {_type_name(blocks)}"))
+        return {}
+    for name in blocks:
+        if not _is_name(name) or is_reserved(name):
+            message = f"block name {name!r:.40} must match ^{NAME_PATTERN.pattern}$ and not be a reserved name"
+            issues.append(_schema(f"blocks.{str(name)[:40]}", message))
+    parsed = {name: _parse_block(name, body, issues) for name, body in blocks.items()}
+    return {name: block for name, block in parsed.items() if block is not None}
 
 
 def parse_spec(raw) -> tuple[GraphSpec | None, list[Issue]]:
@@ -190,16 +262,20 @@ def parse_spec(raw) -> tuple[GraphSpec | None, list[Issue]]:
     for key in sorted(set(raw) - TOP_KEYS):
         issues.append(_schema(key, f"unknown top-level key (allowed: {', '.join(sorted(TOP_KEYS))})"))
     version = raw.get("version")
-    if version != SPEC_VERSION:
-        issues.append(_schema("version", f"expected {SPEC_VERSION}, got {version!r}"))
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        expected = " or ".join(str(v) for v in READABLE_VERSIONS)
+        issues.append(_schema("version", f"expected {expected}, got {version!r:.40}"))
+    elif version == 1 and "blocks" in raw:
+        issues.append(_schema("blocks", "a version 1 spec has no blocks (blocks came with version 2)"))
     name = raw.get("name", "untitled")
     if not isinstance(name, str):
         issues.append(_schema("name", f"expected a string, got {_type_name(name)}"))
     nodes = _parse_list(raw, "nodes", _parse_node, issues)
     edges = _parse_list(raw, "edges", _parse_edge, issues)
+    blocks = _parse_blocks(raw, issues)
     if issues:
         return None, issues
-    return GraphSpec(name=name, nodes=nodes, edges=edges), []
+    return GraphSpec(name=name, nodes=nodes, edges=edges, blocks=blocks), []  # a version 1 file is now version 2
 
 
 def loads_spec(text: str | bytes) -> tuple[GraphSpec | None, list[Issue]]:

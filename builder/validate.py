@@ -2,6 +2,9 @@
 
 Nothing here raises on user input. Issues name the node (and field) they are about; where a repair is
 obvious it travels with the issue as a Fix that `builder.fixes.apply_fix` can carry out.
+
+A Block node is analysed through its body (builder/blocks.py): the body is a graph of its own, analysed here
+in body mode (several Inputs by port, Outputs as its results) with the use's input shapes.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from builder import blocks
+from builder.blocks import BlockContext, BlockUse
 from builder.catalog import CATALOG
 from builder.issues import Issue
 from builder.limits import cap_name, limits
@@ -35,6 +40,11 @@ class Analysis:
     bad_params: set[str] = field(default_factory=set)  # nodes with a parameter issue: their shapes are not inferred
     input_id: str | None = None
     output_id: str | None = None
+    body: bool = False  # a block's body: Inputs by port, Outputs as its results
+    input_ids: list[str] = field(default_factory=list)  # in port order (the network: its one Input)
+    output_ids: list[str] = field(default_factory=list)  # in port order (the network: its one sink)
+    uses: dict[str, BlockUse] = field(default_factory=dict)  # Block node id -> its definition, values and body
+    expanded_nodes: int = 0  # nodes with every block use replaced by its body (what the node cap counts)
 
     @property
     def ok(self) -> bool:
@@ -60,7 +70,17 @@ def input_map(spec: GraphSpec, known: set[str]) -> dict[str, list[str]]:
     return {n: [src for _, _, src in sorted(items)] for n, items in incoming.items()}
 
 
-def _check_nodes(spec: GraphSpec, a: Analysis) -> set[str]:
+def _resolve(node, a: Analysis, ctx: BlockContext) -> tuple[dict, list[tuple[str, str]]]:
+    """A node's params with defaults filled, and [(param, message)] for each problem."""
+    if node.op == "Block":
+        return blocks.resolve_use(node.params, ctx)
+    given = node.params
+    if node.op == "Input" and a.body:
+        given = {k: v for k, v in given.items() if k != "port"}  # the port orders the body's inputs
+    return resolve_params(CATALOG[node.op], given)
+
+
+def _check_nodes(spec: GraphSpec, a: Analysis, ctx: BlockContext) -> set[str]:
     """Ids, ops and params. Returns the ids of nodes usable for graph checks."""
     seen: set[str] = set()
     for i, node in enumerate(spec.nodes):
@@ -94,8 +114,12 @@ def _check_nodes(spec: GraphSpec, a: Analysis) -> set[str]:
         if op is None:
             a.issues.append(Issue(node.id, "unknown_op", f"unknown op '{node.op}'", field=f"nodes[{i}].op"))
             continue
-        resolved, errors = resolve_params(op, node.params)
+        resolved, errors = _resolve(node, a, ctx)
         a.params[node.id] = resolved
+        if node.op == "Output" and not a.body:
+            message = "an Output is allowed only inside a block (it marks one of the block's results)"
+            a.issues.append(Issue(node.id, "output_outside_block", message, field=f"nodes[{i}].op"))
+            a.bad_params.add(node.id)
         reported = {name for name, _ in errors}
         oversized = [(name, message) for name, message in _oversized_params(resolved) if name not in reported]
         for name, message in errors + oversized:
@@ -178,6 +202,35 @@ def _check_ends(spec: GraphSpec, g: nx.DiGraph, a: Analysis) -> None:
             )
 
 
+def _ported(spec: GraphSpec, g: nx.DiGraph, op: str) -> list[str]:
+    """The ids of a body's `op` nodes (Input or Output) in port order, then node order."""
+    found = [(n.params.get("port", 0), i, n.id) for i, n in enumerate(spec.nodes) if n.op == op and n.id in g]
+    return [node_id for *_, node_id in sorted(found, key=lambda t: (str(type(t[0])), t[0], t[1]))]
+
+
+def _check_body_ends(spec: GraphSpec, g: nx.DiGraph, a: Analysis) -> None:
+    """A body: every node reached from an Input, every branch ending in an Output, nothing after an Output."""
+    a.input_ids, a.output_ids = _ported(spec, g, "Input"), _ported(spec, g, "Output")
+    a.input_id = a.input_ids[0] if a.input_ids else None
+    a.output_id = a.output_ids[0] if a.output_ids else None
+    reachable = set(a.input_ids).union(*(nx.descendants(g, i) for i in a.input_ids))
+    for node in spec.nodes:
+        if node.id not in g:
+            continue
+        if node.id not in reachable:
+            a.issues.append(
+                Issue(node.id, "disconnected", f"node '{node.id}' is not connected to an Input of the block")
+            )
+        elif node.op == "Output" and g.out_degree(node.id):
+            a.issues.append(
+                Issue(node.id, "after_output", f"Output '{node.id}' feeds other nodes; an Output ends a branch")
+            )
+        elif node.op != "Output" and not g.out_degree(node.id):
+            a.issues.append(
+                Issue(node.id, "no_output", f"node '{node.id}' leads to no Output (a block's branches end in one)")
+            )
+
+
 def _check_arity(node_id: str, op, n_in: int, a: Analysis) -> bool:
     lo, hi = op.min_inputs, op.max_inputs
     if n_in >= lo and (hi is None or n_in <= hi):
@@ -205,7 +258,7 @@ def _dtype_issue(node_id: str, op, srcs: list[str], a: Analysis) -> bool:
     return False
 
 
-def _infer_node(spec_node, a: Analysis) -> None:
+def _infer_node(spec_node, a: Analysis, ctx: BlockContext) -> None:
     op, node_id = CATALOG[spec_node.op], spec_node.id
     srcs = a.inputs[node_id]
     if not _check_arity(node_id, op, len(srcs), a):
@@ -215,6 +268,9 @@ def _infer_node(spec_node, a: Analysis) -> None:
     if any(s not in a.shapes for s in srcs) or _dtype_issue(node_id, op, srcs, a):
         return
     ins = [a.shapes[s] for s in srcs]
+    if op.name == "Block":
+        _infer_block_use(node_id, ins, [a.dtypes[s] for s in srcs], a, ctx)
+        return
     try:
         shape = tuple(op.shape(a.params[node_id], ins, srcs))
     except ShapeError as err:
@@ -227,6 +283,36 @@ def _infer_node(spec_node, a: Analysis) -> None:
     dtype = a.params[node_id]["dtype"] if op.name == "Input" else "float32"
     a.dtypes[node_id] = a.dtypes[srcs[0]] if op.dtype_in == "any" else dtype
     a.param_counts[node_id] = op.count(a.params[node_id], ins)
+
+
+def _infer_block_use(node_id: str, ins: list[tuple], dtypes: list[str], a: Analysis, ctx: BlockContext) -> None:
+    """A Block node's shape, dtype and parameter count, from its body analysed with these inputs (cached)."""
+    values = a.params[node_id]
+    name = values["block"]
+    if ctx.problems[name]:
+        a.issues.extend(blocks.problem_issues(node_id, name, not a.body, ctx))
+        return
+    definition = ctx.blocks[name]
+    if len(ins) != blocks.n_inputs(definition):
+        message = f"block '{name}' takes {blocks.n_inputs(definition)} input(s); got {len(ins)}"
+        a.issues.append(Issue(node_id, "arity", message))
+        return
+    key = blocks.body_key(name, values, ins, dtypes)
+    if key not in ctx.bodies:
+        body_spec = blocks.instantiate(name, definition, values, ins, dtypes)
+        ctx.bodies[key] = _analyze_graph(Analysis(body_spec, body=True), ctx)
+    body = ctx.bodies[key]
+    if not body.ok:
+        a.issues.extend(blocks.body_issues(node_id, name, body, not a.body))
+        return
+    if len(body.output_ids) != 1 and not a.body:
+        message = f"block '{name}' has {len(body.output_ids)} outputs; a Block node in a network passes on one"
+        a.issues.append(Issue(node_id, "arity", message))
+        return
+    a.uses[node_id] = BlockUse(name, {k: v for k, v in values.items() if k != "block"}, body)
+    a.shapes[node_id] = body.shapes[body.output_id]
+    a.dtypes[node_id] = body.dtypes[body.output_id]
+    a.param_counts[node_id] = body.total_params
 
 
 def _over_caps(node_id: str, op_name: str, shape: tuple, params: int, a: Analysis) -> bool:
@@ -256,26 +342,52 @@ def _check_total_params(a: Analysis) -> None:
         )
 
 
-def analyze(spec: GraphSpec) -> Analysis:
-    """Validate `spec` and infer every shape and parameter count that can be inferred."""
-    a = Analysis(spec)
-    cap = limits().max_nodes
-    if len(spec.nodes) > cap:
-        message = f"the graph has {len(spec.nodes):,} nodes; at most {cap:,} ({cap_name('max_nodes')})"
-        a.issues.append(Issue(None, "too_large", message))
-        return a
-    known = _check_nodes(spec, a)
+def _analyze_graph(a: Analysis, ctx: BlockContext) -> Analysis:
+    """Check and infer the graph of `a.spec`: the network, or (a.body) a block's instantiated body."""
+    spec = a.spec
+    known = _check_nodes(spec, a, ctx)
     g = _check_edges(spec, known, a)
     a.inputs = input_map(spec, known)
     if _check_cycles(g, a):
         return a
-    _check_ends(spec, g, a)
+    if a.body:
+        _check_body_ends(spec, g, a)
+    else:
+        _check_ends(spec, g, a)
+        a.input_ids, a.output_ids = [a.input_id] if a.input_id else [], [a.output_id] if a.output_id else []
     position = {n.id: i for i, n in enumerate(spec.nodes)}
     a.order = list(nx.lexicographical_topological_sort(g, key=position.__getitem__))
     by_id = {n.id: n for n in reversed(spec.nodes)}  # a repeated id is the first node's (as in _check_nodes)
     for node_id in a.order:
         if by_id[node_id].op in CATALOG:
-            _infer_node(by_id[node_id], a)
+            _infer_node(by_id[node_id], a, ctx)
+    a.expanded_nodes = sum(a.uses[n].body.expanded_nodes if n in a.uses else 1 for n in a.order)
+    return a
+
+
+def _check_expanded_nodes(a: Analysis) -> None:
+    cap = limits().max_nodes
+    if a.expanded_nodes > cap:
+        message = (
+            f"the network has {a.expanded_nodes:,} nodes with its blocks expanded; at most {cap:,} "
+            f"({cap_name('max_nodes')})"
+        )
+        a.issues.append(Issue(None, "too_large", message))
+
+
+def analyze(spec: GraphSpec) -> Analysis:
+    """Validate `spec` and infer every shape and parameter count that can be inferred."""
+    a = Analysis(spec)
+    cap = limits().max_nodes
+    n_nodes = len(spec.nodes) + sum(len(b.nodes) for b in spec.blocks.values())
+    if n_nodes > cap:
+        message = f"the graph has {n_nodes:,} nodes; at most {cap:,} ({cap_name('max_nodes')})"
+        a.issues.append(Issue(None, "too_large", message))
+        return a
+    ctx = BlockContext(spec.blocks, blocks.definition_problems(spec.blocks))
+    a.issues.extend(blocks.definition_issues(ctx))
+    _analyze_graph(a, ctx)
+    _check_expanded_nodes(a)
     _check_total_params(a)
     return a
 

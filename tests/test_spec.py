@@ -6,7 +6,7 @@ from builder.spec import load_spec, loads_spec, parse_spec, save_spec
 from builder.templates import TEMPLATES
 
 GOOD = {
-    "version": 1,
+    "version": 2,
     "name": "lenet",
     "nodes": [
         {"id": "x", "op": "Input", "params": {"shape": [4]}, "ui": {"x": 0, "y": 0}},
@@ -18,6 +18,7 @@ GOOD = {
         {"source": "x", "target": "cat", "port": 0},
         {"source": "cat", "target": "fc"},
     ],
+    "blocks": {},
 }
 
 
@@ -40,7 +41,7 @@ def test_ports_order_inputs():
     "mutate, field",
     [
         (lambda d: d.update(extra=1), "extra"),
-        (lambda d: d.update(version=2), "version"),
+        (lambda d: d.update(version=3), "version"),
         (lambda d: d.update(name=5), "name"),
         (lambda d: d.update(nodes={}), "nodes"),
         (lambda d: d["nodes"][1].update(colour="red"), "nodes[1].colour"),

@@ -7,6 +7,11 @@ call_function (Add, Multiply, Concat, Flatten, Reshape), then the output. `gm.co
 with the node ids as variable names; nothing is computed in place. How each op compiles is its record in
 engine/compile/op_records.py.
 
+A Block node compiles to one call_module whose submodule is a GraphModule of the block's body (built the same
+way from the body's analysis, its placeholders the body's Inputs in port order, its result the Output's value,
+or a tuple of them for several), attribute named after the node id: state-dict keys read `res2.conv1.weight`.
+Each use gets its own weights; the body's analysis is shared between uses with the same inputs and values.
+
 Every node's fx meta carries `spec_id`, `spec_op` and `spec_shape` (its output shape without the batch dim);
 a module node also `spec_args`, the keyword arguments its module was built with (`layer(**spec_args)`), from
 which engine/export/python_source.py writes model.py.
@@ -38,25 +43,42 @@ def compile_analysis(a: Analysis) -> fx.GraphModule:
     """Compile an analysed spec (shapes and resolved params come from `a`)."""
     if not a.ok:
         raise SpecInvalid(a.issues)
+    return _compile_graph(a, class_name(a.spec.name))
+
+
+def _compile_graph(a: Analysis, name: str) -> fx.GraphModule:
+    """The network, or a block's body (a.body): placeholders in port order, then every node in order."""
     graph = fx.Graph()
     modules: dict[str, nn.Module] = {}
     values: dict[str, fx.Node] = {}  # node id -> the fx node holding its output
     op_of = {n.id: n.op for n in a.spec.nodes}
+    for node_id in a.input_ids:  # the body's Inputs by port: the order a use passes its inputs in
+        values[node_id] = graph.placeholder(node_id)
     for node_id in a.order:
         op_name = op_of[node_id]
         if op_name in PLACEHOLDER_OPS:
-            value = graph.placeholder(node_id)
+            value = values[node_id]
+        elif op_name == "Output":
+            values[node_id] = values[a.inputs[node_id][0]]  # the result is its input's value: no fx node
+            continue
         else:
             args = [values[src] for src in a.inputs[node_id]]
             value = _emit_node(graph, modules, node_id, op_name, args, a)
         value.meta.update(spec_id=node_id, spec_op=op_name, spec_shape=a.shapes[node_id])
         values[node_id] = value
-    graph.output(values[a.output_id])
+    results = [values[node_id] for node_id in a.output_ids]
+    graph.output(results[0] if len(results) == 1 else tuple(results))
     graph.lint()
-    return fx.GraphModule(modules, graph, class_name=class_name(a.spec.name))
+    return fx.GraphModule(modules, graph, class_name=name)
 
 
 def _emit_node(graph: fx.Graph, modules: dict, node_id: str, op_name: str, args: list[fx.Node], a: Analysis) -> fx.Node:
+    if op_name == "Block":
+        use = a.uses[node_id]
+        modules[node_id] = _compile_graph(use.body, class_name(use.block))  # its own weights, from the body
+        node = graph.create_node("call_module", node_id, tuple(args), name=node_id)
+        node.meta["spec_block"] = use.block
+        return node
     kwargs = module_args(op_name, a.params[node_id], a.in_shapes(node_id))
     if kwargs is None:
         return emit_function(graph, node_id, op_name, args, a.params[node_id])

@@ -16,7 +16,9 @@ How an op compiles (engine/compile/fx_module.py):
   meta["spec_args"], and model.py (engine/export/python_source.py) writes the same call;
 - a function op has an fx emitter `emit(graph, node_id, args, params)` that writes call_function nodes: ops with
   no weights and several inputs, or a pure re-view of the data (Add, Multiply, Concat, Flatten, Reshape);
-- `Input` has neither: it is the graph's placeholder.
+- `Input` has neither: it is the graph's placeholder;
+- `Block` and `Output` are graph ops (`graph=True`): a Block use compiles to a nested fx.GraphModule of its
+  body named after the node (state-dict keys `res2.conv1.weight`), an Output is the body's result.
 
 Its traits, read by the rest of the engine instead of lists of op names:
 - `relu_like`: it passes little or nothing of inputs <= 0, so the step probes count its units that are never
@@ -90,6 +92,7 @@ class OpRecord:
     relu_like: bool = False
     output: OutputKind = OutputKind.LOGITS
     blocks: tuple[Blocker, ...] = ()
+    graph: bool = False  # Block (a nested GraphModule of its body) or Output (a body's result)
 
     def __post_init__(self):
         assert (self.layer is None) == (self.args is None), f"{self.op}: a module op needs both layer and args"
@@ -105,7 +108,7 @@ class OpRecord:
 
     @property
     def is_placeholder(self) -> bool:
-        return not self.is_module and not self.is_function
+        return not self.is_module and not self.is_function and not self.graph
 
 
 def torch_dim(dim: int) -> int:
@@ -237,6 +240,13 @@ def _output_padding_reason(p: dict) -> str:
     )
 
 
+def _nested_blocks_reason(p: dict) -> str:
+    return (
+        f"model.py is written one layer call per node and does not yet write a block's body as a class of its "
+        f"own (block '{p.get('block')}'); export ONNX or TorchScript, or expand the blocks"
+    )
+
+
 # --- the records ---------------------------------------------------------------------------------------------
 
 
@@ -250,6 +260,8 @@ def _function(op: str, emit: FunctionEmitter) -> OpRecord:
 
 _RECORDS = (
     OpRecord("Input"),  # the placeholder
+    OpRecord("Output", graph=True),  # a block body's result
+    OpRecord("Block", graph=True, blocks=(Blocker("python", lambda p: True, _nested_blocks_reason),)),
     # dense
     _module("Linear", nn.Linear, _linear),
     _function("Flatten", _flatten),
@@ -321,6 +333,7 @@ assert len(OP_RECORDS) == len(_RECORDS), "an op has two records"
 PLACEHOLDER_OPS = frozenset(op for op, r in OP_RECORDS.items() if r.is_placeholder)
 MODULE_OPS = frozenset(op for op, r in OP_RECORDS.items() if r.is_module)
 FUNCTION_OPS = frozenset(op for op, r in OP_RECORDS.items() if r.is_function)
+GRAPH_OPS = frozenset(op for op, r in OP_RECORDS.items() if r.graph)
 
 
 # --- accessors -----------------------------------------------------------------------------------------------
