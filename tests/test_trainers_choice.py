@@ -6,6 +6,8 @@ from builder.spec import parse_spec
 from builder.templates import TEMPLATES, graph
 from builder.validate import analyze
 from engine.train.choose import choose_trainer, trainer_issues
+from engine.train.config import TrainConfig
+from engine.train.pipeline import planned_epochs_of, prepare_run
 
 X64 = ("x", "Input", {"shape": [64]})
 
@@ -68,3 +70,11 @@ def test_a_dbn_with_weights_between_its_rbms_is_refused_naming_the_rbm():
 def test_weightless_nodes_between_the_input_and_an_rbm_are_fine():
     analysis = _analysis(("x", "Input", {"shape": [1, 8, 8]}), ("flat", "Flatten"), ("rbm", "RBM", {"n_hidden": 16}))
     assert trainer_issues("rbm", analysis, 10) == [] and choose_trainer(analysis, 10).trainer == "rbm"
+
+
+@pytest.mark.parametrize("template", ["dbn_digits", "dsn_digits", "rbm_digits", "mlp_iris", "perceptron"])
+def test_the_planned_epochs_of_every_phase_are_what_the_trainer_runs(template):
+    config = TrainConfig(**{**TEMPLATES[template].train, "device": "cpu", "epochs": 3, "pretrain_epochs": 2})
+    run = prepare_run(TEMPLATES[template].spec(), config)
+    assert planned_epochs_of(TEMPLATES[template].spec(), config) == run.trainer.total_epochs
+    assert run.trainer.total_epochs == {"dbn_digits": 2 * 2 + 3, "dsn_digits": 3 * 3}.get(template, 3)

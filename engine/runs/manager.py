@@ -61,7 +61,7 @@ from engine.runs.store import RunRecord, RunStore
 from engine.runs.worker import worker_main
 from engine.train.config import TrainConfig
 from engine.train.device import pick_device
-from engine.train.pipeline import analysis_for_training, fitted_dataset, objective_of
+from engine.train.pipeline import analysis_for_training, fitted_dataset, objective_of, planned_epochs_of
 
 PRELOAD = ["engine.runs.worker", "sklearn.datasets", "torch._dynamo"]  # torch.optim imports torch._dynamo lazily: 3 s
 STALE_SECONDS = 600.0  # a run whose worker is not ours and has said nothing for this long is given up
@@ -383,7 +383,7 @@ class RunManager:
         if not (bundle / META_FILE).is_file():
             raise ConfigError(f"run '{run_id}' has no checkpoint to continue from (it {record.status} before one)")
         step, epoch = int(record.progress.get("step", 0)), int(record.progress.get("epoch", 0))
-        if config.epochs <= epoch:
+        if planned_epochs_of(spec, config) <= epoch:  # a DBN or DSN counts the epochs of all its phases
             raise ConfigError(f"epochs must be more than the {epoch} already trained to continue; got {config.epochs}")
         preflight(spec, config)
         plan = self.plan(run_id, spec)

@@ -204,6 +204,18 @@ def choose_trainer(analysis: Analysis, n_classes: int | None) -> Choice:
     return Choice("backprop", "auto → backprop: gradient descent on the loss through the whole graph")
 
 
+def planned_epochs(trainer: str, analysis: Analysis, n_classes: int | None, epochs: int, pretrain: int | None) -> int:
+    """The epochs a run of `trainer` ("auto" resolved) counts over all its phases: a DBN pretrains each RBM for
+    `pretrain` (default: `epochs`) epochs before `epochs` of fine-tuning, a DSN trains each module `epochs`."""
+    choice, _ = resolve_trainer(trainer, analysis, n_classes)
+    g = Graph.of(analysis)
+    if choice.trainer == "dbn":
+        return len(g.of_op("RBM")) * (pretrain or epochs) + epochs
+    if choice.trainer == "dsn":
+        return max(1, len(dsn_modules(g, analysis, n_classes))) * epochs
+    return epochs
+
+
 def _number(n: int) -> str:
     return {2: "two", 3: "three", 4: "four"}.get(n, str(n))
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from torch import fx
 
+from builder.datasets import DATASETS
 from builder.limits import MB, cap_name, limits
 from builder.opdef import numel
 from builder.spec import GraphSpec
@@ -19,7 +20,7 @@ from engine.compile.fx_module import compile_analysis
 from engine.data.datasets import Dataset, fit_to_analysis, load_dataset_for
 from engine.errors import ConfigError, SpecInvalid
 from engine.train.backprop import seed_everything
-from engine.train.choose import Choice, resolve_trainer
+from engine.train.choose import Choice, planned_epochs, resolve_trainer
 from engine.train.config import TrainConfig
 from engine.train.loss_choice import apply_loss_choice
 from engine.train.losses import Sink, choose_objective
@@ -102,6 +103,15 @@ def objective_of(analysis: Analysis, config: TrainConfig, dataset: Dataset) -> t
         choose_objective(config.task or dataset.task, out_shape, dataset, sink), config.loss, sink
     )
     return objective.task, objective.name, choice
+
+
+def planned_epochs_of(spec: GraphSpec, config: TrainConfig) -> int:
+    """The epochs a run of `spec` with `config` counts over all its phases (config.epochs but for DBN and DSN)."""
+    analysis = analyze(spec)
+    if not analysis.ok:
+        return config.epochs
+    n_classes = DATASETS[config.dataset].n_classes if config.dataset in DATASETS else None
+    return planned_epochs(config.trainer, analysis, n_classes, config.epochs, config.pretrain_epochs)
 
 
 def checked_choice(analysis: Analysis, config: TrainConfig, dataset: Dataset) -> Choice:
