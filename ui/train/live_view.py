@@ -66,7 +66,10 @@ def _live(run_id: str, polled: bool, waiting: bool) -> None:
     with left:
         _curves(view)
     with right:
-        _graph(record, view)
+        if is_rule_run(view) and not view.steps:  # a learning rule's steps are no backward: nothing to colour by
+            st.caption("This learning rule takes no gradient steps through the graph; its views are under Live views.")
+        else:
+            _graph(record, view)
     _poll_time(started)
     if waiting and view.metrics:
         st.rerun()  # the first loss is drawn: go on at the slower pace
