@@ -12,6 +12,8 @@ A wrong choice (`basic` where the shape changes) is refused by the Add inside, n
 
 from __future__ import annotations
 
+import copy
+
 from builder.spec import BlockDef, parse_spec
 
 Layer = tuple  # (id, op) or (id, op, params)
@@ -128,7 +130,7 @@ def blocks_for(*names: str) -> dict[str, dict]:
     while wanted:
         name = wanted.pop()
         if name not in found:
-            found[name] = LIBRARY[name]
+            found[name] = copy.deepcopy(LIBRARY[name])  # the caller's to change
             wanted += USES.get(name, ())
     return {name: found[name] for name in sorted(found)}
 

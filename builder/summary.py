@@ -12,20 +12,28 @@ BYTES_PER_FLOAT = 4
 
 @dataclass(frozen=True)
 class SummaryRow:
-    id: str
-    op: str
+    id: str  # inside a block use: "res2.conv1"
+    op: str  # a block use: "Block basic"
     output_shape: list[int] | None
     params: int
+    depth: int = 0  # 0: a node of the network; 1: a node inside a block use; ...
 
 
-def summary_rows(a: Analysis) -> list[SummaryRow]:
+def summary_rows(a: Analysis, inner: bool = False, prefix: str = "", depth: int = 0) -> list[SummaryRow]:
+    """One row per node in order; a Block use shows its definition, output shape and the parameters of its
+    whole body, and with `inner` its body's rows follow it, indented (depth + 1), ids prefixed by the use's."""
     ops = {n.id: n.op for n in a.spec.nodes}
     order = a.order or [n.id for n in a.spec.nodes]
-    return [
-        SummaryRow(nid, ops[nid], list(a.shapes[nid]) if nid in a.shapes else None, a.param_counts.get(nid, 0))
-        for nid in order
-        if nid in ops
-    ]
+    rows = []
+    for nid in order:
+        if nid not in ops or (depth and ops[nid] in ("Input", "Output")):
+            continue
+        op = f"Block {a.uses[nid].block}" if nid in a.uses else ops[nid]
+        shape = list(a.shapes[nid]) if nid in a.shapes else None
+        rows.append(SummaryRow(prefix + nid, op, shape, a.param_counts.get(nid, 0), depth))
+        if inner and nid in a.uses:
+            rows += summary_rows(a.uses[nid].body, True, f"{prefix}{nid}.", depth + 1)
+    return rows
 
 
 def summary_json(a: Analysis) -> dict:
@@ -39,13 +47,24 @@ def summary_json(a: Analysis) -> dict:
 def memory_estimate(a: Analysis, batch_size: int) -> dict[str, int]:
     """Bytes for weights (+ gradients and two Adam moments when training) and forward activations."""
     weights = a.total_params * BYTES_PER_FLOAT
-    activations = sum(numel(s) for s in a.shapes.values()) * batch_size * BYTES_PER_FLOAT
+    activations = _activation_values(a) * batch_size * BYTES_PER_FLOAT
     return {"weights": weights, "training_state": 3 * weights, "activations": activations}
 
 
-def format_table(a: Analysis) -> str:
-    rows = summary_rows(a)
-    cells = [(r.id, r.op, "?" if r.output_shape is None else str(r.output_shape), f"{r.params:,}") for r in rows]
+def _activation_values(a: Analysis) -> int:
+    """Values the forward pass holds per sample: every node's output, a block use's through its body's."""
+    passed_on = set(a.input_ids + a.output_ids) if a.body else set()  # the use's input and output, counted outside
+    own = sum(numel(shape) for node_id, shape in a.shapes.items() if node_id not in a.uses.keys() | passed_on)
+    return own + sum(_activation_values(use.body) for use in a.uses.values())
+
+
+def format_table(a: Analysis, inner: bool = False) -> str:
+    """The summary as text; with `inner`, each block use's body rows indented under it."""
+    rows = summary_rows(a, inner)
+    cells = [
+        ("  " * r.depth + r.id, r.op, "?" if r.output_shape is None else str(r.output_shape), f"{r.params:,}")
+        for r in rows
+    ]
     head = ("node", "op", "output shape", "params")
     widths = [max(len(c[i]) for c in cells + [head]) for i in range(4)]
     line = lambda c: "  ".join(v.ljust(w) if i < 3 else v.rjust(w) for i, (v, w) in enumerate(zip(c, widths)))  # noqa: E731

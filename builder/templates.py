@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from builder.block_library import resnet18
 from builder.datasets import DATASETS, PARITY_BITS, SINE_STEPS, TEXT_ALPHABET, TEXT_STEPS
 from builder.spec import GraphSpec, parse_spec
 
@@ -323,6 +324,17 @@ TEMPLATES: dict[str, Template] = {
             "Residual blocks with Add: an identity shortcut and a stride-2 projection shortcut (1x1 conv + BatchNorm).",
             _resnet_mini,
             **{**DIGITS, "epochs": 10},
+        ),
+        _t(
+            "resnet18_blocks",
+            "ResNet-18 from blocks",
+            "torchvision's ResNet-18 layout built from blocks: the 7x7 stride-2 stem and max pool, four stages "
+            "of two basic blocks (64 to 512 channels; each later stage's first block halves the size through "
+            "a projection shortcut), average pool and a Linear head; 12 nodes on the canvas. Here on the 8x8 "
+            "digits (1 channel, 10 classes); on [3, 224, 224] with 1000 classes it has torchvision's "
+            "11,689,512 parameters.",
+            lambda: resnet18("resnet18_blocks", [1, 8, 8], DATASETS["digits"].n_classes),
+            **{**DIGITS, "epochs": 3},
         ),
         _t(
             "rnn_sine",

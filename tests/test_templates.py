@@ -21,6 +21,7 @@ SHORT_EPOCHS = {
     "lstm_text": 1,
     "transformer_parity": 3,
     "resnet_mini": 1,
+    "resnet18_blocks": 1,  # 11 million weights: one epoch on one thread takes ~30 s
     "dbn_digits": 5,
     "rbm_digits": 2,
     "som_digits": 2,
