@@ -292,6 +292,7 @@ def test_the_train_page_shows_a_waiting_run_in_line_and_pause_and_stop_act_on_it
     assert infos()[0] == "queued: 1st in line, next to start; 1 of 1 worker busy. It starts when a worker is free."
     assert list(at.dataframe[0].value["status"]) == ["queued (1st in line)"]
     assert "waiting in the queue for a worker" in texts(at)
+    assert not at.get("progress") and not at.metric  # no progress bar, epoch, speed or time left while it waits
     at.button(key="train_pause").click().run()
     assert infos()[0].startswith("paused in the queue: it keeps its place (1st in line, next to start) but")
     assert list(at.dataframe[0].value["status"]) == ["paused in the queue (1st in line)"]

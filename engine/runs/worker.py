@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from builder.limits import limits
 from builder.spec import parse_spec
 from engine.errors import NetCanvasError
 from engine.probes.epoch_probes import EpochProbes
@@ -65,13 +66,16 @@ def worker_main(
 
 
 def worker_threads() -> int:
-    """Torch threads for a worker: OMP_NUM_THREADS when set, else every core but one, which is left to the app
-    (its server and the page it serves). Measured on 2 cores with the page open, a worker on torch's default
+    """Torch threads for a worker: OMP_NUM_THREADS when set, else an equal share, among the run queue's
+    workers (NETCANVAS_MAX_WORKERS), of every core but one, which is left to the app (its server and the page
+    it serves). Measured on 2 cores with the page open, a worker on torch's default
     of 2 threads ran the XOR MLP at 66 steps/s against 644 on 1 thread: a thread pool that has to share its
     cores stalls at every parallel region."""
     if os.environ.get("OMP_NUM_THREADS"):
         return max(1, torch.get_num_threads())
-    return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - 1))
+    spare = max(1, (os.cpu_count() or 1) - 1)
+    share = max(1, spare // max(1, limits().max_workers))  # the run queue's workers split the spare cores
+    return min(torch.get_num_threads(), share)
 
 
 def _log_to_file(store: RunStore, run_id: str):

@@ -22,6 +22,7 @@ DETAILS_POLL_SECONDS = 5.0
 GRADIENT_KEY = "train_grad_kind"
 POLL_TIMES_KEY = "train_poll_ms"
 FIRST_POLL_SECONDS = 0.5  # until the first loss is on the page
+QUEUED_POLL_SECONDS = 2.0  # a run waiting for a worker (20 waiting tabs at 0.5 s would cost 40 reruns/s)
 CHART_CONFIG = {"displaylogo": False}
 STATUS_ICONS = {
     "queued": ":material/hourglass_top:",
@@ -46,6 +47,8 @@ def draw_run(run_id: str) -> None:
         return
     waiting = record.active and not run_view(run_id).metrics
     every = (FIRST_POLL_SECONDS if waiting else POLL_SECONDS) if record.active else None
+    if record.waiting:  # in the queue: nothing to draw until a worker takes it (its place polls in controls)
+        every = QUEUED_POLL_SECONDS
     st.fragment(run_every=every)(_live)(run_id, record.active, waiting)
     draw_replay(record, run_view(run_id))  # a run that has ended: its snapshots step by step (read by _live)
     st.fragment(run_every=DETAILS_POLL_SECONDS if record.active else None)(_details)(run_id)
@@ -104,6 +107,9 @@ def draw_status(record: RunRecord) -> None:
     p = record.progress
     step, total = p.get("step", 0), p.get("total_steps") or 0
     st.markdown(f"{STATUS_ICONS.get(record.status, '')} Run `{record.id}` · **{record.status}**")
+    if record.waiting:  # its place in line is shown with the run's buttons (ui.train.controls)
+        st.caption(record.message)
+        return  # no epoch, step, speed or progress before a worker has started it
     cols = st.columns(5)
     cols[0].metric(
         "Epoch", f"{min(p.get('epoch', 0) + (1 if record.active else 0), p.get('epochs', 0))} / {p.get('epochs', '–')}"
