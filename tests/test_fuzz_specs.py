@@ -26,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from builder.block_library import resnet18
 from builder.catalog import CATALOG
 from builder.layout import layered_layout
 from builder.opdef import Param, numel
@@ -217,7 +218,40 @@ def template_mutants(draw) -> dict:
     return raw
 
 
-ANY_SPEC = st.one_of(catalog_specs(), catalog_specs(bad_rate=0.6), template_mutants())
+def _mutate_block(draw, block: dict, names: list[str]) -> None:
+    """One change inside a block definition: its body as a network's, or its parameters and references."""
+    kind = draw(st.sampled_from(["body", "param", "ref", "use"]))
+    nodes = block["nodes"]
+    if kind == "body":
+        _mutate(draw, block)
+    elif kind == "param":
+        block["params"][draw(st.sampled_from(sorted(block["params"]) + ["extra"]))] = draw(st.none() | ODD_VALUES)
+    elif kind == "ref" and nodes:
+        key = draw(st.sampled_from(["out_channels", "kernel_size", "port", "block", "shape"]))
+        draw(st.sampled_from(nodes)).setdefault("params", {})[key] = draw(st.sampled_from(["$channels", "$nope", "$"]))
+    elif kind == "use" and nodes:  # a use of itself, of another block or of none
+        block["nodes"].append(
+            {"id": "again", "op": "Block", "params": {"block": draw(st.sampled_from(names + ["no"]))}}
+        )
+        block["edges"].append({"source": draw(st.sampled_from(nodes))["id"], "target": "again"})
+
+
+@st.composite
+def block_mutants(draw) -> dict:
+    """ResNet-18 from blocks with the network or its block definitions changed 1 to 4 times."""
+    shape = draw(st.sampled_from([[1, 8, 8], [3, 16, 16]]))
+    raw = json.loads(json.dumps(resnet18("fuzz", shape, draw(st.integers(1, 4)))))
+    names = sorted(raw["blocks"])
+    for _ in range(draw(st.integers(1, 4))):
+        target = draw(st.sampled_from(["network", *names]))
+        if target == "network":
+            _mutate(draw, raw)
+        else:
+            _mutate_block(draw, raw["blocks"][target], names)
+    return raw
+
+
+ANY_SPEC = st.one_of(catalog_specs(), catalog_specs(bad_rate=0.6), template_mutants(), block_mutants())
 
 # the builder never raises --------------------------------------------------------------------------------------
 
@@ -357,7 +391,7 @@ def test_grown_specs_compile_and_run(raw):
 
 @pytest.mark.usefixtures("single_thread_torch")
 @settings(settings.get_profile(PROFILE), max_examples=COMPILE_EXAMPLES)
-@given(st.one_of(catalog_specs(bad_rate=0.0), template_mutants()))
+@given(st.one_of(catalog_specs(bad_rate=0.0), template_mutants(), block_mutants()))
 def test_any_valid_spec_compiles_and_runs(raw):
     check_compiles(raw)
 
