@@ -305,8 +305,8 @@ def _infer_block_use(node_id: str, ins: list[tuple], dtypes: list[str], a: Analy
     if not body.ok:
         a.issues.extend(blocks.body_issues(node_id, name, body, not a.body))
         return
-    if len(body.output_ids) != 1 and not a.body:
-        message = f"block '{name}' has {len(body.output_ids)} outputs; a Block node in a network passes on one"
+    if len(body.output_ids) != 1:  # several results are for a cell run over time (a Recurrent op, to come)
+        message = f"block '{name}' has {len(body.output_ids)} outputs; a Block node passes on one"
         a.issues.append(Issue(node_id, "arity", message))
         return
     a.uses[node_id] = BlockUse(name, {k: v for k, v in values.items() if k != "block"}, body)

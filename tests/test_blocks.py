@@ -400,3 +400,61 @@ def test_a_block_network_exports_to_onnx_and_torchscript_and_model_py_is_refused
     python = report.results["python"]
     assert python.blocked and not (bundle / "model.py").exists()
     assert python.problem.startswith("Block 'res1' blocks PyTorch source because model.py is written one layer")
+
+
+# -- several inputs and outputs -------------------------------------------------------------------------------
+
+JOIN = {  # two inputs by port, joined in port order
+    "params": {},
+    "nodes": [
+        {"id": "second", "op": "Input", "params": {"port": 1}},
+        {"id": "first", "op": "Input", "params": {"port": 0}},
+        {"id": "cat", "op": "Concat"},
+        {"id": "out", "op": "Output"},
+    ],
+    "edges": [
+        {"source": "first", "target": "cat", "port": 0},
+        {"source": "second", "target": "cat", "port": 1},
+        {"source": "cat", "target": "out"},
+    ],
+}
+
+
+def two_input_net(blocks: dict) -> dict:
+    raw = block_net(
+        ("x", "Input", {"shape": [4]}),
+        ("fc1", "Linear", {"out_features": 2}),
+        ("fc2", "Linear", {"out_features": 3}),
+        ("both", "Block", {"block": "join"}),
+        blocks=blocks,
+    )
+    raw["edges"] = [
+        {"source": "x", "target": "fc1"},
+        {"source": "x", "target": "fc2"},
+        {"source": "fc2", "target": "both", "port": 0},
+        {"source": "fc1", "target": "both", "port": 1},
+    ]
+    return raw
+
+
+def test_a_block_of_two_inputs_takes_them_by_port():
+    spec = parsed(two_input_net({"join": copy.deepcopy(JOIN)}))
+    a = analyze(spec)
+    assert a.ok, a.issues
+    assert a.shapes["both"] == (5,) and a.uses["both"].body.input_ids == ["first", "second"]
+    gm = compile_analysis(a)
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(gm(x), torch.cat([gm.fc2(x), gm.fc1(x)], dim=1))
+
+
+def test_a_block_with_two_outputs_or_the_wrong_number_of_inputs_is_refused_at_its_use():
+    two_out = copy.deepcopy(JOIN)
+    two_out["nodes"].append({"id": "out2", "op": "Output", "params": {"port": 1}})
+    two_out["edges"].append({"source": "first", "target": "out2"})
+    assert ("both", "block 'join' has 2 outputs; a Block node passes on one") in errors(
+        two_input_net({"join": two_out})
+    )
+    one_input = two_input_net({"join": copy.deepcopy(JOIN)})
+    one_input["edges"] = [{"source": a, "target": b} for a, b in (("x", "fc1"), ("fc1", "fc2"), ("fc2", "both"))]
+    found = errors(one_input)
+    assert ("both", "block 'join' takes 2 input(s); got 1") in found, found

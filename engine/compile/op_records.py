@@ -243,7 +243,7 @@ def _output_padding_reason(p: dict) -> str:
 def _nested_blocks_reason(p: dict) -> str:
     return (
         f"model.py is written one layer call per node and does not yet write a block's body as a class of its "
-        f"own (block '{p.get('block')}'); export ONNX or TorchScript, or expand the blocks"
+        f"own (block '{p.get('block')}'); export ONNX or TorchScript"
     )
 
 
