@@ -458,3 +458,33 @@ def test_a_block_with_two_outputs_or_the_wrong_number_of_inputs_is_refused_at_it
     one_input["edges"] = [{"source": a, "target": b} for a, b in (("x", "fc1"), ("fc1", "fc2"), ("fc2", "both"))]
     found = errors(one_input)
     assert ("both", "block 'join' takes 2 input(s); got 1") in found, found
+
+
+# -- the other built-in blocks --------------------------------------------------------------------------------
+
+
+def test_the_bottleneck_and_encoder_blocks_count_as_their_torch_modules():
+    raw = block_net(
+        ("x", "Input", {"shape": [64, 8, 8]}),
+        ("neck1", "Block", {"block": "bottleneck_down", "width": 64, "channels": 256, "stride": 1}),
+        ("neck2", "Block", {"block": "bottleneck", "width": 64, "channels": 256}),
+        blocks=blocks_for("bottleneck", "bottleneck_down"),
+    )
+    a = analyze(parsed(raw))
+    assert a.ok, a.issues
+    conv_bn = lambda cin, cout, k: [nn.Conv2d(cin, cout, k, bias=False), nn.BatchNorm2d(cout)]  # noqa: E731
+    main = [*conv_bn(64, 64, 1), *conv_bn(64, 64, 3), *conv_bn(64, 256, 1)]
+    assert a.param_counts["neck1"] == param_count(nn.Sequential(*main, *conv_bn(64, 256, 1)))  # with the projection
+    assert a.param_counts["neck2"] == param_count(nn.Sequential(*conv_bn(256, 64, 1), *main[2:]))
+    assert a.shapes["neck2"] == (256, 8, 8)
+    raw = block_net(
+        ("x", "Input", {"shape": [6, 16]}),
+        ("enc", "Block", {"block": "encoder", "d_model": 16, "heads": 2, "dim_feedforward": 32}),
+        blocks=blocks_for("encoder"),
+    )
+    a = analyze(parsed(raw))
+    assert a.ok, a.issues
+    torch_layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+    assert a.param_counts["enc"] == param_count(torch_layer) and a.shapes["enc"] == (6, 16)
+    gm = compile_analysis(a)
+    assert gm(torch.randn(2, 6, 16)).shape == (2, 6, 16)
