@@ -162,7 +162,7 @@ def test_train_json_lines_and_bundle(capsys, tmp_path):
         "fc2.weight",
         "fc2.bias",
     }
-    assert bundle.config.dataset == "iris" and bundle.spec.to_dict() == MLP
+    assert bundle.config.dataset == "iris" and bundle.spec.to_dict() == {**MLP, "version": 2, "blocks": {}}  # upgraded
 
 
 def test_train_template_human_output(capsys):
