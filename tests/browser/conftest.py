@@ -57,7 +57,7 @@ def page(browser, app_url, request):
     """A fresh browser session (so a fresh editor) on the Build page, with the canvas drawn."""
     context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(30_000)  # a loaded 2-core machine takes over 15 s for a first render now and then
     page.goto(app_url)
     page.frame_locator("iframe[title='streamlit_flow.streamlit_flow']").locator(".react-flow__node").first.wait_for()
     yield page
