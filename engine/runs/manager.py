@@ -47,17 +47,18 @@ from pathlib import Path
 
 import torch
 
+from builder.datasets import CSV_PREFIX
 from builder.limits import limits
 from builder.spec import GraphSpec
 from builder.validate import analyze
 from engine.compile.fx_module import compile_analysis
-from engine.errors import BundleError, ConfigError
+from engine.errors import BundleError, ConfigError, NetCanvasError
 from engine.probes.step_probes import DEFAULT_PROBES, ProbeSettings
 from engine.runs.bundle import META_FILE
 from engine.runs.checkpoint import CarryPlan, checkpoint_shapes, checkpoint_spec, model_shapes, plan_carry, spec_ops
 from engine.runs.liveness import death_message, pid_alive
 from engine.runs.run_queue import Place, RunQueue
-from engine.runs.store import RunRecord, RunStore
+from engine.runs.store import RunRecord, RunStore, to_json
 from engine.runs.worker import worker_main
 from engine.train.config import TrainConfig
 from engine.train.device import pick_device
@@ -93,6 +94,32 @@ def preflight(spec: GraphSpec, config: TrainConfig) -> Readiness:
     dataset = fitted_dataset(analysis, config)
     task, loss, _ = objective_of(analysis, config, dataset)  # the learning rule's checks name the node
     return Readiness(task, loss, analysis.output_id, dataset.n_train, dataset.n_val, dataset.n_classes, str(device))
+
+
+def data_of(config: TrainConfig) -> tuple[str, str | None]:
+    """What a run learns from: the dataset (a CSV file's path) and the target column."""
+    return config.dataset, config.target
+
+
+def data_name(config: TrainConfig) -> str:
+    """The data in words: "dataset 'digits'", "CSV file 'wine.csv' (target 'quality')"."""
+    if config.dataset.startswith(CSV_PREFIX):
+        name = Path(config.dataset[len(CSV_PREFIX) :]).name
+        return f"CSV file '{name}'" + (f" (target '{config.target}')" if config.target else "")
+    return f"dataset '{config.dataset}'"
+
+
+def _refusal(record: RunRecord, spec: GraphSpec, config: TrainConfig, plan: CarryPlan) -> str:
+    """Why `record` may not continue with `spec`, `config` and the carry `plan`; "" when it may."""
+    trained, _ = TrainConfig.from_dict(record.config)
+    if trained is not None and data_of(trained) != data_of(config):
+        return f"it was trained on {data_name(trained)}, and the settings say {data_name(config)}"
+    epoch = int(record.progress.get("epoch", 0))
+    if planned_epochs_of(spec, config) <= epoch:  # a DBN or DSN counts the epochs of all its phases
+        return f"epochs must be more than the {epoch} already trained to continue; got {config.epochs}"
+    if not plan.kept:
+        return f"no node of this network would keep its trained weights ({plan.summary()})"
+    return ""
 
 
 def available_devices() -> list[str]:
@@ -252,10 +279,25 @@ class RunManager:
             self._command(run_id, "pause")
 
     def resume(self, run_id: str) -> None:
+        """A held run may start; a paused one is "running" at once ("resuming at step N"): the page shows it on
+        its next draw, not when the worker next reads its commands and writes its status."""
         if self.queue.release(run_id):
             self._watch()
-        else:
-            self._command(run_id, "resume")
+            return
+        self._command(run_id, "resume")
+        record = self.status(run_id)
+        if record is not None and record.status == "paused":
+            self._mark_resuming(run_id, int(record.progress.get("step", 0)))
+
+    def _mark_resuming(self, run_id: str, step: int) -> None:
+        """Paused -> running, only if still paused with its worker: the worker may have read the resume (and
+        said "resumed") or a stop already, and a run held in the queue has no worker to resume it."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET status = 'running', message = ?, updated = ? "
+                "WHERE id = ? AND status = 'paused' AND ticket IS NULL",
+                (f"resuming at step {step}", time.time(), run_id),
+            )
 
     def stop(self, run_id: str) -> None:
         """A waiting run leaves the queue ("stopped before it started"); a running one stops its worker."""
@@ -383,21 +425,46 @@ class RunManager:
         if not (bundle / META_FILE).is_file():
             raise ConfigError(f"run '{run_id}' has no checkpoint to continue from (it {record.status} before one)")
         step, epoch = int(record.progress.get("step", 0)), int(record.progress.get("epoch", 0))
-        if planned_epochs_of(spec, config) <= epoch:  # a DBN or DSN counts the epochs of all its phases
-            raise ConfigError(f"epochs must be more than the {epoch} already trained to continue; got {config.epochs}")
         preflight(spec, config)
-        plan = self.plan(run_id, spec)
+        plan = self.plan(run_id, spec)  # BundleError when the checkpoint cannot be read
+        why = _refusal(record, spec, config, plan)
+        if why:
+            raise ConfigError(f"run '{run_id}' cannot be continued: {why}")
         changed = spec.to_dict() != checkpoint_spec(bundle)
         message = f"continuing from step {step}: {plan.summary()}"
         launch = {"weights_from": str(bundle), "resume": True}
+        # the old plan's total and speed are not this one's: the worker writes them when it starts
+        progress = {**record.progress, "epochs": planned_epochs_of(spec, config), "total_steps": None}
+        progress.update(steps_per_s=None, eta_s=None)
         self.queue.requeue(
-            run_id, record.owner, message, launch, spec=spec.to_dict(), config=config.to_dict(), ended=None
+            run_id,
+            record.owner,
+            message,
+            launch,
+            spec=spec.to_dict(),
+            config=config.to_dict(),
+            ended=None,
+            progress=to_json(progress),  # requeue's columns go in as they are
         )
         self.store.add_edit(
             run_id, step, epoch, {**plan.to_dict(), "graph_changed": changed, "summary": plan.summary()}
         )
         self._watch()
         return plan
+
+    def continue_offer(self, run_id: str, spec: GraphSpec, config: TrainConfig) -> tuple[CarryPlan | None, str]:
+        """(what continuing `run_id` with `spec` and `config` would keep, "") when it may be continued: the same
+        data, more epochs than it has trained, and at least one node that keeps its trained weights; else
+        (None, why not) in one line. Checks neither its status nor its checkpoint (continue_run does)."""
+        record = self.status(run_id)
+        if record is None:
+            return None, f"there is no run '{run_id}'"
+        try:
+            plan = self.plan(record.id, spec)
+        except NetCanvasError as err:
+            return None, str(err)
+        why = _refusal(record, spec, config, plan)
+        return (None, why) if why else (plan, "")
 
     def plan(self, run_id: str, spec: GraphSpec) -> CarryPlan:
         """What continuing `run_id` with `spec` would keep, without starting anything."""

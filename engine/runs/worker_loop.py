@@ -62,6 +62,8 @@ class RunLoop:
         self.active_seconds, self.active_since = 0.0, now
         self.cpu_started = time.process_time()  # CPU seconds of this process (all its threads)
         self.cpu_ended: float | None = None  # frozen when training ends, so the last checkpoint is left out
+        self.epoch_end_step = self.trainer.step  # the step of the last epoch end (a continued run starts at one)
+        self.ended = False
 
     def request_shutdown(self) -> None:
         """SIGTERM (the app is shutting down): stop at the next event, with a checkpoint."""
@@ -74,7 +76,8 @@ class RunLoop:
         choice = self.prepared.choice
         message = trainer.device_message + (f"; {choice.reason}" if choice is not None else "")
         message += f"; kept the trained weights of {', '.join(self.kept)}" if self.kept else ""
-        self.store.set_status(self.run_id, "running", message, started=time.time())
+        # the counters right from the start: a continued run's total and training time are the whole run's
+        self.store.set_status(self.run_id, "running", message, started=time.time(), progress=self._progress())
         if self.step_probes is not None:
             start_step_probes(self.step_probes, trainer)
         try:
@@ -109,6 +112,7 @@ class RunLoop:
             for sampled, snapshot in self.step_probes.at_event(step):  # sampled since the last event: in this epoch
                 self.pending.snapshots.append((sampled, epoch, "step", snapshot))
         if kind == "epoch":
+            self.epoch_end_step = step
             self._epoch_end(step, epoch)
 
     def _epoch_end(self, step: int, epoch: int) -> None:
@@ -171,8 +175,13 @@ class RunLoop:
     # --- writing ---------------------------------------------------------------------------------------
 
     def _epoch(self) -> int:
-        """The epoch in progress (1-based), or the last one when the run has ended."""
-        return min(self.trainer.epoch + 1, self.trainer.total_epochs)
+        """The epoch the page's counter and every message name (1-based): the one in progress, or, for a run
+        that ended at an epoch's end, that epoch (one stopped part-way through epoch 269 is "at epoch 269",
+        one stopped right after epoch 268 "at epoch 268")."""
+        t = self.trainer
+        if self.ended and t.step <= self.epoch_end_step:
+            return t.epoch
+        return min(t.epoch + 1, t.total_epochs)
 
     def _progress(self) -> dict:
         t = self.trainer
@@ -186,15 +195,17 @@ class RunLoop:
                 old = self.steps_per_s
                 self.steps_per_s = rate if old is None else RATE_SMOOTHING * rate + (1 - RATE_SMOOTHING) * old
                 self.rate_mark = (now, t.step)
-        active = self._active()
-        eta = (total - t.step) / self.steps_per_s if self.steps_per_s else None
+        active = self.previous.get("active_seconds", 0.0) + self._active()  # the whole run's, not this stretch's
+        rate = self.steps_per_s if self.active_since is not None else None  # paused or ended: no speed, no ETA
+        eta = max(0, total - t.step) / rate if rate else None
         return {
             "step": t.step,
-            "epoch": t.epoch,
+            "epoch": t.epoch,  # epochs finished (a continued run counts on from here)
+            "current_epoch": self._epoch(),  # what the counter shows: the same number as the messages
             "epochs": t.total_epochs,
             "steps_per_epoch": per_epoch,
             "total_steps": total,
-            "steps_per_s": self.steps_per_s,
+            "steps_per_s": rate,
             "eta_s": eta,
             "active_s": active,
             "device": str(t.device),
@@ -236,6 +247,7 @@ class RunLoop:
         self.last_checkpoint = time.perf_counter()
 
     def _end(self, ending: dict | None) -> None:
+        self.ended = True
         if self.step_probes is not None:  # steps sampled after the last event (a divergence ends without one)
             for sampled, snapshot in self.step_probes.collect():
                 self.pending.snapshots.append((sampled, self._epoch(), "step", snapshot))

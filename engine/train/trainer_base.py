@@ -122,6 +122,7 @@ class TrainerBase:
         self.drop_single = False  # a batch of one is left out (BatchNorm)
         self.epoch = 0  # epochs finished
         self.step = 0  # steps taken
+        self.resumed_at = (0, 0)  # (step, epoch) the run continued from (resume_at); steps before came from its plan
         self.status = "ready"  # ready, running, done, diverged, stopped
         self.history: list[dict] = []  # the epoch events
         self.last_event: dict | None = None
@@ -159,7 +160,15 @@ class TrainerBase:
         return self.phase_of(min(self.epoch + 1, self.total_epochs)).steps_per_epoch
 
     def planned_steps(self) -> int:
-        return sum(p.epochs * p.steps_per_epoch for p in self.plan())
+        """The step the run will end at: the steps taken before it continued (resume_at), whatever their batch
+        size or data, plus the steps of every epoch still to run in each phase."""
+        step, done = self.resumed_at
+        total, first = step, 1  # `first`: the first epoch (1-based, over the run) of the phase
+        for phase in self.plan():
+            left = phase.epochs - max(0, done - first + 1)  # the phase's epochs after epoch `done`
+            total += max(0, min(phase.epochs, left)) * phase.steps_per_epoch
+            first += phase.epochs
+        return total
 
     def epoch_order(self) -> torch.Tensor:
         """The order of the training examples in the next epoch ([N] on the device); seeded, or as stored
@@ -178,6 +187,7 @@ class TrainerBase:
         for _ in range(epoch):
             self.epoch_order()
         self.step, self.epoch = step, epoch
+        self.resumed_at = (step, epoch)
         self.snapshots.reset(step)
 
     # --- the loop ----------------------------------------------------------------------------------------

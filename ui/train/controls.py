@@ -16,6 +16,7 @@ import streamlit as st
 from builder.spec import GraphSpec, loads_spec
 from builder.validate import Analysis
 from engine.errors import NetCanvasError, SpecInvalid
+from engine.runs.checkpoint import CarryPlan
 from engine.runs.manager import Readiness, preflight
 from engine.runs.run_queue import SessionFull
 from engine.runs.store import RunRecord
@@ -79,6 +80,9 @@ def draw_controls(
     """`weights_from`: a bundle whose trained weights the network on the Build page carries (Export page's
     "Open on the Build page"); Train starts from them."""
     can_start = analysis.ok and config is not None and ready is not None
+    offer, why_not = _continue_offer(record, spec, config) if analysis.ok and config is not None else (None, "")
+    if offer is not None and not can_start:  # the run's data, but they do not fit this network: see the errors
+        offer, why_not = None, "the data do not fit this network (see above)"
     full = _session_full()
     with st.container(horizontal=True, vertical_alignment="center"):
         st.button(
@@ -93,12 +97,11 @@ def draw_controls(
         )
         if record is not None and record.active:
             _run_buttons(record)
-        if continuable := _continuable(record):
+        if offer is not None:
             st.button(
                 "Continue training",
                 key="train_continue",
                 icon=":material/fast_forward:",
-                disabled=not can_start,
                 on_click=_continue,
                 args=(record.id, spec, config),
                 help="Go on training this run with the network now on the Build page and the settings on the left",
@@ -107,8 +110,11 @@ def draw_controls(
         st.caption(f"Train is off: {full}.")
     if record is not None and record.waiting:
         st.fragment(run_every=QUEUE_POLL_SECONDS)(_queue_place)(record.id)
-    if continuable and can_start:
-        _preview_continue(record, spec, config)
+    if offer is not None:
+        done = int(record.progress.get("epoch", 0))
+        st.caption(f"Continue training would go from epoch {done + 1} to {config.epochs}, and {offer.summary()}.")
+    elif why_not:
+        st.caption(f"Continue training is not offered for run `{record.id}`: {why_not}. Train starts a new run.")
 
 
 def _session_full() -> str | None:
@@ -151,6 +157,15 @@ def _continuable(record: RunRecord | None) -> bool:
     )
 
 
+def _continue_offer(record: RunRecord | None, spec: GraphSpec, config: TrainConfig) -> tuple[CarryPlan | None, str]:
+    """(what Continue would keep, "") when it is offered: the run has a checkpoint, the data are the run's and
+    some node keeps its trained weights (engine.runs.manager.continue_offer); else (None, why not, or "" when
+    there is nothing to continue)."""
+    if not _continuable(record):
+        return None, ""
+    return manager().continue_offer(record.id, spec, config)
+
+
 def _queue_place(run_id: str) -> None:
     """A waiting run's place, read again every QUEUE_POLL_SECONDS; once it has left the queue (started,
     stopped), the page is drawn again so the buttons and the run view follow."""
@@ -158,19 +173,6 @@ def _queue_place(run_id: str) -> None:
     if place is None:
         st.rerun()
     st.info(place_text(place), icon=":material/hourglass_top:")
-
-
-def _preview_continue(record: RunRecord, spec: GraphSpec, config: TrainConfig) -> None:
-    done = int(record.progress.get("epoch", 0))
-    if config.epochs <= done:
-        st.caption(f"To continue, set Epochs above the {done} already trained.")
-        return
-    try:
-        plan = manager().plan(record.id, spec)
-    except NetCanvasError as err:
-        st.caption(f"Cannot continue: {err}")
-        return
-    st.caption(f"Continue training would go from epoch {done + 1} to {config.epochs}, and {plan.summary()}.")
 
 
 def draw_readiness(ready: Readiness | None, problems: list[str], error: str | None) -> None:

@@ -49,19 +49,19 @@ def draw_run(run_id: str) -> None:
     every = (FIRST_POLL_SECONDS if waiting else POLL_SECONDS) if record.active else None
     if record.waiting:  # in the queue: nothing to draw until a worker takes it (its place polls in controls)
         every = QUEUED_POLL_SECONDS
-    st.fragment(run_every=every)(_live)(run_id, record.active, waiting)
+    st.fragment(run_every=every)(_live)(run_id, record.active, waiting, record.status)
     draw_replay(record, run_view(run_id))  # a run that has ended: its snapshots step by step (read by _live)
     st.fragment(run_every=DETAILS_POLL_SECONDS if record.active else None)(_details)(run_id)
 
 
-def _live(run_id: str, polled: bool, waiting: bool) -> None:
+def _live(run_id: str, polled: bool, waiting: bool, drawn_status: str) -> None:
     started = time.perf_counter()
     mgr = manager()
     record = mgr.status(run_id)
     if record is None:
         return
-    if polled and not record.active:
-        st.rerun()  # the run has ended: redraw the page once (buttons, runs list) and stop polling
+    if polled and (not record.active or record.status != drawn_status):
+        st.rerun()  # ended, paused or resumed: redraw the page once (its buttons follow); an ended run stops polling
     view = run_view(run_id)
     view.refresh(mgr)
     draw_status(record)
@@ -110,14 +110,13 @@ def draw_status(record: RunRecord) -> None:
     if record.waiting:  # its place in line is shown with the run's buttons (ui.train.controls)
         st.caption(record.message)
         return  # no epoch, step, speed or progress before a worker has started it
+    running = record.status == "running"  # a paused run has no speed and no time left
     cols = st.columns(5)
-    cols[0].metric(
-        "Epoch", f"{min(p.get('epoch', 0) + (1 if record.active else 0), p.get('epochs', 0))} / {p.get('epochs', '–')}"
-    )
+    cols[0].metric("Epoch", f"{shown_epoch(record)} / {p.get('epochs', '–')}")
     cols[1].metric("Step", f"{step:,}")
-    rate = p.get("steps_per_s") if record.active else _average_rate(record.final or {})
+    rate = p.get("steps_per_s") if running else None if record.active else _average_rate(record.final or {})
     cols[2].metric("Steps per second", f"{rate:,.0f}" if rate else "–")
-    cols[3].metric("Time left", _time(p.get("eta_s")) if record.active else "–")
+    cols[3].metric("Time left", _time(p.get("eta_s")) if running else "–")
     cols[4].metric("Training time", _time(p.get("active_s")))
     st.progress(min(1.0, step / total) if total else 0.0, text=f"step {step:,} of {total:,}" if total else None)
     if record.status == "failed":
@@ -126,6 +125,15 @@ def draw_status(record: RunRecord) -> None:
         st.warning(record.message)
     elif record.message:
         st.caption(record.message)
+
+
+def shown_epoch(record: RunRecord) -> int:
+    """The epoch the counter shows: the worker's `current_epoch`, the number its messages name ("stopped at
+    step 12100 (epoch 269)"); a run from before it was written: the epoch in progress, or the last finished."""
+    p = record.progress
+    if "current_epoch" in p:
+        return int(p["current_epoch"])
+    return min(p.get("epoch", 0) + (1 if record.active else 0), p.get("epochs", 0))
 
 
 def _average_rate(final: dict) -> float | None:
