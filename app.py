@@ -3,6 +3,8 @@ folder is not called pages/)."""
 
 import streamlit as st
 
+from ui.session_keep import save_session, start_session
+
 st.set_page_config(page_title="NetCanvas", page_icon=":material/hub:", layout="wide")
 st.html("<style>[data-testid='stMainBlockContainer'] {padding-top: 2.5rem}</style>")  # room for the canvas
 
@@ -25,4 +27,8 @@ PAGES = [
     st.Page(build_by_name, title="Build", url_path="build", visibility="hidden"),
 ]
 
-st.navigation(PAGES).run()
+start_session()  # the session key in every page's URL; a reload or a restart finds this session's work
+try:
+    st.navigation(PAGES).run()
+finally:
+    save_session()  # also when the page ends early by st.rerun or st.switch_page

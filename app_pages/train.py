@@ -10,6 +10,7 @@ import streamlit as st
 from ui.build.editor_state import editor
 from ui.train.autograd_view import draw_autograd_view
 from ui.train.controls import check_run, draw_controls, draw_readiness
+from ui.train.data_fixes import draw_data_fixes
 from ui.train.live_view import draw_run
 from ui.train.page_state import current_run, manager, show_train_notice, sync_url
 from ui.train.runs_table import draw_runs
@@ -43,6 +44,7 @@ if ed.weights_from:
     st.caption(f"The network carries trained weights from `{ed.weights_from}`: Train starts from them.")
 draw_controls(spec, analysis, config, ready, record, weights_from=ed.weights_from)
 draw_readiness(ready, problems, error)
+draw_data_fixes(ed, error)  # a button that sets the Input shape or the output width the data asks for
 live_tab, runs_tab = st.tabs(["Run", "Your runs"])
 with live_tab:
     if run_id:

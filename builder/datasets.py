@@ -7,6 +7,7 @@ features gets them reshaped (digits as [64] or [1, 8, 8]).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePath
 
 TEXT_ALPHABET = " abcdefghijklmnopqrstuvwxyz."  # token id = index in this string
 TEXT_STEPS = 32
@@ -62,3 +63,11 @@ DATASETS: dict[str, DatasetInfo] = {
     )
 }
 CSV_PREFIX = "csv:"
+
+
+def dataset_label(dataset: str) -> str:
+    """How a person knows a dataset: a built-in's name, or an uploaded CSV's file name (`csv:PATH` keeps the
+    path the engine reads; uploads are kept under their original names, so the path's last part is it)."""
+    if dataset.startswith(CSV_PREFIX):
+        return PurePath(dataset[len(CSV_PREFIX) :]).name or dataset
+    return dataset

@@ -7,6 +7,8 @@ show the new values after an undo or a fix).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 from builder import edit
@@ -33,6 +35,11 @@ def _structure(spec: GraphSpec) -> dict:
     return raw
 
 
+def fingerprint(spec: GraphSpec) -> str:
+    """A short digest of the whole spec (positions and name included): equal specs, equal fingerprints."""
+    return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
 @dataclass
 class EditorSession:
     spec: GraphSpec = field(default_factory=edit.starter_spec)
@@ -42,7 +49,16 @@ class EditorSession:
     notice: Notice | None = None
     wants_fit: bool = True  # the canvas should fit the whole graph into view on its next draw
     weights_from: str | None = None  # a bundle directory whose trained weights fit this graph (an import)
+    baseline: str = ""  # fingerprint of the graph last loaded (template, file) or restored: edits since are unsaved
     _analysis: Analysis | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.baseline = self.baseline or fingerprint(self.spec)
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether the graph differs from the one last loaded (a Load would replace work of the person's)."""
+        return fingerprint(self.spec) != self.baseline
 
     def commit(self, new_spec: GraphSpec, *, fit: bool = False) -> None:
         if new_spec.to_dict() == self.spec.to_dict():
@@ -70,11 +86,17 @@ class EditorSession:
     # graph edits ---------------------------------------------------------------------------------
 
     def load(self, spec: GraphSpec, what: str) -> None:
-        """Replace the whole graph (template, upload, clear); lays it out if it has no positions."""
+        """Replace the whole graph (template, upload, clear); lays it out if it has no positions. Replacing
+        an unsaved graph says on screen that one Undo brings it back (the load is a single commit)."""
+        replaced_work = self.unsaved
         self.weights_from = None  # a new graph starts untrained (load_bundle sets them again)
         self.commit(layered_layout(spec) if needs_layout(spec) else spec, fit=True)
+        self.baseline = fingerprint(self.spec)
         self.selected = None
-        self.tell("success", f"loaded {what}")
+        if replaced_work:
+            self.tell("info", f"Loaded {what}; the previous network is one Undo away.")
+        else:
+            self.tell("success", f"loaded {what}")
 
     def load_bundle(self, spec: GraphSpec, bundle_dir: str, what: str) -> None:
         """Load an imported bundle's graph; its weights (in `bundle_dir`) stay with it until the graph changes."""

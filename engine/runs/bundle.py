@@ -26,6 +26,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from builder.datasets import dataset_label
 from builder.spec import GraphSpec, parse_spec
 from engine.data.datasets import Dataset
 from engine.errors import BundleError
@@ -93,7 +94,8 @@ def build_meta(config: TrainConfig, dataset: Dataset, metrics: dict) -> dict:
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "dataset": dataset.name,
+        "dataset": dataset_label(dataset.name),  # an uploaded CSV by its file name (pages, exports)
+        "dataset_source": dataset.name,  # what the engine read: a built-in's name or csv:PATH
         "task": metrics.get("task") or config.task or dataset.task,
         "input_shape": list(dataset.feature_shape),
         "input_dtype": dataset.input_dtype,

@@ -8,7 +8,6 @@ not shown, so two sessions never see or command each other's runs.
 
 from __future__ import annotations
 
-import secrets
 import time
 
 import streamlit as st
@@ -16,6 +15,7 @@ import streamlit as st
 from engine.runs.manager import RunManager
 from engine.runs.store import RunStore, resolve_runs_dir
 from ui.notices import show_message
+from ui.session_keep import owner as session_owner
 from ui.train.run_view import RunView
 
 OWNER_KEY, RUN_KEY, VIEWS_KEY, NOTICE_KEY = "train_owner", "train_run", "train_views", "train_notice"
@@ -37,9 +37,7 @@ def manager() -> RunManager:
 
 
 def owner() -> str:
-    key = st.session_state.get(OWNER_KEY) or st.query_params.get(OWNER_PARAM) or secrets.token_urlsafe(9)
-    st.session_state[OWNER_KEY] = key
-    return key
+    return session_owner()  # ui.session_keep: made on the first visit, kept in every page's URL
 
 
 def current_run() -> str | None:

@@ -6,6 +6,7 @@ import datetime
 
 import streamlit as st
 
+from builder.datasets import dataset_label
 from engine.runs.store import RunRecord
 from ui.figures import training as figures
 from ui.train.page_state import manager, owner, run_view, show_run
@@ -35,7 +36,7 @@ def _row(r: RunRecord, places: dict) -> dict:
         "started": datetime.datetime.fromtimestamp(r.created).strftime("%H:%M:%S"),
         "status": place_label(place) if place is not None else r.status,
         "network": r.spec.get("name", ""),
-        "dataset": config.get("dataset", ""),
+        "dataset": dataset_label(str(config.get("dataset", ""))),
         "optimizer": config.get("optimizer", ""),
         "lr": config.get("lr"),
         "batch": config.get("batch_size"),
@@ -47,7 +48,7 @@ def _row(r: RunRecord, places: dict) -> dict:
 
 
 def label(r: RunRecord) -> str:
-    return f"{r.id} · {r.spec.get('name', '')} · {r.config.get('dataset', '')} · {r.status}"
+    return f"{r.id} · {r.spec.get('name', '')} · {dataset_label(str(r.config.get('dataset', '')))} · {r.status}"
 
 
 def draw_runs(current: str | None) -> None:

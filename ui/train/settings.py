@@ -7,8 +7,8 @@ TrainConfig, whose problems (and the limits below) are shown naming the field.""
 from __future__ import annotations
 
 import csv
-import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
@@ -16,8 +16,9 @@ from builder.datasets import CSV_PREFIX, DATASETS
 from builder.spec import GraphSpec
 from builder.templates import TEMPLATES
 from engine.runs.manager import available_devices
-from engine.runs.store import resolve_runs_dir
+from engine.runs.session_state import list_uploads, save_upload
 from engine.train.config import AMP_MODES, LOSSES, OPTIMIZERS, TASKS, TrainConfig
+from ui.session_keep import owner, runs_root
 from ui.train.rule_settings import draw_rule
 
 CSV_CHOICE = "csv"
@@ -55,6 +56,7 @@ FIELDS = (
     "trainer",
     *RULE_FIELDS,
 )
+CSV_FIELDS = ("upload", "target")  # the chosen upload (its saved path) and its target column, kept like FIELDS
 NONE_IS_AUTO = ("task", "loss")  # a selectbox with an "auto" option; other None values stay None (empty inputs)
 
 
@@ -131,7 +133,7 @@ def _restore(spec: GraphSpec) -> None:
 
 def _save() -> None:
     """Keep the values of the widgets this run drew (a rule's settings are drawn only for that rule)."""
-    drawn = {name: st.session_state[KEY + name] for name in FIELDS if KEY + name in st.session_state}
+    drawn = {name: st.session_state[KEY + name] for name in FIELDS + CSV_FIELDS if KEY + name in st.session_state}
     st.session_state[SAVED_KEY].update(drawn)
 
 
@@ -151,7 +153,7 @@ def draw_settings(spec: GraphSpec) -> Settings:
         upload = draw_csv_upload()
         problems += [upload.problem] if upload.problem else []
         raw.update(dataset=CSV_PREFIX + upload.path, target=upload.target)
-        names = ((upload.path, upload.name),)
+        names = ((CSV_PREFIX + upload.path, upload.name), (upload.path, upload.name))
     inferred = DATASETS[dataset].task if dataset in DATASETS else "from the target column"
     task = st.selectbox(
         "Task", ["auto", *TASKS], key=KEY + "task", format_func=lambda t: f"auto ({inferred})" if t == "auto" else t
@@ -213,14 +215,26 @@ def settings_from(raw: dict) -> tuple[TrainConfig | None, list[str]]:
 # --- CSV upload --------------------------------------------------------------------------------------
 
 
-def _save_upload(data: bytes) -> str:
-    """Keep the file under the runs directory (named by its content), where the worker can read it."""
-    folder = resolve_runs_dir() / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (hashlib.sha256(data).hexdigest()[:20] + ".csv")
-    if not path.exists():
-        path.write_bytes(data)
-    return str(path.resolve())
+def _take_upload() -> None:
+    """A file just given to the uploader: kept under this session's key with its original name (the same
+    content again is the same file), and chosen in the list of uploads."""
+    uploaded = st.session_state.get(KEY + "csv")
+    if uploaded is None:
+        return
+    saved = save_upload(runs_root(), owner(), uploaded.name, uploaded.getvalue())
+    st.session_state[KEY + "upload"] = str(saved.path)
+
+
+def _choose_upload() -> Path | None:
+    """The selectbox of this session's uploads (the newest first, by name), or None when there are none."""
+    paths = [str(u.path) for u in list_uploads(runs_root(), owner())]
+    if not paths:
+        return None
+    if st.session_state.get(KEY + "upload") not in paths:
+        kept = st.session_state[SAVED_KEY].get("upload")
+        st.session_state[KEY + "upload"] = kept if kept in paths else paths[0]
+    choice = st.selectbox("Uploaded file", paths, format_func=lambda p: Path(p).name, key=KEY + "upload")
+    return Path(choice)
 
 
 def _preview(data: bytes) -> tuple[list[str], list[list[str]]] | str:
@@ -239,17 +253,30 @@ def _preview(data: bytes) -> tuple[list[str], list[list[str]]] | str:
 
 
 def draw_csv_upload() -> Upload:
-    """The uploaded CSV file saved under the runs directory, its target column, or what is wrong with it."""
-    uploaded = st.file_uploader(
-        "CSV file (header row; numeric features)", type=["csv"], key=KEY + "csv", max_upload_size=MAX_CSV_MB
+    """This session's chosen CSV file (kept under the runs directory), its target column, or what is wrong."""
+    st.file_uploader(
+        "CSV file (header row; numeric features)",
+        type=["csv"],
+        key=KEY + "csv",
+        max_upload_size=MAX_CSV_MB,
+        on_change=_take_upload,
     )
-    if uploaded is None:
+    path = _choose_upload()
+    if path is None:
         return Upload(problem="Dataset: upload a CSV file (a header row, numeric feature columns and a target column)")
-    data = uploaded.getvalue()
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return Upload(
+            name=path.name, problem=f"CSV file '{path.name}' cannot be read ({err.strerror}); upload it again"
+        )
     preview = _preview(data)
     if isinstance(preview, str):
-        return Upload(name=uploaded.name, problem=f"CSV file '{uploaded.name}': {preview}")
+        return Upload(name=path.name, problem=f"CSV file '{path.name}': {preview}")
     header, rows = preview
     st.dataframe([dict(zip(header, row)) for row in rows], hide_index=True, width="stretch")
-    target = st.selectbox("Target column", header, index=len(header) - 1, key=KEY + "target")
-    return Upload(_save_upload(data), uploaded.name, target)
+    if st.session_state.get(KEY + "target") not in header:
+        kept = st.session_state[SAVED_KEY].get("target")
+        st.session_state[KEY + "target"] = kept if kept in header else header[-1]
+    target = st.selectbox("Target column", header, key=KEY + "target")
+    return Upload(str(path), path.name, target)

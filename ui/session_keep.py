@@ -1,0 +1,108 @@
+"""This browser session's key and the work kept under it (engine.runs.session_state), so that a reload or
+a server restart loses nothing.
+
+The key is a random id made on the first visit and kept in the URL of every page (`?owner=...`); the Train
+page also uses it to show only this session's runs. app.py calls `start_session()` before the page runs
+(key into the URL; on a new Streamlit session, the saved graph and Train settings back into place) and
+`save_session()` after it (written only when the graph or the settings changed since the last write).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import streamlit as st
+
+from builder.session import EditorSession, fingerprint
+from builder.upload import read_spec_upload
+from engine.runs.session_state import load_state, save_state, valid_owner
+from engine.runs.store import resolve_runs_dir
+
+OWNER_KEY, OWNER_PARAM = "train_owner", "owner"
+EDITOR_KEY = "build_editor"  # ui.build.editor_state keeps the editor here
+SETTINGS_KEY, SETTINGS_FOR_KEY = "ts_saved", "ts_for"  # ui.train.settings keeps its values here
+RESTORED_KEY, WRITTEN_KEY, WRITE_FAILED_KEY = "session_restored", "session_written", "session_write_failed"
+
+
+def runs_root() -> str:
+    return str(resolve_runs_dir().resolve())
+
+
+def owner() -> str:
+    """This browser session's key: kept in the session, else the URL's (a reload), else a new one."""
+    key = st.session_state.get(OWNER_KEY)
+    if not valid_owner(key):
+        key = st.query_params.get(OWNER_PARAM)
+    if not valid_owner(key):
+        key = secrets.token_urlsafe(9)
+    st.session_state[OWNER_KEY] = key
+    return key
+
+
+def start_session() -> None:
+    """Before a page runs: the key into the URL (every page, so a reload of any page comes back to this
+    work) and, once per Streamlit session, the saved work back into place."""
+    key = owner()
+    if st.query_params.get(OWNER_PARAM) != key:
+        st.query_params[OWNER_PARAM] = key
+    if not st.session_state.get(RESTORED_KEY):
+        st.session_state[RESTORED_KEY] = True
+        _restore(key)
+
+
+def _restore(key: str) -> None:
+    state, problem = load_state(runs_root(), key)
+    graph = state.get("graph")
+    if graph is not None and EDITOR_KEY not in st.session_state:
+        spec, error = read_spec_upload("the saved graph", str(graph).encode("utf-8"))
+        if spec is None:
+            problem = f"The saved graph of this session could not be used ({error}); starting afresh."
+        else:
+            ed = EditorSession(spec=spec, baseline=str(state.get("baseline") or ""))
+            ed.baseline = ed.baseline or fingerprint(spec)
+            st.session_state[EDITOR_KEY] = ed
+    settings, settings_for = state.get("settings"), state.get("settings_for")
+    if isinstance(settings, dict) and isinstance(settings_for, str) and SETTINGS_KEY not in st.session_state:
+        st.session_state[SETTINGS_KEY] = dict(settings)
+        st.session_state[SETTINGS_FOR_KEY] = settings_for
+    if problem:
+        st.session_state.setdefault(EDITOR_KEY, EditorSession()).tell("warning", problem)
+        st.toast(problem, icon=":material/warning:")
+    st.session_state[WRITTEN_KEY] = _snapshot()  # what is on disk now needs no write
+
+
+def _snapshot() -> tuple:
+    """What would be saved, cheaply: the spec object (edits replace it), the baseline, the settings."""
+    ed = st.session_state.get(EDITOR_KEY)
+    settings = st.session_state.get(SETTINGS_KEY)
+    return (
+        ed.spec if ed is not None else None,
+        ed.baseline if ed is not None else None,
+        dict(settings) if isinstance(settings, dict) else None,
+        st.session_state.get(SETTINGS_FOR_KEY),
+    )
+
+
+def _same(a: tuple, b: tuple | None) -> bool:
+    return b is not None and a[0] is b[0] and a[1:] == b[1:]
+
+
+def save_session() -> None:
+    """After a page ran: write the graph and the settings if they changed since the last write."""
+    key = st.session_state.get(OWNER_KEY)
+    if not valid_owner(key) or not st.session_state.get(RESTORED_KEY):
+        return
+    snapshot = _snapshot()
+    if _same(snapshot, st.session_state.get(WRITTEN_KEY)):
+        return
+    spec, baseline, settings, settings_for = snapshot
+    state = {"baseline": baseline, "settings": settings, "settings_for": settings_for}
+    state["graph"] = spec.to_json() if spec is not None else None
+    try:
+        save_state(runs_root(), key, state)
+    except (OSError, TypeError, ValueError) as err:
+        if not st.session_state.get(WRITE_FAILED_KEY):
+            st.session_state[WRITE_FAILED_KEY] = True
+            st.toast(f"Your work could not be saved for a reload ({err}); it stays while this tab is open.")
+        return
+    st.session_state[WRITTEN_KEY] = snapshot
