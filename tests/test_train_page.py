@@ -289,3 +289,42 @@ def test_mixed_precision_and_deterministic_mode_are_settings_of_the_run():
 
     config = manager().status(at.session_state["train_run"]).config
     assert config["amp"] == "bf16" and config["deterministic"] is True
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_a_paused_run_shows_no_speed_and_resume_shows_running_on_the_next_draw():
+    at = open_train_page("mlp_iris")
+    set_number(at, "ts_epochs", 100_000)
+    at.button(key="train_start").click().run()
+    wait_for(at, lambda a: run_status(a) == "running" and metric(a, "Steps per second") != "–")
+    at.button(key="train_pause").click().run()
+    wait_for(at, lambda a: run_status(a) == "paused")
+    assert metric(at, "Steps per second") == "–" and metric(at, "Time left") == "–"
+    at.button(key="train_resume").click().run()  # the draw right after the click
+    assert "**running**" in texts(at) and ("resuming at step" in texts(at) or "resumed at step" in texts(at))
+    assert [b.key for b in at.button if b.key in ("train_pause", "train_resume")] == ["train_pause"]
+    at.button(key="train_stop").click().run()
+    wait_for(at, lambda a: run_status(a) == "stopped")
+    epoch, step = metric(at, "Epoch").split(" / ")[0], metric(at, "Step").replace(",", "")
+    assert f"at step {step} (epoch {epoch})" in texts(at)  # the counter and the stop message agree
+
+
+def test_continue_is_not_offered_after_loading_an_unrelated_template_and_the_page_says_why():
+    at = open_train_page("mlp_iris")
+    set_number(at, "ts_epochs", 2)
+    at.button(key="train_start").click().run()
+    wait_for(at, lambda a: run_status(a) == "finished")
+    set_number(at, "ts_epochs", 4)
+    assert not at.button(key="train_continue").disabled  # the same network and data: offered
+    run_id = at.session_state["train_run"]
+    at.session_state["build_editor"].load(TEMPLATES["lenet"].spec(), "lenet")  # as if loaded on the Build page
+    at.run()
+    assert "train_continue" not in [b.key for b in at.button]
+    assert (
+        f"Continue training is not offered for run `{run_id}`: it was trained on dataset 'iris', "
+        "and the settings say dataset 'digits'. Train starts a new run." in texts(at)
+    )
+    assert not at.button(key="train_start").disabled
