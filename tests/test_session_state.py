@@ -235,3 +235,13 @@ def test_the_train_page_fixes_the_input_shape_and_the_output_width_in_one_click_
     assert "Task **classification**, 5 classes" in texts(at) and not at.button(key="train_start").disabled
     ed.undo()  # the same history as the Build page's
     assert ed.spec.node("fc2").params["out_features"] == 3
+
+
+def test_the_build_page_shows_that_the_replaced_network_is_one_undo_away():
+    at = open_app()
+    at.session_state["build_editor"].set_param("fc1", "out_features", 5)  # the starter network, edited
+    at.session_state["build_editor"].load(TEMPLATES["lenet"].spec(), "lenet")
+    at.run()
+    assert [i.value for i in at.info] == ["Loaded lenet; the previous network is one Undo away."]
+    at.button[[b.label for b in at.button].index("Undo")].click().run()
+    assert at.session_state["build_editor"].spec.node("fc1").params["out_features"] == 5
