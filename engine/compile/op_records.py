@@ -240,13 +240,6 @@ def _output_padding_reason(p: dict) -> str:
     )
 
 
-def _nested_blocks_reason(p: dict) -> str:
-    return (
-        f"model.py is written one layer call per node and does not yet write a block's body as a class of its "
-        f"own (block '{p.get('block')}'); export ONNX or TorchScript"
-    )
-
-
 # --- the records ---------------------------------------------------------------------------------------------
 
 
@@ -261,7 +254,7 @@ def _function(op: str, emit: FunctionEmitter) -> OpRecord:
 _RECORDS = (
     OpRecord("Input"),  # the placeholder
     OpRecord("Output", graph=True),  # a block body's result
-    OpRecord("Block", graph=True, blocks=(Blocker("python", lambda p: True, _nested_blocks_reason),)),
+    OpRecord("Block", graph=True),  # model.py writes a class per body (engine/export/python_blocks.py)
     # dense
     _module("Linear", nn.Linear, _linear),
     _function("Flatten", _flatten),

@@ -94,12 +94,16 @@ def wrapped(head: str, items: list[str], indent: int) -> list[str]:
     return [f"{head}(", *(f"    {item}," for item in items), ")"]
 
 
-def init_lines(gm: fx.GraphModule) -> list[str]:
+def init_lines(gm: fx.GraphModule, block_names: dict[int, str] | None = None) -> list[str]:
     """The body of __init__ after super(): one submodule per module node, built with the arguments its module
-    was built with (engine.compile.fx_module keeps them in the fx node's meta["spec_args"])."""
+    was built with (engine.compile.fx_module keeps them in the fx node's meta["spec_args"]); a block use is an
+    instance of its body's class (`block_names`, engine/export/python_blocks.py)."""
     lines = []
     for node in gm.graph.nodes:
         if node.op != "call_module":
+            continue
+        if "spec_block" in node.meta:
+            lines.append(f"self.{node.target} = {(block_names or {})[id(gm.get_submodule(node.target))]}()")
             continue
         assert "spec_args" in node.meta, (
             f"model.py is written from a GraphModule compiled by engine.compile.fx_module; submodule "
@@ -211,10 +215,10 @@ def forward_lines(gm: fx.GraphModule) -> list[str]:
     return lines
 
 
-def network_class_source(gm: fx.GraphModule, analysis: Analysis, name: str) -> str:
+def network_class_source(gm: fx.GraphModule, analysis: Analysis, name: str, block_names: dict | None = None) -> str:
     placeholder = next(n for n in gm.graph.nodes if n.op == "placeholder")
     input_name = _local_names(gm)[placeholder]
-    init = init_lines(gm)
+    init = init_lines(gm, block_names)
     output_shape = shape_comment(analysis.shapes[analysis.output_id])
     input_shape = shape_comment(analysis.shapes[analysis.input_id])
     title = docstring_text(analysis.spec.name)
@@ -248,8 +252,12 @@ def model_source(gm: fx.GraphModule, analysis: Analysis, meta: dict, normalize: 
     """The whole model.py for the compiled network `gm` of `analysis`; `meta` is the bundle's meta.json. With the
     bundle's input normalisation in meta, load_model() returns the network behind that step (switched on while
     `normalize`); BundleError if meta.json's normalisation does not fit the Input."""
+    from engine.export.python_blocks import block_classes  # it writes a block's body with this module's parts
+
     classes = _custom_classes(gm)
-    name = _class_name(analysis.spec.name, {c.__name__ for c in classes} | MODULE_NAMES | {python_io.WRAPPER})
+    taken = {c.__name__ for c in classes} | MODULE_NAMES | {python_io.WRAPPER}
+    block_names, block_sources = block_classes(gm, taken)  # adds the block classes' names to taken
+    name = _class_name(analysis.spec.name, taken)
     norm = input_normalization(meta, analysis.shapes[analysis.input_id])
     sources = layer_sources(classes)
     uses_functional = any("F" in _names_in(source) for source in sources)
@@ -260,7 +268,7 @@ def model_source(gm: fx.GraphModule, analysis: Analysis, meta: dict, normalize: 
         + "\n"
         + python_io.constants(analysis, meta, norm)
     )
-    parts = [head, *sources, network_class_source(gm, analysis, name)]
+    parts = [head, *sources, *block_sources, network_class_source(gm, analysis, name, block_names)]
     if norm is not None:
         placeholder = next(n for n in gm.graph.nodes if n.op == "placeholder")
         parts.append(python_io.wrapper_source(_local_names(gm)[placeholder]))
