@@ -9,11 +9,14 @@ import json
 import pytest
 import torch
 
+from builder.datasets import DATASETS
 from builder.templates import TEMPLATES
 from builder.validate import analyze
 from engine.cli.main import main
 from engine.compile.fx_module import compile_analysis
+from engine.errors import ConfigError
 from engine.probes.autograd_graph import LOSS_GROUP, autograd_graph, trace_step
+from engine.train.choose import resolve_trainer
 from engine.train.config import TrainConfig
 
 
@@ -34,7 +37,18 @@ def names_in(graph, group: str) -> list[str]:
     return [by_id[m].name for m in graph.groups[group].members]
 
 
-@pytest.mark.parametrize("name", list(TEMPLATES))
+DIRECT_RULES = {"perceptron", "rbm", "som"}  # rules that change weights without a backward pass
+
+
+def rule_of(name: str) -> str:
+    """The learning rule a template trains with (its own setting, else auto's choice)."""
+    template = TEMPLATES[name]
+    n_classes = DATASETS[template.train["dataset"]].n_classes
+    choice, _ = resolve_trainer(template.train.get("trainer", "auto"), analyze(template.spec()), n_classes)
+    return choice.trainer
+
+
+@pytest.mark.parametrize("name", [n for n in TEMPLATES if rule_of(n) not in DIRECT_RULES])
 def test_every_template_is_grouped_by_its_nodes(name):
     graph = template_graph(name)
     spec = TEMPLATES[name].spec()
@@ -118,3 +132,9 @@ def test_cli_unknown_template_is_one_line_and_exit_2(capsys, tmp_path):
     lines = (out.out + out.err).strip().splitlines()
     assert code == 2 and len(lines) == 1 and "unknown template 'nope'" in lines[0]
     assert not (tmp_path / "g.json").exists()
+
+
+@pytest.mark.parametrize("name", [n for n in TEMPLATES if rule_of(n) in DIRECT_RULES])
+def test_a_rule_without_a_backward_pass_says_its_step_has_no_autograd_graph(name):
+    with pytest.raises(ConfigError, match=f"the learning rule '{rule_of(name)}' changes the weights directly"):
+        template_graph(name)

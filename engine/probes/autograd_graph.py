@@ -26,6 +26,7 @@ import torch
 from torch import fx
 
 from builder.spec import GraphSpec
+from engine.errors import ConfigError
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run
 
@@ -237,6 +238,11 @@ def autograd_graph(spec: GraphSpec, config: TrainConfig, n_samples: int = DEFAUL
     Raises the NetCanvasError subclasses of prepare_run for a bad spec, settings or data."""
     run = prepare_run(spec, dataclasses.replace(config, device="cpu"))
     trainer = run.trainer
+    if getattr(trainer, "objective", None) is None:  # the perceptron rule, CD-k, the SOM: no loss, no backward
+        raise ConfigError(
+            f"the learning rule '{trainer.name}' changes the weights directly, without a loss or a backward pass, "
+            "so its step has no autograd graph; choose the learning rule backprop to see one"
+        )
     x = trainer.x_train[:n_samples]
     target = x if trainer.objective.targets_are_inputs else trainer.y_train[:n_samples]
     return trace_step(run.model, x, target, trainer.objective.loss)
