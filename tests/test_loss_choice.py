@@ -64,7 +64,13 @@ def test_a_loss_that_does_not_fit_says_what_would():
         trainer("rnn_sine", loss="cross_entropy")
     step = chain(("x", "Input", {"shape": [2]}), ("fc", "Linear", {"out_features": 1}), ("step", "Step"))
     with pytest.raises(ConfigError, match="output node 'step', a Step"):
-        prepare_run(step, TrainConfig(dataset="or", loss="cross_entropy", device="cpu"))
+        prepare_run(step, TrainConfig(dataset="or", loss="cross_entropy", device="cpu", trainer="backprop"))
+
+
+def test_a_loss_chosen_for_a_rule_that_minimises_none_is_refused_not_ignored():
+    step = chain(("x", "Input", {"shape": [2]}), ("fc", "Linear", {"out_features": 1}), ("step", "Step"))
+    with pytest.raises(ConfigError, match="loss 'mse' has no effect with the perceptron rule"):
+        prepare_run(step, TrainConfig(dataset="or", loss="mse", device="cpu"))  # auto picks the perceptron rule
 
 
 @pytest.mark.parametrize("head, auto_name", [("BipolarSigmoid", "bipolar_bce"), ("BipolarStep", "step_mse")])

@@ -120,4 +120,9 @@ def checked_choice(analysis: Analysis, config: TrainConfig, dataset: Dataset) ->
     choice, issues = resolve_trainer(config.trainer, analysis, dataset.n_classes)
     if issues:
         raise ConfigError("; ".join(str(issue) for issue in issues))
+    if config.loss is not None and choice.trainer in RULE_OBJECTIVES:  # a setting the rule would ignore
+        raise ConfigError(
+            f"loss '{config.loss}' has no effect with the {RULE_OBJECTIVES[choice.trainer][1]} ({choice.reason}), "
+            "which minimises no loss; leave loss on auto, or choose the learning rule backprop"
+        )
     return choice
