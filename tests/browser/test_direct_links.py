@@ -109,7 +109,7 @@ def test_a_train_link_with_a_run_opens_the_run_on_a_fresh_server(first_visit, fi
 
 def test_an_export_link_offers_the_run_on_a_fresh_server(first_visit, finished_run):
     _, run_id = finished_run
-    page = first_visit("/export")
+    page = first_visit(f"/export?owner={OWNER}")  # the session that trained it (another session sees none)
     expect(page.get_by_role("heading", name="Export a trained network")).to_be_visible(timeout=FIRST_RUN_MS)
     expect_app_navigation(page)
     expect_wide_layout(page)
@@ -125,4 +125,6 @@ def test_a_build_link_opens_the_canvas_on_a_fresh_server(first_visit):
     expect(node(page, "fc2")).to_be_visible(timeout=FIRST_RUN_MS)  # the starter network on the canvas
     expect(page.get_by_text("Page not found")).to_have_count(0)
     expect(page.get_by_test_id("stSidebarNavLink").first).to_have_attribute("aria-current", "page")  # Build lit
-    assert page.url.endswith("/?debug=1"), page.url  # query parameters go along
+    path, _, query = page.url.partition("?")
+    assert path.endswith("/") and "debug=1" in query.split("&"), page.url  # query parameters go along
+    assert any(part.startswith("owner=") for part in query.split("&")), page.url  # and the session's key
