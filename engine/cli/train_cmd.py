@@ -13,24 +13,11 @@ import torch
 from builder.templates import TEMPLATES
 from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OK, load_spec_or_report, run_or_report
 from engine.runs.bundle import write_bundle
-from engine.train.config import SOM_DECAYS, SOM_MODES, TRAINERS, TrainConfig
+from engine.train.config import RULE_SETTINGS, SOM_DECAYS, SOM_MODES, TRAINERS, TrainConfig
 from engine.train.device import out_of_memory
 from engine.train.pipeline import PreparedRun, prepare_run
 
-RULE_FLAGS = (  # the learning rule and its settings (engine.train.config, engine.train.choose)
-    "trainer",
-    "shuffle",
-    "cd_k",
-    "persistent",
-    "pretrain_epochs",
-    "pretrain_lr",
-    "som_sigma",
-    "som_decay",
-    "som_mode",
-    "label_fraction",
-    "input_noise",
-    "sparsity",
-)
+RULE_FLAGS = ("trainer", *RULE_SETTINGS)  # the learning rule and its settings (engine.train.config)
 FLAG_FIELDS = (
     "dataset",
     "target",

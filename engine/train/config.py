@@ -22,6 +22,19 @@ TRAINERS = ("auto", "backprop", "perceptron", "rbm", "dbn", "dsn", "som")  # eng
 SOM_MODES = ("online", "batch")
 SOM_DECAYS = ("asymptotic", "linear", "exponential")  # how the SOM's radius and rate shrink (engine.train.rules.som)
 MAX_CD_K = 100  # Gibbs steps per CD update; far more only costs time
+RULE_SETTINGS = (  # the learning rules' own settings (engine.train.choose and the rules); the CLI and the page
+    "shuffle",
+    "cd_k",
+    "persistent",
+    "pretrain_epochs",
+    "pretrain_lr",
+    "som_sigma",
+    "som_decay",
+    "som_mode",
+    "label_fraction",
+    "input_noise",
+    "sparsity",
+)
 CUDA_INDEXED = re.compile(r"^cuda:\d+$")
 MAX_LR = 1e6  # far past any rate that learns (it diverges, which is reported); far above, float32 overflows
 MAX_WEIGHT_DECAY = 1.0  # no use above 1 (common values are 1e-5 to 0.1); far above, float32 overflows in the optimizer

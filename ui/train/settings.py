@@ -17,7 +17,7 @@ from builder.spec import GraphSpec
 from builder.templates import TEMPLATES
 from engine.runs.manager import available_devices
 from engine.runs.session_state import list_uploads, save_upload
-from engine.train.config import AMP_MODES, LOSSES, OPTIMIZERS, TASKS, TrainConfig
+from engine.train.config import AMP_MODES, LOSSES, OPTIMIZERS, RULE_SETTINGS, TASKS, TrainConfig
 from ui.session_keep import owner, runs_root
 from ui.train.rule_settings import draw_rule
 
@@ -26,19 +26,7 @@ PREVIEW_ROWS = 5
 MAX_CSV_MB = 50
 KEY = "ts_"  # widget keys: ts_dataset, ts_lr, ...
 SAVED_KEY = "ts_saved"
-RULE_FIELDS = (  # the learning rules' settings (engine.train.config)
-    "shuffle",
-    "cd_k",
-    "persistent",
-    "pretrain_epochs",
-    "pretrain_lr",
-    "som_sigma",
-    "som_decay",
-    "som_mode",
-    "label_fraction",
-    "input_noise",
-    "sparsity",
-)
+RULE_FIELDS = RULE_SETTINGS  # the learning rules' settings (engine.train.config)
 FIELDS = (
     "dataset",
     "task",
