@@ -4,33 +4,13 @@ that cannot train the graph is refused naming the node, and a rule's run shows i
 from __future__ import annotations
 
 import json
-import pathlib
 import time
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from builder.templates import TEMPLATES
-from engine.runs.store import RUNS_DIR_ENV
+from tests.test_train_page import open_train_page, runs_dir  # noqa: F401 (runs_dir: an autouse fixture)
 
-APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
-PAGE = "app_pages/train.py"
-
-
-@pytest.fixture(autouse=True)
-def runs_dir(tmp_path_factory, monkeypatch):
-    root = tmp_path_factory.mktemp("page_runs")
-    monkeypatch.setenv(RUNS_DIR_ENV, str(root))
-    return root
-
-
-def open_page(template: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.session_state["build_editor"].load(TEMPLATES[template].spec(), template)
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+open_page = open_train_page  # the template on the Build page, then the Train page (tests/test_train_page.py)
 
 
 def texts(at: AppTest) -> str:
