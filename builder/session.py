@@ -1,8 +1,13 @@
 """The editor behind the Build page, without any UI: the spec, its history, the selection, the last notice.
 
-The page calls these methods from its buttons and from canvas events; each change goes through `commit`,
-which records the previous spec for undo and bumps `version` (the page keys its widgets by it, so they
-show the new values after an undo or a fix).
+The page calls these methods from its buttons and from canvas events (`builder/canvas_events.py`); each
+change goes through `commit`, which records the previous spec for undo and bumps `version` (the page keys its
+widgets by it, so they show the new values after an undo or a fix).
+
+The canvas shows one level at a time: the network, or the body of a block opened from one of its uses
+(`path`: the use ids, outermost first). `view` is the graph at that level; the edits below (add, delete,
+rename, set a parameter, layout) apply to it, and an edit inside a block is written back into the block's
+definition, so it applies to every use.
 """
 
 from __future__ import annotations
@@ -12,12 +17,12 @@ import json
 from dataclasses import dataclass, field
 
 from builder import edit
+from builder.canvas_blocks import body_view, with_body
 from builder.fixes import apply_fix
 from builder.history import History
 from builder.issues import Fix
 from builder.layout import layered_layout, needs_layout
 from builder.spec import GraphSpec
-from builder.sync import CanvasView, apply_canvas_changes, canvas_changes, view_of
 from builder.validate import Analysis, analyze
 
 
@@ -44,7 +49,9 @@ def fingerprint(spec: GraphSpec) -> str:
 class EditorSession:
     spec: GraphSpec = field(default_factory=edit.starter_spec)
     history: History = field(default_factory=History)
-    selected: str | None = None
+    selected: str | None = None  # the node the inspector shows (at the current level)
+    selection: list[str] = field(default_factory=list)  # every selected node (the canvas's multi-selection)
+    path: list[str] = field(default_factory=list)  # opened block uses, outermost first ([]: the network)
     version: int = 0
     notice: Notice | None = None
     wants_fit: bool = True  # the canvas should fit the whole graph into view on its next draw
@@ -73,15 +80,83 @@ class EditorSession:
         self.version += 1
         self.notice = None
         self.wants_fit = self.wants_fit or fit
-        if self.selected is not None and self.spec.node(self.selected) is None:
+        self._check_path()
+        view = self.view
+        self.selection = [n for n in self.selection if view.node(n) is not None]
+        if self.selected is not None and view.node(self.selected) is None:
             self.selected = None
 
     def tell(self, kind: str, text: str) -> None:
         self.notice = Notice(kind, text)
 
     def select(self, node_id: str | None) -> None:
-        if node_id is None or self.spec.node(node_id) is not None:
+        if node_id is None or self.view.node(node_id) is not None:
             self.selected = node_id
+            self.selection = [node_id] if node_id else []
+
+    def select_many(self, node_ids: list[str]) -> None:
+        """The canvas's selection; the inspector shows the last one chosen."""
+        view = self.view
+        self.selection = [n for n in dict.fromkeys(node_ids) if view.node(n) is not None]
+        self.selected = self.selection[-1] if self.selection else None
+
+    # the level shown: the network or an opened block's body -------------------------------------
+
+    @property
+    def view_block(self) -> str | None:
+        """The block whose body is shown, or None at the network's level."""
+        graph, name = self.spec, None
+        for use_id in self.path:
+            node = graph.node(use_id)
+            name = node.params.get("block") if node is not None else None
+            if name not in self.spec.blocks:
+                return None
+            graph = body_view(self.spec, name)
+        return name
+
+    @property
+    def view(self) -> GraphSpec:
+        name = self.view_block
+        return self.spec if name is None else body_view(self.spec, name)
+
+    def commit_view(self, new_view: GraphSpec, *, fit: bool = False) -> None:
+        """Commit an edit of the graph shown (inside a block: written into its definition)."""
+        name = self.view_block
+        self.commit(new_view if name is None else with_body(self.spec, name, new_view), fit=fit)
+
+    def open(self, path: list[str]) -> None:
+        """Show the body of the block used by the last node of `path` (each a use inside the one before)."""
+        graph, checked = self.spec, []
+        for use_id in path:
+            node = graph.node(use_id)
+            if node is None or node.op != "Block" or node.params.get("block") not in self.spec.blocks:
+                self.tell("error", f"Not opened: '{use_id}' is not a block use here")
+                return
+            checked.append(use_id)
+            graph = body_view(self.spec, node.params["block"])
+        self.path, self.selected, self.selection, self.wants_fit = checked, None, [], True
+
+    def _check_path(self) -> None:
+        """After an undo or a load, fall back to the deepest level that still exists."""
+        graph, kept = self.spec, []
+        for use_id in self.path:
+            node = graph.node(use_id)
+            if node is None or node.op != "Block" or node.params.get("block") not in self.spec.blocks:
+                break
+            kept.append(use_id)
+            graph = body_view(self.spec, node.params["block"])
+        if kept != self.path:
+            self.path, self.wants_fit = kept, True
+
+    def view_analysis(self) -> Analysis:
+        """The analysis of the graph shown: the network's, or the opened use's body (empty when unknown)."""
+        analysis = self.analysis()
+        for use_id in self.path:
+            use = analysis.uses.get(use_id)
+            if use is None:
+                return Analysis(self.view, body=True)
+            analysis = use.body
+        return analysis
 
     # graph edits ---------------------------------------------------------------------------------
 
@@ -90,6 +165,7 @@ class EditorSession:
         an unsaved graph says on screen that one Undo brings it back (the load is a single commit)."""
         replaced_work = self.unsaved
         self.weights_from = None  # a new graph starts untrained (load_bundle sets them again)
+        self.path = []
         self.commit(layered_layout(spec) if needs_layout(spec) else spec, fit=True)
         self.baseline = fingerprint(self.spec)
         self.selected = None
@@ -104,22 +180,22 @@ class EditorSession:
         self.weights_from = bundle_dir
 
     def add(self, op: str, wire: bool) -> None:
-        spec, new_id = edit.add_node(self.spec, op, after=self.selected, wire=wire)
-        self.commit(spec, fit=True)  # the new node may lie outside the part of the canvas in view
-        self.selected = new_id
+        spec, new_id = edit.add_node(self.view, op, after=self.selected, wire=wire)
+        self.commit_view(spec, fit=True)  # the new node may lie outside the part of the canvas in view
+        self.select(new_id)
 
     def delete(self, node_id: str) -> None:
-        self.commit(edit.delete_node(self.spec, node_id))
+        self.commit_view(edit.delete_node(self.view, node_id))
 
     def rename(self, old: str, new: str) -> None:
-        spec, why_not = edit.rename_node(self.spec, old, new)
+        spec, why_not = edit.rename_node(self.view, old, new)
         if why_not:
             self.tell("error", why_not)
             return
         was_selected = self.selected == old
-        self.commit(spec)
+        self.commit_view(spec)
         if was_selected:
-            self.selected = new.strip()
+            self.select(new.strip())
 
     def set_name(self, name: str) -> None:
         """Rename the network (undoable like any edit); a bad name is told and changes nothing."""
@@ -130,8 +206,9 @@ class EditorSession:
         self.commit(spec)
 
     def set_param(self, node_id: str, name: str, value) -> None:
-        if self.spec.node(node_id) is not None:
-            self.commit(edit.set_param(self.spec, node_id, name, value))
+        view = self.view
+        if view.node(node_id) is not None:
+            self.commit_view(edit.set_param(view, node_id, name, value))
 
     def fix(self, fix: Fix) -> None:
         spec = apply_fix(self.spec, fix)
@@ -141,7 +218,7 @@ class EditorSession:
         self.tell("success", f"applied: {fix.description}")
 
     def auto_layout(self) -> None:
-        self.commit(layered_layout(self.spec), fit=True)
+        self.commit_view(layered_layout(self.view), fit=True)
 
     def undo(self) -> None:
         self.spec = self.history.undo(self.spec)
@@ -150,25 +227,6 @@ class EditorSession:
     def redo(self) -> None:
         self.spec = self.history.redo(self.spec)
         self._after_change(fit=False)
-
-    # canvas events -------------------------------------------------------------------------------
-
-    def apply_canvas(self, base: CanvasView | None, seen: CanvasView, clicked: str | None) -> bool:
-        """Take in what the user did on the canvas since it was shown `base` (None: unknown, use the spec).
-
-        Returns whether anything changed (the graph, the selection or the notice), that is whether the
-        rest of the page has to be drawn again; a report that only echoes what the canvas was given is not.
-        """
-        before = (self.version, self.selected, self.notice)
-        changes = canvas_changes(base if base is not None else view_of(self.spec), seen)
-        if not changes.empty:
-            spec, notes = apply_canvas_changes(self.spec, changes)
-            self.commit(spec)
-            if notes:
-                self.tell("warning", "; ".join(notes))
-        if clicked is not None and self.spec.node(clicked) is not None:
-            self.selected = clicked
-        return (self.version, self.selected, self.notice) != before
 
     def analysis(self) -> Analysis:
         """The validation of the current spec, computed once per spec (edits replace the spec object)."""

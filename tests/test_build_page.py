@@ -1,4 +1,4 @@
-"""The Build page's logic through Streamlit's AppTest: the canvas is driven by the reports it would send."""
+"""The Build page's logic through Streamlit's AppTest: the canvas is driven by the events it would send."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from builder.validate import analyze
+from tests.apptest_canvas import canvas_data, canvas_node, send_event
 
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
 
@@ -25,35 +26,26 @@ def editor(at: AppTest):
     return at.session_state["build_editor"]
 
 
-def canvas_args(at: AppTest) -> dict:
-    (component,) = at.get("component_instance")
-    return json.loads(component.proto.json_args)
-
-
 def node_card(at: AppTest, node_id: str) -> str:
-    return next(n["data"]["content"] for n in canvas_args(at)["nodes"] if n["id"] == node_id)
+    """The card's text: key parameters, output shape, count and problem."""
+    node = canvas_node(at, node_id)
+    return " ".join(str(node[k]) for k in ("op", "params", "shape", "count", "problem") if node[k])
 
 
 def edge_label(at: AppTest, source: str, target: str) -> str:
-    return next(e["label"] for e in canvas_args(at)["edges"] if (e["source"], e["target"]) == (source, target))
-
-
-def send_report(at: AppTest, nodes=None, edges=None, selected=None) -> None:
-    """Act as the canvas component does: report its whole state, with a newer timestamp, and rerun."""
-    args = canvas_args(at)
-    report = {
-        "nodes": args["nodes"] if nodes is None else nodes,
-        "edges": args["edges"] if edges is None else edges,
-        "selectedId": selected,
-        "timestamp": max(args["timestamp"], at.session_state["build_canvas_sync"].seen_timestamp) + 1,
-    }
-    at.session_state["build_canvas"] = report
-    at.run()
-    assert not at.exception
+    return next(e["label"] for e in canvas_data(at)["edges"] if (e["source"], e["target"]) == (source, target))
 
 
 def click_node(at: AppTest, node_id: str) -> None:
-    send_report(at, selected=node_id)
+    send_event(at, "select", nodes=[node_id])
+    assert not at.exception
+
+
+def add_layer(at: AppTest, op: str) -> str:
+    """Drop `op` from the palette onto the pane below everything; returns the new node's id."""
+    send_event(at, "add", op=op, x=0, y=2000)
+    assert not at.exception
+    return editor(at).selected
 
 
 def button(at: AppTest, label: str):
@@ -61,31 +53,31 @@ def button(at: AppTest, label: str):
 
 
 def test_app_routes_to_the_build_page_and_draws_the_starter_graph(at):
-    args = canvas_args(at)
-    assert [n["id"] for n in args["nodes"]] == ["x", "fc1", "relu", "fc2"]
+    data = canvas_data(at)
+    assert [n["id"] for n in data["nodes"]] == ["x", "fc1", "relu", "fc2"]
     assert edge_label(at, "x", "fc1") == "[2]"
     assert "[16]" in node_card(at, "fc1") and "out_features=16" in node_card(at, "fc1")
-    assert args["allowNewEdges"] and args["enableNodeMenu"] and args["enableEdgeMenu"]
-    assert not args["enablePaneMenu"]
-    assert all(not n["selectable"] for n in args["nodes"])  # so Backspace cannot delete behind Python's back
+    assert not data["read_only"] and data["rev"] == 1 and data["fit"] == 1  # a first picture, fitted
+    assert {"dense", "activation", "merge"} <= {group["group"] for group in data["palette"]}
 
 
 def test_clicking_a_node_selects_it_and_the_selection_survives_reruns(at):
+    rev = canvas_data(at)["rev"]
     click_node(at, "fc1")
     assert editor(at).selected == "fc1"
-    send_report(at)  # an echo without a click
     at.run()
     assert editor(at).selected == "fc1"
     assert at.text_input[0].value == "fc1"
-    assert "boxShadow" in next(n for n in canvas_args(at)["nodes"] if n["id"] == "fc1")["style"]
+    assert canvas_data(at)["selected"] == ["fc1"]
+    assert canvas_data(at)["rev"] == rev  # the browser shows the selection already: no new picture
 
 
 def test_editing_a_parameter_changes_the_edge_shape_on_the_canvas(at):
     click_node(at, "fc1")
-    timestamp = canvas_args(at)["timestamp"]
+    rev = canvas_data(at)["rev"]
     next(w for w in at.number_input if w.label == "out_features *").set_value(64).run()
     assert edge_label(at, "fc1", "relu") == "[64]"
-    assert canvas_args(at)["timestamp"] > timestamp  # a new picture is sent to the component
+    assert canvas_data(at)["rev"] > rev  # a new picture is sent to the component
     assert "4,160" not in node_card(at, "fc1") and "192 p" in node_card(at, "fc1")
 
 
@@ -96,13 +88,20 @@ def test_inspector_shows_shapes_params_and_a_widget_per_parameter(at):
     assert any(w.label == "out_features *" and w.min == 1 for w in at.number_input)
 
 
-def test_palette_adds_after_the_selected_node_and_wires_it(at):
-    click_node(at, "fc2")
-    button(at, "Softmax").click().run()
+def test_a_layer_dropped_from_the_palette_is_added_where_it_fell_and_can_be_wired(at):
+    send_event(at, "add", op="Softmax", x=900.0, y=40.0)
+    assert editor(at).selected == "softmax" and editor(at).spec.node("softmax").ui == {"x": 900, "y": 40}
+    send_event(at, "connect", source="fc2", target="softmax", port=None)
     spec = editor(at).spec
     assert ("fc2", "softmax") in [(e.source, e.target) for e in spec.edges]
-    assert editor(at).selected == "softmax"
-    assert analyze(spec).ok
+    assert analyze(spec).ok and edge_label(at, "fc2", "softmax") == "[2]"
+
+
+def test_a_layer_dropped_onto_an_edge_is_inserted_there(at):
+    send_event(at, "add", op="Dropout", x=300.0, y=60.0, on_edge="fc1->relu:0")
+    spec = editor(at).spec
+    assert spec.inputs_of("dropout") == ["fc1"] and spec.inputs_of("relu") == ["dropout"]
+    assert edge_label(at, "dropout", "relu") == "[16]"
 
 
 def test_rename_checks_the_id_then_renames(at):
@@ -117,9 +116,8 @@ def test_rename_checks_the_id_then_renames(at):
 def test_shape_error_shows_red_node_message_and_fix(at):
     click_node(at, "x")
     next(w for w in at.text_input if w.label == "shape *").set_value("1, 8, 8").run()
-    fc1 = next(n for n in canvas_args(at)["nodes"] if n["id"] == "fc1")
-    assert "#d32f2f" in fc1["style"]["border"]
-    assert "Linear expects [features]" in fc1["data"]["content"]
+    fc1 = canvas_node(at, "fc1")
+    assert "Linear expects [features]" in fc1["problem"] and "Linear expects" in fc1["tooltip"]
     assert any("fc1" in m.value and "Linear expects" in m.value for m in at.markdown)
     button(at, "Fix: insert Flatten between x and this Linear").click().run()
     assert analyze(editor(at).spec).ok
@@ -137,27 +135,29 @@ def test_delete_from_inspector_and_from_the_canvas_menu(at):
     click_node(at, "relu")
     button(at, "Delete node").click().run()
     assert editor(at).spec.node("relu") is None and editor(at).selected is None
-    nodes = [n for n in canvas_args(at)["nodes"] if n["id"] != "fc2"]
-    send_report(at, nodes=nodes, edges=[e for e in canvas_args(at)["edges"] if "fc2" not in (e["source"], e["target"])])
+    send_event(at, "delete", nodes=["fc2"], edges=[])
     assert [n.id for n in editor(at).spec.nodes] == ["x", "fc1"]
+    send_event(at, "delete", nodes=[], edges=["x->fc1:0"])
+    assert editor(at).spec.edges == [] and canvas_data(at)["edges"] == []
+    send_event(at, "undo")
+    assert edge_label(at, "x", "fc1") == "[2]"
 
 
 def test_connecting_on_the_canvas_adds_an_edge_and_labels_it(at):
     click_node(at, "relu")
     button(at, "Delete node").click().run()
-    edges = canvas_args(at)["edges"] + [{"id": "st-flow-edge_fc1-fc2", "source": "fc1", "target": "fc2"}]
-    send_report(at, edges=edges)
+    send_event(at, "connect", source="fc1", target="fc2", port=0)
     assert ("fc1", "fc2") in [(e.source, e.target) for e in editor(at).spec.edges]
     assert edge_label(at, "fc1", "fc2") == "[16]"
 
 
 def test_dragging_a_node_moves_it_and_is_undoable(at):
-    nodes = canvas_args(at)["nodes"]
-    nodes[1] = {**nodes[1], "position": {"x": 300.4, "y": 220.0}}
-    send_report(at, nodes=nodes)
+    rev = canvas_data(at)["rev"]
+    send_event(at, "move_end", positions={"fc1": [300.4, 220.0]})
     assert editor(at).spec.node("fc1").ui == {"x": 300, "y": 220}
+    assert canvas_data(at)["rev"] == rev and canvas_node(at, "fc1")["y"] == 220  # adopted, not redrawn
     button(at, "Undo").click().run()
-    assert editor(at).spec.node("fc1").ui["y"] == 0
+    assert editor(at).spec.node("fc1").ui["y"] == 0 and canvas_data(at)["rev"] == rev + 1
 
 
 def test_undo_and_redo_25_steps(at):
@@ -178,18 +178,16 @@ def test_templates_gallery_loads_a_laid_out_template_and_fits_the_view(at):
     assert not at.exception
     spec = editor(at).spec
     assert spec.name == "lenet" and all({"x", "y"} <= set(n.ui) for n in spec.nodes)
-    assert canvas_args(at)["fitView"]
-    assert len(canvas_args(at)["nodes"]) == len(spec.nodes)
+    assert canvas_data(at)["fit"] == 2  # the first picture was fitted, and the loaded template again
+    assert len(canvas_data(at)["nodes"]) == len(spec.nodes)
 
 
 def test_auto_layout_and_clear(at):
-    nodes = canvas_args(at)["nodes"]
-    nodes[2] = {**nodes[2], "position": {"x": 5.0, "y": 400.0}}
-    send_report(at, nodes=nodes)
+    send_event(at, "move_end", positions={"relu": [5.0, 400.0]})
     button(at, "Auto-layout").click().run()
     assert {n.ui["y"] for n in editor(at).spec.nodes} == {0}
     button(at, "Clear").click().run()
-    assert editor(at).spec.nodes == [] and canvas_args(at)["nodes"] == []
+    assert editor(at).spec.nodes == [] and canvas_data(at)["nodes"] == []
     assert any("no Input" in m.value for m in at.markdown)
 
 
@@ -215,10 +213,10 @@ def test_inspector_has_a_widget_for_every_parameter_of_every_op(at, group):
     from builder.catalog import ops_by_group
 
     for op in ops_by_group()[group]:
-        click_node(at, "fc2")
-        next(b for b in at.button if b.key == f"add_{op.name}").click().run()
+        if op.name in ("Output", "Block"):  # Output lives inside blocks; a Block is made from a selection
+            continue
+        node_id = add_layer(at, op.name)
         assert not at.exception, (op.name, at.exception)
-        node_id = editor(at).selected
         assert editor(at).spec.node(node_id).op == op.name
         labels = [w.label for kind in ("number_input", "text_input", "checkbox", "selectbox") for w in at.get(kind)]
         for param in op.params:
@@ -226,11 +224,10 @@ def test_inspector_has_a_widget_for_every_parameter_of_every_op(at, group):
 
 
 def test_float_choice_and_derived_parameters_can_be_edited(at):
-    click_node(at, "fc1")
-    button(at, "Dropout").click().run()
+    add_layer(at, "Dropout")
     next(w for w in at.number_input if w.label == "p").set_value(0.25).run()
     assert editor(at).spec.node("dropout").params == {"p": 0.25}
-    button(at, "GRU").click().run()
+    add_layer(at, "GRU")
     next(w for w in at.checkbox if w.label == "bidirectional").check().run()
     assert editor(at).spec.node("gru").params["bidirectional"] is True
     load = next(b for b in at.button if b.label == "Templates")
@@ -282,13 +279,44 @@ def test_an_activation_node_shows_its_curve_with_the_nodes_parameters(at):
     (figure,) = curve_charts(at)
     assert [trace["name"] for trace in figure["data"]] == ["f(x)", "f′(x)"]
     assert any("ReLU on x from −4 to 4" in c.value for c in at.caption)
-    button(at, "LeakyReLU").click().run()
+    add_layer(at, "LeakyReLU")
     next(w for w in at.number_input if w.label == "negative_slope").set_value(0.25).run()
     (figure,) = curve_charts(at)
     slope = figure["data"][1]["y"]
     assert min(slope) == pytest.approx(0.25) and max(slope) == pytest.approx(1.0)
     assert any("LeakyReLU(negative_slope=0.25)" in c.value for c in at.caption)
-    button(at, "BipolarStep").click().run()
+    add_layer(at, "BipolarStep")
     (figure,) = curve_charts(at)
     assert [trace["name"] for trace in figure["data"]] == ["f(x)", "f′ in training", "true f′"]
     assert any("straight-through" in c.value for c in at.caption)
+
+
+def test_blocks_on_the_canvas_make_open_edit_and_expand(at):
+    button(at, "Templates").click().run()
+    next(b for b in at.button if b.key == "template_resnet18_blocks").click().run()
+    use = next(n for n in editor(at).spec.nodes if n.op == "Block")
+    assert canvas_node(at, use.id)["block"] and canvas_data(at)["breadcrumb"] == []
+    send_event(at, "open", path=[use.id])
+    data = canvas_data(at)
+    block = use.params["block"]
+    assert [c["path"] for c in data["breadcrumb"]] == [[], [use.id]] and block in data["breadcrumb"][-1]["label"]
+    assert f"Editing block '{block}'" in data["note"] and "use(s)" in data["note"]
+    assert [n["op"] for n in data["nodes"]].count("Block") == 2  # a ResNet stage: two basic blocks
+    inner = next(n["id"] for n in data["nodes"] if n["op"] == "Block")
+    send_event(at, "open", path=[use.id, inner])
+    assert len(canvas_data(at)["breadcrumb"]) == 3
+    assert {n["op"] for n in canvas_data(at)["nodes"]} >= {"Input", "Conv2d", "Add", "Output"}
+    assert canvas_node(at, "conv1")["shape"] != "?"  # shapes of the use that was opened
+    click_node(at, "conv1")
+    assert any(w.label == "out_channels *" and w.value == "$channels" and w.disabled for w in at.text_input)
+    send_event(at, "open", path=[])
+    send_event(at, "expand", node=use.id)
+    assert editor(at).spec.node(use.id) is None and analyze(editor(at).spec).ok
+
+
+def test_a_selection_becomes_a_block_with_one_event(at):
+    send_event(at, "group", nodes=["fc1", "relu"])
+    spec = editor(at).spec
+    assert [n.op for n in spec.nodes] == ["Input", "Linear", "Block"] and "block1" in spec.blocks
+    assert canvas_node(at, "block")["shape"] == "[16]" and edge_label(at, "block", "fc2") == "[16]"
+    assert any("made block 'block1'" in t.value for t in at.toast)

@@ -12,7 +12,6 @@ from builder.history import History
 from builder.layout import LAYER_GAP, layered_layout, needs_layout
 from builder.session import EditorSession
 from builder.spec import GraphSpec
-from builder.sync import CanvasView, apply_canvas_changes, canvas_changes, view_of
 from builder.templates import TEMPLATES
 from builder.upload import MAX_UPLOAD_BYTES, read_spec_upload
 from builder.validate import analyze
@@ -167,44 +166,6 @@ def test_layout_survives_a_cycle():
     assert not needs_layout(layered_layout(spec))
 
 
-# -- canvas sync -------------------------------------------------------------------------------------
-
-
-def test_canvas_changes_tell_moves_deletions_and_new_edges():
-    base = view_of(mlp())
-    positions = dict(base.positions)
-    positions["fc2"] = (999.0, 5.0)
-    del positions["relu"]
-    seen = CanvasView(positions, (("x", "fc1"), ("x", "fc2")))
-    changes = canvas_changes(base, seen)
-    assert changes.removed_nodes == ["relu"]
-    assert changes.removed_edges == []  # relu's edges went with relu
-    assert changes.added_edges == [("x", "fc2")]
-    assert changes.moved == {"fc2": (999.0, 5.0)}
-    spec, notes = apply_canvas_changes(mlp(), changes)
-    assert spec.node("relu") is None and spec.node("fc2").ui == {"x": 999, "y": 5}
-    assert [(e.source, e.target) for e in spec.edges] == [("x", "fc1"), ("x", "fc2")]
-    assert notes == []
-
-
-def test_a_stale_canvas_report_does_not_undo_an_edit_made_in_python_meanwhile():
-    base = view_of(mlp())
-    spec, new_id = edit.add_node(mlp(), "Dropout", after="fc2", wire=True)  # made by a button
-    seen = CanvasView(dict(base.positions), base.edges[:-1])  # the user deleted relu -> fc2 meanwhile
-    merged, _ = apply_canvas_changes(spec, canvas_changes(base, seen))
-    assert merged.node(new_id) is not None
-    assert ("fc2", new_id) in [(e.source, e.target) for e in merged.edges]
-    assert ("relu", "fc2") not in [(e.source, e.target) for e in merged.edges]
-
-
-def test_refused_canvas_connections_come_back_as_notes():
-    base = view_of(mlp())
-    seen = CanvasView(dict(base.positions), base.edges + (("fc1", "fc1"),))
-    spec, notes = apply_canvas_changes(mlp(), canvas_changes(base, seen))
-    assert spec.to_dict() == mlp().to_dict()
-    assert "itself" in notes[0]
-
-
 # -- editor session ----------------------------------------------------------------------------------
 
 
@@ -242,12 +203,6 @@ def test_session_load_lays_out_a_template_and_clears_the_selection():
     ed.load(TEMPLATES["lenet"].spec(), "lenet")
     assert not needs_layout(ed.spec) and ed.selected is None and ed.take_fit()
     assert not ed.take_fit()
-
-
-def test_session_canvas_click_selects_and_unknown_base_falls_back_to_the_spec():
-    ed = EditorSession()
-    ed.apply_canvas(None, view_of(ed.spec), clicked="relu")
-    assert ed.selected == "relu" and not ed.history.can_undo
 
 
 # -- uploads -----------------------------------------------------------------------------------------
@@ -302,16 +257,6 @@ def test_a_fix_places_the_inserted_node_where_it_overlaps_nothing():
     for other in ed.spec.nodes:
         if other.id != "flatten":
             assert abs(other.ui["x"] - flatten["x"]) >= 190 or abs(other.ui["y"] - flatten["y"]) >= 100
-
-
-def test_session_apply_canvas_says_whether_the_rest_of_the_page_must_follow():
-    ed = EditorSession()
-    echo = view_of(ed.spec)
-    assert not ed.apply_canvas(echo, echo, clicked=None)  # an echo of what the canvas was given
-    assert ed.apply_canvas(echo, echo, clicked="fc1")  # a click selects
-    assert not ed.apply_canvas(echo, echo, clicked="fc1")  # the same click again changes nothing
-    moved = CanvasView({**echo.positions, "fc1": (5.0, 300.0)}, echo.edges)
-    assert ed.apply_canvas(echo, moved, clicked=None)
 
 
 def test_session_analysis_is_computed_once_per_spec():

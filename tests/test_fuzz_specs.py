@@ -27,13 +27,15 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from builder.block_library import resnet18
+from builder.canvas_edit import edge_ids
+from builder.canvas_events import EventLog, apply_event
+from builder.canvas_picture import picture_nodes
 from builder.catalog import CATALOG
 from builder.layout import layered_layout
 from builder.opdef import Param, numel
 from builder.session import EditorSession
 from builder.spec import parse_spec
 from builder.summary import format_table, memory_estimate, summary_rows
-from builder.sync import CanvasView, apply_canvas_changes, canvas_changes, view_of
 from builder.templates import TEMPLATES
 from builder.upload import loading_problems, read_spec_upload
 from builder.validate import analyze
@@ -256,18 +258,35 @@ ANY_SPEC = st.one_of(catalog_specs(), catalog_specs(bad_rate=0.6), template_muta
 # the builder never raises --------------------------------------------------------------------------------------
 
 
-def _canvas_report(draw, spec) -> CanvasView:
-    """What a canvas could report after the user acted on the spec's view: moves, deletions, new wires."""
-    base = view_of(spec)
-    positions = dict(base.positions)
-    for node_id in draw(st.lists(st.sampled_from(sorted(positions) or ["x"]), max_size=2)):
-        positions.pop(node_id, None)
-    for node_id in list(positions)[:2]:
-        positions[node_id] = (positions[node_id][0] + draw(st.floats(-500, 500)), positions[node_id][1])
-    ids = sorted(positions) + ["ghost"]
-    added = draw(st.lists(st.tuples(st.sampled_from(ids), st.sampled_from(ids)), max_size=2))
-    kept = [e for e in base.edges if draw(st.integers(0, 9)) > 0]
-    return CanvasView(positions, tuple(kept + added))
+def _canvas_events(draw, spec) -> list[dict]:
+    """Events a canvas could send about this spec: each kind, with real, stale and made-up ids."""
+    ids = [n.id for n in spec.nodes] + ["ghost"]
+    edges = list(edge_ids(spec)) + ["ghost->x:0"]
+    some_ids = st.lists(st.sampled_from(ids), max_size=3)
+    kinds = {
+        "add": lambda: {
+            "op": draw(st.sampled_from(sorted(CATALOG))),
+            "x": 10.0,
+            "y": 20.0,
+            "on_edge": draw(st.sampled_from([None, *edges])),
+        },
+        "connect": lambda: {
+            "source": draw(st.sampled_from(ids)),
+            "target": draw(st.sampled_from(ids)),
+            "port": draw(st.sampled_from([None, 0, 1, 7])),
+        },
+        "delete": lambda: {"nodes": draw(some_ids), "edges": draw(st.lists(st.sampled_from(edges), max_size=2))},
+        "move_end": lambda: {"positions": {i: [draw(st.floats(-1e4, 1e4)), 0.0] for i in draw(some_ids)}},
+        "select": lambda: {"nodes": draw(some_ids)},
+        "paste": lambda: {"nodes": draw(some_ids), "dx": 40.0, "dy": 40.0},
+        "group": lambda: {"nodes": draw(some_ids)},
+        "open": lambda: {"path": draw(st.lists(st.sampled_from(ids), max_size=2))},
+        "expand": lambda: {"node": draw(st.sampled_from(ids))},
+        "undo": dict,
+        "redo": dict,
+    }
+    chosen = draw(st.lists(st.sampled_from(sorted(kinds)), min_size=1, max_size=3))
+    return [{"client": "fuzz", "seq": k + 1, "kind": kind, **kinds[kind]()} for k, kind in enumerate(chosen)]
 
 
 def _check_editor(draw, spec) -> None:
@@ -277,10 +296,11 @@ def _check_editor(draw, spec) -> None:
     fixes = [f for issue in a.issues for f in issue.fixes]
     if fixes:
         session.fix(draw(st.sampled_from(fixes)))
-    seen = _canvas_report(draw, session.spec)
-    session.apply_canvas(None, seen, draw(st.sampled_from([None, *seen.positions])))
-    apply_canvas_changes(spec, canvas_changes(view_of(spec), seen))
-    analyze(session.spec)
+    log = EventLog()
+    for canvas_event in _canvas_events(draw, session.spec):
+        apply_event(session, log, canvas_event)
+        analyze(session.spec)
+        picture_nodes(session.view, session.view_analysis())
 
 
 def check_builder(draw, raw: dict) -> None:

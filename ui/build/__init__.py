@@ -1,1 +1,1 @@
-"""The Build page's parts: canvas adapter, palette, inspector, panels, toolbar, editor state."""
+"""The Build page's parts: canvas glue, inspector, panels, toolbar, editor state."""

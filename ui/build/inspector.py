@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from builder.blocks import param_ref
 from builder.catalog import CATALOG
 from builder.edit import format_param, parse_param_text
 from builder.opdef import REQUIRED, Param, fmt
@@ -125,7 +126,7 @@ def _draw_activation_curve(node_id: str, op_name: str, analysis: Analysis) -> No
 
 def draw_inspector(analysis: Analysis) -> None:
     ed = editor()
-    node = ed.spec.node(ed.selected) if ed.selected else None
+    node = ed.view.node(ed.selected) if ed.selected else None
     st.subheader("Inspector")
     if node is None:
         st.caption("Click a node on the canvas to inspect and edit it.")
@@ -137,6 +138,11 @@ def draw_inspector(analysis: Analysis) -> None:
     st.markdown(f"`{_shapes_line(node.id, analysis)}`  \n{analysis.param_counts.get(node.id, 0):,} parameters")
     for param in op.params if op else ():
         given = node.params.get(param.name, param.default)
+        if param_ref(given) is not None:  # inside a block: set by each use's value of the block's parameter
+            help_text = f"set on each use of the block by its parameter '{param_ref(given)}'"
+            label = param.name + (" *" if param.required else "")
+            st.text_input(label, value=given, disabled=True, key=_widget_key(param.name), help=help_text)
+            continue
         _param_widget(node.id, param, None if given is REQUIRED else given)
     if op is not None and op.group == "activation":
         _draw_activation_curve(node.id, node.op, analysis)

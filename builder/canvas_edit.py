@@ -1,0 +1,143 @@
+"""The canvas's edits on a GraphSpec: add at a spot or onto an edge, connect to a numbered port, delete a
+selection, paste a copy. Like `builder/edit.py`, every function returns a new spec (or the spec unchanged and
+a one-line reason); nothing raises on a user's mistake.
+
+Ports: a merge op (Add, Multiply, Concat: more than one input) shows one numbered input port per wired input
+plus one free port. Its incoming edges always carry explicit ports 0..n-1 in the order the op reads them, so
+the order is visible on the canvas; connecting to port k inserts there and moves the later inputs down one.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from builder.catalog import CATALOG
+from builder.edit import add_edge, delete_node, starter_params
+from builder.fixes import fresh_id
+from builder.spec import Edge, GraphSpec, Node
+
+
+def is_merge(spec: GraphSpec, node_id: str) -> bool:
+    """Whether the node takes several inputs (its ports are numbered)."""
+    node = spec.node(node_id)
+    op = CATALOG.get(node.op) if node is not None else None
+    return op is not None and (op.max_inputs is None or op.max_inputs > 1)
+
+
+def incoming(spec: GraphSpec, node_id: str) -> list[Edge]:
+    """The node's incoming edges in the order it reads them (explicit ports first, then wiring order)."""
+    ranked = [(e.port if e.port is not None else 10**9, i, e) for i, e in enumerate(spec.edges) if e.target == node_id]
+    return [e for _, _, e in sorted(ranked, key=lambda r: (r[0], r[1]))]
+
+
+def number_ports(spec: GraphSpec, node_id: str) -> None:
+    """Give a merge node's incoming edges the ports 0..n-1 in reading order (in place)."""
+    if is_merge(spec, node_id):
+        for k, edge in enumerate(incoming(spec, node_id)):
+            edge.port = k
+
+
+def edge_ids(spec: GraphSpec) -> dict[str, Edge]:
+    """A stable id per edge, `source->target:port` (port 0 for a single-input op), `#2`... for repeats."""
+    ids: dict[str, Edge] = {}
+    for edge in spec.edges:
+        base = f"{edge.source}->{edge.target}:{edge.port or 0}"
+        edge_id, k = base, 2
+        while edge_id in ids:
+            edge_id, k = f"{base}#{k}", k + 1
+        ids[edge_id] = edge
+    return ids
+
+
+def add_at(spec: GraphSpec, op: str, x: float, y: float) -> tuple[GraphSpec, str | None, str | None]:
+    """A new `op` node at (x, y), unwired. Returns (spec, new id, None) or (spec, None, why not)."""
+    if op not in CATALOG or op in ("Output",):
+        return spec, None, f"'{op}' is not a layer that can be added here"
+    out = spec.copy()
+    new_id = fresh_id(out, op)
+    out.nodes.append(Node(new_id, op, starter_params(op), {"x": round(x), "y": round(y)}))
+    return out, new_id, None
+
+
+def insert_on_edge(
+    spec: GraphSpec, op: str, edge_id: str, x: float, y: float
+) -> tuple[GraphSpec, str | None, str | None]:
+    """A new `op` node dropped onto an edge a -> b: becomes a -> new -> b (b keeps the port a had)."""
+    edge = edge_ids(spec).get(edge_id)
+    if edge is None:
+        return spec, None, f"there is no edge '{edge_id}' any more"
+    if op == "Input":
+        return spec, None, "an Input cannot go between two layers: nothing can feed it"
+    out, new_id, why_not = add_at(spec, op, x, y)
+    if why_not:
+        return spec, None, why_not
+    index = spec.edges.index(edge)
+    old = out.edges[index]
+    out.edges[index] = Edge(new_id, old.target, old.port)
+    out.edges.insert(index, Edge(old.source, new_id))
+    return out, new_id, None
+
+
+def connect(spec: GraphSpec, source: str, target: str, port: int | None) -> tuple[GraphSpec, str | None]:
+    """Wire source -> target at `port` (a merge node: inserted there; any other node: its one input)."""
+    out, why_not = add_edge(spec, source, target)
+    if why_not:
+        return spec, why_not
+    new_edge = out.edges[-1]
+    if is_merge(out, target):
+        ordered = [e for e in incoming(out, target) if e is not new_edge]
+        k = len(ordered) if port is None else max(0, min(int(port), len(ordered)))
+        ordered.insert(k, new_edge)
+        for i, edge in enumerate(ordered):
+            edge.port = i
+    return out, None
+
+
+def delete_selection(spec: GraphSpec, node_ids: list[str], edge_id_list: list[str]) -> GraphSpec:
+    """Delete these nodes (with their edges) and these edges; merge ports are renumbered without gaps."""
+    ids = edge_ids(spec)
+    doomed = {id(ids[e]) for e in edge_id_list if e in ids}
+    touched = {ids[e].target for e in edge_id_list if e in ids}
+    out = spec.copy()
+    out.edges = [copied for original, copied in zip(spec.edges, out.edges) if id(original) not in doomed]
+    for node_id in node_ids:
+        if out.node(node_id) is not None:
+            touched |= {e.target for e in out.edges if e.source == node_id}
+            out = delete_node(out, node_id)
+    for target in touched:
+        if out.node(target) is not None:
+            number_ports(out, target)
+    return out
+
+
+def paste(spec: GraphSpec, node_ids: list[str], dx: float, dy: float) -> tuple[GraphSpec, list[str]]:
+    """Copies of these nodes with fresh ids, moved by (dx, dy), with the edges among them. Returns the new ids."""
+    originals = [n for n in spec.nodes if n.id in set(node_ids)]
+    out, renamed = spec.copy(), {}
+    for node in originals:
+        new_id = _copy_id(out, node.id)
+        renamed[node.id] = new_id
+        ui = {**node.ui, "x": round(float(node.ui.get("x", 0)) + dx), "y": round(float(node.ui.get("y", 0)) + dy)}
+        out.nodes.append(Node(new_id, node.op, copy.deepcopy(node.params), ui))
+    for edge in spec.edges:
+        if edge.source in renamed and edge.target in renamed:
+            out.edges.append(Edge(renamed[edge.source], renamed[edge.target], edge.port))
+    return out, [renamed[n.id] for n in originals]
+
+
+def _copy_id(spec: GraphSpec, node_id: str) -> str:
+    """`fc1` -> `fc1_copy`, `fc1_copy_2`, ... (ids stay valid: lower-case, digits and _)."""
+    base = f"{node_id}_copy"
+    if spec.node(base) is None:
+        return base
+    k = 2
+    while spec.node(f"{base}_{k}") is not None:
+        k += 1
+    return f"{base}_{k}"
+
+
+def add_from_palette(spec: GraphSpec, op: str, x: float, y: float, on_edge: str | None):
+    """The palette's drop: onto an edge (inserted there) or onto the pane. (spec, new id or None, why not)."""
+    if on_edge:
+        return insert_on_edge(spec, op, on_edge, x, y)
+    return add_at(spec, op, x, y)

@@ -1,0 +1,205 @@
+"""The canvas's events applied to the editor: one test per kind, repeats, malformed events, blocks."""
+
+from __future__ import annotations
+
+from builder.canvas_events import EventLog, apply_event
+from builder.canvas_picture import palette, picture_edges, picture_nodes
+from builder.session import EditorSession
+from builder.spec import Edge, GraphSpec, Node
+from builder.templates import TEMPLATES
+from builder.validate import analyze
+
+
+class Canvas:
+    """Sends events the way the component does: one client, increasing sequence numbers."""
+
+    def __init__(self, ed: EditorSession):
+        self.ed, self.log, self.seq = ed, EventLog(), 0
+
+    def send(self, kind: str, **fields) -> bool:
+        self.seq += 1
+        return apply_event(self.ed, self.log, {"client": "c1", "seq": self.seq, "kind": kind, **fields})
+
+
+def branchy() -> GraphSpec:
+    nodes = [
+        Node("x", "Input", {"shape": [4]}, {"x": 0, "y": 0}),
+        Node("a", "Linear", {"out_features": 3}, {"x": 200, "y": 0}),
+        Node("b", "Linear", {"out_features": 5}, {"x": 200, "y": 150}),
+        Node("cat", "Concat", {}, {"x": 400, "y": 0}),
+        Node("out", "Linear", {"out_features": 2}, {"x": 600, "y": 0}),
+    ]
+    edges = [Edge("x", "a"), Edge("x", "b"), Edge("a", "cat", 0), Edge("b", "cat", 1), Edge("cat", "out")]
+    return GraphSpec("branchy", nodes, edges)
+
+
+def session(spec: GraphSpec | None = None) -> tuple[EditorSession, Canvas]:
+    ed = EditorSession()
+    if spec is not None:
+        ed.load(spec, "test")
+    return ed, Canvas(ed)
+
+
+def test_add_puts_the_layer_where_it_was_dropped_and_selects_it():
+    ed, canvas = session()
+    assert canvas.send("add", op="Tanh", x=512.4, y=77.0, on_edge=None)
+    node = ed.spec.node("tanh")
+    assert node.ui == {"x": 512, "y": 77} and ed.selected == "tanh"
+    assert not any("tanh" in (e.source, e.target) for e in ed.spec.edges)
+
+
+def test_add_onto_an_edge_inserts_the_layer_into_the_chain():
+    ed, canvas = session()
+    canvas.send("add", op="Dropout", x=300, y=0, on_edge="fc1->relu:0")
+    assert ed.spec.inputs_of("dropout") == ["fc1"] and ed.spec.inputs_of("relu") == ["dropout"]
+    assert analyze(ed.spec).ok
+
+
+def test_add_of_an_unknown_op_or_onto_a_vanished_edge_is_told_and_changes_nothing():
+    ed, canvas = session()
+    before = ed.spec.to_dict()
+    canvas.send("add", op="Bogus", x=0, y=0)
+    assert "Not added" in ed.notice.text and "'Bogus'" in ed.notice.text
+    canvas.send("add", op="ReLU", x=0, y=0, on_edge="nope->fc1:0")
+    assert "no edge 'nope->fc1:0'" in ed.notice.text and ed.spec.to_dict() == before
+
+
+def test_connect_to_a_concat_port_inserts_the_input_there():
+    ed, canvas = session(branchy())
+    canvas.send("add", op="Linear", x=200, y=300)
+    canvas.send("connect", source="x", target="linear", port=None)
+    canvas.send("connect", source="linear", target="cat", port=1)
+    assert ed.spec.inputs_of("cat") == ["a", "linear", "b"]
+    assert [e.port for e in ed.spec.edges if e.target == "cat"] == [0, 2, 1]
+    assert analyze(ed.spec).shapes["cat"] == (3 + 16 + 5,)
+
+
+def test_connect_refusals_name_the_nodes():
+    ed, canvas = session()
+    canvas.send("connect", source="fc1", target="fc1", port=None)
+    assert ed.notice.text == "Not connected: cannot connect 'fc1' to itself"
+    canvas.send("connect", source="fc2", target="x", port=None)
+    assert "'x' is the Input" in ed.notice.text
+
+
+def test_delete_removes_nodes_and_edges_and_renumbers_merge_ports():
+    ed, canvas = session(branchy())
+    canvas.send("delete", nodes=["a"], edges=[])
+    assert ed.spec.node("a") is None and [(e.source, e.port) for e in ed.spec.edges if e.target == "cat"] == [("b", 0)]
+    canvas.send("delete", nodes=[], edges=["b->cat:0"])
+    assert ed.spec.inputs_of("cat") == []
+    canvas.send("undo")
+    canvas.send("undo")
+    assert ed.spec.inputs_of("cat") == ["a", "b"]
+    canvas.send("redo")
+    assert ed.spec.node("a") is None
+
+
+def test_move_end_moves_only_known_nodes_and_is_one_undo_step():
+    ed, canvas = session()
+    canvas.send("move_end", positions={"fc1": [10.6, 400.2], "ghost": [1, 1], "relu": "bad"})
+    assert ed.spec.node("fc1").ui == {"x": 11, "y": 400}
+    canvas.send("undo")
+    assert ed.spec.node("fc1").ui["y"] == 0
+
+
+def test_select_keeps_several_and_the_inspector_shows_the_last():
+    ed, canvas = session()
+    canvas.send("select", nodes=["fc1", "relu", "ghost"])
+    assert ed.selection == ["fc1", "relu"] and ed.selected == "relu"
+    canvas.send("select", nodes=[])
+    assert ed.selection == [] and ed.selected is None
+
+
+def test_paste_copies_nodes_with_fresh_ids_and_their_inner_edges():
+    ed, canvas = session()
+    canvas.send("paste", nodes=["fc1", "relu"], dx=40, dy=60)
+    assert ed.spec.node("fc1_copy").params == {"out_features": 16}
+    assert ed.spec.node("relu_copy").ui == {"x": ed.spec.node("relu").ui["x"] + 40, "y": 60}
+    assert ("fc1_copy", "relu_copy") in [(e.source, e.target) for e in ed.spec.edges]
+    assert ed.selection == ["fc1_copy", "relu_copy"]
+    canvas.send("paste", nodes=["fc1"], dx=40, dy=60)
+    assert ed.spec.node("fc1_copy_2") is not None
+
+
+def test_a_repeated_or_malformed_event_changes_nothing():
+    ed, canvas = session()
+    event = {"client": "c1", "seq": 1, "kind": "add", "op": "ReLU", "x": 0, "y": 300}
+    assert apply_event(ed, canvas.log, event)
+    assert not apply_event(ed, canvas.log, dict(event))  # the same delivery again
+    assert sum(n.op == "ReLU" for n in ed.spec.nodes) == 2
+    assert not apply_event(ed, canvas.log, "nonsense") and not apply_event(ed, canvas.log, {"kind": "add"})
+    apply_event(ed, canvas.log, {"client": "c1", "seq": 2, "kind": "explode"})
+    assert "unknown action 'explode'" in ed.notice.text
+    apply_event(ed, canvas.log, {"client": "c2", "seq": 1, "kind": "delete", "nodes": "fc1", "edges": None})
+    assert ed.spec.node("fc1") is not None  # a string is not a list of ids
+
+
+def test_group_makes_a_block_that_keeps_shapes_and_parameters():
+    ed, canvas = session(branchy())
+    before = analyze(ed.spec)
+    canvas.send("group", nodes=["a", "b", "cat"])
+    after = analyze(ed.spec)
+    assert after.ok, after.issues
+    assert ed.spec.node("block").params == {"block": "block1"} and ed.selected == "block"
+    assert after.shapes["out"] == before.shapes["out"] and after.total_params == before.total_params
+    assert [n.op for n in ed.spec.blocks["block1"].nodes].count("Input") == 1  # a and b read the same x
+    canvas.send("undo")
+    assert ed.spec.node("a") is not None and "block1" not in ed.spec.blocks
+
+
+def test_group_refusals_say_why():
+    ed, canvas = session(branchy())
+    canvas.send("group", nodes=["a"])
+    assert ed.notice.text == "Not made a block: select two or more nodes to make a block"
+    canvas.send("group", nodes=["x", "a"])
+    assert "'x' is the network's Input" in ed.notice.text
+    canvas.send("group", nodes=["a", "b"])
+    assert "'a', 'b' all feed nodes outside" in ed.notice.text
+
+
+def test_expand_puts_the_body_back_with_parameters_filled():
+    spec = TEMPLATES["resnet18_blocks"].spec()
+    ed, canvas = session(spec)
+    use = next(n for n in ed.spec.nodes if n.op == "Block")
+    before = analyze(ed.spec)
+    canvas.send("expand", node=use.id)
+    after = analyze(ed.spec)
+    assert after.ok, after.issues[:3]
+    assert ed.spec.node(use.id) is None and after.total_params == before.total_params
+    canvas.send("expand", node="x")
+    assert ed.notice.text == "Not expanded: 'x' is not a block"
+
+
+def test_open_edits_the_definition_for_every_use_and_the_breadcrumb_goes_back():
+    ed, canvas = session(branchy())
+    canvas.send("paste", nodes=["a", "b", "cat"], dx=0, dy=400)
+    canvas.send("group", nodes=["a", "b", "cat"])
+    canvas.send("open", path=["block"])
+    assert ed.view_block == "block1" and {n.op for n in ed.view.nodes} >= {"Input", "Output", "Concat"}
+    canvas.send("add", op="ReLU", x=500, y=0, on_edge="cat->out:0")
+    assert ed.spec.blocks["block1"].nodes[-1].op == "ReLU" and ed.selected == "relu"
+    assert ed.view_analysis().shapes["relu"] == (8,)
+    canvas.send("open", path=[])
+    assert ed.view is ed.spec and ed.path == []
+    canvas.send("open", path=["a_copy"])
+    assert ed.notice.text == "Not opened: 'a_copy' is not a block use here" and ed.path == []
+
+
+def test_the_picture_numbers_merge_ports_and_labels_edges_with_shapes():
+    spec = branchy()
+    analysis = analyze(spec)
+    nodes = {n["id"]: n for n in picture_nodes(spec, analysis)}
+    assert nodes["cat"]["inputs"] == 3 and nodes["cat"]["port_labels"] == ["1", "2", "3"]
+    assert nodes["x"]["inputs"] == 0 and nodes["a"]["inputs"] == 1 and nodes["a"]["port_labels"] is None
+    assert nodes["a"]["shape"] == "[3]" and nodes["a"]["count"] == "15 p" and nodes["a"]["problem"] is None
+    edges = {e["id"]: e for e in picture_edges(spec, analysis)}
+    assert edges["b->cat:1"]["port"] == 1 and edges["b->cat:1"]["label"] == "[5]"
+    assert all("Output" != op["name"] for group in palette() for op in group["ops"])
+
+
+def test_the_picture_marks_a_node_with_a_problem():
+    spec = branchy()
+    spec.node("a").params["out_features"] = 0
+    nodes = {n["id"]: n for n in picture_nodes(spec, analyze(spec))}
+    assert "out_features" in nodes["a"]["problem"] and nodes["b"]["problem"] is None
