@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from builder.templates import TEMPLATES
 from engine.runs.store import RUNS_DIR_ENV
+from tests.apptest_canvas import canvas_data
 from tests.helpers import make_spec
 
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
@@ -236,10 +237,12 @@ def replay_table(at: AppTest) -> dict[str, str]:
     return dict(zip(table["node"], table["parameter grad"]))
 
 
-def replay_title(at: AppTest) -> str:
-    charts = [str(c.proto.spec) for c in at.get("plotly_chart") if "train_replay_graph" in c.proto.id]
-    assert len(charts) == 1
-    return charts[0]
+def replay_network(at: AppTest) -> tuple[str, dict[str, str | None]]:
+    """The replay's heading and the badge (gradient norm) on each card of its read-only canvas."""
+    data = canvas_data(at, "train_replay_network")
+    assert data["read_only"] and data["palette"] == []
+    heading = next(m.value for m in at.markdown if m.value.startswith("**Your network at step"))
+    return heading, {n["id"]: n["badge"] for n in data["nodes"]}
 
 
 def test_a_finished_run_replays_its_gradients_snapshot_by_snapshot():
@@ -259,7 +262,12 @@ def test_a_finished_run_replays_its_gradients_snapshot_by_snapshot():
     def shows(index: int) -> bool:
         nodes = rows[index].data["nodes"]
         expected = {n: f"{nodes[n]['grad']:.3g}" if nodes[n].get("grad") is not None else "–" for n in nodes}
-        return replay_table(at) == expected and f"Your network at step {steps[index]:,} (" in replay_title(at)
+        heading, badges = replay_network(at)
+        grads = {n: f"{nodes[n]['grad']:.2g}" for n in nodes if (nodes[n].get("grad") or 0) > 0}
+        shown = {n: b for n, b in badges.items() if b is not None}
+        return (
+            replay_table(at) == expected and heading == f"**Your network at step {steps[index]:,}**" and shown == grads
+        )
 
     slider = at.select_slider(key=f"train_replay_slider_{run_id}")
     assert slider.value == len(rows) - 1 and shows(len(rows) - 1)  # the final step first

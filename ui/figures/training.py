@@ -8,9 +8,7 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from builder.layout import layered_layout, needs_layout
-from builder.spec import GraphSpec
-from ui.figures.style import COLOURS, EDIT_MARK, GRADIENT_SCALE, HEIGHT, NO_VALUE_GREY, layout, log_scale
+from ui.figures.style import COLOURS, EDIT_MARK, HEIGHT, layout, log_scale
 from ui.train.run_view import Curves, Distribution
 
 # --- curves ------------------------------------------------------------------------------------------
@@ -67,80 +65,6 @@ def compare_figure(runs: dict[str, Curves], metric: str) -> go.Figure:
             line={"color": COLOURS[k % len(COLOURS)]},
         )
     return layout(fig, f"{metric.replace('_', ' ')} by run", height=380, xaxis_title="step", yaxis_title=metric)
-
-
-# --- the user's graph, coloured by gradient norm -----------------------------------------------------
-
-
-def _positions(spec: GraphSpec) -> dict[str, tuple[float, float]]:
-    placed = layered_layout(spec) if needs_layout(spec) else spec
-    return {n.id: (float(n.ui["x"]), -float(n.ui["y"])) for n in placed.nodes}  # canvas y grows downwards
-
-
-def graph_figure(
-    spec: GraphSpec,
-    norms: dict[str, float],
-    what: str,
-    title: str | None = None,
-    log_range: tuple[float, float] | None = None,
-) -> go.Figure:
-    """The network as drawn on the canvas; each node coloured by log10 of its gradient norm. `title` replaces
-    the default one and `log_range` (low, high of log10) the scale fitted to `norms`: the replay names the step
-    and keeps one scale for the whole run, so the colours of two steps compare."""
-    pos = _positions(spec)
-    fig = go.Figure()
-    xs, ys = [], []
-    for e in spec.edges:
-        if e.source in pos and e.target in pos:
-            xs += [pos[e.source][0], pos[e.target][0], None]
-            ys += [pos[e.source][1], pos[e.target][1], None]
-    fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": "#9e9e9e", "width": 2}, hoverinfo="skip", showlegend=False)
-    logs = {n: math.log10(v) for n, v in norms.items() if v > 0}
-    low, high = log_range or ((min(logs.values()), max(logs.values())) if logs else (0.0, 1.0))
-    if high - low < 1:
-        low, high = low - 0.5, high + 0.5
-    grey = [n for n in spec.nodes if n.id not in logs]
-    lit = [n for n in spec.nodes if n.id in logs]
-    _nodes(fig, grey, pos, [NO_VALUE_GREY] * len(grey), [f"{n.id} ({n.op}): no {what}" for n in grey])
-    _nodes(
-        fig,
-        lit,
-        pos,
-        [logs[n.id] for n in lit],
-        [f"{n.id} ({n.op}): {what} {norms[n.id]:.3g}" for n in lit],
-        (low, high),
-    )
-    ys = [y for _, y in pos.values()] or [0.0]
-    bands = len(set(ys))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, range=[min(ys) - 60, max(ys) + 40])  # room for the labels under each row
-    height = max(300, min(620, 140 * bands + 120))  # rows of the canvas layout stay apart, labels readable
-    return layout(fig, title or f"Your network, coloured by {what} (log scale)", height=height)
-
-
-def _nodes(fig: go.Figure, nodes: list, pos: dict, colours: list, hover: list[str], scale: tuple | None = None) -> None:
-    if not nodes:
-        return
-    marker = {"size": 34, "symbol": "square", "line": {"color": "#424242", "width": 1}, "color": colours}
-    if scale is not None:
-        marker.update(
-            colorscale=GRADIENT_SCALE,
-            cmin=scale[0],
-            cmax=scale[1],
-            showscale=True,
-            colorbar={"title": "log10", "thickness": 14},
-        )
-    fig.add_scatter(
-        x=[pos[n.id][0] for n in nodes],
-        y=[pos[n.id][1] for n in nodes],
-        mode="markers+text",
-        marker=marker,
-        text=[f"<b>{n.id}</b><br>{n.op}" for n in nodes],
-        textposition="bottom center",
-        hovertext=hover,
-        hoverinfo="text",
-        showlegend=False,
-    )
 
 
 def gradient_history_figure(series: dict[str, tuple[list[int], list[float]]], what: str) -> go.Figure:

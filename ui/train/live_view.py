@@ -4,13 +4,14 @@ polling once it has ended (it then reruns the page once, so the buttons follow).
 
 from __future__ import annotations
 
+import json
 import time
 
 import streamlit as st
 
-from builder.spec import parse_spec
 from engine.runs.store import RunRecord
 from ui.figures import training as figures
+from ui.train.network_view import draw_network
 from ui.train.page_state import manager, run_view
 from ui.train.probe_panels import GRADIENT_KINDS, draw_details
 from ui.train.replay import draw_replay
@@ -167,7 +168,6 @@ def _curves(view: RunView) -> None:
 
 
 def _graph(record: RunRecord, view: RunView) -> None:
-    spec, _ = parse_spec(record.spec)
     kind = st.segmented_control(
         "Colour the network by",
         list(GRADIENT_KINDS),
@@ -177,7 +177,7 @@ def _graph(record: RunRecord, view: RunView) -> None:
     )
     kind = kind or "grad"
     norms = latest_norms(view.steps, kind)
-    chart(figures.graph_figure(spec, norms, GRADIENT_KINDS[kind]), "train_graph_chart")
+    draw_network(json.dumps(record.spec, sort_keys=True), norms, GRADIENT_KINDS[kind], key="train_network")
     if not view.steps:
         st.caption("The colours come with the first probe snapshot.")
     for _node, trend, message in gradient_warnings(norms):

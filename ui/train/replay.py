@@ -10,11 +10,13 @@ RunView already holds the snapshots.
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from builder.spec import parse_spec
 from engine.runs.store import RunRecord
-from ui.figures import training as figures
+from ui.train.network_view import draw_network
 from ui.train.probe_panels import GRADIENT_KINDS
 from ui.train.run_view import NodeStats, RunView, log_range, norms_at, stats_at, steps_summary
 
@@ -100,10 +102,11 @@ def _step_view(record: RunRecord, view: RunView, step: int) -> None:
         )
         kind = kind or "grad"
         what = GRADIENT_KINDS[kind]
-        title = f"Your network at step {step:,} (log scale)"  # short: the column is half the page
+        st.markdown(f"**Your network at step {step:,}**")
         scale = log_range(view.steps, kind)  # one colour scale for every step of the run
-        fig = figures.graph_figure(spec, norms_at(view.steps, step, kind), what, title=title, log_range=scale)
-        st.plotly_chart(fig, key="train_replay_graph", config=CHART_CONFIG, width="stretch")
+        norms = norms_at(view.steps, step, kind)
+        spec_json = json.dumps(record.spec, sort_keys=True)
+        draw_network(spec_json, norms, what, key="train_replay_network", height=380, log_range=scale)
     with right:
         st.markdown(f"**Inside the network at step {step:,}**")
         st.table(stats_table(stats_at(view.steps, step, {n.id: n.op for n in spec.nodes})))
