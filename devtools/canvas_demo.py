@@ -1,0 +1,77 @@
+"""A tiny app around the canvas component alone, for its browser tests, its speed check and a look at it.
+
+    .venv/bin/python -m streamlit run devtools/canvas_demo.py
+    ...?read_only=1&theme=dark     read-only (the Train page's way) and the dark colours
+    ...?nodes=500                  a generated graph of that many nodes instead of the fixture's eight
+
+It mounts `flow_canvas` with tests/fixtures/canvas_payload.json and applies nothing: it writes every event the
+component sent into the page (one `st.code` of its JSON each, oldest first) and counts the script's runs
+(`reruns: n`), so a test can read exactly what the component sent and how many reruns it caused.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run devtools/canvas_demo.py` puts only devtools/ on the path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from ui.canvas import flow_canvas  # noqa: E402
+
+FIXTURE = ROOT / "tests" / "fixtures" / "canvas_payload.json"
+GRID_COLUMNS = 25
+MAX_NODES = 2000
+
+
+def generated_graph(payload: dict, count: int) -> dict:
+    """`payload` with `count` Linear nodes on a grid, each wired to the next."""
+    nodes, edges = [], []
+    for i in range(count):
+        row, column = divmod(i, GRID_COLUMNS)
+        nodes.append(
+            {
+                **payload["nodes"][-2],
+                "id": f"n{i}",
+                "op": "Linear" if i else "Input",
+                "params": "out_features=16",
+                "shape": "[16]",
+                "count": "272 p",
+                "inputs": 1 if i else 0,
+                "x": 240.0 * column,
+                "y": 140.0 * row,
+            }
+        )
+        if i:
+            edges.append(
+                {"id": f"n{i - 1}->n{i}:0", "source": f"n{i - 1}", "target": f"n{i}", "port": 0, "label": "[16]"}
+            )
+    return {**payload, "nodes": nodes, "edges": edges, "breadcrumb": [], "note": None}
+
+
+def demo_payload(query) -> dict:
+    payload = json.loads(FIXTURE.read_text())
+    if query.get("nodes", "").isdigit():
+        payload = generated_graph(payload, min(int(query["nodes"]), MAX_NODES))
+    if query.get("read_only") == "1":
+        payload = {**payload, "read_only": True, "palette": []}
+    if query.get("theme") in ("light", "dark"):
+        payload["theme"] = query["theme"]
+    return payload
+
+
+st.set_page_config(page_title="Canvas demo", layout="wide")
+st.session_state["reruns"] = st.session_state.get("reruns", 0) + 1
+events = st.session_state.setdefault("events", [])
+
+event = flow_canvas(demo_payload(st.query_params), key="demo_canvas")
+if event is not None:
+    events.append(event)
+
+st.caption(f"reruns: {st.session_state['reruns']}")
+for received in events:
+    st.code(json.dumps(received, sort_keys=True), language="json")

@@ -1,0 +1,179 @@
+"""Playwright helpers for the canvas component (ui/canvas), for any browser test that drives it.
+
+Everything is found through the component's data-testids (Playwright's CSS locators see into its shadow root):
+`node-<id>` (a card), `palette-<Op>`, `palette-search`, `canvas-pane` (the focusable pane), handles by React
+Flow's `data-handleid` (`in-<k>`, `out-0`), `block-open-<id>`, `block-expand-<id>`, `make-block`,
+`breadcrumb-<i>`, and React Flow's own `rf__edge-<edge id>`. Positions in flow coordinates go through the
+viewport's transform, read from the page, so a test need not know the zoom.
+
+The demo page (devtools/canvas_demo.py) shows each event the component sent as a `st.code` block and the
+number of script runs as `reruns: n`; `events` and `rerun_count` read them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+PANE = "[data-testid='canvas-pane']"
+RERUNS = re.compile(r"^reruns: (\d+)$")
+# A point on an SVG path, in screen pixels: `fraction` of the way along it.
+POINT_ON_PATH_JS = """(edge, fraction) => {
+  const path = edge.querySelector('.react-flow__edge-path');
+  const point = path.getPointAtLength(path.getTotalLength() * fraction);
+  const m = path.getScreenCTM();
+  return [point.x * m.a + point.y * m.c + m.e, point.x * m.b + point.y * m.d + m.f];
+}"""
+VIEWPORT_JS = """(viewport) => {
+  const m = new DOMMatrix(getComputedStyle(viewport).transform);
+  const box = viewport.closest('.react-flow').getBoundingClientRect();
+  return [box.left + m.e, box.top + m.f, m.a];
+}"""
+
+
+def node(page, node_id: str):
+    return page.locator(f"[data-testid='node-{node_id}']")
+
+
+def edge(page, edge_id: str):
+    return page.locator(f"[data-testid='rf__edge-{edge_id}']")
+
+
+def handle(page, node_id: str, handle_id: str):
+    """A node's port: `in-<k>` (input k, on the left) or `out-0` (the output, on the right)."""
+    return node(page, node_id).locator(f"[data-handleid='{handle_id}']")
+
+
+def wait_for_canvas(page, node_id: str) -> None:
+    node(page, node_id).wait_for()
+
+
+def centre(locator) -> tuple[float, float]:
+    box = locator.bounding_box()
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def viewport(page) -> tuple[float, float, float]:
+    """(screen x of flow 0, screen y of flow 0, zoom)."""
+    left, top, zoom = page.locator(".react-flow__viewport").evaluate(VIEWPORT_JS)
+    return left, top, zoom
+
+
+def flow_to_screen(page, x: float, y: float) -> tuple[float, float]:
+    left, top, zoom = viewport(page)
+    return left + x * zoom, top + y * zoom
+
+
+def screen_to_flow(page, x: float, y: float) -> tuple[float, float]:
+    left, top, zoom = viewport(page)
+    return (x - left) / zoom, (y - top) / zoom
+
+
+def edge_point(page, edge_id: str, fraction: float = 0.3) -> tuple[float, float]:
+    """A point on the edge's drawn path (screen pixels), away from its label in the middle."""
+    x, y = edge(page, edge_id).evaluate(POINT_ON_PATH_JS, fraction)
+    return x, y
+
+
+def drop_palette_item(page, op: str, screen_x: float, screen_y: float) -> None:
+    """HTML5-drag the palette's `op` and drop it at a screen point of the pane."""
+    pane = page.locator(PANE)
+    box = pane.bounding_box()
+    target = {"x": screen_x - box["x"], "y": screen_y - box["y"]}
+    page.locator(f"[data-testid='palette-{op}']").drag_to(pane, target_position=target)
+
+
+def drop_palette_item_at(page, op: str, x: float, y: float) -> None:
+    """Drop the palette's `op` onto the pane at flow position (x, y)."""
+    drop_palette_item(page, op, *flow_to_screen(page, x, y))
+
+
+def drop_palette_item_on_edge(page, op: str, edge_id: str) -> None:
+    drop_palette_item(page, op, *edge_point(page, edge_id))
+
+
+def mouse_drag(page, start: tuple[float, float], end: tuple[float, float], steps: int = 12, before_release=None):
+    """Press at `start`, move to `end` in steps, call `before_release()` (if given) and release."""
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=steps)
+    if before_release is not None:
+        before_release()
+    page.mouse.up()
+
+
+def connect(page, source: str, target: str, port: int) -> None:
+    """Drag from `source`'s output handle to `target`'s input port `port`."""
+    mouse_drag(page, centre(handle(page, source, "out-0")), centre(handle(page, target, f"in-{port}")))
+
+
+def click_node(page, node_id: str, shift: bool = False) -> None:
+    """Click a card on its id (not on a button)."""
+    modifiers = ["Shift"] if shift else []
+    node(page, node_id).locator(".nc-card-id").click(modifiers=modifiers)
+
+
+def click_edge(page, edge_id: str) -> None:
+    page.mouse.click(*edge_point(page, edge_id))
+
+
+def box_select(page, corner: tuple[float, float], other_corner: tuple[float, float]) -> None:
+    """Shift-drag a selection box between two screen points."""
+    page.keyboard.down("Shift")
+    try:
+        mouse_drag(page, corner, other_corner, steps=10)
+    finally:
+        page.keyboard.up("Shift")
+
+
+def box_around(page, node_ids: list[str], margin: float = 12.0) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Screen corners of a box around these cards."""
+    boxes = [node(page, i).bounding_box() for i in node_ids]
+    left = min(b["x"] for b in boxes) - margin
+    top = min(b["y"] for b in boxes) - margin
+    right = max(b["x"] + b["width"] for b in boxes) + margin
+    bottom = max(b["y"] + b["height"] for b in boxes) + margin
+    return (left, top), (right, bottom)
+
+
+def press(page, *keys: str) -> None:
+    """Focus the canvas pane (without clicking anything on it) and press each key, e.g. "Control+z"."""
+    page.locator(PANE).focus()
+    for key in keys:
+        page.keyboard.press(key)
+
+
+def events(page) -> list[dict]:
+    """The events the demo page shows, oldest first."""
+    return [json.loads(text) for text in page.locator("[data-testid='stCode'] code").all_inner_texts()]
+
+
+def rerun_count(page) -> int:
+    text = page.get_by_text(RERUNS).inner_text()
+    return int(RERUNS.match(text.strip()).group(1))
+
+
+def wait_for_events(page, count: int, timeout_s: float = 30.0) -> list[dict]:
+    """The page's events once there are at least `count`; AssertionError if they do not come in time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        shown = events(page)
+        if len(shown) >= count:
+            return shown
+        page.wait_for_timeout(100)
+    raise AssertionError(f"expected {count} events within {timeout_s:g} s, the page shows {events(page)}")
+
+
+def settled_reruns(page, quiet_s: float = 1.0, timeout_s: float = 30.0) -> int:
+    """The rerun count once it has not changed for `quiet_s` seconds."""
+    deadline = time.monotonic() + timeout_s
+    last, since = rerun_count(page), time.monotonic()
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+        now = rerun_count(page)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return now
+    return last

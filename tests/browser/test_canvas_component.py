@@ -1,0 +1,270 @@
+"""The canvas component's gestures, each checked by the exact event it sends, in the system Chromium.
+
+Driven against devtools/canvas_demo.py (the component alone, with tests/fixtures/canvas_payload.json), which
+shows every event it receives and counts its reruns. Run:
+
+    .venv/bin/python -m pytest -q tests/browser/test_canvas_component.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from devtools.app_server import ROOT, free_port, stop, wait_healthy
+from tests.browser import canvas_driver as canvas
+from tests.browser.conftest import ARTIFACTS, failed
+
+pytestmark = pytest.mark.browser
+
+DEMO = "devtools/canvas_demo.py"
+QUIET_S = 1.5  # how long "nothing happens" is watched for
+
+
+@pytest.fixture(scope="module")
+def demo_url():
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", DEMO, "--server.headless", "true"]
+    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
+    command += ["--browser.gatherUsageStats", "false"]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with open(ARTIFACTS / "canvas_demo.log", "w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_healthy(url, process)
+            yield url
+        finally:
+            stop(process)
+
+
+@pytest.fixture
+def open_demo(browser, demo_url, request):
+    """open_demo(query="") -> a fresh session's page on the demo with the canvas drawn and settled."""
+    contexts = []
+
+    def open_page(query: str = ""):
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"{demo_url}/{query}")
+        canvas.wait_for_canvas(page, "x")
+        canvas.settled_reruns(page, quiet_s=0.5)
+        return page
+
+    yield open_page
+    if failed(request) and contexts:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        contexts[-1].pages[0].screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    for context in contexts:
+        context.close()
+
+
+def body(event: dict) -> dict:
+    """The event without its client id and sequence number."""
+    return {k: v for k, v in event.items() if k not in ("client", "seq")}
+
+
+def next_event(page, gesture) -> dict:
+    """Do `gesture()`; the one new event it sent (after the rerun it caused has settled)."""
+    before = canvas.events(page)
+    gesture()
+    shown = canvas.wait_for_events(page, len(before) + 1)
+    canvas.settled_reruns(page, quiet_s=0.5)
+    shown = canvas.events(page)
+    assert len(shown) == len(before) + 1, f"one gesture sent {shown[len(before) :]}"
+    return shown[-1]
+
+
+def assert_quiet(page, reruns_before: int, events_before: int) -> None:
+    page.wait_for_timeout(QUIET_S * 1000)
+    assert canvas.rerun_count(page) == reruns_before
+    assert len(canvas.events(page)) == events_before, canvas.events(page)[events_before:]
+
+
+def test_palette_drop_on_the_pane_adds_at_the_drop_position(open_demo):
+    page = open_demo()
+    event = next_event(page, lambda: canvas.drop_palette_item_at(page, "ReLU", 600.0, 420.0))
+    assert event["kind"] == "add" and event["op"] == "ReLU" and event["on_edge"] is None
+    assert event["x"] == pytest.approx(600.0, abs=3) and event["y"] == pytest.approx(420.0, abs=3)
+    assert isinstance(event["client"], str) and event["seq"] == 1
+
+
+def test_palette_drop_on_an_edge_names_the_edge(open_demo):
+    page = open_demo()
+    event = next_event(page, lambda: canvas.drop_palette_item_on_edge(page, "Dropout", "res2->flat:0"))
+    assert event["kind"] == "add" and event["op"] == "Dropout" and event["on_edge"] == "res2->flat:0"
+
+
+def test_palette_click_adds_at_the_centre_of_the_view(open_demo):
+    page = open_demo()
+    pane = page.locator(canvas.PANE).bounding_box()
+    expected = canvas.screen_to_flow(page, pane["x"] + pane["width"] / 2, pane["y"] + pane["height"] / 2)
+    event = next_event(page, lambda: page.locator("[data-testid='palette-Tanh']").click())
+    assert body(event) == {"kind": "add", "op": "Tanh", "x": pytest.approx(expected[0], abs=3),
+                           "y": pytest.approx(expected[1], abs=3), "on_edge": None}  # fmt: skip
+
+
+def test_connect_to_port_2_of_the_concat(open_demo):
+    page = open_demo()
+    event = next_event(page, lambda: canvas.connect(page, "pool", "cat", 2))
+    assert body(event) == {"kind": "connect", "source": "pool", "target": "cat", "port": 2}
+
+
+def test_click_shift_click_and_pane_click_select(open_demo):
+    page = open_demo()
+    first = next_event(page, lambda: canvas.click_node(page, "conv_a"))
+    assert body(first) == {"kind": "select", "nodes": ["conv_a"]}
+    second = next_event(page, lambda: canvas.click_node(page, "conv_b", shift=True))
+    assert second["kind"] == "select" and sorted(second["nodes"]) == ["conv_a", "conv_b"]
+    assert second["seq"] == first["seq"] + 1 and second["client"] == first["client"]
+    pane = page.locator(".react-flow__pane").bounding_box()
+    cleared = next_event(page, lambda: page.mouse.click(pane["x"] + 30, pane["y"] + pane["height"] - 60))
+    assert body(cleared) == {"kind": "select", "nodes": []}
+
+
+def test_box_select_sends_one_select_with_the_nodes_inside(open_demo):
+    page = open_demo()
+    corner, other = canvas.box_around(page, ["conv_b", "pool"])
+    event = next_event(page, lambda: canvas.box_select(page, corner, other))
+    assert event["kind"] == "select" and sorted(event["nodes"]) == ["conv_b", "pool"]
+
+
+def test_delete_key_deletes_the_selected_node_and_backspace_the_selected_edge(open_demo):
+    page = open_demo()
+    next_event(page, lambda: canvas.click_node(page, "conv_a"))
+    event = next_event(page, lambda: canvas.press(page, "Delete"))
+    assert body(event) == {"kind": "delete", "nodes": ["conv_a"], "edges": []}
+    next_event(page, lambda: canvas.click_edge(page, "flat->fc:0"))  # clears the node selection: select []
+    event = next_event(page, lambda: canvas.press(page, "Backspace"))
+    assert body(event) == {"kind": "delete", "nodes": [], "edges": ["flat->fc:0"]}
+
+
+def test_card_cross_deletes_its_node(open_demo):
+    page = open_demo()
+    event = next_event(page, lambda: canvas.node(page, "pool").locator(".nc-card-x").click())
+    assert body(event) == {"kind": "delete", "nodes": ["pool"], "edges": []}
+
+
+def test_undo_and_redo_keys(open_demo):
+    page = open_demo()
+    assert body(next_event(page, lambda: canvas.press(page, "Control+z"))) == {"kind": "undo"}
+    assert body(next_event(page, lambda: canvas.press(page, "Control+Shift+z"))) == {"kind": "redo"}
+    assert body(next_event(page, lambda: canvas.press(page, "Control+y"))) == {"kind": "redo"}
+
+
+def test_copy_then_paste_sends_the_copied_ids_with_an_offset(open_demo):
+    page = open_demo()
+    next_event(page, lambda: canvas.click_node(page, "conv_a"))
+    next_event(page, lambda: canvas.click_node(page, "conv_b", shift=True))
+    reruns, shown = canvas.rerun_count(page), len(canvas.events(page))
+    canvas.press(page, "Control+c")
+    assert_quiet(page, reruns, shown)  # copying is local
+    event = next_event(page, lambda: canvas.press(page, "Control+v"))
+    assert event["kind"] == "paste" and sorted(event["nodes"]) == ["conv_a", "conv_b"]
+    assert event["dx"] > 0 and event["dy"] > 0
+    again = next_event(page, lambda: canvas.press(page, "Control+v"))
+    assert again["dx"] > event["dx"]  # a second paste does not sit on the first
+
+
+def test_select_all_key(open_demo):
+    page = open_demo()
+    event = next_event(page, lambda: canvas.press(page, "Control+a"))
+    assert event["kind"] == "select"
+    assert sorted(event["nodes"]) == sorted(["x", "conv_a", "conv_b", "pool", "cat", "res2", "flat", "fc"])
+
+
+def test_node_drag_sends_move_end_only_at_the_drop(open_demo):
+    page = open_demo()
+    reruns, shown = canvas.rerun_count(page), len(canvas.events(page))
+    x0, y0 = canvas.centre(canvas.node(page, "pool").locator(".nc-card-id"))
+    _, _, zoom = canvas.viewport(page)
+
+    def mid_drag():
+        assert_quiet(page, reruns, shown)  # nothing is sent while the node is being dragged
+
+    event = next_event(page, lambda: canvas.mouse_drag(page, (x0, y0), (x0 + 90, y0 + 45), before_release=mid_drag))
+    assert event["kind"] == "move_end" and list(event["positions"]) == ["pool"]
+    x, y = event["positions"]["pool"]
+    box = page.locator(".react-flow__node[data-id='pool']").bounding_box()
+    assert (x, y) == pytest.approx(canvas.screen_to_flow(page, box["x"], box["y"]), abs=1.5)  # where it is drawn
+    # React Flow starts the drag after the first mouse step, so the node moves by the drag less one step
+    step = 90 / 12
+    assert x == pytest.approx(280.0 + (90 - step) / zoom, abs=step / zoom + 2)
+    assert y == pytest.approx(320.0 + (45 - step / 2) / zoom, abs=step / zoom + 2)
+
+
+def test_block_open_expand_and_breadcrumb(open_demo):
+    page = open_demo()
+    assert body(next_event(page, lambda: page.locator("[data-testid='block-open-res2']").click())) == {
+        "kind": "open",
+        "path": ["res2"],
+    }
+    assert body(next_event(page, lambda: page.locator("[data-testid='block-expand-res2']").click())) == {
+        "kind": "expand",
+        "node": "res2",
+    }
+    assert body(next_event(page, lambda: page.locator("[data-testid='breadcrumb-0']").click())) == {
+        "kind": "open",
+        "path": [],
+    }
+
+
+def test_make_a_block_of_the_selection(open_demo):
+    page = open_demo()
+    assert page.locator("[data-testid='make-block']").count() == 0
+    next_event(page, lambda: canvas.click_node(page, "conv_a"))
+    assert page.locator("[data-testid='make-block']").count() == 0  # one node is not a block
+    next_event(page, lambda: canvas.click_node(page, "cat", shift=True))
+    event = next_event(page, lambda: page.locator("[data-testid='make-block']").click())
+    assert event["kind"] == "group" and sorted(event["nodes"]) == ["cat", "conv_a"]
+
+
+def test_pan_and_zoom_cause_no_rerun(open_demo):
+    page = open_demo()
+    reruns, shown = canvas.rerun_count(page), len(canvas.events(page))
+    before = canvas.viewport(page)
+    pane = page.locator(".react-flow__pane").bounding_box()
+    spot = (pane["x"] + 40, pane["y"] + pane["height"] - 80)  # empty pane
+    page.mouse.move(*spot)
+    page.mouse.wheel(0, -300)
+    canvas.mouse_drag(page, spot, (spot[0] + 120, spot[1] - 60))
+    page.wait_for_timeout(300)
+    after = canvas.viewport(page)
+    assert after != before  # the view did move
+    assert_quiet(page, reruns, shown)
+
+
+def test_read_only_shows_no_palette_and_sends_no_edits(open_demo):
+    page = open_demo("?read_only=1&theme=dark")
+    assert page.locator("[data-testid='palette']").count() == 0
+    assert page.locator("[data-testid='palette-search']").count() == 0
+    assert page.locator(".nc-card-x").count() == 0 and page.locator("[data-testid='block-open-res2']").count() == 0
+    reruns, shown = canvas.rerun_count(page), len(canvas.events(page))
+    x0, y0 = canvas.centre(canvas.node(page, "pool").locator(".nc-card-id"))
+    canvas.mouse_drag(page, (x0, y0), (x0 + 80, y0 + 40))  # no drag
+    canvas.connect(page, "pool", "cat", 2)  # no connect
+    canvas.press(page, "Delete", "Control+z", "Control+y", "Control+a", "Control+v")  # no keys
+    assert_quiet(page, reruns, shown)
+    event = next_event(page, lambda: canvas.click_node(page, "conv_a"))  # selecting is still allowed
+    assert body(event) == {"kind": "select", "nodes": ["conv_a"]}
+
+
+def test_keys_typed_in_the_palette_search_do_nothing(open_demo):
+    page = open_demo()
+    search = page.locator("[data-testid='palette-search']")
+    search.click()
+    reruns, shown = canvas.rerun_count(page), len(canvas.events(page))
+    page.keyboard.type("rel")
+    for key in ("Backspace", "Delete", "Control+z", "Control+y", "Control+a", "r"):
+        page.keyboard.press(key)
+    assert_quiet(page, reruns, shown)
+    search.fill("relu")
+    assert page.locator("[data-testid='palette-ReLU']").is_visible()
+    assert page.locator("[data-testid='palette-Linear']").count() == 0
+    search.fill("fully connected")  # by description
+    assert page.locator("[data-testid='palette-Linear']").is_visible()
+    assert page.locator("[data-testid='palette-ReLU']").count() == 0

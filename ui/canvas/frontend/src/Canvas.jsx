@@ -1,0 +1,236 @@
+// The canvas: React Flow over the payload's nodes and edges. Python is the source of truth: local nodes and
+// edges are replaced only when `rev` changes; what the person does locally (select, drag, pan, zoom) stays here
+// and only gestures that change the graph or the selection become one event each.
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import {
+  applyEdgeChanges,
+  applyNodeChanges,
+  Background,
+  Controls,
+  MarkerType,
+  MiniMap,
+  ReactFlow,
+  useNodesInitialized,
+  useReactFlow,
+} from "@xyflow/react";
+import { edgeUnderPoint } from "./edgeHit.js";
+import { CARD_TYPE, selectedIds, selectionKey, toFlowEdges, toFlowNodes } from "./flowData.js";
+import { handleCanvasKey } from "./keys.js";
+import { CanvasActions, NodeCard } from "./NodeCard.jsx";
+import { Breadcrumb, MakeBlock, Note } from "./Overlays.jsx";
+import { DRAG_MIME, Palette } from "./Palette.jsx";
+
+const NODE_TYPES = { [CARD_TYPE]: NodeCard };
+// Room kept free at the edges by a fit: the zoom controls sit top-right and the minimap bottom-right, so a fitted
+// graph never lies under them; never above 1.2 (one node is not shown huge).
+export const FIT_OPTIONS = { padding: { top: "64px", right: "48px", bottom: "140px", left: "48px" }, maxZoom: 1.2 };
+const EDGE_OPTIONS = {
+  type: "smoothstep",
+  markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 },
+  labelShowBg: true,
+  labelBgPadding: [4, 2],
+  labelBgBorderRadius: 3,
+};
+const MULTI_SELECT_KEYS = ["Shift", "Meta", "Control"];
+
+const round = (value) => Math.round(value * 10) / 10;
+
+function hitTestRoot(hitRoot) {
+  return hitRoot && typeof hitRoot.elementsFromPoint === "function" ? hitRoot : document;
+}
+
+// Local nodes and edges, reset from the payload when its `rev` changes; fitted when its `fit` counter changes.
+function usePayloadGraph(data, flow) {
+  const [nodes, setNodes] = useState(() => toFlowNodes(data));
+  const [edges, setEdges] = useState(() => toFlowEdges(data));
+  const shown = useRef({ rev: data.rev, fit: data.fit, selection: selectionKey(data.selected || []) });
+  useLayoutEffect(() => {
+    const seen = shown.current;
+    if (data.rev !== seen.rev) {
+      seen.rev = data.rev;
+      seen.selection = selectionKey(data.selected || []);
+      setNodes(toFlowNodes(data));
+      setEdges((previous) => toFlowEdges(data, previous));
+    }
+    if (data.fit !== seen.fit) {
+      seen.fit = data.fit;
+      flow.fitView(FIT_OPTIONS); // queued by React Flow until the new nodes are measured
+    }
+  }, [data, flow]);
+  return { nodes, setNodes, edges, setEdges, shown };
+}
+
+// One `select` event per change of the selected node set, held back while a box selection is being drawn.
+function useSelectionReport(nodes, shown, send) {
+  const boxSelecting = useRef(false);
+  const [boxDone, setBoxDone] = useState(0);
+  useEffect(() => {
+    if (boxSelecting.current) return;
+    const ids = selectedIds(nodes);
+    const key = selectionKey(ids);
+    if (key === shown.current.selection) return;
+    shown.current.selection = key;
+    send("select", { nodes: ids });
+  }, [nodes, boxDone, shown, send]);
+  const onSelectionStart = useCallback(() => {
+    boxSelecting.current = true;
+  }, []);
+  const onSelectionEnd = useCallback(() => {
+    boxSelecting.current = false;
+    setBoxDone((n) => n + 1);
+  }, []);
+  return { onSelectionStart, onSelectionEnd };
+}
+
+// The time from the bundle's first call to the first frame with every node measured, on the root as
+// data-first-render-ms (read by the demo's speed check).
+function useFirstRenderTime(startedAt, rootRef) {
+  const initialized = useNodesInitialized();
+  const done = useRef(false);
+  useEffect(() => {
+    if (!initialized || done.current) return;
+    done.current = true;
+    requestAnimationFrame(() => {
+      if (rootRef.current) rootRef.current.dataset.firstRenderMs = String(Math.round(performance.now() - startedAt));
+    });
+  }, [initialized, startedAt, rootRef]);
+}
+
+function usePaletteDrop(flow, send, hitRoot, paneRef, readOnly) {
+  const onDragOver = useCallback(
+    (event) => {
+      if (readOnly || !event.dataTransfer.types.includes(DRAG_MIME)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+    },
+    [readOnly],
+  );
+  const onDrop = useCallback(
+    (event) => {
+      const op = event.dataTransfer.getData(DRAG_MIME);
+      if (readOnly || !op) return;
+      event.preventDefault();
+      const at = flow.screenToFlowPosition({ x: event.clientX, y: event.clientY });
+      const onEdge = edgeUnderPoint(hitTestRoot(hitRoot), event.clientX, event.clientY);
+      send("add", { op, x: round(at.x), y: round(at.y), on_edge: onEdge });
+    },
+    [flow, send, hitRoot, readOnly],
+  );
+  const addAtCentre = useCallback(
+    (op) => {
+      const box = paneRef.current.getBoundingClientRect(); // [screen px]
+      const at = flow.screenToFlowPosition({ x: box.left + box.width / 2, y: box.top + box.height / 2 });
+      send("add", { op, x: round(at.x), y: round(at.y), on_edge: null });
+    },
+    [flow, send, paneRef],
+  );
+  return { onDragOver, onDrop, addAtCentre };
+}
+
+export function Canvas({ data, send, hitRoot, startedAt, theme }) {
+  const readOnly = !!data.read_only;
+  const flow = useReactFlow();
+  const paneRef = useRef(null);
+  const { nodes, setNodes, edges, setEdges, shown } = usePayloadGraph(data, flow);
+  const selection = useSelectionReport(nodes, shown, send);
+  const drop = usePaletteDrop(flow, send, hitRoot, paneRef, readOnly);
+  useFirstRenderTime(startedAt, paneRef);
+
+  const nodesRef = useRef(nodes);
+  const edgesRef = useRef(edges);
+  nodesRef.current = nodes;
+  edgesRef.current = edges;
+  const clipboard = useRef({ ids: [], pastes: 0 });
+
+  const onNodesChange = useCallback(
+    (changes) => setNodes((current) => applyNodeChanges(changes.filter((c) => c.type !== "remove"), current)),
+    [setNodes],
+  );
+  const onEdgesChange = useCallback(
+    (changes) => setEdges((current) => applyEdgeChanges(changes.filter((c) => c.type !== "remove"), current)),
+    [setEdges],
+  );
+  const onConnect = useCallback(
+    ({ source, target, targetHandle }) => {
+      const port = Number(String(targetHandle || "in-0").slice(3)); // "in-2" -> 2
+      const ports = flow.getNode(target)?.data?.inputs ?? 1;
+      send("connect", { source, target, port: ports > 1 ? port : null });
+    },
+    [flow, send],
+  );
+  const onNodeDragStop = useCallback(
+    (_event, _node, dragged) => {
+      const positions = Object.fromEntries(dragged.map((n) => [n.id, [round(n.position.x), round(n.position.y)]]));
+      send("move_end", { positions });
+    },
+    [send],
+  );
+  const selectAll = useCallback(() => setNodes((current) => current.map((n) => ({ ...n, selected: true }))), [setNodes]);
+  const onKey = useCallback(
+    (event) => handleCanvasKey(event, { readOnly, send, nodesRef, edgesRef, selectAll, clipboard }),
+    [readOnly, send, selectAll],
+  );
+  const focusPane = useCallback((event) => {
+    if (event.target.closest && event.target.closest("input, textarea, button")) return;
+    paneRef.current?.focus({ preventScroll: true });
+  }, []);
+
+  const actions = useMemo(() => ({ send, readOnly }), [send, readOnly]);
+  const selected = useMemo(() => selectedIds(nodes), [nodes]);
+  const minimapColour = useCallback((node) => node.data.fill || node.data.colour || "#888", []);
+
+  return (
+    <CanvasActions.Provider value={actions}>
+      <div className="nc-layout">
+        {readOnly ? null : <Palette groups={data.palette || []} onAdd={drop.addAtCentre} />}
+        <div
+          className="nc-pane"
+          ref={paneRef}
+          tabIndex={0}
+          data-testid="canvas-pane"
+          onKeyDown={onKey}
+          onKeyUp={onKey}
+          onKeyPress={onKey}
+          onPointerDownCapture={focusPane}
+          onDragOver={drop.onDragOver}
+          onDrop={drop.onDrop}
+        >
+          <ReactFlow
+            nodes={nodes}
+            edges={edges}
+            nodeTypes={NODE_TYPES}
+            defaultEdgeOptions={EDGE_OPTIONS}
+            onNodesChange={onNodesChange}
+            onEdgesChange={onEdgesChange}
+            onConnect={onConnect}
+            onNodeDragStop={onNodeDragStop}
+            onSelectionStart={selection.onSelectionStart}
+            onSelectionEnd={selection.onSelectionEnd}
+            fitView
+            fitViewOptions={FIT_OPTIONS}
+            minZoom={0.1}
+            maxZoom={2}
+            deleteKeyCode={null}
+            selectionKeyCode="Shift"
+            multiSelectionKeyCode={MULTI_SELECT_KEYS}
+            selectNodesOnDrag={false}
+            nodesDraggable={!readOnly}
+            nodesConnectable={!readOnly}
+            elementsSelectable
+            disableKeyboardA11y
+            connectionRadius={28}
+            colorMode={theme}
+            attributionPosition="bottom-left"
+          >
+            <Background gap={20} size={1} />
+            <Controls position="top-right" orientation="horizontal" showInteractive={false} fitViewOptions={FIT_OPTIONS} />
+            <MiniMap position="bottom-right" pannable zoomable nodeColor={minimapColour} style={{ width: 160, height: 100 }} />
+          </ReactFlow>
+          <Breadcrumb crumbs={data.breadcrumb} send={send} />
+          <Note text={data.note} />
+          {!readOnly && data.can_group && selected.length >= 2 ? <MakeBlock ids={selected} send={send} /> : null}
+        </div>
+      </div>
+    </CanvasActions.Provider>
+  );
+}
