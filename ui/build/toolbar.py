@@ -1,4 +1,5 @@
-"""The Build page's toolbar: undo/redo, auto-layout, clear, save, open a file, and the templates gallery."""
+"""The Build page's toolbar: undo/redo, auto-layout, clear, save, open a file, and the templates gallery
+(drawn by ui/build/gallery.py; loading a template is here)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import re
 import streamlit as st
 
 from builder.spec import GraphSpec
-from builder.templates import TEMPLATES, template_names
+from builder.templates import TEMPLATES
 from builder.upload import MAX_UPLOAD_BYTES, read_spec_upload
 from ui.build.editor_state import editor
+from ui.build.gallery import close_gallery, draw_gallery, gallery_is_open, open_gallery
 
 UPLOAD_KEY = "open_file"
-GALLERY_COLUMNS = 4
 LAZY_SAVE_NODES = 50  # bigger graphs are turned into JSON when Save is clicked, not on every rerun
 
 
@@ -29,6 +30,7 @@ def _on_upload() -> None:
 
 
 def _on_template(name: str) -> None:
+    close_gallery()
     template = TEMPLATES[name]
     editor().load(template.spec(), f"template “{template.title}”")
 
@@ -45,8 +47,7 @@ def _file_name(spec: GraphSpec) -> str:
 def draw_toolbar() -> None:
     ed = editor()
     with st.container(horizontal=True, vertical_alignment="center"):
-        if st.button("Templates", icon=":material/collections_bookmark:", type="primary"):
-            _gallery()
+        st.button("Templates", icon=":material/collections_bookmark:", type="primary", on_click=open_gallery)
         st.button("Undo", icon=":material/undo:", on_click=ed.undo, disabled=not ed.history.can_undo)
         st.button("Redo", icon=":material/redo:", on_click=ed.redo, disabled=not ed.history.can_redo)
         st.button(
@@ -71,24 +72,5 @@ def draw_toolbar() -> None:
                 on_change=_on_upload,
                 max_upload_size=MAX_UPLOAD_BYTES // 1024 // 1024,
             )
-
-
-@st.dialog("Templates", width="large")
-def _gallery() -> None:
-    st.caption("Each template is a ready-made network with the training settings it learns with.")
-    names = template_names()
-    for start in range(0, len(names), GALLERY_COLUMNS):
-        cols = st.columns(GALLERY_COLUMNS)
-        for col, name in zip(cols, names[start : start + GALLERY_COLUMNS]):
-            template = TEMPLATES[name]
-            with col.container(border=True):
-                st.markdown(f"**{template.title}**")
-                st.caption(template.description)
-                if st.button(
-                    "Load",
-                    key=f"template_{name}",
-                    help=f"Replace the graph with {template.title}",
-                    on_click=_on_template,
-                    args=(name,),
-                ):
-                    st.rerun()  # closes the dialog; the callback has loaded the template
+    if gallery_is_open():
+        draw_gallery(_on_template)
