@@ -8,36 +8,21 @@ shows every event it receives and counts its reruns. Run:
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from devtools.app_server import ROOT, free_port, stop, wait_healthy
+from devtools.canvas_demo_server import running_demo
 from tests.browser import canvas_driver as canvas
 from tests.browser.conftest import ARTIFACTS, failed
 
 pytestmark = pytest.mark.browser
 
-DEMO = "devtools/canvas_demo.py"
 QUIET_S = 1.5  # how long "nothing happens" is watched for
 
 
 @pytest.fixture(scope="module")
 def demo_url():
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", DEMO, "--server.headless", "true"]
-    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
-    command += ["--browser.gatherUsageStats", "false"]
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with open(ARTIFACTS / "canvas_demo.log", "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_healthy(url, process)
-            yield url
-        finally:
-            stop(process)
+    with running_demo(log_path=ARTIFACTS / "canvas_demo.log") as url:
+        yield url
 
 
 @pytest.fixture
@@ -154,6 +139,13 @@ def test_undo_and_redo_keys(open_demo):
     assert body(next_event(page, lambda: canvas.press(page, "Control+z"))) == {"kind": "undo"}
     assert body(next_event(page, lambda: canvas.press(page, "Control+Shift+z"))) == {"kind": "redo"}
     assert body(next_event(page, lambda: canvas.press(page, "Control+y"))) == {"kind": "redo"}
+
+
+def test_keys_on_the_canvas_do_not_reach_streamlit(open_demo):
+    page = open_demo()
+    reruns, shown = canvas.rerun_count(page), len(canvas.events(page))
+    canvas.press(page, "r", "c", "Escape")  # Streamlit's "r" would rerun the script
+    assert_quiet(page, reruns, shown)
 
 
 def test_copy_then_paste_sends_the_copied_ids_with_an_offset(open_demo):

@@ -14,23 +14,19 @@ import {
   useReactFlow,
 } from "@xyflow/react";
 import { edgeUnderPoint } from "./edgeHit.js";
-import { CARD_TYPE, selectedIds, selectionKey, toFlowEdges, toFlowNodes } from "./flowData.js";
+import { CARD_TYPE, SHAPE_EDGE, selectedIds, selectionKey, toFlowEdges, toFlowNodes } from "./flowData.js";
 import { handleCanvasKey } from "./keys.js";
 import { CanvasActions, NodeCard } from "./NodeCard.jsx";
 import { Breadcrumb, MakeBlock, Note } from "./Overlays.jsx";
 import { DRAG_MIME, Palette } from "./Palette.jsx";
+import { ShapeEdge } from "./ShapeEdge.jsx";
 
 const NODE_TYPES = { [CARD_TYPE]: NodeCard };
+const EDGE_TYPES = { [SHAPE_EDGE]: ShapeEdge };
 // Room kept free at the edges by a fit: the zoom controls sit top-right and the minimap bottom-right, so a fitted
 // graph never lies under them; never above 1.2 (one node is not shown huge).
 export const FIT_OPTIONS = { padding: { top: "64px", right: "48px", bottom: "140px", left: "48px" }, maxZoom: 1.2 };
-const EDGE_OPTIONS = {
-  type: "smoothstep",
-  markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 },
-  labelShowBg: true,
-  labelBgPadding: [4, 2],
-  labelBgBorderRadius: 3,
-};
+const EDGE_OPTIONS = { markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 } };
 const MULTI_SELECT_KEYS = ["Shift", "Meta", "Control"];
 
 const round = (value) => Math.round(value * 10) / 10;
@@ -199,6 +195,7 @@ export function Canvas({ data, send, hitRoot, startedAt, theme }) {
             nodes={nodes}
             edges={edges}
             nodeTypes={NODE_TYPES}
+            edgeTypes={EDGE_TYPES}
             defaultEdgeOptions={EDGE_OPTIONS}
             onNodesChange={onNodesChange}
             onEdgesChange={onEdgesChange}

@@ -1,6 +1,7 @@
 // The payload's nodes and edges as React Flow's nodes and edges.
 
 export const CARD_TYPE = "card";
+export const SHAPE_EDGE = "shape";
 
 export function toFlowNodes(data) {
   const selected = new Set(data.selected || []);
@@ -25,7 +26,7 @@ export function toFlowEdges(data, previous = []) {
     target: edge.target,
     sourceHandle: "out-0",
     targetHandle: `in-${edge.port ?? 0}`,
-    type: "smoothstep",
+    type: SHAPE_EDGE,
     label: edge.label || undefined,
     selected: wasSelected.has(edge.id),
     deletable: false,
