@@ -118,11 +118,17 @@ def click_edge(page, edge_id: str) -> None:
     page.mouse.click(*edge_point(page, edge_id))
 
 
-def box_select(page, corner: tuple[float, float], other_corner: tuple[float, float]) -> None:
-    """Shift-drag a selection box between two screen points."""
+def box_select(page, corner: tuple[float, float], other_corner: tuple[float, float], via=None, pause_ms=0) -> None:
+    """Shift-drag a selection box between two screen points, through `via` (pausing there `pause_ms`) if given."""
     page.keyboard.down("Shift")
     try:
-        mouse_drag(page, corner, other_corner, steps=10)
+        page.mouse.move(*corner)
+        page.mouse.down()
+        if via is not None:
+            page.mouse.move(*via, steps=8)
+            page.wait_for_timeout(pause_ms)
+        page.mouse.move(*other_corner, steps=8)
+        page.mouse.up()
     finally:
         page.keyboard.up("Shift")
 

@@ -114,7 +114,9 @@ def test_click_shift_click_and_pane_click_select(open_demo):
 def test_box_select_sends_one_select_with_the_nodes_inside(open_demo):
     page = open_demo()
     corner, other = canvas.box_around(page, ["conv_b", "pool"])
-    event = next_event(page, lambda: canvas.box_select(page, corner, other))
+    _, around_conv_b = canvas.box_around(page, ["conv_b"])
+    # a pause with only conv_b inside: the selection is sent once, when the box is let go
+    event = next_event(page, lambda: canvas.box_select(page, corner, other, via=around_conv_b, pause_ms=1500))
     assert event["kind"] == "select" and sorted(event["nodes"]) == ["conv_b", "pool"]
 
 
