@@ -6,7 +6,9 @@
 
 It mounts `flow_canvas` with tests/fixtures/canvas_payload.json and applies nothing: it writes every event the
 component sent into the page (one `st.code` of its JSON each, oldest first) and counts the script's runs
-(`reruns: n`), so a test can read exactly what the component sent and how many reruns it caused.
+(`reruns: n`), so a test can read exactly what the component sent and how many reruns it caused. Two buttons
+play Python's part: "New picture" bumps `rev` (the first node moved right, the last one selected) and "Fit"
+bumps `fit`.
 """
 
 from __future__ import annotations
@@ -64,11 +66,27 @@ def demo_payload(query) -> dict:
     return payload
 
 
+def new_picture(payload: dict, pictures: int) -> dict:
+    """After `pictures` clicks of "New picture": rev bumped, the first node moved right, the last one selected."""
+    if not pictures:
+        return payload
+    nodes = [dict(node) for node in payload["nodes"]]
+    nodes[0]["x"] += 40.0 * pictures
+    return {**payload, "rev": payload["rev"] + pictures, "nodes": nodes, "selected": [nodes[-1]["id"]]}
+
+
 st.set_page_config(page_title="Canvas demo", layout="wide")
 st.session_state["reruns"] = st.session_state.get("reruns", 0) + 1
 events = st.session_state.setdefault("events", [])
+left, right = st.columns(2)
+if left.button("New picture", help="rev + 1: the first node moves right, the last one is selected"):
+    st.session_state["pictures"] = st.session_state.get("pictures", 0) + 1
+if right.button("Fit", help="fit + 1: the component fits the graph into view"):
+    st.session_state["fits"] = st.session_state.get("fits", 0) + 1
 
-event = flow_canvas(demo_payload(st.query_params), key="demo_canvas")
+payload = new_picture(demo_payload(st.query_params), st.session_state.get("pictures", 0))
+payload["fit"] += st.session_state.get("fits", 0)
+event = flow_canvas(payload, key="demo_canvas")
 if event is not None:
     events.append(event)
 

@@ -45,8 +45,37 @@ def handle(page, node_id: str, handle_id: str):
     return node(page, node_id).locator(f"[data-handleid='{handle_id}']")
 
 
-def wait_for_canvas(page, node_id: str) -> None:
-    node(page, node_id).wait_for()
+def wait_for_canvas(page, node_id: str | None = None) -> None:
+    """Until this card (or any card) is drawn."""
+    cards = node(page, node_id) if node_id else page.locator("[data-testid^='node-']").first
+    cards.wait_for()
+
+
+def node_position(page, node_id: str) -> tuple[float, float]:
+    """Where the node is drawn, in flow coordinates (its top-left corner)."""
+    box = page.locator(f".react-flow__node[data-id='{node_id}']").bounding_box()
+    return screen_to_flow(page, box["x"], box["y"])
+
+
+def wait_for_viewport(page, expected: tuple[float, float, float], tolerance: float = 1.0, timeout_s: float = 10.0):
+    """Until the viewport (left, top, zoom) is within `tolerance` px (and 1 % zoom) of `expected`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        left, top, zoom = viewport(page)
+        if abs(left - expected[0]) <= tolerance and abs(top - expected[1]) <= tolerance:
+            if abs(zoom - expected[2]) <= 0.01 * expected[2]:
+                return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"viewport {viewport(page)} did not come back to {expected}")
+
+
+def overlaps(box: dict, other: dict) -> bool:
+    return not (
+        box["x"] + box["width"] <= other["x"]
+        or other["x"] + other["width"] <= box["x"]
+        or box["y"] + box["height"] <= other["y"]
+        or other["y"] + other["height"] <= box["y"]
+    )
 
 
 def centre(locator) -> tuple[float, float]:

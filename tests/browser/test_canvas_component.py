@@ -36,7 +36,7 @@ def open_demo(browser, demo_url, request):
         page = context.new_page()
         page.set_default_timeout(30_000)
         page.goto(f"{demo_url}/{query}")
-        canvas.wait_for_canvas(page, "x")
+        canvas.wait_for_canvas(page)
         canvas.settled_reruns(page, quiet_s=0.5)
         return page
 
@@ -262,3 +262,48 @@ def test_keys_typed_in_the_palette_search_do_nothing(open_demo):
     search.fill("fully connected")  # by description
     assert page.locator("[data-testid='palette-Linear']").is_visible()
     assert page.locator("[data-testid='palette-ReLU']").count() == 0
+
+
+def test_a_new_rev_replaces_local_moves_and_selection_without_an_echo(open_demo):
+    page = open_demo()
+    x0, y0 = canvas.centre(canvas.node(page, "pool").locator(".nc-card-id"))
+    next_event(page, lambda: canvas.mouse_drag(page, (x0, y0), (x0 + 80, y0 + 40)))
+    moved = canvas.node_position(page, "pool")
+    assert moved[0] > 300
+    next_event(page, lambda: canvas.click_node(page, "conv_a"))  # a rerun with the same rev
+    assert canvas.node_position(page, "pool") == pytest.approx(moved, abs=1)  # the local move stays
+    shown = len(canvas.events(page))
+    page.get_by_role("button", name="New picture").click()  # rev + 1: x moved right, fc selected
+    page.wait_for_function(
+        "() => { const h = [...document.querySelectorAll('*')].find((e) => e.shadowRoot);"
+        " return h.shadowRoot.querySelector(\"[data-testid='node-fc'].nc-card-selected\"); }"
+    )
+    canvas.settled_reruns(page)
+    assert canvas.node_position(page, "pool") == pytest.approx((280.0, 320.0), abs=1)  # Python's picture
+    assert canvas.node_position(page, "x") == pytest.approx((40.0, 160.0), abs=1)
+    assert page.locator(".nc-card-selected").count() == 1  # conv_a no longer
+    assert len(canvas.events(page)) == shown  # taking Python's selection sends nothing back
+
+
+def test_fit_keeps_the_nodes_clear_of_the_controls_and_the_minimap(open_demo):
+    for query in ("", "?nodes=60"):
+        page = open_demo(query)
+        covers = [page.locator(".react-flow__minimap").bounding_box()]
+        covers.append(page.locator(".react-flow__controls").bounding_box())
+        for card in page.locator(".react-flow__node").all():
+            box = card.bounding_box()
+            assert not any(canvas.overlaps(box, cover) for cover in covers), (query, card.get_attribute("data-id"))
+
+
+def test_the_fit_counter_fits_again_and_one_node_is_not_shown_huge(open_demo):
+    page = open_demo("?nodes=1")
+    assert canvas.viewport(page)[2] == pytest.approx(1.2, abs=0.01)
+    page = open_demo()
+    fitted = canvas.viewport(page)
+    pane = page.locator(".react-flow__pane").bounding_box()
+    page.mouse.move(pane["x"] + 60, pane["y"] + 60)
+    page.mouse.wheel(0, -400)
+    page.wait_for_timeout(300)
+    assert canvas.viewport(page)[2] > fitted[2]
+    page.get_by_role("button", name="Fit", exact=True).click()
+    canvas.wait_for_viewport(page, fitted)
