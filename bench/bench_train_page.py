@@ -62,7 +62,7 @@ def chromium_cpu() -> float:
 
 def open_train_page(page: Page, url: str, template: str = TEMPLATE) -> None:
     page.goto(url)
-    page.frame_locator("iframe[title='streamlit_flow.streamlit_flow']").locator(".react-flow__node").first.wait_for()
+    page.locator("[data-testid='flow-canvas'] [data-testid^='node-']").first.wait_for()
     load_template(page, template)
     page.get_by_role("link", name="Train").click()
     settle(page)

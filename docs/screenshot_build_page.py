@@ -6,7 +6,8 @@ from __future__ import annotations
 import pathlib
 
 from devtools.app_server import app_page
-from tests.browser.build_page import canvas, click_node, drag_handle, load_template, node, settle
+from tests.browser import canvas_driver
+from tests.browser.build_page import click_node, connect, load_template, node, settle
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "build_page.png"
@@ -17,10 +18,10 @@ def main() -> None:
         page.goto(app.url)
         node(page, "fc2").wait_for()
         load_template(page, "lenet")
-        node(page, "flat").click(button="right")
-        canvas(page).get_by_role("button", name="Delete Node").click()
+        canvas_driver.click_node(page, "flat")
+        canvas_driver.press(page, "Delete")
         settle(page)
-        drag_handle(page, "pool2", "fc1")
+        connect(page, "pool2", "fc1")
         click_node(page, "fc1")
         settle(page)
         page.wait_for_timeout(2500)  # let the toast go

@@ -1,30 +1,38 @@
-"""Driving the Build page in Chromium: the canvas lives in the component's iframe."""
+"""Driving the Build page in Chromium: the canvas is our component (ui/canvas), found by its data-testids
+(tests/browser/canvas_driver.py has the gestures)."""
 
 from __future__ import annotations
 
 import json
 import re
 
-from playwright.sync_api import FrameLocator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
-CANVAS_IFRAME = "iframe[title='streamlit_flow.streamlit_flow']"
+from tests.browser import canvas_driver
 
-
-def canvas(page: Page) -> FrameLocator:
-    return page.frame_locator(CANVAS_IFRAME)
+CANVAS = "[data-testid='flow-canvas']"
 
 
-def node(page: Page, node_id: str):
-    return canvas(page).locator(f".react-flow__node[data-id='{node_id}']")
+def canvas(page: Page) -> Locator:
+    return page.locator(CANVAS).first
+
+
+def node(page: Page, node_id: str) -> Locator:
+    return canvas_driver.node(page, node_id)
 
 
 def node_ids(page: Page) -> list[str]:
-    return canvas(page).locator(".react-flow__node").evaluate_all("els => els.map(e => e.dataset.id)")
+    cards = page.locator(f"{CANVAS} [data-testid^='node-']")
+    return cards.evaluate_all("els => els.map(e => e.dataset.testid.slice(5))")
 
 
-def edge_label(page: Page, source: str, target: str):
-    """The shape label drawn on the edge source -> target."""
-    return canvas(page).locator(f".react-flow__edge[data-testid='rf__edge-{source}->{target}'] .react-flow__edge-text")
+def edge_label(page: Page, source: str, target: str) -> Locator:
+    """The shape label drawn on the edge source -> target (any port)."""
+    return page.locator(f"{CANVAS} [data-testid^='rf__edge-{source}->{target}:'] text")
+
+
+def wait_for_canvas(page: Page) -> None:
+    page.locator(f"{CANVAS} [data-testid^='node-']").first.wait_for()
 
 
 def press(page: Page, key: str) -> None:
@@ -33,7 +41,7 @@ def press(page: Page, key: str) -> None:
 
 
 def settle(page: Page) -> None:
-    """Wait until Streamlit has finished rerunning (including the canvas's echo reruns)."""
+    """Wait until Streamlit has finished rerunning."""
     app = page.locator("[data-testid='stApp']")
     for _ in range(3):
         expect(app).to_have_attribute("data-test-script-state", re.compile("notRunning|rerun"), timeout=20_000)
@@ -42,7 +50,7 @@ def settle(page: Page) -> None:
 
 
 def click_node(page: Page, node_id: str) -> None:
-    node(page, node_id).click()
+    canvas_driver.click_node(page, node_id)
     expect(page.get_by_role("textbox", name="id")).to_have_value(node_id)
 
 
@@ -60,14 +68,9 @@ def set_number(page: Page, label: str, value: int) -> None:
     settle(page)
 
 
-def drag_handle(page: Page, source: str, target: str) -> None:
-    """Drag from the source node's output handle (right) to the target node's input handle (left)."""
-    start = node(page, source).locator(".react-flow__handle.source").bounding_box()
-    end = node(page, target).locator(".react-flow__handle.target").bounding_box()
-    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=12)
-    page.mouse.up()
+def connect(page: Page, source: str, target: str, port: int = 0) -> None:
+    """Drag from the source's output handle (right) to the target's input port `port` (left)."""
+    canvas_driver.connect(page, source, target, port)
     settle(page)
 
 

@@ -59,7 +59,7 @@ def page(browser, app_url, request):
     page = context.new_page()
     page.set_default_timeout(30_000)  # a loaded 2-core machine takes over 15 s for a first render now and then
     page.goto(app_url)
-    page.frame_locator("iframe[title='streamlit_flow.streamlit_flow']").locator(".react-flow__node").first.wait_for()
+    page.locator("[data-testid='flow-canvas'] [data-testid^='node-']").first.wait_for()
     yield page
     if failed(request):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -1,17 +1,19 @@
-"""The Build page's real flows in Chromium: templates, palette, handle-to-handle wiring, inspector edits,
-shape errors and their fixes, deleting, save/clear/open, bad files."""
+"""The Build page's real flows in Chromium: templates, the palette dragged onto the canvas and onto an edge,
+handle-to-port wiring (a Concat's order), inspector edits, shape errors and their fixes, the keyboard (delete,
+undo, redo, copy and paste), box selection, save/clear/open, bad files."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import canvas_driver as drive
 from tests.browser.build_page import (
-    canvas,
     click_node,
-    drag_handle,
+    connect,
     edge_label,
     load_template,
     node,
@@ -25,7 +27,9 @@ from tests.browser.build_page import (
 
 pytestmark = pytest.mark.browser
 
-RED_BORDER = "rgb(211, 47, 47)"
+
+def inspector_shows(page, node_id: str) -> None:
+    expect(page.get_by_role("textbox", name="id")).to_have_value(node_id)
 
 
 def test_load_a_template(page):
@@ -36,26 +40,34 @@ def test_load_a_template(page):
     assert len(node_ids(page)) == 11
 
 
-def test_add_a_linear_from_the_palette_after_the_selected_node(page):
-    click_node(page, "fc2")
-    page.locator("[data-testid='stSidebar']").get_by_role("button", name="Linear", exact=True).click()
+def test_drag_a_layer_from_the_palette_onto_the_canvas_and_onto_an_edge(page):
+    x, y = drive.screen_to_flow(page, *drive.centre(node(page, "fc2")))
+    drive.drop_palette_item_at(page, "Linear", x, y + 220)  # below fc2, on the empty pane
     settle(page)
     expect(node(page, "linear")).to_contain_text("out_features=16")
-    expect(edge_label(page, "fc2", "linear")).to_have_text("[2]")
-    expect(page.get_by_role("textbox", name="id")).to_have_value("linear")  # the new node is selected
+    inspector_shows(page, "linear")  # the new node is selected
+    expect(edge_label(page, "fc2", "linear")).to_have_count(0)  # dropped on the pane: not wired
+    drive.drop_palette_item_on_edge(page, "Dropout", "fc1->relu:0")
+    settle(page)
+    expect(edge_label(page, "fc1", "dropout")).to_have_text("[16]")
+    expect(edge_label(page, "dropout", "relu")).to_have_text("[16]")
+    expect(edge_label(page, "fc1", "relu")).to_have_count(0)
 
 
-def test_connect_two_nodes_by_dragging_handle_to_handle(page):
-    click_node(page, "fc2")
-    page.locator("[data-testid='stSidebar']").get_by_text("Wire it after the selected node").click()  # off
+def test_connect_to_port_2_of_a_concat_sets_its_order(page):
+    x, y = drive.screen_to_flow(page, *drive.centre(node(page, "fc2")))
+    drive.drop_palette_item_at(page, "Concat", x, y + 260)
     settle(page)
-    page.locator("[data-testid='stSidebar']").get_by_role("button", name="Sigmoid", exact=True).click()
-    settle(page)
-    expect(node(page, "sigmoid")).to_be_visible()
-    expect(edge_label(page, "fc2", "sigmoid")).to_have_count(0)
-    drag_handle(page, "fc2", "sigmoid")
-    expect(edge_label(page, "fc2", "sigmoid")).to_have_text("[2]")
-    expect(node(page, "sigmoid")).to_contain_text("[2]")
+    connect(page, "x", "concat", 0)
+    connect(page, "fc1", "concat", 1)
+    expect(node(page, "concat")).to_contain_text("[18]")
+    connect(page, "fc2", "concat", 1)  # port 2 on the card (numbered from 1): between x and fc1
+    expect(node(page, "concat")).to_contain_text("[20]")
+    expect(edge_label(page, "fc2", "concat")).to_have_text("[2]")
+    expect(node(page, "concat").locator(".nc-port-label")).to_have_text(["1", "2", "3", "4"])
+    page.get_by_role("button", name="Save JSON").wait_for()
+    click_node(page, "concat")
+    expect(page.get_by_text("in [2], [2], [16] → out [20]")).to_be_visible()
 
 
 def test_change_a_parameter_and_see_the_edge_shape_change(page):
@@ -64,46 +76,58 @@ def test_change_a_parameter_and_see_the_edge_shape_change(page):
     set_number(page, "out_features *", 64)
     expect(edge_label(page, "fc1", "relu")).to_have_text("[64]")
     expect(edge_label(page, "relu", "fc2")).to_have_text("[64]")
-    expect(page.get_by_role("textbox", name="id")).to_have_value("fc1")  # the selection survived the reruns
+    inspector_shows(page, "fc1")  # the selection survived the reruns
 
 
 def test_shape_error_is_red_with_its_message_and_the_fix_repairs_it(page):
     click_node(page, "x")
     set_text(page, "shape *", "1, 8, 8")
     fc1 = node(page, "fc1")
-    expect(fc1).to_have_css("border-top-color", RED_BORDER)
-    expect(fc1.locator("[title*='Linear expects [features]']")).to_have_count(1)  # the message on hover
+    expect(fc1).to_have_class(re.compile("nc-card-problem"))
+    expect(fc1).to_have_attribute("title", re.compile(r"Linear expects \[features\]"))  # the message on hover
     expect(fc1).to_contain_text("Linear expects")
     page.get_by_role("button", name="Fix: insert Flatten between x and this Linear").first.click()
     settle(page)
     expect(node(page, "flatten")).to_contain_text("[64]")
     expect(edge_label(page, "flatten", "fc1")).to_have_text("[64]")
-    expect(fc1).not_to_have_css("border-top-color", RED_BORDER)
+    expect(fc1).not_to_have_class(re.compile("nc-card-problem"))
     expect(page.get_by_text("No problems: every shape fits.")).to_be_visible()
 
 
-def test_delete_by_context_menu_and_keyboard_deletion_does_nothing(page):
+def test_keyboard_delete_undo_redo_and_edge_delete(page):
     click_node(page, "relu")
-    page.keyboard.press("Delete")
-    page.keyboard.press("Backspace")
-    page.wait_for_timeout(500)
-    assert "relu" in node_ids(page)
-    node(page, "relu").click(button="right")
-    canvas(page).get_by_role("button", name="Delete Node").click()
-    settle(page)
+    drive.press(page, "Delete")
     expect(node(page, "relu")).to_have_count(0)
     expect(page.get_by_text("node 'fc2' is not connected to the input 'x'").first).to_be_visible()  # Python knows
-    page.get_by_role("button", name="Undo").click()
-    settle(page)
+    drive.press(page, "Control+z")
     expect(node(page, "relu")).to_be_visible()
-    label = edge_label(page, "fc1", "relu")
-    canvas(page).locator(".react-flow__edge[data-testid='rf__edge-fc1->relu'] .react-flow__edge-textbg").click(
-        button="right"
-    )  # the label's background belongs to the edge: its menu opens
-    canvas(page).get_by_role("button", name="Delete Edge").click()
+    drive.press(page, "Control+Shift+z")
+    expect(node(page, "relu")).to_have_count(0)
+    drive.press(page, "Control+y")  # nothing left to redo: nothing changes
+    drive.press(page, "Control+z")
+    expect(node(page, "relu")).to_be_visible()
     settle(page)
-    expect(label).to_have_count(0)
+    drive.click_edge(page, "fc1->relu:0")
+    drive.press(page, "Backspace")
+    expect(edge_label(page, "fc1", "relu")).to_have_count(0)
     expect(page.get_by_text("node 'relu' is not connected to the input 'x'").first).to_be_visible()
+
+
+def test_copy_paste_and_box_select_then_delete(page):
+    click_node(page, "fc1")
+    drive.click_node(page, "relu", shift=True)
+    settle(page)
+    drive.press(page, "Control+c", "Control+v")
+    expect(node(page, "fc1_copy")).to_contain_text("out_features=16")
+    expect(node(page, "relu_copy")).to_be_visible()
+    expect(edge_label(page, "fc1_copy", "relu_copy")).to_have_count(1)  # the edge between them came too
+    settle(page)
+    drive.box_select(page, *drive.box_around(page, ["fc1_copy", "relu_copy"]))
+    settle(page)
+    drive.press(page, "Delete")
+    expect(node(page, "fc1_copy")).to_have_count(0)
+    expect(node(page, "relu_copy")).to_have_count(0)
+    assert sorted(node_ids(page)) == ["fc1", "fc2", "relu", "x"]
 
 
 def test_save_clear_open_gives_the_same_graph(page, tmp_path):

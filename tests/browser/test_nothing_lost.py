@@ -91,7 +91,7 @@ def test_a_server_restart_keeps_the_graph_and_the_settings(browser, tmp_path):
         page.set_default_timeout(30_000)
         with running_app(runs_dir=tmp_path, log_path=log) as app:
             page.goto(app.url)
-            canvas(page).locator(".react-flow__node").first.wait_for(timeout=FIRST_CHECK_MS)  # the first render
+            canvas(page).locator("[data-testid^='node-']").first.wait_for(timeout=FIRST_CHECK_MS)  # the first render
             edit_mlp_iris(page)
             go(page, "Train")
             set_number(page, "Epochs", 17)
