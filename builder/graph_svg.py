@@ -119,7 +119,7 @@ def graph_svg(spec: GraphSpec, width: int = 260, max_height: int = 180) -> str:
     view_w = max(b.x for b in placed.values()) + NODE_WIDTH + PADDING - left
     view_h = max(b.y for b in placed.values()) + BOX_HEIGHT + PADDING - top
     scale = min(width / view_w, max_height / view_h)  # pixels per layout unit
-    marker = "arrow-" + "".join(c if c.isalnum() else "-" for c in spec.name)  # ids are page-wide in st.html
+    marker = "arrow-" + "".join(c if c.isalnum() else "-" for c in spec.name)  # unique: inlined drawings share the page
     edges = [e for e in spec.edges if e.source in placed and e.target in placed]
     arrows = "".join(_arrow(placed[e.source], placed[e.target], marker) for e in edges)
     return (

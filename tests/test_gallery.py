@@ -3,6 +3,7 @@ narrows the cards and says how many match, and Load that loads (one Undo away) a
 
 from __future__ import annotations
 
+import base64
 import pathlib
 
 import pytest
@@ -10,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from builder.templates import TEMPLATES
 
+SVG_URL = "data:image/svg+xml;base64,"
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
 
 
@@ -32,7 +34,9 @@ def match_count(at: AppTest) -> str:
 
 
 def drawings(at: AppTest) -> list[str]:
-    return [h.proto.body for h in at.get("html")]
+    """The SVG text of every image the page shows (st.image sends an SVG as a base64 data URL)."""
+    urls = [img.url for element in at.get("image") for img in element.proto.imgs]
+    return [base64.b64decode(u.split(",", 1)[1]).decode() for u in urls if u.startswith(SVG_URL)]
 
 
 def test_every_template_has_a_card_with_its_drawing_and_tags(at):

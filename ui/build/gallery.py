@@ -79,7 +79,7 @@ def _badges(tags: TemplateTags) -> str:
 def _card(name: str, on_load: Callable[[str], None]) -> None:
     template = TEMPLATES[name]
     st.markdown(f"**{template.title}**")
-    st.html(template_svg(name))
+    st.image(template_svg(name), alt=f"The graph of {template.title}")  # an <img>: st.html would drop the SVG
     st.markdown(_badges(all_tags()[name]))
     st.caption(template.description)
     if st.button(

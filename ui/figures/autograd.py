@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
-from ui.figures.style import GRADIENT_SCALE, NO_VALUE_GREY, layout
+from ui.figures.style import GRADIENT_SCALE, MID_GREY, NO_VALUE_GREY, layout
 
 if TYPE_CHECKING:
     from engine.probes.autograd_graph import AutogradGraph, Operation
@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 GROUP_PREFIX, OP_PREFIX = "g:", "o:"
 VISIBLE_COLUMNS = 7  # columns in view at first, so labels stay apart; wider graphs are panned
 ARC = 0.42  # how far above its row an edge that skips columns bends, so it does not run behind boxes
-EDGE_GREY = "#9e9e9e"
-FRAME_FILL = "rgba(21, 101, 192, 0.06)"
-SELECTED_LINE = "#000000"
+EDGE_GREY = MID_GREY  # colours that read on the light and the dark theme (ui/figures/style.py)
+FRAME_FILL, FRAME_LINE = "rgba(47, 126, 216, 0.08)", "#5c8fd6"
+SELECTED_LINE = "#d81b60"
 
 
 @dataclass
@@ -152,7 +152,7 @@ def _draw_edges(fig: go.Figure, placed: Layout) -> None:
         labels.append(shape_text(shape))
     line = {"color": EDGE_GREY, "width": 1.5}
     fig.add_scatter(x=xs, y=ys, mode="lines", line=line, hoverinfo="skip", showlegend=False)
-    font = {"size": 10, "color": "#616161"}
+    font = {"size": 10, "color": MID_GREY}
     fig.add_scatter(
         x=mx,
         y=my,
@@ -175,7 +175,7 @@ def _draw_frames(fig: go.Figure, placed: Layout, expanded: set[str]) -> None:
             continue
         x0, x1 = min(u.column for u in members) - 0.45, max(u.column for u in members) + 0.45
         y0, y1 = -max(u.row for u in members) - 0.6, -min(u.row for u in members) + 0.4
-        frame = {"color": "#90caf9", "width": 1}
+        frame = {"color": FRAME_LINE, "width": 1}
         shapes.append(
             {
                 "type": "rect",
@@ -219,7 +219,7 @@ def _boxes(fig: go.Figure, units: list[Unit], selected: str | None, colour: dict
     if not units:
         return
     outline = {
-        "color": [SELECTED_LINE if u.key == selected else "#424242" for u in units],
+        "color": [SELECTED_LINE if u.key == selected else MID_GREY for u in units],
         "width": [3 if u.key == selected else 1 for u in units],
     }
     fig.add_scatter(

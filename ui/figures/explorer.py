@@ -8,13 +8,17 @@ import plotly.graph_objects as go
 
 from builder.expression import Expression
 from builder.expression_trace import Snapshot, Trace, format_value
-from ui.figures.style import layout
+from ui.figures.style import MID_GREY, layout
 
-VALUE_BLUE, GRAD_RED, CURRENT_ORANGE = "#1565c0", "#c62828", "#ef6c00"
-EDGE_GREY, EDGE_DONE = "#c7c7c7", "#616161"
-FILLS = {"input": "#e3f2fd", "constant": "#eeeeee", "op": "#ffffff"}
+# Colours that read on the app's light and dark backgrounds alike (contrast 3:1 or more on both; tested in
+# tests/test_figure_colours.py); texts without a colour take the theme's text colour, fills are translucent.
+VALUE_BLUE, GRAD_RED, CURRENT_ORANGE = "#2f7ed8", "#e53935", "#ef6c00"
+EDGE_GREY, EDGE_DONE = "rgba(128, 128, 128, 0.45)", MID_GREY  # not reached yet: faint on either background
+FILLS = {"input": "rgba(47, 126, 216, 0.2)", "constant": "rgba(128, 128, 128, 0.25)", "op": "rgba(128, 128, 128, 0.06)"}
+CURRENT_FILL = "rgba(239, 108, 0, 0.35)"
+LABEL_BACKGROUND = "rgba(128, 128, 128, 0.18)"
 NODE_SIZE = 46  # px
-LABEL_FONT = {"size": 13, "family": "monospace", "color": "#263238"}
+LABEL_FONT = {"size": 13, "family": "monospace"}
 TITLE = (
     f"Computation graph · <span style='color:{VALUE_BLUE}'>value</span> · "
     f"<span style='color:{GRAD_RED}'>∂ local derivative · grad gradient carried back</span>"
@@ -111,7 +115,7 @@ def _edges(expr: Expression, pos: dict, shown: Snapshot) -> tuple[list[dict], di
 def _edge_text(x: float, y: float, text: str, colour: str, shift: int, name: str) -> dict:
     return dict(
         x=x, y=y, text=text, showarrow=False, yshift=shift, name=name, font={"size": 12, "color": colour},
-        bgcolor="rgba(255,255,255,0.9)", borderpad=1,
+        borderpad=1,
     )  # fmt: skip
 
 
@@ -123,14 +127,14 @@ def _draw_nodes(fig: go.Figure, tr: Trace, pos: dict, shown: Snapshot) -> None:
         y=[pos[n.id][1] for n in nodes],
         mode="markers+text",
         text=[n.name for n in nodes],
-        textfont={**LABEL_FONT, "size": 15, "color": ["#ffffff" if c else "#212121" for c in current]},
+        textfont={**LABEL_FONT, "size": 15},
         hovertext=[_hover(n.label, n.id, shown) for n in nodes],
         hoverinfo="text",
         marker={
             "size": NODE_SIZE,
-            "color": [CURRENT_ORANGE if c else FILLS[n.kind] for n, c in zip(nodes, current)],
+            "color": [CURRENT_FILL if c else FILLS[n.kind] for n, c in zip(nodes, current)],
             "line": {
-                "color": ["#bf360c" if c else "#455a64" for c in current],
+                "color": [CURRENT_ORANGE if c else MID_GREY for c in current],
                 "width": [4 if c else 1.5 for c in current],
             },
         },
@@ -146,7 +150,7 @@ def _node_notes(tr: Trace, pos: dict, shown: Snapshot) -> list[dict]:
         if n.kind == "op":
             notes.append(dict(
                 x=x, y=y, text=n.label, showarrow=False, xanchor="left", xshift=-NODE_SIZE / 4,
-                yshift=NODE_SIZE / 2 + 10, font=LABEL_FONT, bgcolor="rgba(255,255,255,0.85)",
+                yshift=NODE_SIZE / 2 + 10, font=LABEL_FONT, bgcolor=LABEL_BACKGROUND,
             ))  # fmt: skip
         below = [(format_value(shown.values[n.id]), VALUE_BLUE)] if n.id in shown.values else []
         if n.id in shown.grads:

@@ -14,9 +14,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ui.figures.style import COLOURS, NO_VALUE_GREY, layout
+from ui.figures.style import COLOURS, MID_GREY, NO_VALUE_GREY, layout
 
-CLASS_COLOURS = (*COLOURS, "#f9a825", "#546e7a")  # ten classes (digits) before a colour repeats
+CLASS_COLOURS = (*COLOURS, "#b8860b", "#78909c")  # ten classes (digits) before a colour repeats
 GREYS = [[0.0, "#000000"], [1.0, "#ffffff"]]
 DISTANCE_GREYS = [[0.0, "#f2f2f2"], [1.0, "#000000"]]  # near units light (never the page's white), far dark
 DIVERGING = "RdBu"  # weights: red negative, blue positive, white 0
@@ -201,14 +201,14 @@ def som_grid_over_points_figure(
         fig.add_scatter(x=points[mine, 0], y=points[mine, 1], mode="markers", name=name, marker=marker)
     xs, ys = _lattice_lines(weights, rows, cols)
     fig.add_scatter(
-        x=xs, y=ys, mode="lines", name="map lattice", line={"color": "#424242", "width": 1}, hoverinfo="skip"
+        x=xs, y=ys, mode="lines", name="map lattice", line={"color": MID_GREY, "width": 1}, hoverinfo="skip"
     )
     fig.add_scatter(
         x=weights[:, 0],
         y=weights[:, 1],
         mode="markers",
         name="units",
-        marker={"color": "#212121", "size": 5},
+        marker={"color": MID_GREY, "size": 7, "symbol": "diamond", "line": {"color": MID_GREY, "width": 1}},
         text=[f"unit ({u // cols}, {u % cols})" for u in range(len(weights))],
         hovertemplate="%{text}<extra></extra>",
     )

@@ -5,10 +5,15 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 HEIGHT = 320
-COLOURS = ("#1565c0", "#ef6c00", "#2e7d32", "#ad1457", "#6a1b9a", "#00838f", "#4e342e", "#c62828")
+# The app follows the browser's light or dark preference and st.plotly_chart's "streamlit" theme colours the
+# axes, texts and backgrounds; the colours set here are middle tones with a contrast of 3:1 or more on the light
+# (#ffffff) and the dark (#0e1117) background alike (tests/test_figure_colours.py). No text is given a dark or
+# light colour of its own and nothing a white background.
+COLOURS = ("#2f7ed8", "#e8710a", "#3a9a45", "#d0397a", "#8e5cc9", "#00a3b4", "#8d6e63", "#e53935")
 GRADIENT_SCALE = "Turbo"  # dark blue: vanishing ... dark red: exploding
-NO_VALUE_GREY = "#bdbdbd"
-EDIT_MARK = "#7b1fa2"
+NO_VALUE_GREY = "#9e9e9e"
+EDIT_MARK = "#ab47bc"
+MID_GREY = "#808080"  # outlines, lattices, marks: 3.9:1 on white, 4.8:1 on the dark background
 
 
 def layout(fig: go.Figure, title: str, height: int = HEIGHT, **axes) -> go.Figure:

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ui.figures.rules import class_colour
-from ui.figures.style import COLOURS, EDIT_MARK, HEIGHT, layout, log_scale
+from ui.figures.style import COLOURS, EDIT_MARK, HEIGHT, MID_GREY, layout, log_scale
 
 PHASE_MARK = "#546e7a"
 Series = tuple[list[int], list[float | None]]  # (steps, values)
@@ -58,7 +58,7 @@ def decision_line_figure(points: dict, line: dict | None, class_names: list[str]
     fig = go.Figure()
     for k, name in enumerate(class_names or ["0", "1"]):
         mine = [i for i, label in enumerate(labels) if int(label) == k]
-        marker = {"color": class_colour(k), "size": 11, "line": {"color": "#212121", "width": 1}}
+        marker = {"color": class_colour(k), "size": 11, "line": {"color": MID_GREY, "width": 1}}
         fig.add_scatter(x=[xs[i] for i in mine], y=[ys[i] for i in mine], mode="markers", name=name, marker=marker)
     x0, x1 = min(xs) - 0.5, max(xs) + 0.5
     y0, y1 = min(ys) - 0.5, max(ys) + 0.5
@@ -79,9 +79,9 @@ def _line(fig: go.Figure, line: dict, x_range: tuple[float, float], y_range: tup
     else:  # x = -(w1 y + b) / w0
         ys = list(y_range)
         xs = [-(w1 * y + b) / w0 for y in ys]
-    fig.add_scatter(x=xs, y=ys, mode="lines", name="w·x + b = 0", line={"color": "#212121", "width": 3})
+    fig.add_scatter(x=xs, y=ys, mode="lines", name="w·x + b = 0", line={"color": MID_GREY, "width": 3})
     mid_x, mid_y = sum(x_range) / 2, sum(y_range) / 2
     norm = (w0**2 + w1**2) ** 0.5
     side = (w0 * mid_x + w1 * mid_y + b) / norm  # signed distance of the centre from the line
     tip = (mid_x - side * w0 / norm + 0.4 * w0 / norm, mid_y - side * w1 / norm + 0.4 * w1 / norm)
-    fig.add_annotation(x=tip[0], y=tip[1], text="fires (≥ 0)", showarrow=False, font={"color": "#212121"})
+    fig.add_annotation(x=tip[0], y=tip[1], text="fires (≥ 0)", showarrow=False)  # in the theme's text colour

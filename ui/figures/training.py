@@ -8,7 +8,7 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ui.figures.style import COLOURS, EDIT_MARK, HEIGHT, layout, log_scale
+from ui.figures.style import COLOURS, EDIT_MARK, HEIGHT, MID_GREY, layout, log_scale
 from ui.train.run_view import Curves, Distribution
 
 # --- curves ------------------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def surface_figure(surface: dict, class_names: list[str]) -> go.Figure:
 def _surface_points(fig: go.Figure, points: dict, class_names: list[str], by_class: bool) -> None:
     if not points:
         return
-    outline = {"color": "#212121", "width": 1}
+    outline = {"color": MID_GREY, "width": 1}
     if not by_class:
         marker = {"color": points["label"], "colorscale": "Viridis", "size": 7, "line": outline}
         fig.add_scatter(x=points["x"], y=points["y"], mode="markers", marker=marker, name="validation")
