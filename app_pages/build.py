@@ -46,4 +46,4 @@ with problems_column:
 with summary_column:
     draw_summary(analysis)
 
-record_run_time(started, "page")
+record_run_time(started)

@@ -11,6 +11,7 @@ from ui.notices import show_message, show_toast
 
 EDITOR_KEY = "build_editor"
 RUN_TIMES_KEY = "run_times_ms"
+RUN_COUNT_KEY = "run_count"
 KEPT_RUN_TIMES = 50
 
 
@@ -29,14 +30,12 @@ def show_editor_notice(ed: EditorSession) -> None:
     show_message(ed.notice.kind, ed.notice.text)
 
 
-def record_run_time(started: float, kind: str) -> None:
-    """Keep this rerun's server time (the last 50): kind "page" (the whole page) or "canvas" (the canvas
-    fragment alone). `?debug=1` in the URL shows them under the page."""
+def record_run_time(started: float) -> None:
+    """Keep this rerun's server time (the last 50) and count the reruns; `?debug=1` in the URL shows them under
+    the page (bench/bench_canvas.py reads them)."""
     run_times = st.session_state.setdefault(RUN_TIMES_KEY, [])
-    run_times.append((kind, round((time.perf_counter() - started) * 1000, 1)))
+    run_times.append(round((time.perf_counter() - started) * 1000, 1))
     del run_times[:-KEPT_RUN_TIMES]
-    counts = st.session_state.setdefault("run_counts", {"page": 0, "canvas": 0})
-    counts[kind] += 1
-    if kind == "page" and st.query_params.get("debug"):
-        shown = ", ".join(f"{k[0]}{ms}" for k, ms in run_times[-20:])
-        st.caption(f"reruns: {counts['page']} page, {counts['canvas']} canvas only · server ms: {shown}")
+    count = st.session_state[RUN_COUNT_KEY] = st.session_state.get(RUN_COUNT_KEY, 0) + 1
+    if st.query_params.get("debug"):
+        st.caption(f"reruns: {count} · server ms: {', '.join(str(ms) for ms in run_times[-20:])}")

@@ -1,0 +1,196 @@
+"""Speed of the Build page's canvas (our component, ui/canvas) on big graphs: issue 12's three measures.
+
+    python -m bench.bench_canvas                 # AppTest server times, then the browser measures
+    python -m bench.bench_canvas --server-only   # AppTest only
+
+1. Server time of a structural edit on a 200-node graph (AppTest, the component's real trigger): each of add
+   onto an edge, connect, delete, and a parameter edit in the inspector, --edits times each.
+2. In a real `streamlit run` driven by the system Chromium (?debug=1 shows the rerun count and server times):
+   - reruns caused by gestures that change nothing in the graph: panning (drag on the pane), zooming (wheel),
+     dragging a node before it is dropped (the drop itself is one rerun, a move);
+   - a structural edit on the 200-node graph, from the gesture to the new picture in the browser: a layer
+     dropped onto an edge until its card shows its shape, then Delete until the card is gone and the edge
+     label is back; with the server time of each rerun;
+   - first render of a 500-node graph: from choosing the file to every card drawn, and after a reload.
+Goals (issue 12): no rerun for (a); server <= 100 ms and visible <= 400 ms for (b); first render <= 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import statistics
+import tempfile
+import time
+
+from bench.big_graph import WIDTH, residual_mlp
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EDGE = "fc_30->relu_30:0"  # an edge in the middle of the 200-node graph
+
+
+def _stats(values: list[float]) -> str:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return f"median {statistics.median(ordered):.0f} ms · p95 {p95:.0f} ms · max {ordered[-1]:.0f} ms (n={len(values)})"
+
+
+def bench_server(n_nodes: int, edits: int) -> dict[str, list[float]]:
+    from streamlit.testing.v1 import AppTest
+
+    from builder.session import EditorSession
+    from tests.apptest_canvas import send_event
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["build_editor"] = EditorSession(spec=residual_mlp(n_nodes))
+    at.run()
+    at.run()  # warm: first-run imports are not what a user waits for on an edit
+    times: dict[str, list[float]] = {"add onto an edge": [], "connect": [], "delete": [], "parameter edit": []}
+
+    def last_ms() -> float:
+        return at.session_state["run_times_ms"][-1]
+
+    for k in range(edits):
+        send_event(at, "add", op="Dropout", x=0.0, y=-300.0, on_edge=EDGE)
+        times["add onto an edge"].append(last_ms())
+        send_event(at, "delete", nodes=[], edges=["fc_30->dropout:0"])
+        send_event(at, "connect", source="fc_30", target="dropout", port=None)
+        times["connect"].append(last_ms())
+        send_event(at, "delete", nodes=["dropout"], edges=[])
+        times["delete"].append(last_ms())
+        send_event(at, "undo")  # dropout back, wired
+        send_event(at, "select", nodes=["fc_31"])
+        next(w for w in at.number_input if w.label == "out_features *").set_value(WIDTH + 1 + k % 2).run()
+        times["parameter edit"].append(last_ms())
+        send_event(at, "delete", nodes=["dropout"], edges=[])
+        send_event(at, "connect", source="fc_30", target="relu_30", port=None)
+        assert not at.exception, at.exception
+    return times
+
+
+def _reruns(page) -> tuple[int, list[float]]:
+    """(reruns so far, server ms of the last ones) from the page's debug caption."""
+    text = page.get_by_text("reruns:").inner_text()
+    count, times = text.removeprefix("reruns: ").split(" · server ms: ")
+    return int(count), [float(t) for t in times.split(", ")]
+
+
+def _quiet_reruns(page, quiet_ms: int = 1200) -> int:
+    last = _reruns(page)[0]
+    while True:
+        page.wait_for_timeout(quiet_ms)
+        now = _reruns(page)[0]
+        if now == last:
+            return now
+        last = now
+
+
+def no_change_gestures(page) -> dict[str, int]:
+    from tests.browser import canvas_driver as drive
+
+    before = _quiet_reruns(page)
+    pane = page.locator(drive.PANE).bounding_box()
+    empty = (pane["x"] + pane["width"] - 40, pane["y"] + 60)  # the pane's top-right corner: no card there
+    drive.mouse_drag(page, empty, (empty[0] - 200, empty[1] + 120), steps=20)
+    panned = _quiet_reruns(page) - before
+    page.mouse.move(*empty)
+    for _ in range(6):
+        page.mouse.wheel(0, -240)
+        page.wait_for_timeout(60)
+    zoomed = _quiet_reruns(page) - before - panned
+    start = drive.centre(drive.node(page, "fc_30").locator(".nc-card-id"))
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(start[0] + 60, start[1] + 80, steps=15)
+    dragging = _quiet_reruns(page) - before - panned - zoomed
+    page.mouse.up()
+    dropped = _quiet_reruns(page) - before - panned - zoomed - dragging
+    return {"pan": panned, "zoom": zoomed, "drag before the drop": dragging, "the drop (a move)": dropped}
+
+
+def structural_edits(page, edits: int) -> tuple[list[float], list[float], list[float]]:
+    from playwright.sync_api import expect
+
+    from tests.browser import canvas_driver as drive
+    from tests.browser.build_page import edge_label, node
+
+    added, deleted, server = [], [], []
+    for _ in range(edits):
+        before = _quiet_reruns(page)
+        started = time.perf_counter()
+        drive.drop_palette_item_on_edge(page, "Dropout", EDGE)
+        expect(node(page, "dropout")).to_contain_text(f"[{WIDTH}]", timeout=20_000)
+        added.append((time.perf_counter() - started) * 1000)
+        count, times = _reruns(page)
+        server += times[-(count - before) :] if count > before else []
+        before = _quiet_reruns(page)
+        started = time.perf_counter()
+        drive.press(page, "Delete")  # the new card is selected
+        expect(node(page, "dropout")).to_have_count(0, timeout=20_000)
+        expect(edge_label(page, "fc_30", "relu_30")).to_have_text(f"[{WIDTH}]", timeout=20_000)
+        deleted.append((time.perf_counter() - started) * 1000)
+        count, times = _reruns(page)
+        server += times[-(count - before) :] if count > before else []
+    return added, deleted, server
+
+
+def first_render(page, n_nodes: int) -> tuple[float, float]:
+    from playwright.sync_api import expect
+
+    from tests.browser.build_page import CANVAS
+
+    spec = residual_mlp(n_nodes)
+    path = pathlib.Path(tempfile.mkdtemp()) / "big.json"
+    path.write_text(spec.to_json())
+    cards = page.locator(f"{CANVAS} [data-testid^='node-']")
+    page.get_by_role("button", name="Open a saved network").click()
+    started = time.perf_counter()
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(path))
+    expect(cards).to_have_count(len(spec.nodes), timeout=60_000)
+    opened = (time.perf_counter() - started) * 1000
+    page.keyboard.press("Escape")
+    _quiet_reruns(page)
+    started = time.perf_counter()
+    page.reload()
+    expect(cards).to_have_count(len(spec.nodes), timeout=60_000)
+    return opened, (time.perf_counter() - started) * 1000
+
+
+def bench_browser(n_nodes: int, edits: int) -> None:
+    from devtools.app_server import app_page
+    from tests.browser.build_page import open_file, settle, wait_for_canvas
+
+    spec_file = pathlib.Path(tempfile.mkdtemp()) / "big.json"
+    spec_file.write_text(residual_mlp(n_nodes).to_json())
+    with app_page({"width": 1500, "height": 1000}, timeout_ms=60_000) as (app, page):
+        page.goto(f"{app.url}/?debug=1")
+        wait_for_canvas(page)
+        open_file(page, spec_file)
+        page.keyboard.press("Escape")
+        settle(page)
+        counts = no_change_gestures(page)
+        print("browser, reruns caused: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        added, deleted, server = structural_edits(page, edits)
+        size = len(residual_mlp(n_nodes).nodes)
+        print(f"browser, {size} nodes, drop onto an edge -> card with its shape: {_stats(added)}")
+        print(f"browser, Delete -> card gone and edge label back: {_stats(deleted)}")
+        print(f"browser, server time of those reruns: {_stats(server)}")
+        opened, reloaded = first_render(page, 500)
+        print(f"browser, 500 nodes: file chosen -> every card drawn {opened:.0f} ms; reload -> {reloaded:.0f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--edits", type=int, default=10)
+    parser.add_argument("--server-only", action="store_true")
+    args = parser.parse_args()
+    print(f"graph: {len(residual_mlp(args.nodes).nodes)} nodes ({residual_mlp(args.nodes).name})")
+    for what, times in bench_server(args.nodes, args.edits).items():
+        print(f"server, AppTest, rerun after {what}: {_stats(times)}")
+    if not args.server_only:
+        bench_browser(args.nodes, args.edits)
+
+
+if __name__ == "__main__":
+    main()
