@@ -6,7 +6,10 @@ ResNet has a `downsample` only in the blocks that change the stride or the chann
 - `basic_down`: the same with the projection shortcut (1x1 convolution with the stride, then batch norm);
 - `bottleneck` / `bottleneck_down`: 1x1 down to `width`, 3x3 (with the stride), 1x1 up to `channels`;
 - `stage` / `stage_down`: two basic blocks (the first `basic_down` in `stage_down`), ResNet-18's layer1..4;
-- `encoder`: a post-norm transformer encoder layer from MultiheadAttention, LayerNorm, Linear, ReLU and Add.
+- `encoder`: a post-norm transformer encoder layer from MultiheadAttention, LayerNorm, Linear, ReLU and Add;
+- `lstm_cell`, `gru_cell`: one step of torch.nn.LSTM / torch.nn.GRU from Linear, Sigmoid, Tanh, Multiply, Add and
+  OneMinus nodes, each gate its own named nodes and the cell state a visible edge (`c_next`); a `Recurrent` node
+  runs one over the time steps (builder/ops_recurrent.py).
 A wrong choice (`basic` where the shape changes) is refused by the Add inside, naming the block and the node.
 """
 
@@ -112,6 +115,76 @@ def _encoder() -> dict:
     return _definition(params, layers, [("x", "add1"), ("norm1", "add2")])  # the two residual connections
 
 
+Wired = tuple  # (id, op, params, [its inputs, in order])
+TORCH_GATES = {  # the gates of each cell in the order of torch's weight_ih_l0 / weight_hh_l0 rows
+    "lstm_cell": ("input_gate", "forget_gate", "cell_candidate", "output_gate"),  # i, f, g, o
+    "gru_cell": ("reset_gate", "update_gate", "candidate"),  # r, z, n
+}
+_HIDDEN = {"out_features": "$hidden"}
+
+
+def _cell(wired: list[Wired]) -> dict:
+    """A cell's definition (param `hidden`) from its nodes, each listed with its inputs."""
+    nodes = [{"id": node_id, "op": op, **({"params": dict(p)} if p else {})} for node_id, op, p, _ in wired]
+    edges = [{"source": source, "target": node_id} for node_id, _, _, sources in wired for source in sources]
+    return {"params": {"hidden": None}, "nodes": nodes, "edges": edges}
+
+
+def _state_inputs(*names: str) -> list[Wired]:
+    return [(name, "Input", {"port": port}, []) for port, name in enumerate(("x_t", *names))]
+
+
+def _gate(name: str, activation: str) -> list[Wired]:
+    """activation(W_x x_t + b_x + W_h h + b_h); `{name}` holds the gate's value."""
+    return [
+        (f"{name}_x", "Linear", _HIDDEN, ["x_t"]),  # this gate's rows of torch's weight_ih_l0 and bias_ih_l0
+        (f"{name}_h", "Linear", _HIDDEN, ["h"]),  # ... of weight_hh_l0 and bias_hh_l0
+        (f"{name}_sum", "Add", {}, [f"{name}_x", f"{name}_h"]),
+        (name, activation, {}, [f"{name}_sum"]),
+    ]
+
+
+def _lstm_cell() -> dict:
+    """torch.nn.LSTM's step: i, f, o = sigmoid(...), g = tanh(...); c' = f * c + i * g; h' = o * tanh(c')."""
+    gates = [("input_gate", "Sigmoid"), ("forget_gate", "Sigmoid"), ("cell_candidate", "Tanh")]
+    gates.append(("output_gate", "Sigmoid"))
+    return _cell(
+        [
+            *_state_inputs("h", "c"),
+            *[node for name, activation in gates for node in _gate(name, activation)],
+            ("c_kept", "Multiply", {}, ["forget_gate", "c"]),  # what the forget gate keeps of the cell state
+            ("c_written", "Multiply", {}, ["input_gate", "cell_candidate"]),  # what the input gate writes
+            ("c_next", "Add", {}, ["c_kept", "c_written"]),  # the new cell state
+            ("c_squashed", "Tanh", {}, ["c_next"]),
+            ("h_next", "Multiply", {}, ["output_gate", "c_squashed"]),  # what the output gate lets out
+            ("h_out", "Output", {"port": 0}, ["h_next"]),
+            ("c_out", "Output", {"port": 1}, ["c_next"]),
+        ]
+    )
+
+
+def _gru_cell() -> dict:
+    """torch.nn.GRU's step: r, z = sigmoid(...); n = tanh(W_in x + b_in + r * (W_hn h + b_hn));
+    h' = (1 - z) * n + z * h."""
+    return _cell(
+        [
+            *_state_inputs("h"),
+            *_gate("reset_gate", "Sigmoid"),
+            *_gate("update_gate", "Sigmoid"),
+            ("candidate_x", "Linear", _HIDDEN, ["x_t"]),
+            ("candidate_h", "Linear", _HIDDEN, ["h"]),
+            ("candidate_h_reset", "Multiply", {}, ["reset_gate", "candidate_h"]),  # what of h the reset gate lets in
+            ("candidate_sum", "Add", {}, ["candidate_x", "candidate_h_reset"]),
+            ("candidate", "Tanh", {}, ["candidate_sum"]),  # n, the new content
+            ("one_minus_update", "OneMinus", {}, ["update_gate"]),  # 1 - z
+            ("new_share", "Multiply", {}, ["one_minus_update", "candidate"]),  # (1 - z) * n
+            ("old_share", "Multiply", {}, ["update_gate", "h"]),  # z * h
+            ("h_next", "Add", {}, ["new_share", "old_share"]),
+            ("h_out", "Output", {"port": 0}, ["h_next"]),
+        ]
+    )
+
+
 LIBRARY: dict[str, dict] = {
     "basic": _basic(down=False),
     "basic_down": _basic(down=True),
@@ -120,6 +193,8 @@ LIBRARY: dict[str, dict] = {
     "stage": _stage(down=False),
     "stage_down": _stage(down=True),
     "encoder": _encoder(),
+    "lstm_cell": _lstm_cell(),
+    "gru_cell": _gru_cell(),
 }
 USES = {"stage": ("basic",), "stage_down": ("basic", "basic_down")}  # the blocks a block's body uses
 
@@ -163,3 +238,16 @@ def resnet18(name: str, input_shape: list[int], classes: int) -> dict:
     ]
     nodes, edges = _body(layers)
     return {"version": 2, "name": name, "nodes": nodes, "edges": edges, "blocks": blocks_for("stage", "stage_down")}
+
+
+def cell_net(name: str, input_shape: list[int], cell: str, hidden: int, return_sequences: bool, outputs: int) -> dict:
+    """A sequence [T, F] -> `Recurrent` running the library's `cell` (lstm_cell or gru_cell) -> a Linear head of
+    `outputs` (per step when `return_sequences`, else on the last step)."""
+    rnn = {"cell": cell, "hidden": hidden, "return_sequences": return_sequences}
+    layers = [
+        ("x", "Input", {"shape": list(input_shape)}),
+        ("rnn", "Recurrent", rnn),
+        ("out", "Linear", {"out_features": outputs}),
+    ]
+    nodes, edges = _body(layers)
+    return {"version": 2, "name": name, "nodes": nodes, "edges": edges, "blocks": blocks_for(cell)}

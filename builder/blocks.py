@@ -58,6 +58,15 @@ def param_ref(value) -> str | None:
     return None
 
 
+USED_BY = {"Block": "block", "Recurrent": "cell"}  # op -> its parameter naming the block it uses
+
+
+def used_block(node: Node) -> object:
+    """The block a node uses: a Block's `block`, a Recurrent's `cell` (builder/ops_recurrent.py); else None."""
+    key = USED_BY.get(node.op)
+    return node.params.get(key) if key else None
+
+
 def _ports(nodes: list[Node], op: str) -> list[object]:
     return [n.params.get("port", 0) for n in nodes if n.op == op]
 
@@ -90,10 +99,10 @@ def _reference_problems(name: str, block: BlockDef, blocks: dict[str, BlockDef])
             if ref is not None and ref not in block.params:
                 message = f"parameter '{key}' refers to '{value}', which is not a parameter of the block ({known})"
                 problems.append(DefProblem(node.id, message, f"blocks.{name}.nodes[{i}].params.{key}"))
-        if node.op == "Block" and node.params.get("block") not in blocks:
-            used = node.params.get("block")
+        used = used_block(node)
+        if node.op in USED_BY and not (isinstance(used, str) and used in blocks):
             message = f"uses block {used!r:.40}, which is not defined (defined: {', '.join(sorted(blocks)) or 'none'})"
-            problems.append(DefProblem(node.id, message, f"blocks.{name}.nodes[{i}].params.block"))
+            problems.append(DefProblem(node.id, message, f"blocks.{name}.nodes[{i}].params.{USED_BY[node.op]}"))
     return problems
 
 
@@ -103,7 +112,7 @@ def _uses_graph(blocks: dict[str, BlockDef]) -> nx.DiGraph:
     g.add_nodes_from(blocks)
     for name, block in blocks.items():
         for node in block.nodes:
-            used = node.params.get("block") if node.op == "Block" else None
+            used = used_block(node)
             if isinstance(used, str) and used in blocks:
                 g.add_edge(name, used, node=node.id)
     return g

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from builder import ops_basic, ops_conv, ops_seq
+from builder import ops_basic, ops_conv, ops_recurrent, ops_seq
 from builder.opdef import OpDef
 
 GROUPS = (
@@ -16,7 +16,7 @@ GROUPS = (
     "attention",
     "unsupervised",
 )
-CATALOG: dict[str, OpDef] = {op.name: op for op in ops_basic.OPS + ops_conv.OPS + ops_seq.OPS}
+CATALOG: dict[str, OpDef] = {op.name: op for op in ops_basic.OPS + ops_conv.OPS + ops_seq.OPS + ops_recurrent.OPS}
 
 
 def ops_by_group() -> dict[str, list[OpDef]]:

@@ -264,6 +264,7 @@ OPS = [
         key=("width",),
     ),
     _act("BipolarSigmoid", "2 * sigmoid(x) - 1 = tanh(x / 2), in (-1, 1); gradient (1 - y^2) / 2."),
+    _act("OneMinus", "1 - x: what a gate in [0, 1] leaves to the other side (a GRU keeps 1 - z of its candidate)."),
     OpDef(
         "Maxout",
         "activation",

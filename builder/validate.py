@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from builder import blocks
+from builder import blocks, ops_recurrent
 from builder.blocks import BlockContext, BlockUse
 from builder.catalog import CATALOG
 from builder.issues import Issue
@@ -44,6 +44,7 @@ class Analysis:
     input_ids: list[str] = field(default_factory=list)  # in port order (the network: its one Input)
     output_ids: list[str] = field(default_factory=list)  # in port order (the network: its one sink)
     uses: dict[str, BlockUse] = field(default_factory=dict)  # Block node id -> its definition, values and body
+    cells: dict[str, BlockUse] = field(default_factory=dict)  # Recurrent node id -> its cell's (builder/ops_recurrent)
     expanded_nodes: int = 0  # nodes with every block use replaced by its body (what the node cap counts)
 
     @property
@@ -74,6 +75,8 @@ def _resolve(node, a: Analysis, ctx: BlockContext) -> tuple[dict, list[tuple[str
     """A node's params with defaults filled, and [(param, message)] for each problem."""
     if node.op == "Block":
         return blocks.resolve_use(node.params, ctx)
+    if node.op == "Recurrent":
+        return ops_recurrent.resolve(node.params, ctx.blocks)
     given = node.params
     if node.op == "Input" and a.body:
         given = {k: v for k, v in given.items() if k != "port"}  # the port orders the body's inputs
@@ -271,6 +274,9 @@ def _infer_node(spec_node, a: Analysis, ctx: BlockContext) -> None:
     if op.name == "Block":
         _infer_block_use(node_id, ins, [a.dtypes[s] for s in srcs], a, ctx)
         return
+    if op.name == "Recurrent":
+        ops_recurrent.infer(node_id, ins, srcs, a, ctx, lambda body: _analyze_graph(Analysis(body, body=True), ctx))
+        return
     try:
         shape = tuple(op.shape(a.params[node_id], ins, srcs))
     except ShapeError as err:
@@ -362,6 +368,7 @@ def _analyze_graph(a: Analysis, ctx: BlockContext) -> Analysis:
         if by_id[node_id].op in CATALOG:
             _infer_node(by_id[node_id], a, ctx)
     a.expanded_nodes = sum(a.uses[n].body.expanded_nodes if n in a.uses else 1 for n in a.order)
+    a.expanded_nodes += ops_recurrent.cell_nodes(a)
     return a
 
 

@@ -73,6 +73,8 @@ ROWS = [
     ("PiecewiseLinear", {"width": 2.5}, [2, 3]),
     ("BipolarSigmoid", {}, [4]),
     ("BipolarSigmoid", {}, [2, 3, 3]),
+    ("OneMinus", {}, [4]),
+    ("OneMinus", {}, [2, 3]),
     ("Maxout", {"out_features": 3}, [4]),
     ("Maxout", {"out_features": 3, "pieces": 4}, [5, 4]),
     ("Conv1d", {"out_channels": 4, "kernel_size": 3}, [2, 10]),

@@ -12,6 +12,11 @@ way from the body's analysis, its placeholders the body's Inputs in port order, 
 or a tuple of them for several), attribute named after the node id: state-dict keys read `res2.conv1.weight`.
 Each use gets its own weights; the body's analysis is shared between uses with the same inputs and values.
 
+A Recurrent node compiles to a layers.Recurrent (attribute named after the node id) holding its cell's body compiled
+as a cell: `forward(self, x_t, state: List[Tensor]) -> List[Tensor]`, the state Inputs read from the list
+(`h = state[0]`) and the Outputs returned as one, so that TorchScript calls every cell with one signature; a second
+cell, `cell_reverse`, for the backward direction. State-dict keys read `rnn.cell.input_gate_x.weight`.
+
 Every node's fx meta carries `spec_id`, `spec_op` and `spec_shape` (its output shape without the batch dim);
 a module node also `spec_args`, the keyword arguments its module was built with (`layer(**spec_args)`), from
 which engine/export/python_source.py writes model.py.
@@ -24,12 +29,16 @@ from __future__ import annotations
 
 import functools
 import keyword
+import operator
 import re
 
+import torch
 from torch import fx, nn
 
+from builder.ops_recurrent import directions
 from builder.spec import GraphSpec
 from builder.validate import Analysis, analyze
+from engine.compile.layers import Recurrent
 from engine.compile.op_records import PLACEHOLDER_OPS, emit_function, module_args, op_record
 from engine.errors import SpecInvalid
 
@@ -46,14 +55,17 @@ def compile_analysis(a: Analysis) -> fx.GraphModule:
     return _compile_graph(a, class_name(a.spec.name))
 
 
-def _compile_graph(a: Analysis, name: str) -> fx.GraphModule:
-    """The network, or a block's body (a.body): placeholders in port order, then every node in order."""
+CELL_STATE = "state"  # a compiled cell's second argument: its state, a list of tensors
+
+
+def _compile_graph(a: Analysis, name: str, cell: bool = False) -> fx.GraphModule:
+    """The network, or a block's body (a.body): placeholders in port order, then every node in order. A `cell`
+    (a body a Recurrent runs) takes x_t and its state as a list, and returns the new state as a list."""
     graph = fx.Graph()
     modules: dict[str, nn.Module] = {}
-    values: dict[str, fx.Node] = {}  # node id -> the fx node holding its output
+    # node id -> the fx node holding its output; first the Inputs, by port: the order a use passes them in
+    values = _cell_inputs(graph, a) if cell else {node_id: graph.placeholder(node_id) for node_id in a.input_ids}
     op_of = {n.id: n.op for n in a.spec.nodes}
-    for node_id in a.input_ids:  # the body's Inputs by port: the order a use passes its inputs in
-        values[node_id] = graph.placeholder(node_id)
     for node_id in a.order:
         op_name = op_of[node_id]
         if op_name in PLACEHOLDER_OPS:
@@ -67,12 +79,39 @@ def _compile_graph(a: Analysis, name: str) -> fx.GraphModule:
         value.meta.update(spec_id=node_id, spec_op=op_name, spec_shape=a.shapes[node_id])
         values[node_id] = value
     results = [values[node_id] for node_id in a.output_ids]
-    graph.output(results[0] if len(results) == 1 else tuple(results))
+    graph.output(results if cell else results[0] if len(results) == 1 else tuple(results))
     graph.lint()
     return fx.GraphModule(modules, graph, class_name=name)
 
 
+def _cell_inputs(graph: fx.Graph, a: Analysis) -> dict[str, fx.Node]:
+    """A cell's placeholders: x_t (its Input of port 0), then the list of its state; each state Input is an item."""
+    x_id, *state_ids = a.input_ids
+    values = {x_id: graph.placeholder(x_id)}
+    state = graph.placeholder(CELL_STATE, type_expr=list[torch.Tensor])
+    for k, node_id in enumerate(state_ids):
+        values[node_id] = graph.create_node("call_function", operator.getitem, (state, k), name=node_id)
+    return values
+
+
+def _emit_recurrent(graph: fx.Graph, modules: dict, node_id: str, args: list[fx.Node], a: Analysis) -> fx.Node:
+    """A layers.Recurrent running the node's cell (compiled once per direction: each has its own weights)."""
+    use, params = a.cells[node_id], a.params[node_id]
+    cells = [_compile_graph(use.body, class_name(use.block), cell=True) for _ in range(directions(params))]
+    recurrent_args = {
+        "hidden": params["hidden"],
+        "num_states": len(use.body.input_ids) - 1,
+        "return_sequences": params["return_sequences"],
+    }
+    modules[node_id] = Recurrent(cells[0], **recurrent_args, cell_reverse=cells[1] if len(cells) == 2 else None)
+    node = graph.create_node("call_module", node_id, tuple(args), name=node_id)
+    node.meta.update(spec_cell=use.block, spec_args=recurrent_args)  # model.py: Recurrent(cell=..., **spec_args)
+    return node
+
+
 def _emit_node(graph: fx.Graph, modules: dict, node_id: str, op_name: str, args: list[fx.Node], a: Analysis) -> fx.Node:
+    if op_name == "Recurrent":
+        return _emit_recurrent(graph, modules, node_id, args, a)
     if op_name == "Block":
         use = a.uses[node_id]
         modules[node_id] = _compile_graph(use.body, class_name(use.block))  # its own weights, from the body

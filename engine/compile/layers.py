@@ -52,6 +52,13 @@ class BipolarSigmoid(nn.Module):
         return torch.tanh(x / 2)
 
 
+class OneMinus(nn.Module):
+    """1 - x, element-wise: the share a gate in [0, 1] leaves to the other side (a GRU's 1 - z)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return 1.0 - x
+
+
 class Maxout(nn.Module):
     """Max over `pieces` linear pieces per output unit, on the last dimension.
 
@@ -280,6 +287,52 @@ class GRULayer(nn.GRU):
             x, h0, self._flat_weights, self.bias, self.num_layers, self.dropout, self.training, self.bidirectional, True
         )  # (B, T, D * H), (L * D, B, H)
         return sequence_or_last(output, h_n, self.return_sequences, directions)
+
+
+class Recurrent(nn.Module):
+    """A cell run over the time steps of (B, T, F), from a zero state: the `Recurrent` op (builder/ops_recurrent.py).
+
+    `cell(x_t, state) -> state` takes x_t (B, F) and its state, a list of `num_states` tensors (B, hidden) (h, or h
+    and c), and returns the new state, h first. With `cell_reverse` a second cell reads the steps backwards and
+    its h is concatenated after the forward one, as torch.nn.LSTM's bidirectional output is: each step gives
+    (forward h after x_0..x_t, backward h after x_T-1..x_t), and the last step (not return_sequences) is the two
+    final states (forward after x_T-1, backward after x_0).
+    """
+
+    def __init__(
+        self,
+        cell: nn.Module,
+        hidden: int,
+        num_states: int,
+        return_sequences: bool = True,
+        cell_reverse: nn.Module | None = None,
+    ):
+        super().__init__()
+        self.cell = cell
+        self.cell_reverse = cell_reverse
+        self.hidden = hidden
+        self.num_states = num_states
+        self.return_sequences = return_sequences
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, T, F)
+        steps = x.size(1)
+        zero = torch.zeros(x.size(0), self.hidden, dtype=x.dtype, device=x.device)  # (B, H)
+        forward_state = [zero for _ in range(self.num_states)]
+        backward_state = [zero for _ in range(self.num_states)]
+        forward_h = []  # T x (B, H)
+        backward_h = []  # T x (B, H), last step first
+        for t in range(steps):
+            forward_state = self.cell(x[:, t], forward_state)
+            forward_h.append(forward_state[0])
+            if self.cell_reverse is not None:
+                backward_state = self.cell_reverse(x[:, steps - 1 - t], backward_state)
+                backward_h.append(backward_state[0])
+        if self.cell_reverse is None:
+            return torch.stack(forward_h, 1) if self.return_sequences else forward_state[0]  # (B, T, H) or (B, H)
+        if not self.return_sequences:
+            return torch.cat([forward_state[0], backward_state[0]], 1)  # (B, 2H)
+        backward_h.reverse()  # step order
+        return torch.cat([torch.stack(forward_h, 1), torch.stack(backward_h, 1)], 2)  # (B, T, 2H)
 
 
 def causal_mask(steps: int, device: torch.device) -> Tensor:

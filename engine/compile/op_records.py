@@ -17,8 +17,10 @@ How an op compiles (engine/compile/fx_module.py):
 - a function op has an fx emitter `emit(graph, node_id, args, params)` that writes call_function nodes: ops with
   no weights and several inputs, or a pure re-view of the data (Add, Multiply, Concat, Flatten, Reshape);
 - `Input` has neither: it is the graph's placeholder;
-- `Block` and `Output` are graph ops (`graph=True`): a Block use compiles to a nested fx.GraphModule of its
-  body named after the node (state-dict keys `res2.conv1.weight`), an Output is the body's result.
+- `Block`, `Recurrent` and `Output` are graph ops (`graph=True`): a Block use compiles to a nested fx.GraphModule
+  of its body named after the node (state-dict keys `res2.conv1.weight`), a Recurrent to a layers.Recurrent that
+  runs its cell's body, compiled the same way, over the time steps (`rnn.cell.input_gate_x.weight`), an Output is
+  the body's result.
 
 Its traits, read by the rest of the engine instead of lists of op names:
 - `relu_like`: it passes little or nothing of inputs <= 0, so the step probes count its units that are never
@@ -255,6 +257,7 @@ _RECORDS = (
     OpRecord("Input"),  # the placeholder
     OpRecord("Output", graph=True),  # a block body's result
     OpRecord("Block", graph=True),  # model.py writes a class per body (engine/export/python_blocks.py)
+    OpRecord("Recurrent", graph=True),  # a layers.Recurrent holding its cell's body, compiled (fx_module.py)
     # dense
     _module("Linear", nn.Linear, _linear),
     _function("Flatten", _flatten),
@@ -283,6 +286,7 @@ _RECORDS = (
         output=OutputKind.PROBABILITIES,
     ),
     _module("BipolarSigmoid", layers.BipolarSigmoid, output=OutputKind.BIPOLAR),
+    _module("OneMinus", layers.OneMinus),
     _module("Maxout", layers.Maxout, _maxout),
     # convolution
     _module("Conv1d", nn.Conv1d, _conv(int)),

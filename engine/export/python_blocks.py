@@ -10,7 +10,9 @@ first. Uses whose bodies read the same (the same block, parameter values and inp
             ...
 
 The network's class then builds `self.res2 = Basic2()`, so the weights' keys read `res2.conv1.weight` as the
-compiled network's.
+compiled network's. A Recurrent's cell is a class the same way, whose forward takes x_t and the state as a list and
+returns the new state as one (`def forward(self, x_t: Tensor, state: list[Tensor]) -> list[Tensor]`), and the
+network builds `self.rnn = Recurrent(cell=LstmCell(), hidden=32, ...)`.
 """
 
 from __future__ import annotations
@@ -30,26 +32,48 @@ def _unique(base: str, taken: set[str]) -> str:
     return name
 
 
+def _shapes(value: fx.Node | list) -> str:
+    """A value's shape as a comment: (B, 5); a cell's state, a list: [(B, 5), (B, 5)] (from the items read)."""
+    from engine.export.python_source import shape_comment
+
+    if isinstance(value, list):
+        return "[" + ", ".join(_shapes(v) for v in value) + "]"
+    if "spec_shape" not in value.meta:  # a cell's state placeholder: its items are read as state[k]
+        return _shapes(sorted(value.users, key=lambda item: item.args[1]))
+    return shape_comment(value.meta["spec_shape"])
+
+
 def _body_source(gm: fx.GraphModule, name: str, block: str, block_names: dict[int, str]) -> str:
-    from engine.export.python_source import INIT_INDENT, _local_names, forward_lines, init_lines, shape_comment
+    from engine.export.python_source import INIT_INDENT, _local_names, forward_lines, init_lines
 
     local = _local_names(gm)
     inputs = [n for n in gm.graph.nodes if n.op == "placeholder"]
     output = next(n for n in gm.graph.nodes if n.op == "output").args[0]
-    shapes = ", ".join(shape_comment(n.meta["spec_shape"]) for n in inputs)
+    typed = lambda value: "list[Tensor]" if isinstance(value, list) or value.type is not None else "Tensor"  # noqa: E731
     lines = [
         f"class {name}(nn.Module):",
-        f'    """Block \'{block}\': {shapes} -> {shape_comment(output.meta["spec_shape"])}; attribute names are the '
-        'inner node ids."""',
+        f'    """Block \'{block}\': {", ".join(_shapes(n) for n in inputs)} -> {_shapes(output)}; attribute names are '
+        'the inner node ids."""',
         "",
         "    def __init__(self):",
         "        super().__init__()",
         *(" " * INIT_INDENT + line for line in init_lines(gm, block_names)),
         "",
-        f"    def forward(self, {', '.join(f'{local[n]}: Tensor' for n in inputs)}) -> Tensor:",
+        f"    def forward(self, {', '.join(f'{local[n]}: {typed(n)}' for n in inputs)}) -> {typed(output)}:",
         *(f"        {line}" for line in forward_lines(gm)),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _bodies(module: fx.GraphModule, node: fx.Node) -> list[tuple[fx.GraphModule, str]]:
+    """(compiled body, block name) of what a call_module node holds: a Block use's body, or a Recurrent's cells."""
+    if "spec_block" in node.meta:
+        return [(module.get_submodule(node.target), node.meta["spec_block"])]
+    if "spec_cell" in node.meta:
+        recurrent = module.get_submodule(node.target)
+        cells = [recurrent.cell] + ([recurrent.cell_reverse] if recurrent.cell_reverse is not None else [])
+        return [(cell, node.meta["spec_cell"]) for cell in cells]
+    return []
 
 
 def block_classes(gm: fx.GraphModule, taken: set[str]) -> tuple[dict[int, str], list[str]]:
@@ -61,17 +85,14 @@ def block_classes(gm: fx.GraphModule, taken: set[str]) -> tuple[dict[int, str], 
 
     def visit(module: fx.GraphModule) -> None:
         for node in module.graph.nodes:
-            if node.op != "call_module" or "spec_block" not in node.meta:
-                continue
-            body = module.get_submodule(node.target)
-            visit(body)
-            block = node.meta["spec_block"]
-            text = _body_source(body, "CLASS", block, block_names)
-            if text not in by_source:
-                by_source[text] = _unique(class_name(block), taken)
-                taken.add(by_source[text])
-                sources.append(text.replace("class CLASS(", f"class {by_source[text]}(", 1))
-            block_names[id(body)] = by_source[text]
+            for body, block in _bodies(module, node) if node.op == "call_module" else ():
+                visit(body)
+                text = _body_source(body, "CLASS", block, block_names)
+                if text not in by_source:
+                    by_source[text] = _unique(class_name(block), taken)
+                    taken.add(by_source[text])
+                    sources.append(text.replace("class CLASS(", f"class {by_source[text]}(", 1))
+                block_names[id(body)] = by_source[text]
 
     visit(gm)
     return block_names, sources

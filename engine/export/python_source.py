@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import inspect
 import keyword
+import operator
 
 import torch
 from torch import fx, nn
@@ -105,6 +106,9 @@ def init_lines(gm: fx.GraphModule, block_names: dict[int, str] | None = None) ->
         if "spec_block" in node.meta:
             lines.append(f"self.{node.target} = {(block_names or {})[id(gm.get_submodule(node.target))]}()")
             continue
+        if "spec_cell" in node.meta:
+            lines += _recurrent_init(gm, node, block_names or {})
+            continue
         assert "spec_args" in node.meta, (
             f"model.py is written from a GraphModule compiled by engine.compile.fx_module; submodule "
             f"'{node.target}' has no meta['spec_args'] (the arguments it was built with)"
@@ -112,6 +116,16 @@ def init_lines(gm: fx.GraphModule, block_names: dict[int, str] | None = None) ->
         callee, texts = constructor_call(type(gm.get_submodule(node.target)), node.meta["spec_args"])
         lines += wrapped(f"self.{node.target} = {callee}", texts, INIT_INDENT)
     return lines
+
+
+def _recurrent_init(gm: fx.GraphModule, node: fx.Node, block_names: dict[int, str]) -> list[str]:
+    """`self.rnn = Recurrent(cell=LstmCell(), hidden=..., ...)`: the cells are instances of their bodies' classes."""
+    recurrent = gm.get_submodule(node.target)
+    texts = [f"cell={block_names[id(recurrent.cell)]}()"]
+    texts += [f"{name}={literal(value)}" for name, value in node.meta["spec_args"].items()]
+    if recurrent.cell_reverse is not None:
+        texts.append(f"cell_reverse={block_names[id(recurrent.cell_reverse)]}()")
+    return wrapped(f"self.{node.target} = Recurrent", texts, INIT_INDENT)
 
 
 # --- the custom layers' source -----------------------------------------------------------------------
@@ -197,6 +211,8 @@ def _call_source(node: fx.Node, names: dict[fx.Node, str]) -> str:
     if node.op == "call_module":
         return f"self.{node.target}({', '.join(args)})"
     assert node.op == "call_function", f"unexpected fx node {node.op}"
+    if node.target is operator.getitem:  # a cell's state Input: h = state[0]
+        return f"{args[0]}[{args[1]}]"
     return f"{_function_name(node.target)}({', '.join(args)})"
 
 
