@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from builder.block_library import resnet18
+from builder.block_library import cell_net, resnet18
 from builder.datasets import DATASETS, PARITY_BITS, SINE_STEPS, TEXT_ALPHABET, TEXT_STEPS
 from builder.spec import GraphSpec, parse_spec
 
@@ -351,10 +351,34 @@ TEMPLATES: dict[str, Template] = {
             **SINE,
         ),
         _t(
+            "lstm_cells_sine",
+            "LSTM from its gates on a sine",
+            "The LSTM of lstm_sine built from its gates: a Recurrent node runs the lstm_cell block (input, forget and "
+            "output gates and the cell candidate, each a Linear of x_t plus a Linear of h through a sigmoid or tanh; "
+            "the cell state c_next a visible edge) over the window, and a Linear predicts the next sample from the "
+            "last h. Given the same weights it computes what torch.nn.LSTM does.",
+            lambda: cell_net("lstm_cells_sine", DATASETS["sine"].feature_shape, "lstm_cell", 32, False, 1),
+            **SINE,
+        ),
+        _t(
             "gru_parity",
             "GRU on parity",
             f"A GRU reads {PARITY_BITS} bits and says after each one whether the count of ones so far is odd.",
             _gru_parity,
+            dataset="parity",
+            optimizer="adam",
+            lr=1e-2,
+            batch_size=32,
+            epochs=20,
+        ),
+        _t(
+            "gru_cells_parity",
+            "GRU from its gates on parity",
+            f"The GRU of gru_parity built from its gates: a Recurrent node runs the gru_cell block (reset and update "
+            f"gates, the candidate from x_t and the reset part of h, then h' = (1 - z) * n + z * h) over {PARITY_BITS} "
+            "bits, and a Linear says after each bit whether the count of ones so far is odd. Given the same weights "
+            "it computes what torch.nn.GRU does.",
+            lambda: cell_net("gru_cells_parity", [PARITY_BITS, 1], "gru_cell", 32, True, 2),
             dataset="parity",
             optimizer="adam",
             lr=1e-2,
