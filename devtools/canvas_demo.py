@@ -55,12 +55,19 @@ def generated_graph(payload: dict, count: int) -> dict:
     return {**payload, "nodes": nodes, "edges": edges, "breadcrumb": [], "note": None}
 
 
+def gradient_fill(i: int) -> str:
+    """A blue of four strengths, as the Train page colours cards by gradient norm."""
+    return ("#e3f2fd", "#90caf9", "#42a5f5", "#1565c0")[i % 4]
+
+
 def demo_payload(query) -> dict:
     payload = json.loads(FIXTURE.read_text())
     if query.get("nodes", "").isdigit():
         payload = generated_graph(payload, min(int(query["nodes"]), MAX_NODES))
-    if query.get("read_only") == "1":
-        payload = {**payload, "read_only": True, "palette": []}
+    if query.get("read_only") == "1":  # as on the Train page: each card tinted and badged by its gradient norm
+        nodes = [{**node, "fill": gradient_fill(i), "badge": f"‖g‖ {10.0 ** -(i % 4 + 1):.1e}"} for i, node in
+                 enumerate(payload["nodes"])]  # fmt: skip
+        payload = {**payload, "read_only": True, "palette": [], "nodes": nodes}
     if query.get("theme") in ("light", "dark"):
         payload["theme"] = query["theme"]
     return payload

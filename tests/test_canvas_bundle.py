@@ -69,11 +69,24 @@ def test_the_component_registers_with_its_files_in_a_fresh_manager():
     assert manager.get_component_asset_root(component.NAME) == sources.STATIC.resolve()
 
 
+def mounted_component(block):
+    """The proto of the first st.components.v2 element under this AppTest block."""
+    for child in block.children.values():
+        proto = getattr(child, "proto", None)
+        if proto is not None and type(proto).__name__ == "BidiComponent":
+            return proto
+        if getattr(child, "children", None):
+            found = mounted_component(child)
+            if found is not None:
+                return found
+    return None
+
+
 def test_the_demo_mounts_the_component_with_the_payload_and_a_served_bundle():
     app = AppTest.from_file(str(DEMO), default_timeout=60)
     app.run()
     assert not app.exception
-    mounted = app.main.children[0].proto
+    mounted = mounted_component(app.main)
     assert mounted.component_name == "netcanvas.flow_canvas"
     assert mounted.js_source_path == "flow_canvas.js" and not mounted.js_content  # served, not inlined
     assert mounted.css_source_path == "flow_canvas.css" and mounted.isolate_styles

@@ -187,8 +187,8 @@ def test_node_drag_sends_move_end_only_at_the_drop(open_demo):
     assert (x, y) == pytest.approx(canvas.screen_to_flow(page, box["x"], box["y"]), abs=1.5)  # where it is drawn
     # React Flow starts the drag after the first mouse step, so the node moves by the drag less one step
     step = 90 / 12
-    assert x == pytest.approx(280.0 + (90 - step) / zoom, abs=step / zoom + 2)
-    assert y == pytest.approx(320.0 + (45 - step / 2) / zoom, abs=step / zoom + 2)
+    assert x == pytest.approx(270.0 + (90 - step) / zoom, abs=step / zoom + 2)
+    assert y == pytest.approx(260.0 + (45 - step / 2) / zoom, abs=step / zoom + 2)
 
 
 def test_block_open_expand_and_breadcrumb(open_demo):
@@ -237,6 +237,9 @@ def test_read_only_shows_no_palette_and_sends_no_edits(open_demo):
     assert page.locator("[data-testid='palette']").count() == 0
     assert page.locator("[data-testid='palette-search']").count() == 0
     assert page.locator(".nc-card-x").count() == 0 and page.locator("[data-testid='block-open-res2']").count() == 0
+    conv_a = canvas.node(page, "conv_a")  # the demo's second node: fill #90caf9, badge 1.0e-02
+    assert conv_a.evaluate("(card) => getComputedStyle(card).backgroundColor") == "rgb(144, 202, 249)"
+    assert conv_a.locator(".nc-card-badge").inner_text() == "‖g‖ 1.0e-02"
     reruns, shown = canvas.rerun_count(page), len(canvas.events(page))
     x0, y0 = canvas.centre(canvas.node(page, "pool").locator(".nc-card-id"))
     canvas.mouse_drag(page, (x0, y0), (x0 + 80, y0 + 40))  # no drag
@@ -269,7 +272,7 @@ def test_a_new_rev_replaces_local_moves_and_selection_without_an_echo(open_demo)
     x0, y0 = canvas.centre(canvas.node(page, "pool").locator(".nc-card-id"))
     next_event(page, lambda: canvas.mouse_drag(page, (x0, y0), (x0 + 80, y0 + 40)))
     moved = canvas.node_position(page, "pool")
-    assert moved[0] > 300
+    assert moved[0] > 290
     next_event(page, lambda: canvas.click_node(page, "conv_a"))  # a rerun with the same rev
     assert canvas.node_position(page, "pool") == pytest.approx(moved, abs=1)  # the local move stays
     shown = len(canvas.events(page))
@@ -279,8 +282,8 @@ def test_a_new_rev_replaces_local_moves_and_selection_without_an_echo(open_demo)
         " return h.shadowRoot.querySelector(\"[data-testid='node-fc'].nc-card-selected\"); }"
     )
     canvas.settled_reruns(page)
-    assert canvas.node_position(page, "pool") == pytest.approx((280.0, 320.0), abs=1)  # Python's picture
-    assert canvas.node_position(page, "x") == pytest.approx((40.0, 160.0), abs=1)
+    assert canvas.node_position(page, "pool") == pytest.approx((270.0, 260.0), abs=1)  # Python's picture
+    assert canvas.node_position(page, "x") == pytest.approx((40.0, 130.0), abs=1)
     assert page.locator(".nc-card-selected").count() == 1  # conv_a no longer
     assert len(canvas.events(page)) == shown  # taking Python's selection sends nothing back
 

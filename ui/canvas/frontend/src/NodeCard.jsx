@@ -65,6 +65,7 @@ function BlockButtons({ id, send }) {
 function NodeCardView({ id, data, selected }) {
   const { send, readOnly } = useContext(CanvasActions);
   const classes = ["nc-card", data.problem ? "nc-card-problem" : "", selected ? "nc-card-selected" : ""];
+  if (data.port_labels) classes.push("nc-card-numbered");
   const style = { "--nc-accent": data.colour || "#607d8b" };
   if (data.fill) style.background = data.fill;
   if ((data.inputs ?? 0) > 2) style.minHeight = `${PORT_SPACING * data.inputs}px`; // room for numbered ports
