@@ -67,6 +67,10 @@ class EditorSession:
         """Whether the graph differs from the one last loaded (a Load would replace work of the person's)."""
         return fingerprint(self.spec) != self.baseline
 
+    def mark_saved(self) -> None:
+        """The graph was saved to a file: a Load over it now replaces nothing unsaved."""
+        self.baseline = fingerprint(self.spec)
+
     def commit(self, new_spec: GraphSpec, *, fit: bool = False) -> None:
         if new_spec.to_dict() == self.spec.to_dict():
             return

@@ -283,3 +283,16 @@ def test_new_nodes_get_readable_ids(op, expected):
     spec, new_id = edit.add_node(GraphSpec(), op)
     assert new_id == expected
     assert edit.add_node(spec, op)[1] == f"{expected}_2"
+
+
+def test_a_saved_graph_counts_as_saved_until_the_next_edit():
+    ed = EditorSession()
+    ed.set_param("fc1", "out_features", 8)
+    assert ed.unsaved
+    ed.mark_saved()
+    assert not ed.unsaved
+    ed.load(TEMPLATES["lenet"].spec(), "lenet")
+    assert ed.notice.kind == "success"  # nothing unsaved was replaced: no "one Undo away"
+    ed.set_param("fc1", "out_features", 8)
+    ed.load(TEMPLATES["mlp_iris"].spec(), "mlp_iris")
+    assert "one Undo away" in ed.notice.text

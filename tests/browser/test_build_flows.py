@@ -135,8 +135,10 @@ def test_save_clear_open_gives_the_same_graph(page, tmp_path):
     click_node(page, "fc")
     set_number(page, "out_features *", 7)
     saved = save_json(page, tmp_path / "saved.json")
+    settle(page)
     page.get_by_role("button", name="Clear").click()
     settle(page)
+    expect(page.get_by_text("one Undo away")).to_have_count(0)  # saved to a file: nothing unsaved was replaced
     assert node_ids(page) == []
     open_file(page, tmp_path / "saved.json")
     expect(node(page, "fc")).to_contain_text("[7]")

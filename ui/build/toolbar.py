@@ -63,7 +63,7 @@ def draw_toolbar() -> None:
             file_name=_file_name(ed.spec),
             mime="application/json",
             icon=":material/download:",
-            on_click="ignore",
+            on_click=ed.mark_saved,  # saved: a Load over it replaces nothing unsaved
         )
         with st.popover("Open a saved network", icon=":material/upload_file:"):
             st.file_uploader(
