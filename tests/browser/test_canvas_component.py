@@ -126,7 +126,7 @@ def test_delete_key_deletes_the_selected_node_and_backspace_the_selected_edge(op
     event = next_event(page, lambda: canvas.press(page, "Delete"))
     assert body(event) == {"kind": "delete", "nodes": ["conv_a"], "edges": []}
     next_event(page, lambda: canvas.click_edge(page, "flat->fc:0"))  # clears the node selection: select []
-    event = next_event(page, lambda: canvas.press(page, "Backspace"))
+    event = next_event(page, lambda: page.keyboard.press("Backspace"))  # the click on the edge focused the pane
     assert body(event) == {"kind": "delete", "nodes": [], "edges": ["flat->fc:0"]}
 
 
@@ -230,6 +230,8 @@ def test_pan_and_zoom_cause_no_rerun(open_demo):
     after = canvas.viewport(page)
     assert after != before  # the view did move
     assert_quiet(page, reruns, shown)
+    next_event(page, lambda: canvas.press(page, "Control+z"))  # a rerun keeps the view
+    assert canvas.viewport(page) == pytest.approx(after, abs=0.5)
 
 
 def test_read_only_shows_no_palette_and_sends_no_edits(open_demo):
@@ -265,6 +267,11 @@ def test_keys_typed_in_the_palette_search_do_nothing(open_demo):
     search.fill("fully connected")  # by description
     assert page.locator("[data-testid='palette-Linear']").is_visible()
     assert page.locator("[data-testid='palette-ReLU']").count() == 0
+    page.locator("[data-testid='palette-toggle']").click()  # collapsed
+    assert page.locator("[data-testid='palette-search']").count() == 0
+    page.locator("[data-testid='palette-toggle']").click()
+    assert page.locator("[data-testid='palette-search']").is_visible()
+    assert_quiet(page, reruns, shown)
 
 
 def test_a_new_rev_replaces_local_moves_and_selection_without_an_echo(open_demo):

@@ -42,6 +42,15 @@ function OutputPorts({ count, connectable }) {
   ));
 }
 
+// Dark or light text, whichever reads on this background ("#rrggbb"); undefined for anything else.
+function textOn(fill) {
+  const match = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(fill || "");
+  if (!match) return undefined;
+  const [r, g, b] = match.slice(1).map((hex) => parseInt(hex, 16) / 255);
+  const luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  return luminance > 0.5 ? "#1f2328" : "#f5f7fa";
+}
+
 function stop(handler) {
   return (event) => {
     event.stopPropagation();
@@ -67,7 +76,11 @@ function NodeCardView({ id, data, selected }) {
   const classes = ["nc-card", data.problem ? "nc-card-problem" : "", selected ? "nc-card-selected" : ""];
   if (data.port_labels) classes.push("nc-card-numbered");
   const style = { "--nc-accent": data.colour || "#607d8b" };
-  if (data.fill) style.background = data.fill;
+  if (data.fill) {
+    style.background = data.fill;
+    style.color = textOn(data.fill);
+    classes.push("nc-card-filled");
+  }
   if ((data.inputs ?? 0) > 2) style.minHeight = `${PORT_SPACING * data.inputs}px`; // room for numbered ports
   return (
     <div className={classes.join(" ")} style={style} title={data.tooltip || ""} data-testid={`node-${id}`}>
