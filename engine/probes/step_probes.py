@@ -66,6 +66,10 @@ class ProbeSettings:
     max_matrices: int = 8
     max_filters: int = 16
     max_points: int = 300  # validation points drawn over the decision surface
+    # recurrent nodes (engine.probes.recurrent_probes): on a snapshot at most every max(recurrent_min_seconds,
+    # training time so far / recurrent_spread) seconds, and on the last (their number grows as the log of the time)
+    recurrent_min_seconds: float = 2.0
+    recurrent_spread: int = 40
 
 
 DEFAULT_PROBES = ProbeSettings()

@@ -13,7 +13,8 @@ import time
 import torch
 
 from engine.probes.epoch_probes import EpochProbes
-from engine.probes.step_probes import StepProbes
+from engine.probes.recurrent_probes import RecurrentProbes
+from engine.probes.step_probes import Snapshot, StepProbes
 from engine.runs.checkpoint import save_checkpoint
 from engine.runs.store import RunRecord, RunStore, Write
 from engine.train.device import out_of_memory
@@ -51,6 +52,9 @@ class RunLoop:
         self.store, self.run_id, self.prepared = store, record.id, prepared
         self.trainer = prepared.trainer
         self.step_probes, self.epoch_probes = probes if probes is not None else (None, None)
+        steps = self.step_probes
+        # gates, cell state and per-step gradients of the recurrent nodes, on some step snapshots (None: no such node)
+        self.recurrent = RecurrentProbes.for_trainer(self.trainer, steps.settings) if steps is not None else None
         self.previous = record.final or {}  # the run's numbers before this stretch (a continued run)
         self.kept = kept
         self.pending = Write()
@@ -109,11 +113,23 @@ class RunLoop:
             self.pending.metrics.append((step, epoch, kind, {**values, "message": event["message"]}))
             self.store.set_status(self.run_id, "running", event["message"])
         if self.step_probes is not None and kind in ("step", "epoch"):
-            for sampled, snapshot in self.step_probes.at_event(step):  # sampled since the last event: in this epoch
+            snapshots = self.step_probes.at_event(step)  # sampled since the last event: in this epoch
+            self._add_recurrent(snapshots)
+            for sampled, snapshot in snapshots:
                 self.pending.snapshots.append((sampled, epoch, "step", snapshot))
         if kind == "epoch":
             self.epoch_end_step = step
             self._epoch_end(step, epoch)
+
+    def _add_recurrent(self, snapshots: list[Snapshot], last: bool = False) -> None:
+        """The newest of `snapshots` gains "recurrent" ({node id: ...}, engine.probes.recurrent_probes) when due: the
+        run's final step (or its `last` snapshot) always."""
+        if self.recurrent is None or not snapshots:
+            return
+        sampled, snapshot = snapshots[-1]
+        final = bool(self.step_probes.plan) and sampled == self.step_probes.plan[-1]
+        if self.recurrent.due(time.perf_counter(), last or final):
+            snapshot["recurrent"] = self.recurrent.measure(self.trainer.step)
 
     def _epoch_end(self, step: int, epoch: int) -> None:
         if self.epoch_probes is not None:
@@ -249,7 +265,9 @@ class RunLoop:
     def _end(self, ending: dict | None) -> None:
         self.ended = True
         if self.step_probes is not None:  # steps sampled after the last event (a divergence ends without one)
-            for sampled, snapshot in self.step_probes.collect():
+            snapshots = self.step_probes.collect()
+            self._add_recurrent(snapshots, last=True)
+            for sampled, snapshot in snapshots:
                 self.pending.snapshots.append((sampled, self._epoch(), "step", snapshot))
             self.step_probes.disarm()
         if self.active_since is not None:
