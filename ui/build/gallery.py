@@ -82,19 +82,16 @@ def _card(name: str, on_load: Callable[[str], None]) -> None:
     st.image(template_svg(name), alt=f"The graph of {template.title}")  # an <img>: st.html would drop the SVG
     st.markdown(_badges(all_tags()[name]))
     st.caption(template.description)
-    if st.button(
-        "Load",
-        key=f"template_{name}",
-        help=f"Replace the graph with {template.title}",
-        on_click=on_load,
-        args=(name,),
-    ):
-        st.rerun()  # closes the dialog; the callback has loaded the template
+    st.button(
+        "Load", key=f"template_{name}", help=f"Replace the graph with {template.title}", on_click=on_load, args=(name,)
+    )
 
 
 @st.dialog("Templates", width="large", on_dismiss=close_gallery)
 def draw_gallery(on_load: Callable[[str], None]) -> None:
     """The dialog; `on_load(name)` loads a template (and should call close_gallery)."""
+    if not gallery_is_open():  # Load's callback has run: redraw the page (a dialog's own rerun would not) at once
+        st.rerun()
     st.caption("Each template is a ready-made network with the training settings it learns with.")
     chosen, text = _filters()
     names = matching(TEMPLATES, text=text, **chosen)
