@@ -84,6 +84,22 @@ def test_palette_drop_on_an_edge_names_the_edge(open_demo):
     assert event["kind"] == "add" and event["op"] == "Dropout" and event["on_edge"] == "res2->flat:0"
 
 
+def test_the_edge_under_a_dragged_palette_item_is_highlighted(open_demo):
+    page = open_demo()
+    start = canvas.centre(page.locator("[data-testid='palette-ReLU']"))
+    end = canvas.edge_point(page, "res2->flat:0")
+
+    def over_the_edge():
+        page.mouse.move(end[0], end[1] + 1)  # a drag reports where it is on the next move
+        page.locator(".nc-drop-target").wait_for(timeout=5_000)
+        assert page.locator(".nc-drop-target").count() == 1
+        assert page.locator("[data-testid='rf__edge-res2->flat:0']").get_attribute("class").count("nc-drop-target") == 1
+
+    event = next_event(page, lambda: canvas.mouse_drag(page, start, end, before_release=over_the_edge))
+    assert event["on_edge"] == "res2->flat:0"
+    assert page.locator(".nc-drop-target").count() == 0  # gone after the drop
+
+
 def test_palette_click_adds_at_the_centre_of_the_view(open_demo):
     page = open_demo()
     pane = page.locator(canvas.PANE).bounding_box()

@@ -13,7 +13,7 @@ import {
   useNodesInitialized,
   useReactFlow,
 } from "@xyflow/react";
-import { edgeUnderPoint } from "./edgeHit.js";
+import { edgeUnderPoint, edgeElementUnderPoint, makeDropHighlight } from "./edgeHit.js";
 import { CARD_TYPE, SHAPE_EDGE, selectedIds, selectionKey, toFlowEdges, toFlowNodes } from "./flowData.js";
 import { handleCanvasKey } from "./keys.js";
 import { CanvasActions, NodeCard } from "./NodeCard.jsx";
@@ -93,16 +93,20 @@ function useFirstRenderTime(startedAt, rootRef) {
 }
 
 function usePaletteDrop(flow, send, hitRoot, paneRef, readOnly) {
+  const highlight = useMemo(makeDropHighlight, []);
   const onDragOver = useCallback(
     (event) => {
       if (readOnly || !event.dataTransfer.types.includes(DRAG_MIME)) return;
       event.preventDefault();
       event.dataTransfer.dropEffect = "copy";
+      highlight.show(edgeElementUnderPoint(hitTestRoot(hitRoot), event.clientX, event.clientY));
     },
-    [readOnly],
+    [readOnly, hitRoot, highlight],
   );
+  const onDragLeave = useCallback(() => highlight.clear(), [highlight]);
   const onDrop = useCallback(
     (event) => {
+      highlight.clear();
       const op = event.dataTransfer.getData(DRAG_MIME);
       if (readOnly || !op) return;
       event.preventDefault();
@@ -110,7 +114,7 @@ function usePaletteDrop(flow, send, hitRoot, paneRef, readOnly) {
       const onEdge = edgeUnderPoint(hitTestRoot(hitRoot), event.clientX, event.clientY);
       send("add", { op, x: round(at.x), y: round(at.y), on_edge: onEdge });
     },
-    [flow, send, hitRoot, readOnly],
+    [flow, send, hitRoot, readOnly, highlight],
   );
   const addAtCentre = useCallback(
     (op) => {
@@ -120,7 +124,7 @@ function usePaletteDrop(flow, send, hitRoot, paneRef, readOnly) {
     },
     [flow, send, paneRef],
   );
-  return { onDragOver, onDrop, addAtCentre };
+  return { onDragOver, onDragLeave, onDrop, addAtCentre };
 }
 
 export function Canvas({ data, send, hitRoot, startedAt, theme }) {
@@ -189,6 +193,7 @@ export function Canvas({ data, send, hitRoot, startedAt, theme }) {
           onKeyPress={onKey}
           onPointerDownCapture={focusPane}
           onDragOver={drop.onDragOver}
+          onDragLeave={drop.onDragLeave}
           onDrop={drop.onDrop}
         >
           <ReactFlow
