@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import copy
 
+from builder.block_library import blocks_for
 from builder.catalog import CATALOG
 from builder.edit import add_edge, delete_node, starter_params
 from builder.fixes import fresh_id
-from builder.spec import Edge, GraphSpec, Node
+from builder.palette_blocks import PALETTE_BLOCKS
+from builder.spec import Edge, GraphSpec, Node, parse_spec
 
 
 def is_merge(spec: GraphSpec, node_id: str) -> bool:
@@ -50,12 +52,28 @@ def edge_ids(spec: GraphSpec) -> dict[str, Edge]:
 
 
 def add_at(spec: GraphSpec, op: str, x: float, y: float) -> tuple[GraphSpec, str | None, str | None]:
-    """A new `op` node at (x, y), unwired. Returns (spec, new id, None) or (spec, None, why not)."""
-    if op not in CATALOG or op in ("Output",):
+    """A new `op` node (or a built-in block of the palette) at (x, y), unwired. (spec, new id, None) or why not."""
+    if op in PALETTE_BLOCKS:
+        return _add_library_block(spec, op, x, y)
+    if op not in CATALOG or op in ("Output", "Block", "Recurrent"):
         return spec, None, f"'{op}' is not a layer that can be added here"
     out = spec.copy()
     new_id = fresh_id(out, op)
     out.nodes.append(Node(new_id, op, starter_params(op), {"x": round(x), "y": round(y)}))
+    return out, new_id, None
+
+
+def _add_library_block(spec: GraphSpec, entry: str, x: float, y: float) -> tuple[GraphSpec, str | None, None]:
+    """A use of a built-in block (its definition added to the spec's blocks unless one of that name is there)."""
+    item = PALETTE_BLOCKS[entry]
+    out = spec.copy()
+    parsed, _ = parse_spec(
+        {"version": 2, "name": "library", "nodes": [], "edges": [], "blocks": blocks_for(item.block)}
+    )
+    for name, definition in parsed.blocks.items():
+        out.blocks.setdefault(name, definition)
+    new_id = fresh_id(out, item.id_base)
+    out.nodes.append(Node(new_id, item.op, copy.deepcopy(item.params), {"x": round(x), "y": round(y)}))
     return out, new_id, None
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from builder.canvas_edit import edge_ids, incoming, is_merge
 from builder.catalog import CATALOG, ops_by_group
 from builder.opdef import fmt
+from builder.palette_blocks import PALETTE_BLOCKS
 from builder.spec import GraphSpec
 from builder.validate import Analysis
 
@@ -23,7 +24,7 @@ GROUP_COLOURS = {  # accents that read on a light and a dark card
     "blocks": "#607d8b",
 }
 UNKNOWN_OP = "#d32f2f"
-PALETTE_HIDDEN = {"Output", "Block"}  # Output lives inside blocks; a Block comes from "Make a block"
+PALETTE_HIDDEN = {"Output", "Block", "Recurrent"}  # Output lives inside blocks; blocks and cells come below
 
 
 def key_params(op_name: str, params: dict) -> str:
@@ -111,4 +112,6 @@ def palette() -> list[dict]:
         shown = [{"name": op.name, "doc": op.doc} for op in ops if op.name not in PALETTE_HIDDEN]
         if shown:
             groups.append({"group": group, "colour": GROUP_COLOURS.get(group, "#777"), "ops": shown})
+    library = [{"name": name, "doc": item.doc} for name, item in PALETTE_BLOCKS.items()]
+    groups.append({"group": "blocks", "colour": GROUP_COLOURS["blocks"], "ops": library})
     return groups

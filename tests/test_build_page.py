@@ -320,3 +320,21 @@ def test_a_selection_becomes_a_block_with_one_event(at):
     assert [n.op for n in spec.nodes] == ["Input", "Linear", "Block"] and "block1" in spec.blocks
     assert canvas_node(at, "block")["shape"] == "[16]" and edge_label(at, "block", "fc2") == "[16]"
     assert any("made block 'block1'" in t.value for t in at.toast)
+
+
+def test_a_block_or_cell_from_the_palette_is_edited_in_the_inspector(at):
+    click_node(at, "x")
+    next(w for w in at.text_input if w.label == "shape *").set_value("12, 3").run()
+    send_event(at, "delete", nodes=["fc1", "relu", "fc2"], edges=[])
+    send_event(at, "add", op="LSTM cell", x=300.0, y=0.0)
+    send_event(at, "connect", source="x", target="lstm", port=None)
+    assert canvas_node(at, "lstm")["shape"] == "[12, 16]"
+    assert at.selectbox(key=next(s.key for s in at.selectbox if s.label == "cell *")).value == "lstm_cell"
+    next(w for w in at.number_input if w.label == "hidden *").set_value(8).run()
+    assert canvas_node(at, "lstm")["shape"] == "[12, 8]"
+    send_event(at, "add", op="ResNet basic block", x=300.0, y=300.0)
+    block = editor(at).selected
+    field = next(w for w in at.text_input if w.label == "channels *")
+    assert field.value == "16"
+    field.set_value("32").run()
+    assert editor(at).spec.node(block).params["channels"] == 32

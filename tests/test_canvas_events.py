@@ -203,3 +203,31 @@ def test_the_picture_marks_a_node_with_a_problem():
     spec.node("a").params["out_features"] = 0
     nodes = {n["id"]: n for n in picture_nodes(spec, analyze(spec))}
     assert "out_features" in nodes["a"]["problem"] and nodes["b"]["problem"] is None
+
+
+def test_the_palette_offers_the_built_in_blocks_and_each_adds_a_valid_use():
+    from builder.palette_blocks import PALETTE_BLOCKS
+
+    offered = {op["name"] for group in palette() if group["group"] == "blocks" for op in group["ops"]}
+    assert offered == {"ResNet basic block", "Bottleneck block", "LSTM cell", "GRU cell", "Transformer encoder block"}
+    inputs = {"Block": [16, 8, 8], "Recurrent": [12, 3]}
+    for entry, item in PALETTE_BLOCKS.items():
+        shape = [64, 8, 8] if entry == "Bottleneck block" else [10, 16] if "encoder" in entry else inputs[item.op]
+        spec = GraphSpec("t", [Node("x", "Input", {"shape": shape}, {"x": 0, "y": 0})], [])
+        ed, canvas = session(spec)
+        canvas.send("add", op=entry, x=300, y=0)
+        new_id = ed.selected
+        canvas.send("connect", source="x", target=new_id, port=None)
+        analysis = analyze(ed.spec)
+        assert analysis.ok, (entry, [i.message for i in analysis.issues])
+        assert item.block in ed.spec.blocks and ed.spec.node(new_id).op == item.op
+    assert "Recurrent" not in {op["name"] for group in palette() for op in group["ops"]}  # it comes as a cell
+
+
+def test_a_users_own_block_of_a_library_name_is_kept_when_the_palette_adds_a_use():
+    ed, canvas = session(branchy())
+    canvas.send("group", nodes=["a", "b", "cat"])
+    ed.spec.blocks["basic"] = ed.spec.blocks.pop("block1")  # the person's own "basic"
+    mine = ed.spec.blocks["basic"].to_dict()
+    canvas.send("add", op="ResNet basic block", x=0, y=600)
+    assert ed.spec.blocks["basic"].to_dict() == mine

@@ -10,6 +10,7 @@ from builder.catalog import CATALOG
 from builder.edit import format_param, parse_param_text
 from builder.opdef import REQUIRED, Param, fmt
 from builder.validate import Analysis
+from ui.build.block_fields import draw_block_fields
 from ui.build.editor_state import editor
 from ui.build.panels import draw_fix_buttons
 
@@ -144,6 +145,8 @@ def draw_inspector(analysis: Analysis) -> None:
             st.text_input(label, value=given, disabled=True, key=_widget_key(param.name), help=help_text)
             continue
         _param_widget(node.id, param, None if given is REQUIRED else given)
+    if node.op in ("Block", "Recurrent"):
+        draw_block_fields(ed, node, _widget_key("_"))
     if op is not None and op.group == "activation":
         _draw_activation_curve(node.id, node.op, analysis)
     for i, issue in enumerate(analysis.issues_for(node.id)):
