@@ -118,7 +118,7 @@ def test_gates_and_state_equal_a_hand_computation_from_the_cells_weights(cell, b
         assert_grid(entry["gates"][gate], expected[gate])  # [T][units]
     assert_grid(entry["state"]["values"], expected[state])
     assert (entry["op"], entry["step"], entry["total_steps"], entry["steps"]) == ("Recurrent", 7, 5, [0, 1, 2, 3, 4])
-    assert (entry["hidden"], entry["units"]) == (3, 3)
+    assert (entry["hidden"], entry["units"], entry["bidirectional"]) == (3, 3, False)
 
 
 @pytest.mark.parametrize("cell", ["lstm_cell", "gru_cell"])

@@ -11,7 +11,7 @@ first training row when there is no validation set), in evaluation mode, with th
   pre-hook hands the node an input that requires grad (the data itself is a leaf that does not); the gradients
   come from torch.autograd.grad, so no parameter's .grad is touched. Early steps with tiny norms are a gradient
   vanishing through time.
-- for a Recurrent node (a gate-level cell, builder/ops_recurrent.py), forward direction: `gates`, each Sigmoid
+- for a Recurrent node (a gate-level cell, builder/ops_recurrent.py), its forward direction: `gates`, each Sigmoid
   node of the cell (lstm_cell: input_gate, forget_gate, output_gate; gru_cell: reset_gate, update_gate) per step,
   by forward hooks on those nodes' modules (the cell's GraphModule is called once per step); and `state`, the
   cell's last state output per step (lstm_cell: the cell state c_next; gru_cell: h_next), by a forward hook on
@@ -21,6 +21,7 @@ Kept small for the run store: at most MAX_STEPS time steps, spread evenly over t
 last (`steps` lists which), and the first MAX_UNITS units (`units`, of `hidden`); values rounded to 3 digits.
 
     {"rnn": {"op": "Recurrent", "step": 120, "total_steps": 20, "steps": [0, ..., 19], "hidden": 32, "units": 32,
+             "bidirectional": False,                                  # gates and state: the forward direction's
              "grad_norm": [T floats or None],                       # None: a zero or non-finite gradient
              "gates": {"input_gate": [[units floats] per shown step], ...},
              "state": {"name": "c_next", "values": [[units floats] per shown step]}}}
@@ -204,6 +205,7 @@ class RecurrentProbes:
                 "total_steps": len(norms),
                 "steps": steps,
                 "hidden": _hidden(module),
+                "bidirectional": _bidirectional(module),  # gates and state are the forward direction's
                 "grad_norm": [_positive(norms[t]) for t in steps],
             }
             gates = {k.rsplit("/", 1)[1]: v for k, v in values.items() if k.startswith(f"gate/{node_id}/")}
@@ -218,6 +220,10 @@ class RecurrentProbes:
 
 def _hidden(module: nn.Module) -> int:
     return int(module.hidden if isinstance(module, Recurrent) else module.hidden_size)
+
+
+def _bidirectional(module: nn.Module) -> bool:
+    return module.cell_reverse is not None if isinstance(module, Recurrent) else bool(module.bidirectional)
 
 
 def _positive(value) -> float | None:

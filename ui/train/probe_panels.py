@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.figures import training as figures
+from ui.train.recurrent_panels import RECURRENT_PANEL, draw_recurrent, has_recurrent
 from ui.train.rule_panels import draw_rule_panels
 from ui.train.run_view import RunView, distribution, node_series, probed_nodes
 
@@ -21,9 +22,15 @@ def draw_details(view: RunView, gradient_kind: str) -> None:
     """The probe panels; a learning rule's live views first when its run has them (ui.train.rule_panels)."""
     rule_views = view.latest_epoch.get("panels")
     panels = ((RULE_PANEL, *PANELS[2:]) if not view.steps else (RULE_PANEL, *PANELS)) if rule_views else PANELS
-    panel = st.segmented_control("Inside the network", panels, default=panels[0], key="train_panel") or panels[0]
+    key = "train_panel"
+    if has_recurrent(view):  # recurrent nodes: their gates and gradients through time first (ui.train.recurrent_panels)
+        panels, key = (RECURRENT_PANEL, *panels), "train_panel_recurrent"  # a new control: it opens on them
+    panel = st.segmented_control("Inside the network", panels, default=panels[0], key=key) or panels[0]
     if panel == RULE_PANEL:
         draw_rule_panels(view)
+        return
+    if panel == RECURRENT_PANEL:
+        draw_recurrent(view)
         return
     if panel == "Gradients":
         _gradients(view, gradient_kind)

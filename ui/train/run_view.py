@@ -178,6 +178,12 @@ def norms_at(snapshots: list, step: int, key: str) -> dict[str, float]:
     return _norms(row, key) if row is not None else {}
 
 
+def recurrent_snapshots(snapshots: list) -> list:
+    """The step snapshots that carry the recurrent nodes' gates, states and per-step gradients ("recurrent":
+    {node id: ...}, engine.probes.recurrent_probes), oldest first."""
+    return [row for row in snapshots if row.data.get("recurrent")]
+
+
 def log_range(snapshots: list, key: str) -> tuple[float, float] | None:
     """(lowest, highest) log10 of the positive `key` norms over all snapshots; None when there are none."""
     logs = [math.log10(v) for row in snapshots for v in _norms(row, key).values() if v > 0]
