@@ -15,8 +15,11 @@ from builder.block_library import blocks_for
 from builder.catalog import CATALOG
 from builder.edit import add_edge, delete_node, starter_params
 from builder.fixes import fresh_id
+from builder.layout import NODE_WIDTH
 from builder.palette_blocks import PALETTE_BLOCKS
 from builder.spec import Edge, GraphSpec, Node, parse_spec
+
+CARD_HALF_HEIGHT = 40  # a card is about 80 px high on the canvas: a drop point becomes its centre
 
 
 def is_merge(spec: GraphSpec, node_id: str) -> bool:
@@ -155,7 +158,9 @@ def _copy_id(spec: GraphSpec, node_id: str) -> str:
 
 
 def add_from_palette(spec: GraphSpec, op: str, x: float, y: float, on_edge: str | None):
-    """The palette's drop: onto an edge (inserted there) or onto the pane. (spec, new id or None, why not)."""
+    """The palette's drop at (x, y), the pointer in flow coordinates, which becomes the card's centre: onto an
+    edge (inserted there) or onto the pane. (spec, new id or None, why not)."""
+    x, y = x - NODE_WIDTH / 2, y - CARD_HALF_HEIGHT
     if on_edge:
         return insert_on_edge(spec, op, on_edge, x, y)
     return add_at(spec, op, x, y)

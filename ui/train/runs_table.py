@@ -40,7 +40,8 @@ def _row(r: RunRecord, places: dict) -> dict:
         "optimizer": config.get("optimizer", ""),
         "lr": config.get("lr"),
         "batch": config.get("batch_size"),
-        "epochs": f"{progress.get('epoch', 0)} / {config.get('epochs')}",
+        # over the whole run: a DBN's pretraining phases count too (progress["epochs"], the trainer's total)
+        "epochs": f"{progress.get('epoch', 0)} / {progress.get('epochs') or config.get('epochs')}",
         "loss": _number(final.get("loss")),
         "val_loss": _number(final.get("val_loss")),
         "val_accuracy": _number(final.get("val_accuracy"), percent=True),
