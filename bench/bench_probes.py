@@ -12,6 +12,10 @@
    (status, new metrics, newest snapshots) vs the same run through the CLI's training path
    (`engine.cli.train_cmd`, in its own process; target >= 0.9). Also: time from start_run to the first loss
    row in the store (the page shows it at its next poll).
+4. Recurrent probes (engine.probes.recurrent_probes) on lstm_cells_sine: one measurement (a forward and backward
+   of one sample with hooks on the gates, the JSON of its numbers) against one training step at the template's
+   batch size, in this process; and the worker's loop (RunLoop, store writes included) with them at their default
+   pace against the same loop without them. `--only-recurrent` runs this part alone.
 
 Throughput is optimizer steps per second of the whole training loop (validation, probes and store writes
 included, set-up left out), per wall-clock second and per CPU second of the process. On a small machine
@@ -39,14 +43,16 @@ import torch
 
 from builder.templates import TEMPLATES
 from engine.probes.epoch_probes import EpochProbes
+from engine.probes.recurrent_probes import RecurrentProbes
 from engine.probes.step_probes import DEFAULT_PROBES, ProbeSettings, StepProbes
 from engine.runs.manager import RunManager
 from engine.runs.store import RunStore
-from engine.runs.worker_loop import start_step_probes
+from engine.runs.worker_loop import RunLoop, start_step_probes
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run
 
 TEMPLATE = "mlp_digits"
+RECURRENT_TEMPLATE = "lstm_cells_sine"
 EVERY = (10, 20, 50, 100)  # a step event comes every log_every = 10 steps: probes arm there
 Rate = tuple[float, float]  # (steps per wall second, steps per CPU second)
 
@@ -180,12 +186,79 @@ def bench_worker(epochs: int, repeats: int) -> None:
     print(f"   start_run -> first loss row in the store: median {med:.2f} s, max {max(first):.2f} s")
 
 
+def recurrent_config(epochs: int) -> TrainConfig:
+    return TrainConfig(**{**TEMPLATES[RECURRENT_TEMPLATE].train, "epochs": epochs, "device": "cpu"})
+
+
+def _seconds(action, times: int) -> float:
+    started = time.perf_counter()
+    for _ in range(times):
+        action()
+    return (time.perf_counter() - started) / times
+
+
+def recurrent_measure_vs_step(repeats: int, times: int = 20) -> tuple[list[float], int]:
+    """(measurement seconds / training step seconds per repeat, bytes of one measurement's JSON)."""
+    run = prepare_run(TEMPLATES[RECURRENT_TEMPLATE].spec(), recurrent_config(1))
+    trainer = run.trainer
+    probes = RecurrentProbes.for_trainer(trainer)
+    batch = trainer.config.batch_size
+    x, y = trainer.x_train[:batch], trainer.y_train[:batch]  # [B, T, F], [B, 1]
+
+    def train_step() -> None:
+        loss = trainer.objective.loss(trainer.model(x), y)
+        trainer.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        trainer.optimizer.step()
+
+    def measure() -> None:
+        json.dumps(probes.measure(trainer.step))
+
+    train_step(), measure()  # warm up
+    ratios = [_seconds(measure, times) / _seconds(train_step, times) for _ in range(repeats)]
+    return ratios, len(json.dumps(probes.measure(trainer.step)))
+
+
+def recurrent_loop_rate(root: str, epochs: int, with_recurrent: bool) -> Rate:
+    """Steps per active and per CPU second of the worker's loop on lstm_cells_sine, with default step probes."""
+    store, t = RunStore(root), TEMPLATES[RECURRENT_TEMPLATE]
+    run_id = store.create_run("bench", t.spec().to_dict(), recurrent_config(epochs).to_dict())
+    run = prepare_run(t.spec(), recurrent_config(epochs))
+    ops = {n.id: n.op for n in run.spec.nodes}
+    probes = StepProbes(run.trainer.model, ops, DEFAULT_PROBES), EpochProbes(run.trainer, DEFAULT_PROBES)
+    loop = RunLoop(store, store.get(run_id), run, probes, None)
+    if not with_recurrent:
+        loop.recurrent = None
+    loop.run()
+    final = store.get(run_id).final
+    return final["steps"] / final["active_seconds"], final["steps"] / final["cpu_seconds"]
+
+
+def bench_recurrent(epochs: int, repeats: int) -> None:
+    ratios, size = recurrent_measure_vs_step(repeats)
+    print(f"4. recurrent probes, {RECURRENT_TEMPLATE}, {repeats} repeats")
+    print(
+        f"   one measurement / one training step (batch {recurrent_config(1).batch_size}): median "
+        f"{statistics.median(ratios):.2f} (all: {', '.join(f'{r:.2f}' for r in ratios)}); {size:,} bytes of JSON"
+    )
+    with tempfile.TemporaryDirectory() as root:
+        recurrent_loop_rate(root, 1, True)  # warm up
+        rates, bases = [], []
+        for _ in range(repeats):
+            bases.append(recurrent_loop_rate(root, epochs, False))
+            rates.append(recurrent_loop_rate(root, epochs, True))
+    print(f"   worker loop, {epochs} epochs, default step probes without recurrent ones: {_rates(bases)}")
+    print(ratio_line("with recurrent probes / without", rates, bases))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads in every process measured")
     parser.add_argument("--skip-sampling", action="store_true", help="only the worker measurements (2 and 3)")
+    parser.add_argument("--only-recurrent", action="store_true", help="only the recurrent probes (4)")
+    parser.add_argument("--recurrent-epochs", type=int, default=4)
     parser.add_argument("--cli-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the CLI child and the fork server inherit it
@@ -194,9 +267,11 @@ def main() -> None:
         cli_child(args.cli_child)
         return
     print(f"torch {torch.__version__}, {args.threads} torch thread(s) per process, {os.cpu_count()} CPUs")
-    if not args.skip_sampling:
-        bench_sampling(args.epochs, args.repeats)
-    bench_worker(args.epochs, args.repeats)
+    if not args.only_recurrent:
+        if not args.skip_sampling:
+            bench_sampling(args.epochs, args.repeats)
+        bench_worker(args.epochs, args.repeats)
+    bench_recurrent(args.recurrent_epochs, args.repeats)
 
 
 if __name__ == "__main__":
