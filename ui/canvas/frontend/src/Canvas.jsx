@@ -26,6 +26,9 @@ const EDGE_TYPES = { [SHAPE_EDGE]: ShapeEdge };
 // Room kept free at the edges by a fit: the zoom controls sit top-right and the minimap bottom-right, so a fitted
 // graph never lies under them; never above 1.2 (one node is not shown huge).
 export const FIT_OPTIONS = { padding: { top: "64px", right: "48px", bottom: "140px", left: "48px" }, maxZoom: 1.2 };
+// Read-only (the Train page): no minimap, so only the controls' strip is kept free.
+const READ_ONLY_FIT = { padding: { top: "52px", right: "20px", bottom: "20px", left: "20px" }, maxZoom: 1.2 };
+const fitOptions = (readOnly) => (readOnly ? READ_ONLY_FIT : FIT_OPTIONS);
 const EDGE_OPTIONS = { markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 } };
 const MULTI_SELECT_KEYS = ["Shift", "Meta", "Control"];
 
@@ -36,7 +39,7 @@ function hitTestRoot(hitRoot) {
 }
 
 // Local nodes and edges, reset from the payload when its `rev` changes; fitted when its `fit` counter changes.
-function usePayloadGraph(data, flow) {
+function usePayloadGraph(data, flow, readOnly) {
   const [nodes, setNodes] = useState(() => toFlowNodes(data));
   const [edges, setEdges] = useState(() => toFlowEdges(data));
   const shown = useRef({ rev: data.rev, fit: data.fit, selection: selectionKey(data.selected || []) });
@@ -50,10 +53,33 @@ function usePayloadGraph(data, flow) {
     }
     if (data.fit !== seen.fit) {
       seen.fit = data.fit;
-      flow.fitView(FIT_OPTIONS); // queued by React Flow until the new nodes are measured
+      flow.fitView(fitOptions(readOnly)); // queued by React Flow until the new nodes are measured
     }
-  }, [data, flow]);
+  }, [data, flow, readOnly]);
   return { nodes, setNodes, edges, setEdges, shown };
+}
+
+// Fit again when the pane changes size (a column laid out after the first fit, a window resized) until the person
+// pans or zooms: a first fit made at the wrong size would otherwise leave the graph tiny in a corner.
+function useFitUntilMoved(paneRef, flow, readOnly) {
+  const moved = useRef(false);
+  useEffect(() => {
+    const pane = paneRef.current;
+    if (!pane || typeof ResizeObserver === "undefined") return undefined;
+    let last = "";
+    const observer = new ResizeObserver(([entry]) => {
+      const { width, height } = entry.contentRect;
+      const size = `${Math.round(width)}x${Math.round(height)}`;
+      if (size === last || width < 50 || height < 50) return;
+      last = size;
+      if (!moved.current) flow.fitView(fitOptions(readOnly));
+    });
+    observer.observe(pane);
+    return () => observer.disconnect();
+  }, [paneRef, flow, readOnly]);
+  return useCallback((event) => {
+    if (event) moved.current = true; // a pan or zoom by the person (a programmatic fit has no event)
+  }, []);
 }
 
 // One `select` event per change of the selected node set, held back while a box selection is being drawn.
@@ -131,7 +157,8 @@ export function Canvas({ data, send, hitRoot, startedAt, theme }) {
   const readOnly = !!data.read_only;
   const flow = useReactFlow();
   const paneRef = useRef(null);
-  const { nodes, setNodes, edges, setEdges, shown } = usePayloadGraph(data, flow);
+  const { nodes, setNodes, edges, setEdges, shown } = usePayloadGraph(data, flow, readOnly);
+  const onMoveStart = useFitUntilMoved(paneRef, flow, readOnly);
   const selection = useSelectionReport(nodes, shown, send);
   const drop = usePaletteDrop(flow, send, hitRoot, paneRef, readOnly);
   useFirstRenderTime(startedAt, paneRef);
@@ -208,8 +235,9 @@ export function Canvas({ data, send, hitRoot, startedAt, theme }) {
             onNodeDragStop={onNodeDragStop}
             onSelectionStart={selection.onSelectionStart}
             onSelectionEnd={selection.onSelectionEnd}
+            onMoveStart={onMoveStart}
             fitView
-            fitViewOptions={FIT_OPTIONS}
+            fitViewOptions={fitOptions(readOnly)}
             minZoom={0.1}
             maxZoom={2}
             deleteKeyCode={null}
@@ -225,8 +253,10 @@ export function Canvas({ data, send, hitRoot, startedAt, theme }) {
             attributionPosition="bottom-left"
           >
             <Background gap={20} size={1} />
-            <Controls position="top-right" orientation="horizontal" showInteractive={false} fitViewOptions={FIT_OPTIONS} />
-            <MiniMap position="bottom-right" pannable zoomable nodeColor={minimapColour} style={{ width: 160, height: 100 }} />
+            <Controls position="top-right" orientation="horizontal" showInteractive={false} fitViewOptions={fitOptions(readOnly)} />
+            {readOnly ? null : (
+              <MiniMap position="bottom-right" pannable zoomable nodeColor={minimapColour} style={{ width: 160, height: 100 }} />
+            )}
           </ReactFlow>
           <Breadcrumb crumbs={data.breadcrumb} send={send} />
           <Note text={data.note} />
