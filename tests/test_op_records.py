@@ -93,3 +93,28 @@ def test_blocking_reasons_walk_the_records_blockers():
     records = {**OP_RECORDS, "Tanh": tanh_blocks_onnx}
     assert blocking_reasons(analysis, "onnx", records) == ["Tanh 'act' blocks ONNX because it is a test"]
     assert blocking_reasons(analysis, "torchscript", records) == [] and blocking_reasons(analysis, "onnx") == []
+
+
+def test_blocking_reasons_look_inside_blocks_and_cells_and_name_the_use():
+    from builder.spec import parse_spec
+    from builder.templates import TEMPLATES
+
+    tanh_blocks_onnx = OpRecord("Tanh", blocks=(Blocker("onnx", lambda p: True, lambda p: "it is a test"),))
+    records = {**OP_RECORDS, "Tanh": tanh_blocks_onnx}
+    raw = {
+        "version": 2, "name": "t",
+        "nodes": [{"id": "x", "op": "Input", "params": {"shape": [4]}},
+                  {"id": "squash", "op": "Block", "params": {"block": "inner"}}],
+        "edges": [{"source": "x", "target": "squash"}],
+        "blocks": {"inner": {"params": {}, "nodes": [{"id": "x", "op": "Input"}, {"id": "act", "op": "Tanh"},
+                                                     {"id": "out", "op": "Output"}],
+                             "edges": [{"source": "x", "target": "act"}, {"source": "act", "target": "out"}]}},
+    }  # fmt: skip
+    spec, issues = parse_spec(raw)
+    assert not issues
+    assert blocking_reasons(analyze(spec), "onnx", records) == [
+        "block 'squash' › Tanh 'act' blocks ONNX because it is a test"
+    ]
+    cells = analyze(TEMPLATES["lstm_cells_sine"].spec())
+    reasons = blocking_reasons(cells, "onnx", records)  # the LSTM cell's candidate and its squashed state
+    assert reasons and all(r.startswith("block '") and "› Tanh '" in r for r in reasons)

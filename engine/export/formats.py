@@ -31,16 +31,23 @@ FORMAT_CHECKS = {  # how each file is proven before it is offered
 }
 
 
-def blocking_reasons(analysis: Analysis, fmt: str, records: Mapping[str, OpRecord] = OP_RECORDS) -> list[str]:
+def blocking_reasons(
+    analysis: Analysis, fmt: str, records: Mapping[str, OpRecord] = OP_RECORDS, where: str = ""
+) -> list[str]:
     """One line per node that keeps `fmt` from being exported: "op 'node' blocks FORMAT because ...". Which op
-    settings block which format is the `blocks` of the op's record (engine/compile/op_records.py)."""
+    settings block which format is the `blocks` of the op's record (engine/compile/op_records.py). The bodies
+    of block uses and of Recurrent cells are looked into too, and such a node is named through its use:
+    "block 'res2' › ConvTranspose2d 'up' blocks ..."."""
     ops = {n.id: n.op for n in analysis.spec.nodes}
     reasons = []
     for node_id in analysis.order:
         op, params = ops[node_id], analysis.params.get(node_id, {})
         for blocker in records[op].blocks:
             if blocker.format == fmt and blocker.applies(params):
-                reasons.append(f"{op} '{node_id}' blocks {FORMAT_TITLES[fmt]} because {blocker.because(params)}")
+                reasons.append(f"{where}{op} '{node_id}' blocks {FORMAT_TITLES[fmt]} because {blocker.because(params)}")
+        inner = analysis.uses.get(node_id) or analysis.cells.get(node_id)
+        if inner is not None:
+            reasons += blocking_reasons(inner.body, fmt, records, f"{where}block '{node_id}' › ")
     return reasons
 
 
