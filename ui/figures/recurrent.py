@@ -7,12 +7,16 @@ from __future__ import annotations
 import math
 
 import plotly.graph_objects as go
+from plotly.colors import sequential
 from plotly.subplots import make_subplots
 
-from ui.figures.style import GRADIENT_SCALE, MID_GREY, layout
+from ui.figures.style import MID_GREY, layout
 
 GATE_SCALE = "Viridis"  # the sigmoid gates, one scale for all: 0 (shut) .. 1 (open)
 STATE_SCALE = "RdBu"  # the cell state, around 0
+# the network's gradient scale (style.GRADIENT_SCALE, Turbo) without its near-black ends: the box of a vanishing
+# gradient, the one that matters most here, stays visible on the dark background
+STEP_SCALE = sequential.Turbo[1:-1]
 MOST_STEP_LABELS = 32  # x_t is written under each box up to this many boxes (the axis names the steps beyond)
 
 
@@ -89,26 +93,47 @@ def log_bounds(logs: list[float | None]) -> tuple[float, float]:
 def unfolded_figure(entry: dict, node_id: str) -> go.Figure:
     """The node unfolded in time: one box per step in a row, h_{t-1} -> h_t arrows between them, x_t under each,
     each box coloured by log10 ‖∂L/∂x_t‖ on one scale (hover: the value)."""
-    steps, norms = entry["steps"], entry["grad_norm"]
+    steps, labelled = entry["steps"], len(entry["steps"]) <= MOST_STEP_LABELS  # labelled: x_t under each box
+    fig = go.Figure()
+    _step_boxes(fig, steps, entry["grad_norm"], entry["op"], gap=6 if labelled else 2)
+    _arrows_and_inputs(fig, steps, labelled)
+    ticks = list(range(len(steps)))[:: math.ceil(len(steps) / 16)]
+    fig.update_xaxes(
+        tickvals=ticks,
+        ticktext=[str(steps[k]) for k in ticks],
+        showticklabels=not labelled,  # the x_t labels name the steps; without them the axis does
+        title_text="time step t",
+        showgrid=False,
+    )
+    fig.update_yaxes(visible=False, range=[-1.05, 0.6])
+    title = f"{node_id} unfolded in time: the gradient reaching each step, after step {entry['step']:,}"
+    return layout(fig, title, height=250)
+
+
+def _step_boxes(fig: go.Figure, steps: list[int], norms: list[float | None], op: str, gap: int) -> None:
+    """One box per shown step at x = 0, 1, ..., coloured by log10 of its gradient norm (none: left blank)."""
     logs = step_logs(norms)
     low, high = log_bounds(logs)
-    boxes = list(range(len(steps)))
-    fig = go.Figure()
     fig.add_heatmap(
-        x=boxes,
+        x=list(range(len(steps))),
         y=[0],
-        z=[logs],
+        z=[logs],  # [1, steps]
         zmin=low,
         zmax=high,
-        colorscale=GRADIENT_SCALE,
-        xgap=6 if len(steps) <= MOST_STEP_LABELS else 2,
+        colorscale=STEP_SCALE,
+        xgap=gap,
         customdata=[[[t, v if v is not None else 0.0] for t, v in zip(steps, norms)]],
         hovertemplate="step %{customdata[0]}: ‖∂L/∂x_t‖ = %{customdata[1]:.3g}<extra></extra>",
         colorbar={"title": {"text": "log10 ‖∂L/∂x_t‖"}, "thickness": 12},
-        name=entry["op"],
+        name=op,
     )
+
+
+def _arrows_and_inputs(fig: go.Figure, steps: list[int], labelled: bool) -> None:
+    """h_{t-1} -> h_t between the boxes, x_t going up into each (named under it when `labelled`)."""
+    boxes = list(range(len(steps)))
     arrow = {"color": MID_GREY, "size": 9}
-    fig.add_scatter(  # h flows from each step's box into the next one's
+    fig.add_scatter(
         x=[k - 0.5 for k in boxes[1:]],
         y=[0.0] * (len(boxes) - 1),
         mode="markers",
@@ -116,18 +141,11 @@ def unfolded_figure(entry: dict, node_id: str) -> go.Figure:
         name="h(t-1) → h(t)",
         hoverinfo="skip",
     )
-    fig.add_scatter(  # x_t goes up into each step's box
-        x=boxes, y=[-0.62] * len(boxes), mode="markers", marker={**arrow, "symbol": "triangle-up"}, name="x(t) in"
-    )
-    fig.data[-1].hoverinfo = "skip"
-    if len(steps) <= MOST_STEP_LABELS:
-        fig.add_scatter(x=boxes, y=[-0.88] * len(boxes), mode="text", text=[f"x{t}" for t in steps], showlegend=False)
-        fig.data[-1].hoverinfo = "skip"
-    ticks = boxes if len(boxes) <= MOST_STEP_LABELS else boxes[:: math.ceil(len(boxes) / 16)]
-    fig.update_xaxes(tickvals=ticks, ticktext=[str(steps[k]) for k in ticks], title_text="time step t", showgrid=False)
-    fig.update_yaxes(visible=False, range=[-1.05, 0.6])
-    title = f"{node_id} unfolded in time: the gradient reaching each step, after step {entry['step']:,}"
-    return layout(fig, title, height=250)
+    up = {**arrow, "symbol": "triangle-up"}
+    fig.add_scatter(x=boxes, y=[-0.62] * len(boxes), mode="markers", marker=up, name="x(t) in", hoverinfo="skip")
+    if labelled:
+        names = [f"x{t}" for t in steps]
+        fig.add_scatter(x=boxes, y=[-0.88] * len(boxes), mode="text", text=names, showlegend=False, hoverinfo="skip")
 
 
 def vanishing_ratio(entry: dict) -> float | None:
