@@ -16,7 +16,14 @@ from builder.datasets import dataset_label
 from builder.session import EditorSession
 from builder.templates import TEMPLATES
 from engine.runs import session_state
-from engine.runs.session_state import list_uploads, load_state, save_state, save_upload, session_dir
+from engine.runs.session_state import (
+    list_uploads,
+    load_state,
+    remove_upload,
+    save_state,
+    save_upload,
+    session_dir,
+)
 from engine.runs.store import RUNS_DIR_ENV
 
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
@@ -96,6 +103,30 @@ def test_uploads_keep_their_original_names_and_the_same_content_is_one_file(tmp_
     assert second.name == "other data.CSV" and session_dir(tmp_path, "k") in second.path.parents
     assert [u.name for u in list_uploads(tmp_path, "k")] == ["other data.CSV", "wine.csv"]
     assert dataset_label(f"csv:{first.path}") == "wine.csv" and dataset_label("iris") == "iris"
+
+
+def test_a_kept_upload_can_be_removed_and_nothing_else_can(tmp_path):
+    wine = save_upload(tmp_path, "k", "wine.csv", b"a,b\n1,2\n")
+    other = save_upload(tmp_path, "other", "wine.csv", b"a,b\n1,2\n")
+    outside = tmp_path / "notes.csv"
+    outside.write_text("x")
+    assert not remove_upload(tmp_path, "k", other.path)  # another session's
+    assert not remove_upload(tmp_path, "k", outside)  # not an upload at all
+    assert remove_upload(tmp_path, "k", wine.path)
+    assert list_uploads(tmp_path, "k") == [] and not wine.path.parent.exists() and other.path.exists()
+    assert not remove_upload(tmp_path, "k", wine.path)  # gone already
+
+
+def test_the_train_page_removes_a_kept_upload_from_its_list():
+    at = open_app()
+    at.session_state["build_editor"].load(TEMPLATES["mlp_iris"].spec(), "mlp_iris")
+    at.switch_page(TRAIN).run()
+    upload(at, "small.csv", wine_csv(4, 2))
+    upload(at, "wine.csv", wine_csv(4, 3))
+    at.button(key="ts_remove_upload").click().run()
+    chosen = at.selectbox(key="ts_upload")
+    assert [pathlib.Path(p).name for p in chosen.options] == ["small.csv"] and chosen.value.endswith("small.csv")
+    assert any("Removed wine.csv" in t.value for t in at.toast)
 
 
 def test_load_over_unsaved_work_says_one_undo_brings_it_back():

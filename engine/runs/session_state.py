@@ -14,6 +14,7 @@ never touches the run store, whose own recovery (moving a corrupt database aside
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -108,3 +109,15 @@ def list_uploads(root: str | os.PathLike, owner: str) -> list[SavedUpload]:
     files = [p for p in folder.glob("*/*") if p.is_file() and not p.name.startswith(".")]
     files.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     return [SavedUpload(p.name, p.resolve()) for p in files]
+
+
+def remove_upload(root: str | os.PathLike, owner: str, path: str | os.PathLike) -> bool:
+    """Delete one of this owner's kept uploads (and its folder); False when `path` is not one of them."""
+    folder = (session_dir(root, owner) / UPLOADS_DIR).resolve()
+    target = Path(path).resolve()
+    if target.parent.parent != folder or not target.is_file():
+        return False
+    target.unlink()
+    with contextlib.suppress(OSError):
+        target.parent.rmdir()  # empty now, unless the same content was kept under a second name
+    return True

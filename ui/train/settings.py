@@ -16,7 +16,7 @@ from builder.datasets import CSV_PREFIX, DATASETS
 from builder.spec import GraphSpec
 from builder.templates import TEMPLATES
 from engine.runs.manager import available_devices
-from engine.runs.session_state import list_uploads, save_upload
+from engine.runs.session_state import list_uploads, remove_upload, save_upload
 from engine.train.config import AMP_MODES, LOSSES, OPTIMIZERS, RULE_SETTINGS, TASKS, TrainConfig
 from ui.session_keep import owner, runs_root
 from ui.train.rule_settings import draw_rule
@@ -222,7 +222,17 @@ def _choose_upload() -> Path | None:
         kept = st.session_state[SAVED_KEY].get("upload")
         st.session_state[KEY + "upload"] = kept if kept in paths else paths[0]
     choice = st.selectbox("Uploaded file", paths, format_func=lambda p: Path(p).name, key=KEY + "upload")
+    st.button(
+        "Remove this file", key=KEY + "remove_upload", on_click=_remove_upload, args=(choice,),
+        help="Deletes the kept copy; runs trained on it keep their results (continuing one needs the file again)",
+    )  # fmt: skip
     return Path(choice)
+
+
+def _remove_upload(path: str) -> None:
+    if remove_upload(runs_root(), owner(), path):
+        st.session_state.pop(KEY + "upload", None)
+        st.toast(f"Removed {Path(path).name} from this session's files.")
 
 
 def _preview(data: bytes) -> tuple[list[str], list[list[str]]] | str:
