@@ -129,6 +129,18 @@ def test_step_norms_equal_autograds_gradient_with_respect_to_each_step(cell):
     assert all(p.grad is None for p in model.parameters())  # the probe takes no parameter gradient
 
 
+def test_a_bidirectional_cell_shows_its_forward_direction_and_the_gradient_of_both():
+    spec, issues = parse_spec(cell_net("t", [5, 2], "lstm_cell", 3, True, 1))
+    assert spec is not None, issues
+    spec.nodes[1].params["bidirectional"] = True
+    torch.manual_seed(2)
+    model, x = compile_spec(spec), sample(5, 2)
+    entry = RecurrentProbes(model, x, square_loss).measure(step=0)["rnn"]
+    assert entry["bidirectional"] is True and entry["hidden"] == 3
+    assert_grid(entry["gates"]["forget_gate"], lstm_by_hand(model.rnn.cell, x[0], hidden=3)["forget_gate"])
+    assert entry["grad_norm"] == pytest.approx(autograd_step_norms(model, x), rel=1e-3)
+
+
 def test_the_probe_leaves_the_model_in_training_mode_and_its_output_unchanged():
     model, x = cell_model("lstm_cell", steps=4, features=2, hidden=3), sample(4, 2)
     model.train()

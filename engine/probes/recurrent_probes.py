@@ -100,6 +100,8 @@ class _Recording:
     def input_hook(self, node_id: str):
         def hook(module: nn.Module, args: tuple):
             x = args[0]
+            if not x.is_floating_point():
+                return None  # no gradient to measure (a valid network gives a recurrent node float features)
             if not x.requires_grad:  # the data itself: a leaf of its own that takes a gradient
                 x = x.detach().requires_grad_()
             self.inputs[node_id] = x
