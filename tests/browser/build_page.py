@@ -78,7 +78,7 @@ def load_template(page: Page, name: str) -> None:
     page.get_by_role("button", name="Templates").click()
     dialog = page.get_by_role("dialog")
     dialog.locator(f".st-key-template_{name} button").first.click()
-    expect(dialog).to_be_hidden()
+    expect(dialog).to_be_hidden(timeout=30_000)  # a loaded 2-core machine can take seconds to rerun
     settle(page)
 
 

@@ -15,6 +15,7 @@ from tests.browser.build_page import canvas, click_node, edge_label, load_templa
 from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
+SLOW_MS = 30_000  # a reload or a restart on a loaded 2-core machine can take many seconds to draw the page
 
 FIRST_CHECK_MS = 60_000  # the first data check of a fresh server loads the data and compiles the network
 
@@ -48,7 +49,7 @@ def edit_mlp_iris(page: Page) -> None:
     load_template(page, "mlp_iris")
     click_node(page, "fc1")
     set_number(page, "out_features *", 24)
-    expect(edge_label(page, "fc1", "act1")).to_have_text("[24]")
+    expect(edge_label(page, "fc1", "act1")).to_have_text("[24]", timeout=SLOW_MS)
 
 
 def upload_csv(page: Page, path) -> None:
@@ -72,12 +73,12 @@ def test_a_reload_mid_run_keeps_the_graph_the_settings_and_the_run(page: Page):
 
     page.reload()
     expect(page.locator("code", has_text=run_id)).to_be_visible(timeout=30_000)
-    expect(page.get_by_role("spinbutton", name="Epochs")).to_have_value("5000")
-    expect(page.get_by_text("Network mlp_iris from the Build page")).to_be_visible()
+    expect(page.get_by_role("spinbutton", name="Epochs")).to_have_value("5000", timeout=SLOW_MS)
+    expect(page.get_by_text("Network mlp_iris from the Build page")).to_be_visible(timeout=SLOW_MS)
     press(page, "train_stop")
     expect(page.get_by_text(re.compile(r"stopped on request at step \d+"))).to_be_visible(timeout=30_000)
     go(page, "Build")
-    expect(edge_label(page, "fc1", "act1")).to_have_text("[24]")
+    expect(edge_label(page, "fc1", "act1")).to_have_text("[24]", timeout=SLOW_MS)
 
 
 @pytest.mark.flaky(
@@ -99,9 +100,9 @@ def test_a_server_restart_keeps_the_graph_and_the_settings(browser, tmp_path):
         with running_app(runs_dir=tmp_path, log_path=log) as app:
             page.goto(f"{app.url}/train?owner={key}")
             expect(page.get_by_text("Network mlp_iris from the Build page")).to_be_visible(timeout=FIRST_CHECK_MS)
-            expect(page.get_by_role("spinbutton", name="Epochs")).to_have_value("17")
+            expect(page.get_by_role("spinbutton", name="Epochs")).to_have_value("17", timeout=SLOW_MS)
             go(page, "Build")
-            expect(edge_label(page, "fc1", "act1")).to_have_text("[24]")
+            expect(edge_label(page, "fc1", "act1")).to_have_text("[24]", timeout=SLOW_MS)
             assert owner_in(page.url) == key
     finally:
         context.close()
@@ -111,11 +112,11 @@ def test_an_upload_survives_a_visit_to_the_build_page_by_its_name(page: Page, tm
     load_template(page, "mlp_iris")
     go(page, "Train")
     upload_csv(page, wine_csv(tmp_path / "wine.csv", n_features=4))
-    expect(page.get_by_role("combobox", name="Uploaded file")).to_have_value("wine.csv")
+    expect(page.get_by_role("combobox", name="Uploaded file")).to_have_value("wine.csv", timeout=SLOW_MS)
     go(page, "Build")
     go(page, "Train")
-    expect(page.get_by_role("combobox", name="Dataset")).to_have_value("CSV file (upload)")
-    expect(page.get_by_role("combobox", name="Uploaded file")).to_have_value("wine.csv")
+    expect(page.get_by_role("combobox", name="Dataset")).to_have_value("CSV file (upload)", timeout=SLOW_MS)
+    expect(page.get_by_role("combobox", name="Uploaded file")).to_have_value("wine.csv", timeout=SLOW_MS)
     expect(page.get_by_text("Task classification, 3 classes")).to_be_visible(timeout=FIRST_CHECK_MS)
 
 
@@ -127,7 +128,7 @@ def test_the_train_page_fixes_the_input_shape_in_one_click(page: Page, tmp_path)
     press(page, "train_fix_0")
     expect(page.get_by_text("Task classification, 3 classes")).to_be_visible(timeout=FIRST_CHECK_MS)
     go(page, "Build")
-    expect(edge_label(page, "x", "fc1")).to_have_text("[13]")
+    expect(edge_label(page, "x", "fc1")).to_have_text("[13]", timeout=SLOW_MS)
     page.get_by_role("button", name="Undo").click()  # the fix is one step of the Build page's history
     settle(page)
-    expect(edge_label(page, "x", "fc1")).to_have_text("[4]")
+    expect(edge_label(page, "x", "fc1")).to_have_text("[4]", timeout=SLOW_MS)

@@ -107,8 +107,9 @@ def draw_network(
     nodes, edges = _picture(spec_json)
     theme_name = theme()
     bounds = log_bounds(norms, log_range)
+    rows = len({round(node["y"]) for node in nodes}) or 1
     data = {
-        "height": height,
+        "height": min(height, max(240, 150 * rows + 100)),  # a one-row chain needs no tall empty frame
         "read_only": True,
         "theme": theme_name,
         "breadcrumb": [],
