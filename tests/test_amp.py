@@ -82,3 +82,18 @@ def test_amp_on_the_cpu_refuses_a_recurrent_layer_naming_the_node(capsys):
     out = capsys.readouterr().out
     assert code == 2, out
     assert "amp 'bf16' cannot run node 'rnn' on the CPU" in out and "Traceback" not in out
+
+
+def test_bf16_gets_a_gradient_scaler_only_where_cuda_runs_a_fused_recurrent_layer_in_float16():
+    from builder.validate import analyze
+    from engine.compile.fx_module import compile_analysis
+    from engine.train.amp import needs_scaler
+
+    def model(name):
+        return compile_analysis(analyze(TEMPLATES[name].spec()))
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert needs_scaler("bf16", cuda, model("lstm_sine"))  # torch runs it in float16 under bf16 autocast
+    assert not needs_scaler("bf16", cuda, model("lstm_cells_sine"))  # gate-level: Linears follow bf16
+    assert not needs_scaler("bf16", cuda, model("mlp_iris")) and not needs_scaler("bf16", cpu, model("lstm_sine"))
+    assert needs_scaler("fp16", cpu, None) and not needs_scaler("off", cuda, model("lstm_sine"))

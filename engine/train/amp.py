@@ -1,6 +1,6 @@
 """Mixed precision for the backprop step: `amp` is "off", "bf16" or "fp16" (TrainConfig.amp).
 
-    precision = MixedPrecision(config.amp, device)
+    precision = MixedPrecision(config.amp, device, model)
     with precision.autocast():                       # forward and loss in the low precision where torch allows
         loss = loss_fn(model(xb), yb)
     precision.backward_and_step(loss, optimizer)     # fp16: scaled backward, step skipped on inf/NaN gradients
@@ -8,7 +8,11 @@
 The weights stay float32 (autocast casts per op), so checkpoints, bundles and exports do not change.
 fp16 overflows easily, so its gradients go through a GradScaler: a step whose gradients hold inf or NaN is
 skipped and the scale halved; that is the scaler doing its job, not divergence (the loss stays finite).
-bf16 has float32's range and needs no scaler. Evaluation runs in float32.
+bf16 has float32's range and needs no scaler, with one exception: on CUDA, torch's autocast runs the fused
+recurrent kernels (RNN, LSTM, GRU) in float16 even when bf16 is asked for (seen on an H200 with torch 2.11:
+an nn.LSTM's output under bf16 autocast is float16), so a bf16 run of a network with such a layer gets the
+GradScaler too. Gate-level cells (Linear, Sigmoid, ... in a Recurrent node) follow bf16 like any other layer.
+Evaluation runs in float32.
 """
 
 from __future__ import annotations
@@ -48,13 +52,21 @@ def _recurrent_node(model: torch.nn.Module) -> str | None:
     return None
 
 
+def needs_scaler(mode: str, device: torch.device, model: torch.nn.Module | None) -> bool:
+    """fp16 always; bf16 on CUDA when a fused recurrent layer will in fact run in float16 (see above)."""
+    if mode == "fp16":
+        return True
+    fused_recurrent = model is not None and _recurrent_node(model) is not None
+    return mode == "bf16" and device.type == "cuda" and fused_recurrent
+
+
 class MixedPrecision:
     """Autocast and (for fp16) gradient scaling for one device; with mode "off" both are plain float32."""
 
-    def __init__(self, mode: str, device: torch.device):
+    def __init__(self, mode: str, device: torch.device, model: torch.nn.Module | None = None):
         assert mode in AMP_MODES, f"unknown amp mode {mode!r} (config.problems missed it)"
         self.mode, self.device = mode, device
-        self.scaler = torch.amp.GradScaler(device.type) if mode == "fp16" else None
+        self.scaler = torch.amp.GradScaler(device.type) if needs_scaler(mode, device, model) else None
 
     def autocast(self):
         if self.mode == "off":

@@ -101,7 +101,7 @@ class Trainer(TrainerBase):
         amp_issue = amp_problem(config.amp, self.device, self.model)
         if amp_issue:
             raise ConfigError(amp_issue)
-        self.precision = MixedPrecision(config.amp, self.device)  # amp "off": plain float32
+        self.precision = MixedPrecision(config.amp, self.device, self.model)  # amp "off": plain float32
         # targets are prepared for the loss once
         self.objective: Objective = apply_loss_choice(
             choose_objective(self.task, _output_shape(self.model, self.x_train), dataset, self.sink),
