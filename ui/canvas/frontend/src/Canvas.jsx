@@ -48,7 +48,7 @@ function usePayloadGraph(data, flow, readOnly) {
     if (data.rev !== seen.rev) {
       seen.rev = data.rev;
       seen.selection = selectionKey(data.selected || []);
-      setNodes(toFlowNodes(data));
+      setNodes((previous) => toFlowNodes(data, previous));
       setEdges((previous) => toFlowEdges(data, previous));
     }
     if (data.fit !== seen.fit) {

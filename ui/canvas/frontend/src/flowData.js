@@ -3,19 +3,41 @@
 export const CARD_TYPE = "card";
 export const SHAPE_EDGE = "shape";
 
-export function toFlowNodes(data) {
+// A node whose card, position and selection are unchanged keeps its previous object, so React Flow keeps its
+// measured size (no new layout) and the memoised card does not render again: after an edit of a big graph only
+// the cards that changed are touched.
+export function toFlowNodes(data, previous = []) {
   const selected = new Set(data.selected || []);
   const readOnly = !!data.read_only;
-  return (data.nodes || []).map((node) => ({
-    id: node.id,
-    type: CARD_TYPE,
-    position: { x: node.x ?? 0, y: node.y ?? 0 },
-    data: node, // the payload's card: op, colour, params, shape, count, problem, ports, fill, badge
-    selected: selected.has(node.id),
-    draggable: !readOnly,
-    connectable: !readOnly,
-    deletable: false, // deletion goes through Python
-  }));
+  const before = new Map(previous.map((node) => [node.id, node]));
+  return (data.nodes || []).map((node) => {
+    const x = node.x ?? 0;
+    const y = node.y ?? 0;
+    const isSelected = selected.has(node.id);
+    const old = before.get(node.id);
+    const unchanged =
+      old &&
+      old.selected === isSelected &&
+      old.draggable === !readOnly &&
+      old.position.x === x &&
+      old.position.y === y &&
+      sameCard(old.data, node);
+    if (unchanged) return old;
+    return {
+      id: node.id,
+      type: CARD_TYPE,
+      position: { x, y },
+      data: node, // the payload's card: op, colour, params, shape, count, problem, ports, fill, badge
+      selected: isSelected,
+      draggable: !readOnly,
+      connectable: !readOnly,
+      deletable: false, // deletion goes through Python
+    };
+  });
+}
+
+function sameCard(a, b) {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 export function toFlowEdges(data, previous = []) {
