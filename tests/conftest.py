@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 
@@ -15,3 +17,13 @@ def single_thread_torch():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """AppTest runs a page as `__main__` and leaves it there; a later test that spawns processes (torch's spawn,
+    multiprocessing) would then run that page again in every child. Put the real `__main__` back after each test."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main

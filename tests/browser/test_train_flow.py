@@ -20,13 +20,7 @@ CURVE_POINTS = """title => {
     const trace = plot.data.find(t => t.name === 'train loss (epoch)');
     return trace && trace.x ? trace.x.length : 0;
 }"""
-LIT_NODES = """() => {
-    const plot = [...document.querySelectorAll('.js-plotly-plot')]
-        .find(p => p.layout && p.layout.title && String(p.layout.title.text).includes('Your network'));
-    if (!plot) return 0;
-    return plot.data.filter(t => t.marker && Array.isArray(t.marker.color) && typeof t.marker.color[0] === 'number')
-        .reduce((n, t) => n + t.marker.color.length, 0);
-}"""
+LIT_CARDS = "[data-testid='flow-canvas'] [data-testid^='node-'] .nc-card-badge"  # the Train page's read-only canvas
 
 
 def open_train_page(page: Page) -> None:
@@ -54,7 +48,9 @@ def test_train_watch_stop_reload_and_find_the_run(page: Page):
 
     page.wait_for_function(CURVE_POINTS, arg="Loss and accuracy", polling=200, timeout=30_000)
     page.wait_for_function(f"({CURVE_POINTS})('Loss and accuracy') >= 2", polling=200, timeout=30_000)
-    assert page.evaluate(LIT_NODES) == 2  # fc1 and fc2 coloured by their gradient norm (x and act1 have none)
+    expect(page.locator(LIT_CARDS)).to_have_count(2, timeout=30_000)  # fc1 and fc2 tinted by their gradient norm
+    cards = page.locator("[data-testid='flow-canvas'] [data-testid^='node-']")
+    expect(cards).to_have_count(4)  # the network as drawn on the Build page: x, fc1, act1, fc2
 
     press(page, "train_stop")
     expect(page.get_by_text(re.compile(r"stopped on request at step \d+"))).to_be_visible(timeout=30_000)
