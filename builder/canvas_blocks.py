@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 
 from builder.blocks import param_ref
+from builder.canvas_edit import free_id
 from builder.fixes import fresh_id
 from builder.layout import LAYER_GAP, layered_layout
 from builder.spec import BlockDef, Edge, GraphSpec, Node
@@ -137,7 +138,7 @@ def expand_use(spec: GraphSpec, use_id: str) -> tuple[GraphSpec, str | None]:
             continue
         if inner.op == "Output":
             continue
-        new_id = _free_id(out, f"{use_id}_{inner.id}")
+        new_id = free_id(out, f"{use_id}_{inner.id}")
         renamed[inner.id] = new_id
         ui = {"x": round(ux + float(inner.ui.get("x", 0)) - x0), "y": round(uy + float(inner.ui.get("y", 0)) - y0)}
         out.nodes.append(Node(new_id, inner.op, _substituted(inner.params, values), ui))
@@ -158,15 +159,6 @@ def _resolve_output(body: GraphSpec, renamed: dict, port_source: dict) -> str | 
     output = next((n for n in body.nodes if n.op == "Output"), None)
     feeding = next((e.source for e in body.edges if output is not None and e.target == output.id), None)
     return renamed.get(feeding) or port_source.get(feeding)
-
-
-def _free_id(spec: GraphSpec, wanted: str) -> str:
-    if spec.node(wanted) is None:
-        return wanted
-    k = 2
-    while spec.node(f"{wanted}_{k}") is not None:
-        k += 1
-    return f"{wanted}_{k}"
 
 
 def body_view(spec: GraphSpec, name: str) -> GraphSpec:

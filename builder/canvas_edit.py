@@ -136,7 +136,7 @@ def paste(spec: GraphSpec, node_ids: list[str], dx: float, dy: float) -> tuple[G
     originals = [n for n in spec.nodes if n.id in set(node_ids)]
     out, renamed = spec.copy(), {}
     for node in originals:
-        new_id = _copy_id(out, node.id)
+        new_id = free_id(out, f"{node.id}_copy")
         renamed[node.id] = new_id
         ui = {**node.ui, "x": round(float(node.ui.get("x", 0)) + dx), "y": round(float(node.ui.get("y", 0)) + dy)}
         out.nodes.append(Node(new_id, node.op, copy.deepcopy(node.params), ui))
@@ -146,15 +146,14 @@ def paste(spec: GraphSpec, node_ids: list[str], dx: float, dy: float) -> tuple[G
     return out, [renamed[n.id] for n in originals]
 
 
-def _copy_id(spec: GraphSpec, node_id: str) -> str:
-    """`fc1` -> `fc1_copy`, `fc1_copy_2`, ... (ids stay valid: lower-case, digits and _)."""
-    base = f"{node_id}_copy"
-    if spec.node(base) is None:
-        return base
+def free_id(spec: GraphSpec, wanted: str) -> str:
+    """`wanted` if no node has it, else `wanted_2`, `wanted_3`, ... (ids stay valid: lower-case, digits and _)."""
+    if spec.node(wanted) is None:
+        return wanted
     k = 2
-    while spec.node(f"{base}_{k}") is not None:
+    while spec.node(f"{wanted}_{k}") is not None:
         k += 1
-    return f"{base}_{k}"
+    return f"{wanted}_{k}"
 
 
 def add_from_palette(spec: GraphSpec, op: str, x: float, y: float, on_edge: str | None):
