@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from builder.block_library import TORCH_GATES, blocks_for, cell_net
-from builder.spec import parse_spec
 from builder.validate import analyze
 from engine.compile.cell_weights import CellWeightsError, copy_torch_weights, packed_like
 from engine.compile.fx_module import compile_analysis, compile_spec, param_count
+from tests.test_blocks import errors, parsed
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 
@@ -38,16 +38,6 @@ def recurrent_net(cell: str, bidirectional=False, return_sequences=True, blocks=
         "edges": [{"source": "x", "target": "rnn"}],
         "blocks": blocks if blocks is not None else blocks_for("lstm_cell", "gru_cell", "basic"),
     }
-
-
-def parsed(raw: dict):
-    spec, issues = parse_spec(raw)
-    assert spec is not None, issues
-    return spec
-
-
-def errors(raw: dict) -> list[tuple[str | None, str]]:
-    return [(i.node, i.message) for i in analyze(parsed(raw)).issues if i.severity == "error"]
 
 
 # -- equal to torch -------------------------------------------------------------------------------------------

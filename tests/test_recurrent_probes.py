@@ -15,14 +15,12 @@ from builder.block_library import cell_net
 from builder.spec import parse_spec
 from builder.templates import TEMPLATES
 from engine.compile.fx_module import compile_spec
-from engine.probes.epoch_probes import EpochProbes
 from engine.probes.recurrent_probes import MAX_STEPS, MAX_UNITS, RecurrentProbes, shown_steps
-from engine.probes.step_probes import DEFAULT_PROBES, ProbeSettings, StepProbes
-from engine.runs.store import RunStore
-from engine.runs.worker_loop import RunLoop
+from engine.probes.step_probes import ProbeSettings
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run
 from tests.helpers import chain
+from tests.test_probes import probed_run
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 
@@ -196,21 +194,8 @@ def test_measurements_are_due_on_the_first_the_last_and_ever_more_rarely():
     assert probes.due(305.2)
 
 
-def probed_run(tmp_path, template: str, settings: ProbeSettings = DEFAULT_PROBES, **overrides):
-    """A run driven by the worker's loop in this process: its step snapshot rows."""
-    t = TEMPLATES[template]
-    config = TrainConfig(**{**t.train, "device": "cpu", **overrides})
-    store = RunStore(tmp_path)
-    run_id = store.create_run("test", t.spec().to_dict(), config.to_dict())
-    prepared = prepare_run(t.spec(), config)
-    ops = {n.id: n.op for n in prepared.spec.nodes}
-    probes = StepProbes(prepared.trainer.model, ops, settings), EpochProbes(prepared.trainer, settings)
-    RunLoop(store, store.get(run_id), prepared, probes, None).run()
-    return store.snapshots(run_id, "step")
-
-
 def test_a_run_of_the_gate_level_lstm_stores_the_inside_of_its_cell_in_its_snapshots(tmp_path):
-    rows = probed_run(tmp_path, "lstm_cells_sine", epochs=1)
+    rows, _ = probed_run(tmp_path, "lstm_cells_sine", epochs=1)
     with_cells = [r for r in rows if "recurrent" in r.data]
     log_every = TEMPLATES["lstm_cells_sine"].train.get("log_every", TrainConfig().log_every)
     assert with_cells[0].step <= log_every and with_cells[-1] is rows[-1]  # at the first event, and the final step
@@ -222,5 +207,5 @@ def test_a_run_of_the_gate_level_lstm_stores_the_inside_of_its_cell_in_its_snaps
 
 
 def test_a_run_without_recurrence_stores_no_recurrent_field(tmp_path):
-    rows = probed_run(tmp_path, "mlp_iris", epochs=2)
+    rows, _ = probed_run(tmp_path, "mlp_iris", epochs=2)
     assert rows and all(set(r.data) == {"nodes"} for r in rows)
