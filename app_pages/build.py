@@ -1,7 +1,7 @@
 """The Build page: canvas (with its palette), inspector, problems and summary. Glue only: state in, builder, draw.
 
 A gesture on the canvas reaches `ui.build.canvas` as one event, applied to the editor by the component's
-callback before this script runs; the page then draws everything from the editor once.
+callback; the canvas (a fragment) is drawn again first, then the whole page (`ui.build.canvas` says how).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 
 import streamlit as st
 
-from ui.build.canvas import draw_canvas
+from ui.build.canvas import draw_canvas_fragment
 from ui.build.editor_state import editor, record_run_time, show_editor_notice
 from ui.build.inspector import draw_inspector
 from ui.build.panels import draw_problems, draw_summary
@@ -32,7 +32,7 @@ draw_toolbar()
 show_editor_notice(ed)
 canvas_column, inspector_column = st.columns([3.3, 1])
 with canvas_column:
-    draw_canvas(ed, view_analysis)
+    draw_canvas_fragment()
     ok = "valid" if analysis.ok else f"{len(analysis.issues)} problem(s)"
     st.caption(
         f"{len(ed.spec.nodes)} nodes · {len(ed.spec.edges)} edges · {analysis.total_params:,} parameters · "

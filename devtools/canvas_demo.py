@@ -8,7 +8,7 @@ It mounts `flow_canvas` with tests/fixtures/canvas_payload.json and applies noth
 component sent into the page (one `st.code` of its JSON each, oldest first) and counts the script's runs
 (`reruns: n`), so a test can read exactly what the component sent and how many reruns it caused. Two buttons
 play Python's part: "New picture" bumps `rev` (the first node moved right, the last one selected) and "Fit"
-bumps `fit`.
+bumps `fit`; "Ask for the page" bumps `refresh` (the component answers a new value with one `refresh` event).
 """
 
 from __future__ import annotations
@@ -85,14 +85,17 @@ def new_picture(payload: dict, pictures: int) -> dict:
 st.set_page_config(page_title="Canvas demo", layout="wide")
 st.session_state["reruns"] = st.session_state.get("reruns", 0) + 1
 events = st.session_state.setdefault("events", [])
-left, right = st.columns(2)
+left, middle, right = st.columns(3)
 if left.button("New picture", help="rev + 1: the first node moves right, the last one is selected"):
     st.session_state["pictures"] = st.session_state.get("pictures", 0) + 1
-if right.button("Fit", help="fit + 1: the component fits the graph into view"):
+if middle.button("Fit", help="fit + 1: the component fits the graph into view"):
     st.session_state["fits"] = st.session_state.get("fits", 0) + 1
+if right.button("Ask for the page", help="refresh + 1: the component asks for a rerun of the page once drawn"):
+    st.session_state["refreshes"] = st.session_state.get("refreshes", 0) + 1
 
 payload = new_picture(demo_payload(st.query_params), st.session_state.get("pictures", 0))
 payload["fit"] += st.session_state.get("fits", 0)
+payload["refresh"] = st.session_state.get("refreshes", 0)
 event = flow_canvas(payload, key="demo_canvas")
 if event is not None:
     events.append(event)

@@ -338,3 +338,21 @@ def test_a_block_or_cell_from_the_palette_is_edited_in_the_inspector(at):
     assert field.value == "16"
     field.set_value("32").run()
     assert editor(at).spec.node(block).params["channels"] == 32
+
+
+def test_an_applied_event_asks_for_the_whole_page_and_the_answer_changes_nothing(at):
+    """The canvas is a fragment that reruns alone after a gesture: each applied event raises the payload's
+    `refresh`, and the component's `refresh` request (sent once it drew the new picture) reruns the page."""
+    refresh, version = canvas_data(at)["refresh"], editor(at).version
+    send_event(at, "add", op="ReLU", x=0, y=2000)
+    assert canvas_data(at)["refresh"] == refresh + 1 and editor(at).version == version + 1
+    send_event(at, "refresh", n=refresh + 1)
+    assert not at.exception and editor(at).notice is None
+    assert canvas_data(at)["refresh"] == refresh + 1 and editor(at).version == version + 1
+    assert not at.session_state["build_canvas_sync"].page_wanted
+    send_event(at, "add", op="Tanh", x=0, y=2200, client="tab", seq=7)
+    send_event(at, "add", op="Tanh", x=0, y=2200, client="tab", seq=7)  # delivered twice: one add, one request
+    assert canvas_data(at)["refresh"] == refresh + 2 and editor(at).version == version + 2
+    send_event(at, "connect", source="nope", target="fc2", port=0)  # refused: its message is on the page
+    assert canvas_data(at)["refresh"] == refresh + 3 and editor(at).version == version + 2
+    assert "nope" in editor(at).notice.text

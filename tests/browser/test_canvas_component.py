@@ -333,3 +333,17 @@ def test_the_fit_counter_fits_again_and_one_node_is_not_shown_huge(open_demo):
     assert canvas.viewport(page)[2] > fitted[2]
     page.get_by_role("button", name="Fit", exact=True).click()
     canvas.wait_for_viewport(page, fitted)
+
+
+def test_a_new_refresh_counter_is_answered_with_one_request_once_drawn(open_demo):
+    """The Build page's canvas is a fragment: after a picture with a new `refresh`, the component asks for the
+    whole page once; the first picture (a load or a reload) and the same counter again ask for nothing."""
+    page = open_demo()
+    canvas.settled_reruns(page)
+    page.get_by_role("button", name="New picture").click()  # a new rev, the same refresh
+    canvas.settled_reruns(page)
+    assert [e for e in canvas.events(page) if e["kind"] == "refresh"] == []
+    page.get_by_role("button", name="Ask for the page").click()
+    canvas.wait_for_events(page, 1)
+    canvas.settled_reruns(page)
+    assert [(e["kind"], e["n"]) for e in canvas.events(page)] == [("refresh", 1)]

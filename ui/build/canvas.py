@@ -6,28 +6,37 @@ drawn (one rerun per gesture; pan, zoom and a drag in progress cause none). The 
 revision number: it goes up whenever the picture differs from what the component shows, which is what makes
 the component replace its nodes. A move or a selection made in the browser is already shown there, so the
 picture that follows it is adopted without a new revision (no echo, no jump).
+
+Canvas first, the rest of the page next: the page draws the canvas in a fragment (`draw_canvas_fragment`), so a
+gesture reruns only the canvas, which shows the new picture without waiting for Streamlit to redraw the
+inspector, the problems and the summary. Each applied event raises the payload's `refresh` counter; once the
+component has drawn a picture with a new counter, it sends a `refresh` event, and the fragment answers it with a
+rerun of the whole page. (AppTest and a reload run the whole page anyway.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 from builder.canvas_blocks import uses_of
 from builder.canvas_events import EventLog, apply_event
 from builder.canvas_picture import palette, picture_edges, picture_nodes
 from builder.session import EditorSession
 from builder.validate import Analysis
-from ui.build.editor_state import editor
+from ui.build.editor_state import editor, record_run_time
 from ui.canvas.component import flow_canvas
 
 CANVAS_KEY = "build_canvas"
 SYNC_KEY = "build_canvas_sync"
 CANVAS_HEIGHT = 580
 SHOWN_BY_BROWSER = ("move_end", "select")  # gestures whose result the component already shows
+REFRESH = "refresh"  # the component's request for a rerun of the whole page, after it drew a new picture
 
 
 @dataclass
@@ -38,6 +47,8 @@ class CanvasSync:
     shown: str = ""  # digest of the picture the component shows now
     fit: int = 0
     adopt: bool = False  # the last event's result is on screen already: take the next picture without a new rev
+    refresh: int = 0  # events applied so far: a new value asks the component for a rerun of the whole page
+    page_wanted: bool = False  # the component asked for it: the fragment reruns the page
     log: EventLog = field(default_factory=EventLog)
 
 
@@ -55,9 +66,13 @@ def _pending_event(key: str):
 def take_event(ed: EditorSession, event) -> bool:
     """Apply one event from the component; whether it was new."""
     sync = canvas_sync()
+    if isinstance(event, dict) and event.get("kind") == REFRESH:
+        sync.page_wanted = True  # not an edit: the page outside the canvas is to be drawn again
+        return False
     applied = apply_event(ed, sync.log, event)
     if applied:
         sync.adopt = event.get("kind") in SHOWN_BY_BROWSER
+        sync.refresh += 1
     return applied
 
 
@@ -123,4 +138,24 @@ def draw_canvas(ed: EditorSession, analysis: Analysis) -> None:
     sync.adopt = False
     if ed.take_fit():
         sync.fit += 1
-    flow_canvas({**data, "rev": sync.rev, "fit": sync.fit}, key=CANVAS_KEY, on_event=_on_event)
+    flow_canvas({**data, "rev": sync.rev, "fit": sync.fit, "refresh": sync.refresh}, key=CANVAS_KEY, on_event=_on_event)
+
+
+@st.fragment
+def draw_canvas_fragment() -> None:
+    """The canvas as a fragment: a gesture reruns only this, then (asked by the component once the new picture is
+    drawn) the whole page."""
+    started, sync = time.perf_counter(), canvas_sync()
+    if sync.page_wanted:
+        sync.page_wanted = False
+        st.rerun(scope="app")
+    ed = editor()
+    draw_canvas(ed, ed.view_analysis())
+    if _fragment_only_run():
+        record_run_time(started, show=False)  # the page's debug line shows it after the next page run
+
+
+def _fragment_only_run() -> bool:
+    """Whether this run is a fragment's alone (Streamlit says so only through its run context, not public)."""
+    ctx = get_script_run_ctx()
+    return bool(getattr(ctx, "fragment_ids_this_run", None))

@@ -30,12 +30,12 @@ def show_editor_notice(ed: EditorSession) -> None:
     show_message(ed.notice.kind, ed.notice.text)
 
 
-def record_run_time(started: float) -> None:
+def record_run_time(started: float, show: bool = True) -> None:
     """Keep this rerun's server time (the last 50) and count the reruns; `?debug=1` in the URL shows them under
-    the page (bench/bench_canvas.py reads them)."""
+    the page (bench/bench_canvas.py reads them) when `show`."""
     run_times = st.session_state.setdefault(RUN_TIMES_KEY, [])
     run_times.append(round((time.perf_counter() - started) * 1000, 1))
     del run_times[:-KEPT_RUN_TIMES]
     count = st.session_state[RUN_COUNT_KEY] = st.session_state.get(RUN_COUNT_KEY, 0) + 1
-    if st.query_params.get("debug"):
+    if show and st.query_params.get("debug"):
         st.caption(f"reruns: {count} · server ms: {', '.join(str(ms) for ms in run_times[-20:])}")

@@ -38,24 +38,24 @@ function hitTestRoot(hitRoot) {
   return hitRoot && typeof hitRoot.elementsFromPoint === "function" ? hitRoot : document;
 }
 
-// Local nodes and edges, reset from the payload when its `rev` changes; fitted when its `fit` counter changes.
+// Local nodes and edges, reset from the payload when its `rev` changes (during the render that brings it, so
+// React Flow renders the new graph once, not the old one and then the new); fitted when its `fit` counter changes.
 function usePayloadGraph(data, flow, readOnly) {
   const [nodes, setNodes] = useState(() => toFlowNodes(data));
   const [edges, setEdges] = useState(() => toFlowEdges(data));
-  const shown = useRef({ rev: data.rev, fit: data.fit, selection: selectionKey(data.selected || []) });
+  const [rev, setRev] = useState(data.rev);
+  const shown = useRef({ fit: data.fit, selection: selectionKey(data.selected || []) });
+  if (data.rev !== rev) {
+    setRev(data.rev);
+    setNodes((previous) => toFlowNodes(data, previous));
+    setEdges((previous) => toFlowEdges(data, previous));
+    shown.current.selection = selectionKey(data.selected || []);
+  }
   useLayoutEffect(() => {
-    const seen = shown.current;
-    if (data.rev !== seen.rev) {
-      seen.rev = data.rev;
-      seen.selection = selectionKey(data.selected || []);
-      setNodes((previous) => toFlowNodes(data, previous));
-      setEdges((previous) => toFlowEdges(data, previous));
-    }
-    if (data.fit !== seen.fit) {
-      seen.fit = data.fit;
-      flow.fitView(fitOptions(readOnly)); // queued by React Flow until the new nodes are measured
-    }
-  }, [data, flow, readOnly]);
+    if (data.fit === shown.current.fit) return;
+    shown.current.fit = data.fit;
+    flow.fitView(fitOptions(readOnly)); // queued by React Flow until the new nodes are measured
+  }, [data.fit, flow, readOnly]);
   return { nodes, setNodes, edges, setEdges, shown };
 }
 
@@ -102,6 +102,27 @@ function useSelectionReport(nodes, shown, send) {
     setBoxDone((n) => n + 1);
   }, []);
   return { onSelectionStart, onSelectionEnd };
+}
+
+// Once a payload with a new `refresh` counter is on screen (the frame after it was drawn), ask Python for a rerun
+// of the whole page: the canvas is a fragment that reruns alone after a gesture, so the page's other elements
+// (inspector, problems, summary) follow it instead of delaying it.
+function usePageRefresh(refresh, send) {
+  const asked = useRef(refresh);
+  useEffect(() => {
+    if (refresh == null || refresh === asked.current) return undefined;
+    let timer;
+    const frame = requestAnimationFrame(() => {
+      timer = setTimeout(() => {
+        asked.current = refresh;
+        send("refresh", { n: refresh });
+      }, 0);
+    });
+    return () => {
+      cancelAnimationFrame(frame);
+      clearTimeout(timer);
+    };
+  }, [refresh, send]);
 }
 
 // The time from the bundle's first call to the first frame with every node measured, on the root as
@@ -162,6 +183,7 @@ export function Canvas({ data, send, hitRoot, startedAt, theme }) {
   const selection = useSelectionReport(nodes, shown, send);
   const drop = usePaletteDrop(flow, send, hitRoot, paneRef, readOnly);
   useFirstRenderTime(startedAt, paneRef);
+  usePageRefresh(data.refresh, send);
 
   const nodesRef = useRef(nodes);
   const edgesRef = useRef(edges);
@@ -203,13 +225,15 @@ export function Canvas({ data, send, hitRoot, startedAt, theme }) {
   }, []);
 
   const actions = useMemo(() => ({ send, readOnly }), [send, readOnly]);
+  const paletteText = JSON.stringify(data.palette || []);
+  const paletteGroups = useMemo(() => JSON.parse(paletteText), [paletteText]); // same object while unchanged
   const selected = useMemo(() => selectedIds(nodes), [nodes]);
   const minimapColour = useCallback((node) => node.data.fill || node.data.colour || "#888", []);
 
   return (
     <CanvasActions.Provider value={actions}>
       <div className="nc-layout">
-        {readOnly ? null : <Palette groups={data.palette || []} onAdd={drop.addAtCentre} />}
+        {readOnly ? null : <Palette groups={paletteGroups} onAdd={drop.addAtCentre} />}
         <div
           className="nc-pane"
           ref={paneRef}

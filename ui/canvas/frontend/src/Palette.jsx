@@ -1,6 +1,6 @@
 // The palette: the catalog's groups, searchable by name and description, collapsible. An item is dragged onto
 // the pane (HTML5 drag, the op's name under DRAG_MIME) or clicked (added at the centre of the view).
-import { useMemo, useState } from "react";
+import { memo, useMemo, useState } from "react";
 
 export const DRAG_MIME = "application/x-netcanvas-op";
 
@@ -31,7 +31,7 @@ function PaletteItem({ op, colour, onAdd }) {
   );
 }
 
-export function Palette({ groups, onAdd }) {
+function PaletteView({ groups, onAdd }) {
   const [query, setQuery] = useState("");
   const [open, setOpen] = useState(true);
   const shown = useMemo(() => {
@@ -79,3 +79,6 @@ export function Palette({ groups, onAdd }) {
     </div>
   );
 }
+
+// Memoised: drawn again only when its groups (kept as one object while unchanged) or its callback change.
+export const Palette = memo(PaletteView);

@@ -40,20 +40,30 @@ function sameCard(a, b) {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+// An edge whose endpoints, port, label and selection are unchanged keeps its previous object too, so only the
+// edges that changed are drawn again.
 export function toFlowEdges(data, previous = []) {
-  const wasSelected = new Set(previous.filter((edge) => edge.selected).map((edge) => edge.id));
-  return (data.edges || []).map((edge) => ({
-    id: edge.id,
-    source: edge.source,
-    target: edge.target,
-    sourceHandle: "out-0",
-    targetHandle: `in-${edge.port ?? 0}`,
-    type: SHAPE_EDGE,
-    label: edge.label || undefined,
-    selected: wasSelected.has(edge.id),
-    deletable: false,
-    data: { port: edge.port ?? 0 },
-  }));
+  const before = new Map(previous.map((edge) => [edge.id, edge]));
+  return (data.edges || []).map((edge) => {
+    const port = edge.port ?? 0;
+    const label = edge.label || undefined;
+    const old = before.get(edge.id);
+    if (old && old.source === edge.source && old.target === edge.target && old.data.port === port && old.label === label) {
+      return old;
+    }
+    return {
+      id: edge.id,
+      source: edge.source,
+      target: edge.target,
+      sourceHandle: "out-0",
+      targetHandle: `in-${port}`,
+      type: SHAPE_EDGE,
+      label,
+      selected: old ? old.selected : false,
+      deletable: false,
+      data: { port },
+    };
+  });
 }
 
 export function selectionKey(ids) {
