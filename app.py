@@ -3,6 +3,7 @@ folder is not called pages/)."""
 
 import streamlit as st
 
+from ui.preload import preload_engine
 from ui.session_keep import save_session, start_session
 
 st.set_page_config(page_title="NetCanvas", page_icon=":material/hub:", layout="wide")
@@ -27,8 +28,9 @@ PAGES = [
     st.Page(build_by_name, title="Build", url_path="build", visibility="hidden"),
 ]
 
+preload_engine()  # torch, in the background: the first page that needs it does not wait for the import
 start_session()  # the session key in every page's URL; a reload or a restart finds this session's work
 try:
-    st.navigation(PAGES).run()
+    st.navigation(PAGES, position="top").run()  # at the top: the canvas gets the width a sidebar would take
 finally:
     save_session()  # also when the page ends early by st.rerun or st.switch_page

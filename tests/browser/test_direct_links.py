@@ -79,8 +79,9 @@ def first_visit(browser, finished_run, request) -> Iterator[Callable[[str], Page
 
 
 def expect_app_navigation(page: Page) -> None:
-    """The sidebar lists app.py's pages (Build, Train, Export, Backprop), each with its icon; no legacy "app"."""
-    links = page.get_by_test_id("stSidebarNav").get_by_test_id("stSidebarNavLink")
+    """The bar at the top lists app.py's pages (Build, Train, Export, Backprop), each with its icon; no legacy
+    "app"."""
+    links = page.get_by_test_id("stTopNav").get_by_test_id("stTopNavLink")
     expect(links).to_have_count(len(NAVIGATION))
     for k, (label, icon) in enumerate(NAVIGATION):
         expect(links.nth(k)).to_contain_text(label)
@@ -124,7 +125,7 @@ def test_a_build_link_opens_the_canvas_on_a_fresh_server(first_visit):
     expect_wide_layout(page)
     expect(node(page, "fc2")).to_be_visible(timeout=FIRST_RUN_MS)  # the starter network on the canvas
     expect(page.get_by_text("Page not found")).to_have_count(0)
-    expect(page.get_by_test_id("stSidebarNavLink").first).to_have_attribute("aria-current", "page")  # Build lit
+    expect(page.get_by_test_id("stTopNavLink").first).to_have_attribute("aria-current", "page")  # Build lit
     path, _, query = page.url.partition("?")
     assert path.endswith("/") and "debug=1" in query.split("&"), page.url  # query parameters go along
     assert any(part.startswith("owner=") for part in query.split("&")), page.url  # and the session's key

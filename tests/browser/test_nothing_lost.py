@@ -28,7 +28,7 @@ def wine_csv(path, n_features: int = 13, n_classes: int = 3, rows: int = 60):
 
 
 def go(page: Page, name: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name).click()
+    page.get_by_test_id("stTopNav").get_by_role("link", name=name).click()
     heading = "Build a network" if name == "Build" else name
     expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=FIRST_CHECK_MS)  # a first visit
     settle(page)

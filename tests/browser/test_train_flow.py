@@ -25,7 +25,7 @@ LIT_CARDS = "[data-testid='flow-canvas'] [data-testid^='node-'] .nc-card-badge" 
 
 def open_train_page(page: Page) -> None:
     page.get_by_role("link", name="Train").click()
-    expect(page.get_by_role("heading", name="Train")).to_be_visible()
+    expect(page.get_by_role("heading", name="Train")).to_be_visible(timeout=30_000)  # a first visit loads torch
     settle(page)
 
 

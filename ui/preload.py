@@ -1,0 +1,22 @@
+"""Load torch once per server process in a background thread, so that the first page run that needs it (the
+inspector's activation curve, the Train page) does not stop for the ~2 s import.
+
+That matters most on the Build page: its canvas is a fragment, and Streamlit runs a fragment's rerun only after
+a page run in progress has finished, so a canvas gesture made during a cold import would wait for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+PRELOADED = "engine.compile.activation_curves"  # imports torch
+_started = threading.Event()
+
+
+def preload_engine() -> None:
+    """Start importing the engine in a daemon thread, once per process (later calls return at once)."""
+    if _started.is_set():
+        return
+    _started.set()
+    threading.Thread(target=importlib.import_module, args=(PRELOADED,), name="netcanvas-preload", daemon=True).start()
