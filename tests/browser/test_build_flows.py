@@ -55,8 +55,8 @@ def test_drag_a_layer_from_the_palette_onto_the_canvas_and_onto_an_edge(page):
 
 
 def test_connect_to_port_2_of_a_concat_sets_its_order(page):
-    x, y = drive.screen_to_flow(page, *drive.centre(node(page, "fc2")))
-    drive.drop_palette_item_at(page, "Concat", x, y + 260)
+    x, y = drive.screen_to_flow(page, *drive.centre(node(page, "relu")))
+    drive.drop_palette_item_at(page, "Concat", x, y + 260)  # below the middle: clear of the minimap (bottom right)
     settle(page)
     connect(page, "x", "concat", 0)
     connect(page, "fc1", "concat", 1)
