@@ -1,8 +1,8 @@
 """The Build page's canvas: the editor's graph drawn by our canvas component (`ui/canvas/`), its events applied.
 
 Python is the one source of truth. Each gesture that changes the graph or the selection reaches the
-component's callback as one event, which `builder.canvas_events` applies to the editor before the page is
-drawn (one rerun per gesture; pan, zoom and a drag in progress cause none). The picture sent back carries a
+component's callback as one event, which `builder.canvas_events` applies to the editor before the canvas is
+drawn again (pan, zoom and a drag in progress send nothing and rerun nothing). The picture sent back carries a
 revision number: it goes up whenever the picture differs from what the component shows, which is what makes
 the component replace its nodes. A move or a selection made in the browser is already shown there, so the
 picture that follows it is adopted without a new revision (no echo, no jump).
@@ -47,7 +47,7 @@ class CanvasSync:
     shown: str = ""  # digest of the picture the component shows now
     fit: int = 0
     adopt: bool = False  # the last event's result is on screen already: take the next picture without a new rev
-    refresh: int = 0  # events applied so far: a new value asks the component for a rerun of the whole page
+    refresh: int = 0  # new events taken (refusals too): a new value asks the component for a rerun of the page
     page_wanted: bool = False  # the component asked for it: the fragment reruns the page
     log: EventLog = field(default_factory=EventLog)
 
