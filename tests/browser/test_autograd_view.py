@@ -21,12 +21,20 @@ def chart_text(page: Page) -> str:
     return " ".join(page.locator(".js-plotly-plot text").evaluate_all("els => els.map(e => e.textContent)"))
 
 
+CHART_HAS_LABELS = """labels => {
+    const text = [...document.querySelectorAll('.js-plotly-plot text')].map(e => e.textContent).join(' ');
+    return labels.every(label => text.includes(label));
+}"""
+
+
 def test_the_autograd_graph_renders_and_a_node_opens_into_its_operations(page: Page):
     open_train_page(page)  # the starter network: x -> fc1 -> relu -> fc2
     page.get_by_text("Autograd graph of one step", exact=True).click()
     page.get_by_role("button", name="Show the autograd graph of one step").click()
     expect(page.get_by_text(re.compile(r"on a batch of \d+"))).to_be_visible(timeout=FIRST_STEP_MS)
     settle(page)
+    # plotly draws after the script run ends (its bundle loads lazily on a first chart): wait for the labels
+    page.wait_for_function(CHART_HAS_LABELS, arg=["fc1", "relu", "fc2", "loss"], polling=200, timeout=30_000)
     text = chart_text(page)
     assert all(node in text for node in ("fc1", "relu", "fc2", "loss")), text  # one box per node of the network
     assert "Addmm" not in text  # collapsed to the nodes
@@ -34,5 +42,6 @@ def test_the_autograd_graph_renders_and_a_node_opens_into_its_operations(page: P
     page.get_by_role("option", name="fc1").click()
     page.keyboard.press("Escape")
     settle(page)
-    expect(page.locator(".js-plotly-plot text", has_text="Addmm").first).to_be_visible()  # fc1's matrix product
+    expect(page.locator(".js-plotly-plot text", has_text="Addmm").first).to_be_visible(timeout=30_000)  # fc1's matmul
+    page.wait_for_function(CHART_HAS_LABELS, arg=["fc1.weight", "fc1.bias"], polling=200, timeout=30_000)
     assert "fc1.weight" in chart_text(page) and "fc1.bias" in chart_text(page)  # and the parameters it uses
