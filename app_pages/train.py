@@ -47,8 +47,8 @@ draw_readiness(ready, problems, error)
 draw_data_fixes(ed, error)  # a button that sets the Input shape or the output width the data asks for
 live_tab, runs_tab = st.tabs(["Run", "Your runs"])
 with live_tab:
-    if run_id:
-        draw_run(run_id)
+    if record is not None:
+        draw_run(record)  # the record the buttons were drawn from: one status per page run
     else:
         st.caption("Press Train: the curves, the network coloured by gradient strength and its insides appear here.")
 with runs_tab:

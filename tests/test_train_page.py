@@ -320,6 +320,34 @@ def test_a_paused_run_shows_no_speed_and_resume_shows_running_on_the_next_draw()
     assert f"at step {step} (epoch {epoch})" in texts(at)  # the counter and the stop message agree
 
 
+def test_a_pause_that_lands_while_the_page_draws_still_brings_the_resume_button(monkeypatch):
+    # the worker can pause between the page drawing the run's buttons and drawing its live view: the live
+    # view must then redraw the page, not show "paused" under a Pause button that no poll corrects
+    import ui.train.controls as controls
+    from ui.train.page_state import manager
+
+    at = open_train_page("mlp_iris")
+    set_number(at, "ts_epochs", 100_000)
+    at.button(key="train_start").click().run()
+    wait_for(at, lambda a: run_status(a) == "running" and metric(a, "Steps per second") != "–")
+    draw_buttons, paused = controls.draw_controls, []
+
+    def draw_buttons_then_pause(*args, **kwargs):
+        draw_buttons(*args, **kwargs)
+        if not paused:  # once: right after the buttons of a running run are drawn
+            run_id = at.session_state["train_run"]
+            manager().pause(run_id)
+            paused.append(manager().wait(run_id, until=lambda r: r.status == "paused"))
+
+    monkeypatch.setattr(controls, "draw_controls", draw_buttons_then_pause)
+    at.run()
+    assert not at.exception, at.exception
+    assert paused and "**paused**" in texts(at)
+    assert [b.key for b in at.button if b.key in ("train_pause", "train_resume")] == ["train_resume"]
+    at.button(key="train_stop").click().run()
+    wait_for(at, lambda a: run_status(a) == "stopped")
+
+
 def test_continue_is_not_offered_after_loading_an_unrelated_template_and_the_page_says_why():
     at = open_train_page("mlp_iris")
     set_number(at, "ts_epochs", 2)

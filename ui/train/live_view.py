@@ -39,13 +39,15 @@ def chart(fig, key: str) -> None:
     st.plotly_chart(fig, key=key, config=CHART_CONFIG, width="stretch")
 
 
-def draw_run(run_id: str) -> None:
+def draw_run(record: RunRecord) -> None:
     """Two fragments: the run's status, curves and coloured network at POLL_SECONDS, the probe panels at
     DETAILS_POLL_SECONDS (each chart redrawn costs the browser a few hundred ms of CPU); between them, once
-    the run has ended, the gradient replay (ui.train.replay)."""
-    record = manager().status(run_id)
-    if record is None:
-        return
+    the run has ended, the gradient replay (ui.train.replay).
+
+    `record` is the one the page drew its run buttons from, read once per page run: a fragment that finds
+    another status reruns the page. Read again here, a pause that lands between the two reads would draw
+    "paused" in the fragment under a Pause button that no poll would ever correct."""
+    run_id = record.id
     waiting = record.active and not run_view(run_id).metrics
     every = (FIRST_POLL_SECONDS if waiting else POLL_SECONDS) if record.active else None
     if record.waiting:  # in the queue: nothing to draw until a worker takes it (its place polls in controls)
