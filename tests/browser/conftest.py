@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import time
 
 import pytest
 
@@ -33,11 +34,42 @@ def failed(request) -> bool:
     )
 
 
+STOP_WAIT_S = 60.0  # a worker reads its commands between steps and saves a checkpoint on the way out
+
+
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs")  # the Train page's runs
-    with running_app(runs_dir=runs, log_path=ARTIFACTS / "streamlit.log") as app:
+def app_runs_dir(tmp_path_factory) -> pathlib.Path:
+    return tmp_path_factory.mktemp("runs")  # the shared server's runs
+
+
+@pytest.fixture(scope="session")
+def app_url(app_runs_dir):
+    with running_app(runs_dir=app_runs_dir, log_path=ARTIFACTS / "streamlit.log") as app:
         yield app.url
+
+
+def stop_active_runs(runs_dir: pathlib.Path) -> list[str]:
+    """Stop every run still active on the shared server and wait until none is: a test that fails between
+    Train and Stop leaves its run going, and with one worker (2 cores) every later run would wait behind it
+    in the queue. Returns the ids it stopped."""
+    from engine.runs.run_queue import RunQueue
+    from engine.runs.store import DB_NAME, RunStore
+
+    if not (runs_dir / DB_NAME).exists():  # no run yet: leave the making of the store to the server
+        return []
+    store = RunStore(runs_dir)
+    try:
+        queue = RunQueue(store, workers=1, per_session=1)  # only for withdraw, which needs no caps
+        left = [record.id for record in store.list_runs() if record.active]
+        for run_id in left:
+            if not queue.withdraw(run_id):  # a waiting run leaves the line; a running one is told to stop
+                store.send_command(run_id, "stop")
+        deadline = time.monotonic() + STOP_WAIT_S
+        while any(record.active for record in store.list_runs()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return left
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +85,9 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, app_url, request):
-    """A fresh browser session (so a fresh editor) on the Build page, with the canvas drawn."""
+def page(browser, app_url, app_runs_dir, request):
+    """A fresh browser session (so a fresh editor) on the Build page, with the canvas drawn. On the way out:
+    a screenshot if the test failed (one per attempt of a rerun test), and no run left active."""
     context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(30_000)  # a loaded 2-core machine takes over 15 s for a first render now and then
@@ -63,5 +96,8 @@ def page(browser, app_url, request):
     yield page
     if failed(request):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        attempt = getattr(request.node, "execution_count", 1)  # pytest-rerunfailures counts the attempts
+        suffix = f"-attempt{attempt}" if attempt > 1 else ""
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}{suffix}.png"), full_page=True)
     context.close()
+    stop_active_runs(app_runs_dir)
