@@ -4,7 +4,9 @@ loaded in a fresh `python -I` process in an empty directory, where the project i
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import multiprocessing
 import subprocess
 import sys
 
@@ -32,13 +34,29 @@ PARITY_TEMPLATES = ("mlp_digits", "lenet", "resnet_mini", "lstm_sine", "lstm_tex
 NEW_BATCH = 5
 
 
-@pytest.fixture(scope="module")
-def all_exported(tmp_path_factory) -> dict:
-    """template name -> (bundle dir, ExportReport): every template trained for a few steps, then exported
-    together (their model.py and model.ts files are checked in one fresh process)."""
-    bundles = {name: trained_bundle(tmp_path_factory.mktemp(name), name) for name in TEMPLATES}
+EXPORT_PROCESSES = 2  # torch's ONNX exporter takes ~5 s a template on one thread: two halves side by side
+
+
+def train_and_export(share: dict[str, str]) -> dict:
+    """In a child process: train each template of `share` (name -> folder) for a few steps, then export the
+    bundles together, as the Export page does; name -> (bundle dir, ExportReport). One thread, like the tests."""
+    torch.set_num_threads(1)
+    bundles = {name: trained_bundle(folder, name) for name, folder in share.items()}
     reports = export_many([load_trained(b) for b in bundles.values()], FORMATS, make_zip=True)
     return {name: (bundle, report) for (name, bundle), report in zip(bundles.items(), reports)}
+
+
+@pytest.fixture(scope="module")
+def all_exported(tmp_path_factory) -> dict:
+    """template name -> (bundle dir, ExportReport): every template trained for a few steps and exported, in
+    EXPORT_PROCESSES fresh processes that each export their share together (so their model.py and model.ts
+    files are checked in one fresh process per share)."""
+    folders = {name: str(tmp_path_factory.mktemp(name)) for name in TEMPLATES}
+    shares = [dict(list(folders.items())[i::EXPORT_PROCESSES]) for i in range(EXPORT_PROCESSES)]
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited torch threads
+    with concurrent.futures.ProcessPoolExecutor(EXPORT_PROCESSES, mp_context=spawn) as pool:
+        parts = list(pool.map(train_and_export, shares))
+    return {name: part[name] for part in parts for name in part}
 
 
 @pytest.fixture
