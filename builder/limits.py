@@ -9,6 +9,7 @@ Each has a default and an environment variable that overrides it (read once per 
 | parameters          | 200,000,000 | NETCANVAS_MAX_PARAMS        | by validation: per node and for the network   |
 | activation memory   | 4,096 MB    | NETCANVAS_MAX_ACTIVATION_MB | before a run, at its batch size               |
 | network file        | 5 MB        | NETCANVAS_MAX_SPEC_MB       | by the Build page's upload                    |
+| CSV file            | 200 MB      | NETCANVAS_MAX_CSV_MB        | before a CSV is read (engine.user_files)      |
 | training workers    | cores - 1   | NETCANVAS_MAX_WORKERS       | by the run queue: runs beyond it wait, queued |
 | active runs/session | 2           | NETCANVAS_MAX_RUNS_PER_SESSION | by the run queue: a start beyond it is refused |
 
@@ -36,6 +37,7 @@ class Limits:
     max_params: int = 200_000_000  # 800 MB of float32 weights, 3.2 GB with Adam's state and the gradients
     max_activation_mb: int = 4096
     max_spec_mb: int = 5
+    max_csv_mb: int = 200  # a CSV file the CLI or a run reads (engine.data.csv_dataset)
     max_workers: int = DEFAULT_WORKERS  # training worker processes at once; more runs wait in the queue
     max_runs_per_session: int = 2  # queued, running or paused runs of one session key
 
