@@ -103,7 +103,7 @@ def test_bad_specs_exit_2_with_a_clear_line(capsys, tmp_path, case, command):
     "args, expected",
     [
         (["--dataset", "mnist"], "dataset must be one of xor, or, and, iris"),
-        (["--dataset", "csv:/no/such.csv"], "CSV file '/no/such.csv' does not exist"),
+        (["--dataset", "csv:/no/such.csv"], "CSV file 'such.csv' does not exist"),
         (["--dataset", "digits"], "the network's Input 'x' has shape [4] but dataset 'digits' gives [64] features"),
         (["--dataset", "iris", "--lr", "-1"], "lr must be > 0, got -1"),
         (["--dataset", "iris", "--epochs", "ten"], "argument --epochs: invalid int value: 'ten'"),

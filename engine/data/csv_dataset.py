@@ -8,38 +8,53 @@ counted from 1 at the first data row; the file line is given too (the header is 
 from __future__ import annotations
 
 import csv
+import io
 import math
+from pathlib import PurePath
 
 import torch
 
+from builder.limits import MB, cap_name, limits
 from engine.errors import DataError
+from engine.user_files import UserFileError, read_user_file
+
+
+def shown_name(path: str) -> str:
+    """How a message names the file: its base name, never the folder it is kept in (on a server that is a
+    session's upload folder, whose path holds the session key)."""
+    return PurePath(path).name or path
 
 
 def _read_rows(path: str) -> list[tuple[int, list[str]]]:
-    """(file line, cells) for every non-blank line; DataError if the file cannot be read."""
+    """(file line, cells) for every non-blank line; DataError if the file cannot be read. Only a regular file
+    within NETCANVAS_MAX_CSV_MB is read (engine.user_files: not /dev/zero, a FIFO or a directory)."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            rows = [(reader.line_num, [cell.strip() for cell in row]) for row in reader]
-    except FileNotFoundError:
-        raise DataError(f"CSV file '{path}' does not exist") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise DataError(f"cannot read CSV file '{path}': {err}") from None
+        cap = limits().max_csv_mb * MB
+        text = read_user_file(path, "CSV file", cap, cap_name("max_csv_mb"), shown_name(path)).decode("utf-8-sig")
+    except UserFileError as err:
+        raise DataError(str(err)) from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"cannot read CSV file '{shown_name(path)}': {err}") from None
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        rows = [(reader.line_num, [cell.strip() for cell in row]) for row in reader]
+    except csv.Error as err:
+        raise DataError(f"cannot read CSV file '{shown_name(path)}': {err}") from None
     return [(line, cells) for line, cells in rows if any(cells)]
 
 
 def _check_header(path: str, header: list[str]) -> None:
     if len(header) < 2:
         raise DataError(
-            f"CSV file '{path}' has {len(header)} column in its header; it needs at least one "
+            f"CSV file '{shown_name(path)}' has {len(header)} column in its header; it needs at least one "
             "feature column and a target column"
         )
     seen: set[str] = set()
     for i, name in enumerate(header):
         if not name:
-            raise DataError(f"CSV file '{path}' header: column {i + 1} has no name")
+            raise DataError(f"CSV file '{shown_name(path)}' header: column {i + 1} has no name")
         if name in seen:
-            raise DataError(f"CSV file '{path}' header: column name '{name}' appears more than once")
+            raise DataError(f"CSV file '{shown_name(path)}' header: column name '{name}' appears more than once")
         seen.add(name)
 
 
@@ -47,7 +62,7 @@ def _check_ragged(path: str, header: list[str], rows: list[tuple[int, list[str]]
     for row, (line, cells) in enumerate(rows, start=1):
         if len(cells) != len(header):
             raise DataError(
-                f"CSV file '{path}' row {row} (line {line}) has {len(cells)} values; the header "
+                f"CSV file '{shown_name(path)}' row {row} (line {line}) has {len(cells)} values; the header "
                 f"has {len(header)} columns"
             )
 
@@ -62,7 +77,8 @@ def _target_index(path: str, header: list[str], target: str | None) -> int:
         return len(header) - 1
     if target not in header:
         raise DataError(
-            f"CSV file '{path}' has no column '{target}' to use as target; its columns are: {_listed(header)}"
+            f"CSV file '{shown_name(path)}' has no column '{target}' to use as target; "
+            f"its columns are: {_listed(header)}"
         )
     return header.index(target)
 
@@ -83,7 +99,7 @@ def _features(path: str, header, rows, feature_cols: list[int]) -> torch.Tensor:
             if value is None:
                 shown = f"'{cells[c]}'" if cells[c] else "an empty value"
                 raise DataError(
-                    f"CSV file '{path}' column '{header[c]}' row {row} (line {line}): {shown} is "
+                    f"CSV file '{shown_name(path)}' column '{header[c]}' row {row} (line {line}): {shown} is "
                     "not a finite number (feature columns must be numeric)"
                 )
         values.append(parsed)
@@ -103,7 +119,9 @@ def _labels(path: str, header, rows, col: int):
     texts = [cells[col] for _, cells in rows]
     for row, (line, cells) in enumerate(rows, start=1):
         if not cells[col]:
-            raise DataError(f"CSV file '{path}' target column '{header[col]}' row {row} (line {line}) is empty")
+            raise DataError(
+                f"CSV file '{shown_name(path)}' target column '{header[col]}' row {row} (line {line}) is empty"
+            )
     if all(_is_int(t) for t in texts):
         names = sorted(set(texts), key=int)
     elif all(_parse_float(t) is not None for t in texts):
@@ -113,7 +131,7 @@ def _labels(path: str, header, rows, col: int):
         names = sorted(set(texts))
     if len(names) < 2:
         raise DataError(
-            f"CSV file '{path}' target column '{header[col]}' has a single class ('{names[0]}'); "
+            f"CSV file '{shown_name(path)}' target column '{header[col]}' has a single class ('{names[0]}'); "
             "classification needs at least 2"
         )
     index = {name: i for i, name in enumerate(names)}
@@ -128,11 +146,11 @@ def read_csv(path: str, target: str | None = None):
     """
     rows = _read_rows(path)
     if not rows:
-        raise DataError(f"CSV file '{path}' is empty; it needs a header row and data rows")
+        raise DataError(f"CSV file '{shown_name(path)}' is empty; it needs a header row and data rows")
     (_, header), rows = rows[0], rows[1:]
     _check_header(path, header)
     if not rows:
-        raise DataError(f"CSV file '{path}' has a header but no data rows")
+        raise DataError(f"CSV file '{shown_name(path)}' has a header but no data rows")
     _check_ragged(path, header, rows)
     col = _target_index(path, header, target)
     x = _features(path, header, rows, [c for c in range(len(header)) if c != col])
