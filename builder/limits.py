@@ -12,8 +12,11 @@ Each has a default and an environment variable that overrides it (read once per 
 | CSV file            | 200 MB      | NETCANVAS_MAX_CSV_MB        | before a CSV is read (engine.user_files)      |
 | training workers    | cores - 1   | NETCANVAS_MAX_WORKERS       | by the run queue: runs beyond it wait, queued |
 | active runs/session | 2           | NETCANVAS_MAX_RUNS_PER_SESSION | by the run queue: a start beyond it is refused |
+| active runs/address | 4           | NETCANVAS_MAX_RUNS_PER_ADDRESS | the same, over all keys of one client address |
+| pause grace         | 120 s       | NETCANVAS_PAUSE_GRACE_S     | a paused run frees its worker if runs wait |
 
-(Training workers: at least 1. A session's active runs are those queued, running or paused; engine.runs.run_queue.)
+(Training workers: at least 1. A session's active runs are those queued, running or paused; engine.runs.run_queue.
+A client address is Streamlit's st.context.ip_address, kept only as a keyed hash; none (localhost) is not capped.)
 
 Validation reports an excess as an error naming the node (or the graph) and the cap, so nothing is compiled,
 trained, imported or exported for a network over a cap.
@@ -40,6 +43,8 @@ class Limits:
     max_csv_mb: int = 200  # a CSV file the CLI or a run reads (engine.data.csv_dataset)
     max_workers: int = DEFAULT_WORKERS  # training worker processes at once; more runs wait in the queue
     max_runs_per_session: int = 2  # queued, running or paused runs of one session key
+    max_runs_per_address: int = 4  # the same, over all the session keys of one client address
+    pause_grace_s: int = 120  # a paused run with runs waiting gives its worker up after this (engine.runs.worker_loop)
 
     @property
     def max_spec_bytes(self) -> int:
