@@ -8,11 +8,18 @@
 
 meta.json is written last, so a directory holding it is complete. Reading checks every file and raises
 BundleError with a one-line message naming the bundle and the file.
+
+A bundle leaves the server (the Export page's zips), so it holds no server path: a CSV dataset is written as
+`csv:<file name>` (train.json's `dataset`, meta.json's `dataset_source`) with the file's content digest
+(meta.json's `dataset_digest`, "sha256:<hex>"), never the path it was read from (on a server that is a
+session's upload folder, whose name is the session key). The run store keeps the real path for the worker.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
+import hashlib
 import json
 import math
 import os
@@ -26,7 +33,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from builder.datasets import dataset_label
+from builder.datasets import CSV_PREFIX, dataset_label
 from builder.spec import GraphSpec, parse_spec
 from engine.data.datasets import Dataset
 from engine.errors import BundleError
@@ -86,6 +93,38 @@ def cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()}
 
 
+def portable_dataset(name: str) -> str:
+    """A dataset as a bundle names it: a built-in by its name, `csv:PATH` as `csv:<file name>` (no folder)."""
+    return CSV_PREFIX + dataset_label(name) if name.startswith(CSV_PREFIX) else name
+
+
+def portable_config(config: TrainConfig) -> dict:
+    """train.json: the config, its dataset named without a path (portable_dataset)."""
+    return {**config.to_dict(), "dataset": portable_dataset(config.dataset)}
+
+
+@functools.lru_cache(maxsize=8)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of the file (size and mtime key the cache: a checkpoint every 30 s hashes the CSV once)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def dataset_digest(name: str) -> str | None:
+    """ "sha256:<hex>" of a `csv:PATH` dataset's file; None for a built-in or a file that cannot be read."""
+    if not name.startswith(CSV_PREFIX):
+        return None
+    path = name[len(CSV_PREFIX) :]
+    try:
+        stat = os.stat(path)
+        return _file_digest(path, stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        return None
+
+
 def build_meta(config: TrainConfig, dataset: Dataset, metrics: dict) -> dict:
     return {
         "format": "netcanvas-bundle",
@@ -95,7 +134,8 @@ def build_meta(config: TrainConfig, dataset: Dataset, metrics: dict) -> dict:
         "python_version": platform.python_version(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "dataset": dataset_label(dataset.name),  # an uploaded CSV by its file name (pages, exports)
-        "dataset_source": dataset.name,  # what the engine read: a built-in's name or csv:PATH
+        "dataset_source": portable_dataset(dataset.name),  # a built-in's name or csv:<file name>, never a path
+        "dataset_digest": dataset_digest(dataset.name),  # a CSV file's "sha256:<hex>"; null for a built-in
         "task": metrics.get("task") or config.task or dataset.task,
         "input_shape": list(dataset.feature_shape),
         "input_dtype": dataset.input_dtype,
@@ -117,7 +157,7 @@ def write_bundle(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / SPEC_FILE, spec.to_dict() if isinstance(spec, GraphSpec) else spec)
-    _write_json(out / CONFIG_FILE, config.to_dict())
+    _write_json(out / CONFIG_FILE, portable_config(config))  # no server path leaves in a bundle
     tensors = cpu_state_dict(model)
     _write_atomic(out / WEIGHTS_FILE, lambda tmp: safetensors.torch.save_file(tensors, tmp, metadata={"format": "pt"}))
     _write_json(out / META_FILE, build_meta(config, dataset, metrics))
