@@ -14,6 +14,7 @@ Each has a default and an environment variable that overrides it (read once per 
 | active runs/session | 2           | NETCANVAS_MAX_RUNS_PER_SESSION | by the run queue: a start beyond it is refused |
 | active runs/address | 4           | NETCANVAS_MAX_RUNS_PER_ADDRESS | the same, over all keys of one client address |
 | pause grace         | 120 s       | NETCANVAS_PAUSE_GRACE_S     | a paused run frees its worker if runs wait |
+| session lifetime    | 30 days     | NETCANVAS_SESSION_DAYS      | unused this long: its saved work and uploads go |
 
 (Training workers: at least 1. A session's active runs are those queued, running or paused; engine.runs.run_queue.
 A client address is Streamlit's st.context.ip_address, kept only as a keyed hash; none (localhost) is not capped.)
@@ -45,6 +46,7 @@ class Limits:
     max_runs_per_session: int = 2  # queued, running or paused runs of one session key
     max_runs_per_address: int = 4  # the same, over all the session keys of one client address
     pause_grace_s: int = 120  # a paused run with runs waiting gives its worker up after this (engine.runs.worker_loop)
+    session_days: int = 30  # a session unused this long loses its saved work and uploads (session_cleanup)
 
     @property
     def max_spec_bytes(self) -> int:
