@@ -20,15 +20,19 @@ import json
 import os
 import re
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 SESSIONS_DIR = "sessions"
 STATE_FILE = "state.json"
+PREV_FILE = "state.json.prev"  # the state before the last save
 UPLOADS_DIR = "uploads"
 STATE_VERSION = 1
 OWNER_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # secrets.token_urlsafe's alphabet: never a path
 HASH_CHARS = 16
+StateCheck = Callable[[dict], "str | None"]  # why a state (as read back) cannot be used, or None
 
 
 def valid_owner(owner: object) -> bool:
@@ -56,27 +60,96 @@ def _write_atomically(path: Path, data: bytes) -> None:
 # --- the working state ---------------------------------------------------------------------------------
 
 
-def save_state(root: str | os.PathLike, owner: str, state: dict) -> None:
-    """Replace the owner's saved state by `state` (a JSON-able dict)."""
-    text = json.dumps({"version": STATE_VERSION, **state}, sort_keys=True)
-    _write_atomically(session_dir(root, owner) / STATE_FILE, text.encode("utf-8"))
+class UnloadableState(ValueError):
+    """The state about to be saved would not load back (the check refused it); the saved one is kept."""
 
 
-def load_state(root: str | os.PathLike, owner: str) -> tuple[dict, str | None]:
-    """(the owner's saved state, None), ({}, None) when nothing was saved, or ({}, the one-line reason) when
-    the saved file cannot be used (it is left in place for a look and replaced by the next save)."""
-    path = session_dir(root, owner) / STATE_FILE
-    if not path.exists():
-        return {}, None
+def _state_problem(text: str, check: StateCheck | None) -> tuple[dict, str | None]:
+    """(the state in `text`, None) or ({}, why it cannot be used): JSON, our version, then the caller's check."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        return {}, f"The saved work of this session ({path}) could not be read ({err}); starting afresh."
+        raw = json.loads(text)
+    except (json.JSONDecodeError, RecursionError, ValueError) as err:
+        return {}, f"not JSON ({str(err)[:120]})"
     if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
         got = raw.get("version") if isinstance(raw, dict) else type(raw).__name__
-        return {}, f"The saved work of this session ({path}) is not of version {STATE_VERSION} (got {got}); ignored."
+        return {}, f"not of version {STATE_VERSION} (got {str(got)[:40]})"
     raw.pop("version")
-    return raw, None
+    problem = check(raw) if check is not None else None
+    return ({}, problem) if problem else (raw, None)
+
+
+def save_state(root: str | os.PathLike, owner: str, state: dict, check: StateCheck | None = None) -> None:
+    """Replace the owner's saved state by `state` (a JSON-able dict), never by one that would not load back:
+    written to a temporary file, read back and checked (JSON, version, then `check(state)`, which returns why
+    the state is unusable or None), then renamed over state.json; the state it replaces is kept as
+    state.json.prev. Raises UnloadableState (a ValueError) and leaves the saved files as they were when the
+    check fails."""
+    folder = session_dir(root, owner)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{STATE_FILE}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(json.dumps({"version": STATE_VERSION, **state}, sort_keys=True).encode("utf-8"))
+        _, problem = _state_problem(Path(tmp).read_text(encoding="utf-8"), check)
+        if problem:
+            raise UnloadableState(f"the state to save would not load back ({problem}); the saved one is kept")
+        path = folder / STATE_FILE
+        if path.exists():
+            os.replace(path, folder / PREV_FILE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename an unusable state file to `<name>.bad-<time>` (kept for a look, never read again)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target, k = path.with_name(f"{path.name}.bad-{stamp}"), 2
+    while target.exists():
+        target, k = path.with_name(f"{path.name}.bad-{stamp}-{k}"), k + 1
+    os.replace(path, target)
+    return target
+
+
+def _read(path: Path, check: StateCheck | None) -> tuple[dict, str | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        return {}, f"unreadable ({err})"
+    return _state_problem(text, check)
+
+
+def load_state(root: str | os.PathLike, owner: str, check: StateCheck | None = None) -> tuple[dict, str | None]:
+    """(the owner's saved state, None), ({}, None) when nothing was saved, or (state, a one-line notice).
+
+    A state.json that cannot be used (not JSON, another version, or refused by `check(state)`, which returns
+    why or None) is renamed to state.json.bad-<time> and the previous save (state.json.prev) is used instead,
+    renamed back to state.json; when that one is unusable too it is set aside the same way and the state is
+    {} with a notice naming the kept files. Nothing unusable is ever left where the next save would replace
+    it silently, and nothing is deleted.
+    """
+    folder = session_dir(root, owner)
+    path, prev = folder / STATE_FILE, folder / PREV_FILE
+    notes = []
+    if path.exists():
+        state, problem = _read(path, check)
+        if problem is None:
+            return state, None
+        notes.append(f"the saved work of this session could not be used ({problem}); it is kept as {_set_aside(path)}")
+    if not prev.exists():
+        return {}, ("; ".join(notes) + "; starting afresh.").capitalize() if notes else None
+    state, problem = _read(prev, check)
+    if problem is None:
+        os.replace(prev, path)
+        notes.append(
+            "the save before it was restored"
+            if notes
+            else "the last save did not finish; the one before it was restored"
+        )
+        return state, ("; ".join(notes) + ".").capitalize()
+    notes.append(f"the save before it could not be used either ({problem}); it is kept as {_set_aside(prev)}")
+    return {}, ("; ".join(notes) + "; starting afresh.").capitalize()
 
 
 # --- uploads -----------------------------------------------------------------------------------------
