@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from builder.catalog import CATALOG
 from builder.limits import limits
 from builder.spec import GraphSpec, loads_spec
@@ -55,3 +57,17 @@ def read_spec_upload(filename: str, data: bytes) -> tuple[GraphSpec | None, str 
     if problems:
         return None, f"{filename} cannot be loaded: " + _join(problems)
     return spec, None
+
+
+def saved_text(spec: GraphSpec) -> str:
+    """The spec as a session keeps it (compact JSON: what `read_spec_upload` reads back on the next visit)."""
+    return json.dumps(spec.to_dict(), separators=(",", ":"))
+
+
+def loader_refusal(spec: GraphSpec, what: str = "the graph") -> str | None:
+    """Why the loader would refuse this spec once saved (None: it loads back). The parser alone, no analysis."""
+    try:
+        text = saved_text(spec)
+    except (TypeError, ValueError) as err:  # a value JSON cannot hold (a set, a circular list)
+        return f"{what} cannot be written as JSON ({err})"
+    return read_spec_upload(what, text.encode("utf-8"))[1]

@@ -91,7 +91,7 @@ def test_a_corrupt_state_is_ignored_with_one_line(tmp_path, content):
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
     state, problem = load_state(tmp_path, "k")
-    assert state == {} and "\n" not in problem and str(path) in problem
+    assert state == {} and "\n" not in problem and "state.json.bad-" in problem and str(path.parent) not in problem
 
 
 def test_uploads_keep_their_original_names_and_the_same_content_is_one_file(tmp_path):
@@ -183,7 +183,7 @@ def test_a_reload_or_a_restart_brings_back_the_graph_and_the_settings(restart):
 
 def test_reruns_that_change_nothing_write_nothing(monkeypatch):
     writes = []
-    monkeypatch.setattr("ui.session_keep.save_state", lambda root, key, state: writes.append(state))
+    monkeypatch.setattr("ui.session_keep.save_state", lambda root, key, state, **kw: writes.append(state))
     at = open_app(page=TRAIN)
     at.run()
     at.run()

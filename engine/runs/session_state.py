@@ -6,10 +6,14 @@ the CSV files it uploaded.
     RUNS/sessions/<owner>/uploads/<content hash>/<name>    each uploaded file under its original name
 
 A small file per key rather than a table in the run store: the state is written on every edit, and a file
-of its own per key never waits on the store's write lock that running workers take for their metrics; it is
-written whole and atomically (a temporary file in the same folder, then os.replace), so a crash leaves
-the old state or the new one, never half of each. A state that cannot be read is reported and ignored; it
-never touches the run store, whose own recovery (moving a corrupt database aside) leaves these files be.
+of its own per key never waits on the store's write lock that running workers take for their metrics. It is
+written whole and checked before it counts: a temporary file in the same folder, read back and checked (JSON,
+and whatever the caller's check asks: ui/session_keep.py passes the graph through the spec loader), then
+renamed over state.json, the state it replaces kept as state.json.prev. So a crash leaves the old state or the
+new one, never half of each, and a save never replaces a loadable state by one that would not load. A state
+that cannot be used on loading is renamed to state.json.bad-<time> (kept, never overwritten) and the previous
+save is used instead; either way the page says so. None of this touches the run store, whose own recovery
+(moving a corrupt database aside) leaves these files be.
 """
 
 from __future__ import annotations
@@ -120,25 +124,32 @@ def _read(path: Path, check: StateCheck | None) -> tuple[dict, str | None]:
     return _state_problem(text, check)
 
 
+def _sentence(parts: list[str], *more: str) -> str:
+    text = "; ".join([*parts, *more]) + "."
+    return text[0].upper() + text[1:]
+
+
 def load_state(root: str | os.PathLike, owner: str, check: StateCheck | None = None) -> tuple[dict, str | None]:
     """(the owner's saved state, None), ({}, None) when nothing was saved, or (state, a one-line notice).
 
     A state.json that cannot be used (not JSON, another version, or refused by `check(state)`, which returns
     why or None) is renamed to state.json.bad-<time> and the previous save (state.json.prev) is used instead,
     renamed back to state.json; when that one is unusable too it is set aside the same way and the state is
-    {} with a notice naming the kept files. Nothing unusable is ever left where the next save would replace
-    it silently, and nothing is deleted.
+    {} with a notice naming the kept files (by name only: a notice shows no server path and no key). Nothing
+    unusable is ever left where the next save would replace it silently, and nothing is deleted.
     """
     folder = session_dir(root, owner)
     path, prev = folder / STATE_FILE, folder / PREV_FILE
-    notes = []
+    notes: list[str] = []
     if path.exists():
         state, problem = _read(path, check)
         if problem is None:
             return state, None
-        notes.append(f"the saved work of this session could not be used ({problem}); it is kept as {_set_aside(path)}")
+        notes.append(
+            f"the saved work of this session could not be read ({problem}); it is kept as {_set_aside(path).name}"
+        )
     if not prev.exists():
-        return {}, ("; ".join(notes) + "; starting afresh.").capitalize() if notes else None
+        return {}, _sentence(notes, "starting afresh") if notes else None
     state, problem = _read(prev, check)
     if problem is None:
         os.replace(prev, path)
@@ -147,9 +158,9 @@ def load_state(root: str | os.PathLike, owner: str, check: StateCheck | None = N
             if notes
             else "the last save did not finish; the one before it was restored"
         )
-        return state, ("; ".join(notes) + ".").capitalize()
-    notes.append(f"the save before it could not be used either ({problem}); it is kept as {_set_aside(prev)}")
-    return {}, ("; ".join(notes) + "; starting afresh.").capitalize()
+        return state, _sentence(notes)
+    notes.append(f"the save before it could not be used either ({problem}); it is kept as {_set_aside(prev).name}")
+    return {}, _sentence(notes, "starting afresh")
 
 
 # --- uploads -----------------------------------------------------------------------------------------
