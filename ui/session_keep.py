@@ -14,7 +14,7 @@ import secrets
 import streamlit as st
 
 from builder.session import EditorSession, fingerprint
-from builder.upload import read_spec_upload
+from builder.upload import read_spec_upload, saved_text
 from engine.runs.session_state import load_state, save_state, valid_owner
 from engine.runs.store import resolve_runs_dir
 
@@ -50,17 +50,27 @@ def start_session() -> None:
         _restore(key)
 
 
+def state_problem(state: dict) -> str | None:
+    """Why a saved state (as read back) cannot be restored, or None: its graph must pass the loader."""
+    graph = state.get("graph")
+    if graph is None:
+        return None
+    if not isinstance(graph, str):
+        return f"its graph is a {type(graph).__name__}, not JSON text"
+    spec, error = read_spec_upload("the saved graph", graph.encode("utf-8"))
+    return error if spec is None else None
+
+
 def _restore(key: str) -> None:
-    state, problem = load_state(runs_root(), key)
+    """The saved work back into place. A saved state that cannot be used is never replaced by the starter:
+    load_state sets it aside (state.json.bad-<time>) and falls back to the save before it; the page says so."""
+    state, problem = load_state(runs_root(), key, check=state_problem)
     graph = state.get("graph")
     if graph is not None and EDITOR_KEY not in st.session_state:
-        spec, error = read_spec_upload("the saved graph", str(graph).encode("utf-8"))
-        if spec is None:
-            problem = f"The saved graph of this session could not be used ({error}); starting afresh."
-        else:
-            ed = EditorSession(spec=spec, baseline=str(state.get("baseline") or ""))
-            ed.baseline = ed.baseline or fingerprint(spec)
-            st.session_state[EDITOR_KEY] = ed
+        spec, _ = read_spec_upload("the saved graph", str(graph).encode("utf-8"))  # state_problem passed it
+        ed = EditorSession(spec=spec, baseline=str(state.get("baseline") or ""))
+        ed.baseline = ed.baseline or fingerprint(spec)
+        st.session_state[EDITOR_KEY] = ed
     settings, settings_for = state.get("settings"), state.get("settings_for")
     if isinstance(settings, dict) and isinstance(settings_for, str) and SETTINGS_KEY not in st.session_state:
         st.session_state[SETTINGS_KEY] = dict(settings)
@@ -97,9 +107,9 @@ def save_session() -> None:
         return
     spec, baseline, settings, settings_for = snapshot
     state = {"baseline": baseline, "settings": settings, "settings_for": settings_for}
-    state["graph"] = spec.to_json() if spec is not None else None
+    state["graph"] = saved_text(spec) if spec is not None else None
     try:
-        save_state(runs_root(), key, state)
+        save_state(runs_root(), key, state, check=state_problem)
     except (OSError, TypeError, ValueError) as err:
         if not st.session_state.get(WRITE_FAILED_KEY):
             st.session_state[WRITE_FAILED_KEY] = True
