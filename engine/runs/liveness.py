@@ -1,4 +1,5 @@
-"""Is a run's worker still there, and if not, why it ended without saying so (for RunManager's reaping)."""
+"""Is a run's worker still there, and if not, why it ended without saying so, or whether it never started (for
+RunManager's reaping)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,13 @@ def death_message(exitcode: int | None, log: Path) -> str:
         why = "the worker process is gone (the app may have been restarted)"
     last = _last_log_line(log)
     return why + (f": {last}" if last else "")
+
+
+def left_unstarted(record) -> bool:
+    """A run claimed for starting (status queued, out of the line: `starting its worker` or `preparing`) whose
+    starter is gone: the app that claimed it was killed between the claim and its worker's first step, so no
+    process of it is alive (its pid is this process's own, reused by a restarted app, or dead). Such a run goes
+    back to the queue rather than failing: nothing of it ran."""
+    if record.status != "queued" or record.ticket is not None:
+        return False
+    return record.pid == os.getpid() or not pid_alive(record.pid)

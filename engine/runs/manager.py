@@ -1,8 +1,9 @@
 """Starting and watching runs: the API the Train page (and the benchmarks) use. One process per run.
 
     manager = RunManager()                          # the store under NETCANVAS_RUNS_DIR or runs/
-    run_id = manager.start_run(owner, spec, config) # checks first: ConfigError / SpecInvalid / DataError,
-                                                    # SessionFull (a ConfigError) beyond the session's cap
+    run_id = manager.start_run(owner, spec, config, address=ip)  # checks first: ConfigError / SpecInvalid /
+                                                    # DataError, SessionFull (a ConfigError) beyond the session's
+                                                    # or the client address's cap
     manager.pause(run_id); manager.resume(run_id); manager.stop(run_id)   # waiting in the queue too
     record = manager.status(run_id)                 # RunRecord: status, message, progress, final metrics
     place = manager.place(run_id)                   # a waiting run's place in the queue (run_queue.Place)
@@ -12,7 +13,10 @@
 
 Runs go through the queue of engine.runs.run_queue: at most `workers` worker processes at once
 (NETCANVAS_MAX_WORKERS, cores - 1 by default) and at most `per_session` active runs per owner
-(NETCANVAS_MAX_RUNS_PER_SESSION, 2); the rest wait in the store, in order. Who starts a waiting run: the
+(NETCANVAS_MAX_RUNS_PER_SESSION, 2) and per client address (NETCANVAS_MAX_RUNS_PER_ADDRESS, 4, over all the
+keys of one address, kept as a keyed hash); the rest wait in the store, in order. A run paused for
+NETCANVAS_PAUSE_GRACE_S (120 s) while others wait gives its worker up and stays paused ("released"): Resume
+queues it again, and it continues from the checkpoint of its pause. Who starts a waiting run: the
 manager's queue thread, which looks every QUEUE_POLL_SECONDS while a run waits (and ends when none does), and
 every start, resume and stop, which dispatch at once. A thread and not "whoever polls": with several Streamlit
 sessions in one server the manager is shared (st.cache_resource), and a queued run must start when a worker
@@ -28,7 +32,8 @@ is a fork of it, ready in milliseconds instead of the seconds a spawned interpre
 
 A worker that dies without writing its end (killed, out of memory, a crash in native code) is noticed by
 `status`/`list_runs` and by the queue thread, which mark its run failed with the exit code and the last line
-of its log; that frees its worker slot.
+of its log; that frees its worker slot. A run claimed for starting by an app that was killed before its worker
+started (no worker of this manager's, none alive) goes back to the front of the queue instead.
 """
 
 from __future__ import annotations
@@ -56,10 +61,10 @@ from engine.errors import BundleError, ConfigError, NetCanvasError
 from engine.probes.step_probes import DEFAULT_PROBES, ProbeSettings
 from engine.runs.bundle import META_FILE
 from engine.runs.checkpoint import CarryPlan, checkpoint_shapes, checkpoint_spec, model_shapes, plan_carry, spec_ops
-from engine.runs.liveness import death_message, pid_alive
+from engine.runs.liveness import death_message, left_unstarted, pid_alive
 from engine.runs.run_queue import Place, RunQueue
 from engine.runs.store import RunRecord, RunStore, to_json
-from engine.runs.worker import worker_main
+from engine.runs.worker import WorkerOptions, worker_main
 from engine.train.config import TrainConfig
 from engine.train.device import pick_device
 from engine.train.pipeline import analysis_for_training, fitted_dataset, objective_of, planned_epochs_of
@@ -154,7 +159,9 @@ def _plain_main() -> Iterator[None]:
 
 class RunManager:
     """Starts worker processes through the run queue and answers for the runs in one store (see the module
-    doc). `workers` and `per_session` default to NETCANVAS_MAX_WORKERS and NETCANVAS_MAX_RUNS_PER_SESSION."""
+    doc). `workers`, `per_session`, `per_address` and `pause_grace_s` default to NETCANVAS_MAX_WORKERS,
+    NETCANVAS_MAX_RUNS_PER_SESSION, NETCANVAS_MAX_RUNS_PER_ADDRESS and NETCANVAS_PAUSE_GRACE_S;
+    `worker_memory`: bytes each worker may allocate instead of its run's estimate (engine.runs.worker_memory)."""
 
     def __init__(
         self,
@@ -163,6 +170,9 @@ class RunManager:
         probes: ProbeSettings | None = DEFAULT_PROBES,
         workers: int | None = None,
         per_session: int | None = None,
+        per_address: int | None = None,
+        pause_grace_s: float | None = None,
+        worker_memory: int | None = None,
     ):
         self.store = store if store is not None else RunStore()
         self.probes = probes
@@ -170,7 +180,14 @@ class RunManager:
         if start_method == "forkserver":
             self.context.set_forkserver_preload(PRELOAD)
         caps = limits()
-        self.queue = RunQueue(self.store, workers or caps.max_workers, per_session or caps.max_runs_per_session)
+        self.queue = RunQueue(
+            self.store,
+            workers or caps.max_workers,
+            per_session or caps.max_runs_per_session,
+            per_address or caps.max_runs_per_address,
+        )
+        grace = pause_grace_s if pause_grace_s is not None else caps.pause_grace_s
+        self.options = WorkerOptions(pause_grace_s=grace, memory_budget=worker_memory)
         self.processes: dict[str, multiprocessing.process.BaseProcess] = {}
         self.lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -195,15 +212,24 @@ class RunManager:
 
     # --- starting ------------------------------------------------------------------------------------------
 
-    def start_run(self, owner: str, spec: GraphSpec, config: TrainConfig, weights_from: str | None = None) -> str:
+    def start_run(
+        self,
+        owner: str,
+        spec: GraphSpec,
+        config: TrainConfig,
+        weights_from: str | None = None,
+        address: str | None = None,
+    ) -> str:
         """Queue a run (it starts at once when a worker is free); with `weights_from` (a bundle directory) its
         nodes whose id, op and parameter shapes match start from the bundle's trained weights (the plan is
-        recorded as an edit at step 0). SessionFull when `owner` already has `per_session` active runs."""
-        self.queue.check_session(owner)  # before the data is loaded; submit checks again, atomically
+        recorded as an edit at step 0). SessionFull when `owner` already has `per_session` active runs, or the
+        client `address` (None: not known, e.g. localhost) `per_address` over all its session keys."""
+        client = self.store.client_tag(address)
+        self.queue.check_session(owner, client=client)  # before the data is loaded; submit checks again, atomically
         preflight(spec, config)
         plan = self.plan_from(Path(weights_from), spec) if weights_from else None
         launch = {"weights_from": str(weights_from) if weights_from else None, "resume": False}
-        run_id = self.queue.submit(owner, spec.to_dict(), config.to_dict(), launch)
+        run_id = self.queue.submit(owner, spec.to_dict(), config.to_dict(), launch, client)
         if plan is not None:
             data = {**plan.to_dict(), "weights_from": str(weights_from), "summary": plan.summary()}
             self.store.add_edit(run_id, 0, 0, {**data, "graph_changed": False})
@@ -227,7 +253,7 @@ class RunManager:
     def _launch(self, run_id: str, weights_from: str | None, resume: bool) -> None:
         process = self.context.Process(
             target=worker_main,
-            args=(str(self.store.root), run_id, weights_from, resume, self.probes),
+            args=(str(self.store.root), run_id, weights_from, resume, self.probes, self.options),
             name=f"netcanvas-run-{run_id}",
             daemon=True,  # an app that exits stops its runs (SIGTERM: they stop with a checkpoint)
         )
@@ -280,11 +306,15 @@ class RunManager:
 
     def resume(self, run_id: str) -> None:
         """A held run may start; a paused one is "running" at once ("resuming at step N"): the page shows it on
-        its next draw, not when the worker next reads its commands and writes its status."""
-        if self.queue.release(run_id):
+        its next draw, not when the worker next reads its commands and writes its status. A released pause
+        joins the end of the queue and continues from its checkpoint."""
+        if self.queue.release(run_id) or self.queue.requeue_released(run_id):
             self._watch()
             return
         self._command(run_id, "resume")
+        if self.queue.requeue_released(run_id):  # its worker let go as the command went out (it obeys none)
+            self._watch()
+            return
         record = self.status(run_id)
         if record is not None and record.status == "paused":
             self._mark_resuming(run_id, int(record.progress.get("step", 0)))
@@ -295,18 +325,22 @@ class RunManager:
         with self.store.transaction() as conn:
             conn.execute(
                 "UPDATE runs SET status = 'running', message = ?, updated = ? "
-                "WHERE id = ? AND status = 'paused' AND ticket IS NULL",
+                "WHERE id = ? AND status = 'paused' AND ticket IS NULL AND released = 0",
                 (f"resuming at step {step}", time.time(), run_id),
             )
 
     def stop(self, run_id: str) -> None:
-        """A waiting run leaves the queue ("stopped before it started"); a running one stops its worker."""
-        if not self.queue.withdraw(run_id):
-            self._command(run_id, "stop")
+        """A waiting run leaves the queue ("stopped before it started"); a running one stops its worker; a
+        released pause ends "stopped" with its checkpoint."""
+        if self.queue.withdraw(run_id) or self.queue.end_released(run_id):
+            return
+        self._command(run_id, "stop")
+        self.queue.end_released(run_id)  # its worker let go as the command went out (it obeys none)
 
     def _command(self, run_id: str, command: str) -> None:
+        """Send `command` to the run's worker (none to a released pause: it has no worker)."""
         record = self.status(run_id)
-        if record is not None and record.active:
+        if record is not None and record.active and not record.released:
             self.store.send_command(run_id, command)
 
     # --- reading -------------------------------------------------------------------------------------------
@@ -372,16 +406,17 @@ class RunManager:
                 alive.add(run_id)
                 continue
             record = self.store.get(run_id)
-            if record is None or not record.active or self._reap(record):
+            if record is None or not record.active or record.released or self._reap(record):
                 with self.lock:
                     if self.processes.get(run_id) is process:
                         del self.processes[run_id]
         return frozenset(alive)
 
     def _reap(self, record: RunRecord) -> bool:
-        """Mark an active run whose worker is gone as failed; True if it did. A run waiting in the queue has
-        no worker yet and is left alone."""
-        if record.waiting:
+        """Mark an active run whose worker is gone as failed, or put one claimed by an app that is gone back
+        in the queue; True if it did. A run waiting in the queue has no worker yet, and a released pause no
+        longer has one: both are left alone."""
+        if record.waiting or record.released:
             return False
         with self.lock:
             process = self.processes.get(record.id)
@@ -401,6 +436,13 @@ class RunManager:
             exitcode = None
         with self.lock:
             self.processes.pop(record.id, None)
+        if process is None and left_unstarted(record):
+            requeued = self.queue.requeue_claimed(record)
+            if requeued is None:  # no longer as `record` saw it: another thread requeued or started it
+                return False
+            if requeued:
+                self._start_thread()  # the queue thread starts it when a worker is free
+                return True
         return self.store.mark_failed_if_active(record.id, death_message(exitcode, self.store.log_path(record.id)))
 
     # --- edit and continue ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ folder per run.
       <run_id>/run.json        the run's id, owner and creation time, written when the run is made
       <run_id>/bundle/         the run's last checkpoint, a run bundle (engine.runs.bundle)
       <run_id>/worker.log      what the worker process printed (tracebacks of crashes)
+      .client_key              the secret that hashes client addresses (RunStore.client_tag), made on first use
 
 One worker process writes a run; any number of readers (the page, the CLI, tests) read it. Every write is
 one short `BEGIN IMMEDIATE` transaction and every connection waits up to BUSY_TIMEOUT_MS for a lock, so
@@ -20,6 +21,8 @@ connection to the old file is replaced before its next query.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import sqlite3
@@ -59,6 +62,7 @@ DEFAULT_RUNS_DIR = Path(__file__).resolve().parents[2] / "runs"  # runs/ in the 
 DB_NAME = "runs.sqlite"
 RUN_FILE = "run.json"  # in each run's folder: {"id", "owner", "created"}, so a lost store can give runs back
 BUSY_TIMEOUT_MS = 10_000
+CLIENT_KEY_FILE = ".client_key"
 
 
 def resolve_runs_dir(root: str | os.PathLike | None = None) -> Path:
@@ -222,16 +226,42 @@ class RunStore:
         message: str,
         ticket: int | None = None,
         launch: dict | None = None,
+        client: str | None = None,
     ) -> str:
-        """Make a run (status queued) and its folder with run.json inside the caller's `transaction()`."""
+        """Make a run (status queued) and its folder with run.json inside the caller's `transaction()`;
+        `client`: the tag of the address that started it (client_tag), never the address itself."""
         run_id, now = new_run_id(), time.time()
         write_run_file(self.run_dir(run_id), run_id, owner, now)
         conn.execute(
-            "INSERT INTO runs (id, owner, created, updated, status, message, spec, config, ticket, launch) "
-            "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-            (run_id, owner, now, now, message, to_json(spec), to_json(config), ticket, launch_json(launch)),
+            "INSERT INTO runs (id, owner, created, updated, status, message, spec, config, ticket, launch, client) "
+            "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+            (run_id, owner, now, now, message, to_json(spec), to_json(config), ticket, launch_json(launch), client),
         )
         return run_id
+
+    def client_tag(self, address: str | None) -> str | None:
+        """A keyed hash of a client address (HMAC-SHA256 with this store's secret, 16 hex digits), so runs from
+        one address can be counted without the address being kept anywhere; None for no address."""
+        if not address:
+            return None
+        return hmac.new(self._client_key(), address.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def _client_key(self) -> bytes:
+        """The secret in .client_key, made once (readable by this user only; the first writer wins)."""
+        path = self.root / CLIENT_KEY_FILE
+        if not path.is_file():
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{CLIENT_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, path)  # fails when another process made it first: theirs is the key
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
+        return path.read_bytes().strip()
 
     def get(self, run_id: str) -> RunRecord | None:
         rows = self.read("SELECT * FROM runs WHERE id = ?", (run_id,))
@@ -262,6 +292,23 @@ class RunStore:
     def set_pid(self, run_id: str, pid: int) -> None:
         with self._write() as conn:
             conn.execute("UPDATE runs SET pid = ? WHERE id = ?", (pid, run_id))
+
+    def release_worker(self, run_id: str, message: str, final: dict, launch: dict) -> bool:
+        """A paused run's worker gives its slot up: the run stays paused, `released`, without a pid, and starts
+        from `launch` (its checkpoint) once resumed. Only while it is paused with no command waiting (a Resume
+        or Stop sent meanwhile is obeyed by the worker instead); True when it was released."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET released = 1, pid = NULL, message = ?, final = ?, launch = ?, updated = ? "
+                "WHERE id = ? AND status = 'paused' AND released = 0 AND ticket IS NULL AND NOT EXISTS "
+                "(SELECT 1 FROM commands WHERE commands.run = runs.id AND taken IS NULL)",
+                (message, to_json(final), to_json(launch), time.time(), run_id),
+            )
+        return cursor.rowcount > 0
+
+    def has_waiting(self) -> bool:
+        """Whether some run waits in the queue for a worker (queued with a ticket), any owner's."""
+        return bool(self.read("SELECT 1 FROM runs WHERE status = 'queued' AND ticket IS NOT NULL LIMIT 1"))
 
     def mark_failed_if_active(self, run_id: str, message: str) -> bool:
         """Mark a run failed unless it has already ended (the worker may have written its own end)."""

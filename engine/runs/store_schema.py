@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 STATUSES = ("queued", "running", "paused", "stopped", "finished", "failed")
 ACTIVE = frozenset({"queued", "running", "paused"})  # a worker owns the run
 COMMANDS = ("pause", "resume", "stop")
+RELEASED_STATUS = "paused (worker released to the queue; resumes from its checkpoint)"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -28,7 +29,9 @@ CREATE TABLE IF NOT EXISTS runs (
     progress TEXT NOT NULL DEFAULT '{}',
     final TEXT,
     ticket INTEGER,
-    launch TEXT
+    launch TEXT,
+    released INTEGER NOT NULL DEFAULT 0,
+    client TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_owner ON runs (owner, created);
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
@@ -67,7 +70,9 @@ SCHEMA = SCHEMA.replace("{metrics}", EVENT_TABLE.format(name="metrics")).replace
 # Columns added to `runs` since stores were first made; a store without them gets them when it is opened.
 #   ticket: the run's place in the queue (engine.runs.run_queue), NULL when it is not waiting for a worker
 #   launch: how to start its worker when its turn comes, JSON {"weights_from": str | null, "resume": bool}
-ADDED_COLUMNS = {"ticket": "INTEGER", "launch": "TEXT"}
+#   released: 1 while a paused run has given its worker up to the queue (it resumes from its checkpoint)
+#   client: a keyed hash of the client address that started it (RunStore.client_tag), for the per-address cap
+ADDED_COLUMNS = {"ticket": "INTEGER", "launch": "TEXT", "released": "INTEGER NOT NULL DEFAULT 0", "client": "TEXT"}
 
 
 def to_json(value) -> str:
@@ -102,10 +107,17 @@ class RunRecord:
     final: dict | None
     ticket: int | None = None  # its place in the queue while it waits for a worker (engine.runs.run_queue)
     launch: dict | None = None  # how its worker starts when its turn comes
+    released: bool = False  # paused, its worker given up to the queue: Resume queues it from its checkpoint
+    client: str | None = None  # keyed hash of the client address that started it (never the address)
 
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
+
+    @property
+    def shown_status(self) -> str:
+        """The status in the page's words: a released pause says where its worker went."""
+        return RELEASED_STATUS if self.released and self.status == "paused" else self.status
 
     @property
     def waiting(self) -> bool:
@@ -151,6 +163,8 @@ def run_record(row: sqlite3.Row) -> RunRecord:
         final=json.loads(row["final"]) if row["final"] else None,
         ticket=row["ticket"],
         launch=json.loads(row["launch"]) if row["launch"] else None,
+        released=bool(row["released"]),
+        client=row["client"],
     )
 
 

@@ -9,6 +9,11 @@ reads the commands table every COMMAND_SECONDS: pause (stop pulling events until
 (leave the loop). Stopping, finishing and divergence write the checkpoint bundle; so do pausing and, every
 CHECKPOINT_SECONDS, an epoch end. A user mistake ends the run `failed` with its one-line message; any
 other exception ends it `failed` with the exception and leaves the traceback in the run's worker.log.
+
+Before anything else the worker limits its own memory (engine.runs.worker_memory): a run that allocates past
+its limit in training ends `stopped` with a checkpoint and the one line that names the limit; one that runs
+out while preparing (the data, the model) ends `failed` with that line. A paused worker whose grace has passed
+while runs wait gives its slot up and ends (engine.runs.worker_loop).
 """
 
 from __future__ import annotations
@@ -19,44 +24,71 @@ import signal
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from builder.limits import limits
 from builder.spec import parse_spec
+from engine.child_limits import GiB
 from engine.errors import NetCanvasError
 from engine.probes.epoch_probes import EpochProbes
 from engine.probes.step_probes import ProbeSettings, StepProbes
 from engine.runs.checkpoint import carry_optimizer_state, carry_weights, checkpoint_spec, same_optimizer, spec_ops
 from engine.runs.store import RunRecord, RunStore
 from engine.runs.worker_loop import RunLoop
+from engine.runs.worker_memory import is_allocation_failure, worker_limit
 from engine.train.config import TrainConfig
 from engine.train.pipeline import PreparedRun, prepare_run
 
 EXIT_FAILED = 1
 
 
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What the app tells its workers (read from its settings, not from the worker's environment, which is the
+    fork server's): the pause grace, and a memory budget in bytes instead of the estimate's (None: estimate)."""
+
+    pause_grace_s: float | None = None
+    memory_budget: int | None = None
+
+
 def worker_main(
-    runs_root: str, run_id: str, weights_from: str | None, resume: bool, probes: ProbeSettings | None
+    runs_root: str,
+    run_id: str,
+    weights_from: str | None,
+    resume: bool,
+    probes: ProbeSettings | None,
+    options: WorkerOptions | None = None,
 ) -> None:
     """Run `run_id` to its end; never raises (the outcome is in the store). `weights_from`: a bundle directory
     whose weights the matching nodes start from; `resume`: count steps and epochs on from the run's progress
     (continuing it from its own checkpoint)."""
+    options = options or WorkerOptions()
     store = RunStore(runs_root)
     log = _log_to_file(store, run_id)
     torch.set_num_threads(worker_threads())
-    loop = None
+    loop, words = None, ""
     try:
         record = store.get(run_id)
         assert record is not None, f"run {run_id} is not in the store at {runs_root}"
+        limit = worker_limit(record.spec, record.config, options.memory_budget)
+        if limit is not None:
+            limit.apply()
+            words = limit.words
+            print(f"memory limit: {words} above {limit.base / GiB:.2f} GB mapped at the start", flush=True)
         prepared, kept = _prepare(store, record, weights_from, resume)
-        loop = RunLoop(store, record, prepared, _probes(prepared, probes), kept)
+        loop = RunLoop(store, record, prepared, _probes(prepared, probes), kept, options.pause_grace_s, words)
         signal.signal(signal.SIGTERM, lambda signum, frame: loop.request_shutdown())
         loop.run()
     except NetCanvasError as err:
         _fail(store, run_id, str(err), loop)
     except BaseException as err:  # the run must end "failed" with its error, whatever happened
+        if is_allocation_failure(err) and loop is None:  # preparing: the data or the model did not fit
+            what = f"its memory limit of {words}" if words else "memory"
+            _fail(store, run_id, f"ran out of {what} while preparing the run; lower the batch size", loop)
+            return
         traceback.print_exc()
         _fail(store, run_id, f"{type(err).__name__}: {err}", loop)
         log.flush()

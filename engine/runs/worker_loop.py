@@ -1,8 +1,12 @@
 """The worker's loop over one run's training events: buffer, probe, flush, obey commands, checkpoint.
 
-See engine.runs.worker for the process around it. All writes go through RunStore.write (one transaction per
-flush); step probes cost one host transfer per event that brings snapshots (engine.probes.step_probes), and the
-run's final step is always one of the steps they sample.
+See engine.runs.worker for the process around it. A paused worker whose pause has lasted `pause_grace_s` while
+some run waits in the queue gives its worker slot up (RunStore.release_worker) and its process ends: the run
+stays paused, and Resume queues it to continue from the checkpoint written when it paused.
+
+All writes go through RunStore.write (one transaction per flush); step probes cost one host transfer per
+event that brings snapshots (engine.probes.step_probes), and the run's final step is always one of the steps
+they sample.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from engine.probes.recurrent_probes import RecurrentProbes
 from engine.probes.step_probes import Snapshot, StepProbes
 from engine.runs.checkpoint import save_checkpoint
 from engine.runs.store import RunRecord, RunStore, Write
+from engine.runs.worker_memory import is_allocation_failure, limit_message
 from engine.train.device import out_of_memory
 from engine.train.pipeline import PreparedRun
 
@@ -24,6 +29,8 @@ FLUSH_SECONDS = 0.25  # buffered metrics and snapshots reach the store at least 
 COMMAND_SECONDS = 0.2  # how often the commands table is read while training
 PAUSED_POLL_SECONDS = 0.1
 HEARTBEAT_SECONDS = 5.0  # a paused worker still says it is alive this often
+QUEUE_LOOK_SECONDS = 0.5  # how often a paused worker past its grace looks for runs waiting for a worker
+RELEASED = {"kind": "released"}  # the loop's ending when the worker gave its slot up while paused
 CHECKPOINT_SECONDS = 30.0  # an epoch end writes a checkpoint when the last is older than this
 RATE_SMOOTHING = 0.3  # weight of the newest measurement in the steps-per-second average
 
@@ -48,8 +55,12 @@ class RunLoop:
         prepared: PreparedRun,
         probes: tuple[StepProbes | None, EpochProbes] | None,
         kept: tuple[str, ...] | None,
+        pause_grace_s: float | None = None,
+        memory_limit: str = "",
     ):
         self.store, self.run_id, self.prepared = store, record.id, prepared
+        self.pause_grace_s = pause_grace_s  # None: a paused worker keeps its slot until resumed or stopped
+        self.memory_limit = memory_limit  # "4.2 GB": the worker's memory limit in words ("": none)
         self.trainer = prepared.trainer
         self.step_probes, self.epoch_probes = probes if probes is not None else (None, None)
         steps = self.step_probes
@@ -88,8 +99,16 @@ class RunLoop:
             ending = self._drive(trainer)
         except torch.OutOfMemoryError:  # the step's tensors go with the exception; the weights are the last step's
             ending = {"kind": "out_of_memory"}
+        except (MemoryError, RuntimeError) as err:  # the worker's own memory limit (engine.runs.worker_memory)
+            if not is_allocation_failure(err):
+                raise
+            ending = {"kind": "memory_limit"}
+        if ending is RELEASED:
+            return  # the run stays paused with its checkpoint; this process ends
         if ending is not None and ending["kind"] == "out_of_memory":  # out of the except: its tensors are freed
             ending["message"] = out_of_memory(trainer.device, trainer.config.batch_size, trainer.step)
+        if ending is not None and ending["kind"] == "memory_limit":  # the model holds the last whole step's weights
+            ending["message"] = limit_message(self.memory_limit, trainer.step)
         self._end(ending)
 
     def _drive(self, trainer) -> dict | None:
@@ -98,8 +117,11 @@ class RunLoop:
             self._record(event)
             if event["kind"] in ("done", "diverged"):
                 return event
-            if self._obey_commands() == "stop":
+            obeyed = self._obey_commands()
+            if obeyed == "stop":
                 return None
+            if obeyed == "release":
+                return RELEASED
             if time.perf_counter() - self.last_flush >= FLUSH_SECONDS:
                 self.flush()
         return None
@@ -145,7 +167,8 @@ class RunLoop:
     # --- commands --------------------------------------------------------------------------------------
 
     def _obey_commands(self) -> str | None:
-        """None to go on, "stop" to leave the loop; pausing happens in here."""
+        """None to go on, "stop" to leave the loop, "release" when it gave its worker up while paused;
+        pausing happens in here."""
         if self.shutdown:
             return "stop"
         now = time.perf_counter()
@@ -165,7 +188,7 @@ class RunLoop:
         self.checkpoint("paused")
         self.flush()
         self.store.set_status(self.run_id, "paused", f"paused at step {self.trainer.step} (epoch {self._epoch()})")
-        beat = time.perf_counter()
+        beat = paused_at = looked = time.perf_counter()
         while not self.shutdown:
             time.sleep(PAUSED_POLL_SECONDS)
             commands = self.store.take_commands(self.run_id) if self.store.has_commands(self.run_id) else []
@@ -175,10 +198,32 @@ class RunLoop:
                 self._resume_clock()
                 self.store.set_status(self.run_id, "running", f"resumed at step {self.trainer.step}")
                 return None
-            if time.perf_counter() - beat >= HEARTBEAT_SECONDS:
-                beat = time.perf_counter()
+            now = time.perf_counter()
+            if self._may_release(now - paused_at, now - looked):
+                looked = now
+                if self.store.has_waiting() and self._release():
+                    return "release"
+            if now - beat >= HEARTBEAT_SECONDS:
+                beat = now
                 self.store.write(self.run_id, Write(progress=self._progress()))
         return "stop"
+
+    def _may_release(self, paused_for: float, since_look: float) -> bool:
+        """Whether to look for waiting runs now: past the grace, at most every QUEUE_LOOK_SECONDS."""
+        grace = self.pause_grace_s
+        return grace is not None and paused_for >= grace and since_look >= min(grace, QUEUE_LOOK_SECONDS)
+
+    def _release(self) -> bool:
+        """Give the worker slot up (the checkpoint written at the pause holds these weights): the run stays
+        paused and continues from that checkpoint once resumed; False when a command came first."""
+        t = self.trainer
+        message = (
+            f"paused at step {t.step} (epoch {self._epoch()}); its worker was released to the queue for a waiting "
+            "run, and Resume continues it from its checkpoint"
+        )
+        launch = {"weights_from": str(self.store.bundle_dir(self.run_id)), "resume": True}
+        self.flush()
+        return self.store.release_worker(self.run_id, message, self.final_metrics("paused"), launch)
 
     def _pause_clock(self) -> None:
         self.active_seconds += time.perf_counter() - self.active_since
@@ -283,6 +328,8 @@ class RunLoop:
         if ending is None:
             why = "when the app shut down" if self.shutdown else "on request"
             return "stopped", f"stopped {why} at step {t.step} (epoch {self._epoch()}); checkpoint saved"
+        if ending["kind"] == "memory_limit":  # its checkpoint (written by _end) holds the last step's weights
+            return "stopped", ending["message"]
         if ending["kind"] == "out_of_memory":  # stopped, not failed: a smaller batch can continue from here
             return "stopped", ending["message"] + f"; the weights of step {t.step} are kept"
         if ending["kind"] == "diverged":

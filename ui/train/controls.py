@@ -47,9 +47,18 @@ def check_run(spec_json: str, config_json: str) -> tuple[Readiness | None, str |
         return None, user_message(err)
 
 
+def client_address() -> str | None:
+    """The browser's address as Streamlit sees it (None on localhost, in AppTest, or behind nothing it can
+    read): the run queue counts active runs per address too (NETCANVAS_MAX_RUNS_PER_ADDRESS), hashed."""
+    try:
+        return st.context.ip_address
+    except Exception:  # no script run context (a bare call), or a Streamlit without it
+        return None
+
+
 def _start(spec: GraphSpec, config: TrainConfig, weights_from: str | None) -> None:
     try:
-        run_id = manager().start_run(owner(), spec, config, weights_from=weights_from)
+        run_id = manager().start_run(owner(), spec, config, weights_from=weights_from, address=client_address())
     except NetCanvasError as err:
         tell("error", user_message(err))
         return
@@ -134,6 +143,8 @@ def _run_buttons(record: RunRecord) -> None:
         st.button("Pause", key="train_pause", icon=":material/pause:", on_click=mgr.pause, args=(record.id,), help=why)
     if record.status == "paused":
         why = "Let it start when its turn comes" if waiting else "Go on training"
+        if record.released:
+            why = "Back into the queue: it continues from its checkpoint when a worker is free"
         st.button(
             "Resume", key="train_resume", icon=":material/resume:", on_click=mgr.resume, args=(record.id,), help=why
         )
@@ -143,8 +154,14 @@ def _run_buttons(record: RunRecord) -> None:
         icon=":material/stop:",
         on_click=mgr.stop,
         args=(record.id,),
-        help="Take it out of the queue" if waiting else "Stop and save a checkpoint",
+        help=_stop_help(record),
     )
+
+
+def _stop_help(record: RunRecord) -> str:
+    if record.waiting:
+        return "Take it out of the queue"
+    return "End it here; its checkpoint is kept" if record.released else "Stop and save a checkpoint"
 
 
 def _continuable(record: RunRecord | None) -> bool:

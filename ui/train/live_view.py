@@ -109,7 +109,7 @@ def _time(seconds: float | None) -> str:
 def draw_status(record: RunRecord) -> None:
     p = record.progress
     step, total = p.get("step", 0), p.get("total_steps") or 0
-    st.markdown(f"{STATUS_ICONS.get(record.status, '')} Run `{record.id}` · **{record.status}**")
+    st.markdown(f"{STATUS_ICONS.get(record.status, '')} Run `{record.id}` · **{record.shown_status}**")
     if record.waiting:  # its place in line is shown with the run's buttons (ui.train.controls)
         st.caption(record.message)
         return  # no epoch, step, speed or progress before a worker has started it
