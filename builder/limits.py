@@ -4,7 +4,9 @@ Each has a default and an environment variable that overrides it (read once per 
 
 | cap                 | default     | variable                    | checked                                       |
 | ------------------- | ----------- | --------------------------- | --------------------------------------------- |
-| nodes per graph     | 10,000      | NETCANVAS_MAX_NODES         | by validation, before anything is analysed    |
+| nodes per graph     | 10,000      | NETCANVAS_MAX_NODES         | by validation, before anything is analysed (*) |
+| edges per graph     | 4 x nodes   | NETCANVAS_MAX_EDGES         | by the parser as written; by validation (*) |
+| inputs of one node  | 1,000       | NETCANVAS_MAX_INPUTS_PER_NODE | by the parser: a node's incoming edges |
 | size of a dimension | 1,000,000   | NETCANVAS_MAX_DIM           | by validation: size parameters, output shapes |
 | parameters          | 200,000,000 | NETCANVAS_MAX_PARAMS        | by validation: per node and for the network   |
 | activation memory   | 4,096 MB    | NETCANVAS_MAX_ACTIVATION_MB | before a run, at its batch size               |
@@ -16,7 +18,14 @@ Each has a default and an environment variable that overrides it (read once per 
 | pause grace         | 120 s       | NETCANVAS_PAUSE_GRACE_S     | a paused run frees its worker if runs wait |
 | session lifetime    | 30 days     | NETCANVAS_SESSION_DAYS      | unused this long: its saved work and uploads go |
 
-(Training workers: at least 1. A session's active runs are those queued, running or paused; engine.runs.run_queue.
+(*) Counted as written, then with every block use replaced by its body and a Recurrent's cell once per
+direction, from the definitions alone (builder/graph_size.py), before any shape is analysed.
+(Edges: unless set, 4 times the node cap: a network drawn from the catalog has about one edge per node, a merge
+(Add, Multiply, Concat, a Block of several inputs) a few more; 4 leaves room for dense wiring and keeps the edge
+bookkeeping linear in the node cap. Inputs of one node: the widest legitimate merge we know of, a DenseNet layer's
+concatenation of every earlier layer, has about 65; 1,000 leaves room and refuses a file of 100,000 copies of one
+edge at once, naming the node.
+Training workers: at least 1. A session's active runs are those queued, running or paused; engine.runs.run_queue.
 A client address is Streamlit's st.context.ip_address, kept only as a keyed hash; none (localhost) is not capped.)
 
 Validation reports an excess as an error naming the node (or the graph) and the cap, so nothing is compiled,
@@ -32,11 +41,14 @@ from dataclasses import dataclass, fields
 
 MB = 1024 * 1024
 DEFAULT_WORKERS = max(1, (os.cpu_count() or 1) - 1)  # one core is left to the app's server
+EDGES_PER_NODE = 4  # the edge cap, unless set, is this many times the node cap
 
 
 @dataclass(frozen=True)
 class Limits:
     max_nodes: int = 10_000
+    max_edges: int = 0  # 0: EDGES_PER_NODE x max_nodes (set in __post_init__)
+    max_inputs_per_node: int = 1_000  # incoming edges of one node
     max_dim: int = 1_000_000
     max_params: int = 200_000_000  # 800 MB of float32 weights, 3.2 GB with Adam's state and the gradients
     max_activation_mb: int = 4096
@@ -47,6 +59,10 @@ class Limits:
     max_runs_per_address: int = 4  # the same, over all the session keys of one client address
     pause_grace_s: int = 120  # a paused run with runs waiting gives its worker up after this (engine.runs.worker_loop)
     session_days: int = 30  # a session unused this long loses its saved work and uploads (session_cleanup)
+
+    def __post_init__(self) -> None:
+        if self.max_edges <= 0:
+            object.__setattr__(self, "max_edges", EDGES_PER_NODE * self.max_nodes)
 
     @property
     def max_spec_bytes(self) -> int:
@@ -59,7 +75,7 @@ ENV_NAMES = {f.name: "NETCANVAS_" + f.name.upper() for f in fields(Limits)}
 def limits_from(env: dict) -> tuple[Limits, list[str]]:
     """The caps with the overrides found in `env`, and one line per override that is not a positive integer
     (that one keeps its default)."""
-    values, problems = {}, []
+    values, bad = {}, []
     for name, variable in ENV_NAMES.items():
         raw = env.get(variable)
         if raw is None:
@@ -67,8 +83,10 @@ def limits_from(env: dict) -> tuple[Limits, list[str]]:
         if raw.strip().isdigit() and int(raw) > 0:
             values[name] = int(raw)
         else:
-            problems.append(f"{variable}={raw!r} is not a positive integer; using {getattr(Limits, name):,}")
-    return Limits(**values), problems
+            bad.append((name, variable, raw))
+    caps = Limits(**values)
+    problems = [f"{var}={raw!r} is not a positive integer; using {getattr(caps, name):,}" for name, var, raw in bad]
+    return caps, problems
 
 
 @functools.cache
