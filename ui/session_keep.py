@@ -2,19 +2,27 @@
 a server restart loses nothing.
 
 The key is a random id made on the first visit and kept in the URL of every page (`?owner=...`); the Train
-page also uses it to show only this session's runs. app.py calls `start_session()` before the page runs
-(key into the URL; on a new Streamlit session, the saved graph and Train settings back into place) and
-`save_session()` after it (written only when the graph or the settings changed since the last write).
+page also uses it to show only this session's runs. Whoever has the key has the session (its work, uploads and
+runs), so it is a long random token (secrets.token_urlsafe(32): 43 characters, 256 bits) that nothing the
+server hands out holds (bundles name a CSV by its file name); sharing a session means sending its URL. Keys
+of 1-64 such characters made before (shorter ones) keep working. app.py calls `start_session()` before the
+page runs (key into the URL; on a new Streamlit session, the saved graph and Train settings back into place;
+the session marked as used; at most once an hour per server process, a sweep in the background of the
+sessions unused for NETCANVAS_SESSION_DAYS days, engine.runs.session_cleanup) and `save_session()` after it
+(written only when the graph or the settings changed since the last write).
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 
 import streamlit as st
 
+from builder.limits import limits
 from builder.session import EditorSession, fingerprint
 from builder.upload import read_spec_upload, saved_text
+from engine.runs.session_cleanup import sweep_soon, touch_session
 from engine.runs.session_state import load_state, save_state, valid_owner
 from engine.runs.store import resolve_runs_dir
 
@@ -22,6 +30,9 @@ OWNER_KEY, OWNER_PARAM = "train_owner", "owner"
 EDITOR_KEY = "build_editor"  # ui.build.editor_state keeps the editor here
 SETTINGS_KEY, SETTINGS_FOR_KEY = "ts_saved", "ts_for"  # ui.train.settings keeps its values here
 RESTORED_KEY, WRITTEN_KEY, WRITE_FAILED_KEY = "session_restored", "session_written", "session_write_failed"
+TOUCHED_KEY = "session_touched"  # time.monotonic() when this session last marked its folder as used
+KEY_BYTES = 32  # secrets.token_urlsafe(32): 43 characters
+TOUCH_EVERY_SECONDS = 3600.0
 
 
 def runs_root() -> str:
@@ -34,7 +45,7 @@ def owner() -> str:
     if not valid_owner(key):
         key = st.query_params.get(OWNER_PARAM)
     if not valid_owner(key):
-        key = secrets.token_urlsafe(9)
+        key = secrets.token_urlsafe(KEY_BYTES)
     st.session_state[OWNER_KEY] = key
     return key
 
@@ -48,6 +59,18 @@ def start_session() -> None:
     if not st.session_state.get(RESTORED_KEY):
         st.session_state[RESTORED_KEY] = True
         _restore(key)
+    _mark_used(key)
+
+
+def _mark_used(key: str) -> None:
+    """The session's folder marked as used (on its first page run, then at most once an hour) and, at most
+    once an hour per server process, the unused sessions swept away in a background thread."""
+    now = time.monotonic()
+    touched = st.session_state.get(TOUCHED_KEY)
+    if touched is None or now - touched >= TOUCH_EVERY_SECONDS:
+        st.session_state[TOUCHED_KEY] = now
+        touch_session(runs_root(), key)
+    sweep_soon(runs_root(), limits().session_days)
 
 
 def state_problem(state: dict) -> str | None:
@@ -113,6 +136,7 @@ def save_session() -> None:
     except (OSError, TypeError, ValueError) as err:
         if not st.session_state.get(WRITE_FAILED_KEY):
             st.session_state[WRITE_FAILED_KEY] = True
-            st.toast(f"Your work could not be saved for a reload ({err}); it stays while this tab is open.")
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else err  # no path (it holds the key)
+            st.toast(f"Your work could not be saved for a reload ({reason}); it stays while this tab is open.")
         return
     st.session_state[WRITTEN_KEY] = snapshot
