@@ -216,8 +216,8 @@ def test_a_restarted_app_starts_the_runs_left_in_the_queue(make_manager, tmp_pat
 
     after = make_manager(workers=1)  # the restarted app, on the same runs directory
     assert after.wait(queued, 60).status == "finished"
-    assert after.status(busy).status == "failed" and after.status(starting).status == "failed"
-    assert "worker process is gone" in after.status(starting).message
+    assert after.status(busy).status == "failed"
+    assert after.wait(starting, 60).status == "finished"  # claimed, never started: back in the queue (issue 20)
 
 
 def test_a_store_made_before_the_queue_gains_its_columns(tmp_path):

@@ -242,7 +242,7 @@ class RunStore:
     def client_tag(self, address: str | None) -> str | None:
         """A keyed hash of a client address (HMAC-SHA256 with this store's secret, 16 hex digits), so runs from
         one address can be counted without the address being kept anywhere; None for no address."""
-        if not address:
+        if not isinstance(address, str) or not address:
             return None
         return hmac.new(self._client_key(), address.encode(), hashlib.sha256).hexdigest()[:16]
 

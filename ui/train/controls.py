@@ -13,11 +13,12 @@ import json
 
 import streamlit as st
 
-from builder.spec import GraphSpec, loads_spec
+from builder.spec import GraphSpec
 from builder.validate import Analysis
 from engine.errors import NetCanvasError, SpecInvalid
 from engine.runs.checkpoint import CarryPlan
-from engine.runs.manager import Readiness, preflight
+from engine.runs.manager import Readiness
+from engine.runs.page_jobs import run_page_job
 from engine.runs.run_queue import SessionFull
 from engine.runs.store import RunRecord
 from engine.train.config import TrainConfig
@@ -38,22 +39,24 @@ def user_message(err: NetCanvasError) -> str:
 
 @st.cache_data(show_spinner="Checking the data against the network…", max_entries=64)
 def check_run(spec_json: str, config_json: str) -> tuple[Readiness | None, str | None]:
-    """(what the run would be, None) or (None, the message saying what to change)."""
-    spec, _ = loads_spec(spec_json)
-    config = TrainConfig(**json.loads(config_json))
-    try:
-        return preflight(spec, config), None
-    except NetCanvasError as err:
-        return None, user_message(err)
+    """(what the run would be, None) or (None, the message saying what to change). engine.runs.manager's
+    preflight loads the data and fits it to the network: a page job (engine/runs/page_jobs.py) does that in a
+    child process with limits, so a huge CSV or a crash is a message here, not the server's end."""
+    spec = json.loads(spec_json)
+    result, error = run_page_job("preflight", {"spec": spec, "config": json.loads(config_json)})
+    if error is not None:
+        return None, user_message(error)
+    return Readiness(**result), None
 
 
 def client_address() -> str | None:
     """The browser's address as Streamlit sees it (None on localhost, in AppTest, or behind nothing it can
     read): the run queue counts active runs per address too (NETCANVAS_MAX_RUNS_PER_ADDRESS), hashed."""
     try:
-        return st.context.ip_address
+        address = st.context.ip_address
     except Exception:  # no script run context (a bare call), or a Streamlit without it
         return None
+    return address if isinstance(address, str) and address else None  # AppTest gives no string
 
 
 def _start(spec: GraphSpec, config: TrainConfig, weights_from: str | None) -> None:
