@@ -54,7 +54,23 @@ def replace_op(spec: GraphSpec, node_id: str, op: str) -> GraphSpec:
     return out
 
 
+def remove_duplicate_edges(spec: GraphSpec, source: str, target: str) -> GraphSpec:
+    """Keep the first edge source -> target and drop its copies (builder/duplicate_edges.py). Linear."""
+    out, seen = spec.copy(), False
+    kept = []
+    for e in out.edges:
+        if e.source == source and e.target == target:
+            if seen:
+                continue
+            seen = True
+        kept.append(e)
+    out.edges = kept
+    return out
+
+
 def apply_fix(spec: GraphSpec, fix: Fix) -> GraphSpec:
+    if fix.kind == "remove_duplicate_edges":
+        return remove_duplicate_edges(spec, fix.source, fix.target)
     if fix.kind == "insert":
         return insert_between(spec, fix.source, fix.target, fix.op, fix.params)
     if fix.kind == "replace_op":

@@ -10,7 +10,8 @@ class Fix:
     """A suggested, mechanical repair that `builder.fixes.apply_fix` can carry out.
 
     kind: "insert" (put a new node of `op` with `params` on the edge source -> target),
-          "replace_op" (change node `target`'s op to `op`, keeping its edges).
+          "replace_op" (change node `target`'s op to `op`, keeping its edges),
+          "remove_duplicate_edges" (keep the first edge source -> target, drop its copies).
     """
 
     kind: str

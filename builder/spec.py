@@ -17,6 +17,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 
+from builder.edge_caps import crowded_nodes, too_many_edges
 from builder.issues import Issue
 from builder.reserved import is_reserved
 
@@ -254,11 +255,45 @@ def _parse_blocks(raw: dict, issues: list[Issue]) -> dict[str, BlockDef]:
     return {name: block for name, block in parsed.items() if block is not None}
 
 
+def _edge_lists(raw: dict) -> dict[str, list]:
+    """A raw spec's edge lists by field (`edges`, `blocks.basic.edges`), none of them read yet."""
+    lists = {"edges": raw.get("edges")}
+    blocks = raw.get("blocks")
+    if isinstance(blocks, dict):
+        lists |= {f"blocks.{name}.edges": body.get("edges") for name, body in blocks.items() if isinstance(body, dict)}
+    return {where: edges for where, edges in lists.items() if isinstance(edges, list)}
+
+
+def _too_many_edges(raw: dict) -> list[Issue]:
+    """The total edge cap on the lists as written, and then the nodes they crowd (their targets counted raw)."""
+    lists = _edge_lists(raw)
+    too_many = too_many_edges(sum(len(edges) for edges in lists.values()))
+    if too_many is None:
+        return []
+    crowded = []
+    for where, edges in lists.items():
+        targets = (e.get("target") for e in edges if isinstance(e, dict))
+        crowded += crowded_nodes((t for t in targets if isinstance(t, str)), where)
+    return [too_many, *crowded]
+
+
+def _crowded(spec: GraphSpec) -> list[Issue]:
+    """Nodes with more incoming edges than the cap, in the network or a block body (builder/edge_caps.py)."""
+    issues = crowded_nodes((e.target for e in spec.edges), "edges")
+    for name, block in spec.blocks.items():
+        issues += crowded_nodes((e.target for e in block.edges), f"blocks.{name}.edges")
+    return issues
+
+
 def parse_spec(raw) -> tuple[GraphSpec | None, list[Issue]]:
-    """Check the JSON structure strictly. Returns (spec, []) or (None, issues)."""
+    """Check the JSON structure strictly. Returns (spec, []) or (None, issues). A graph over the edge caps is
+    refused here (NETCANVAS_MAX_EDGES before an edge is read, NETCANVAS_MAX_INPUTS_PER_NODE naming the node)."""
     issues: list[Issue] = []
     if not isinstance(raw, dict):
         return None, [_schema("spec", f"expected a JSON object, got {_type_name(raw)}")]
+    too_many = _too_many_edges(raw)
+    if too_many:
+        return None, too_many
     for key in sorted(set(raw) - TOP_KEYS):
         issues.append(_schema(key, f"unknown top-level key (allowed: {', '.join(sorted(TOP_KEYS))})"))
     version = raw.get("version")
@@ -275,7 +310,9 @@ def parse_spec(raw) -> tuple[GraphSpec | None, list[Issue]]:
     blocks = _parse_blocks(raw, issues)
     if issues:
         return None, issues
-    return GraphSpec(name=name, nodes=nodes, edges=edges, blocks=blocks), []  # a version 1 file is now version 2
+    spec = GraphSpec(name=name, nodes=nodes, edges=edges, blocks=blocks)  # a version 1 file is now version 2
+    crowded = _crowded(spec)
+    return (None, crowded) if crowded else (spec, [])
 
 
 def loads_spec(text: str | bytes) -> tuple[GraphSpec | None, list[Issue]]:

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from builder import blocks, ops_recurrent
+from builder import blocks, graph_size, ops_recurrent
 from builder.blocks import BlockContext, BlockUse
 from builder.catalog import CATALOG
+from builder.duplicate_edges import duplicate_edge_issues
+from builder.edge_caps import written_edge_issues
 from builder.issues import Issue
 from builder.limits import cap_name, limits
 from builder.opdef import ShapeError, resolve_params
@@ -45,7 +47,8 @@ class Analysis:
     output_ids: list[str] = field(default_factory=list)  # in port order (the network: its one sink)
     uses: dict[str, BlockUse] = field(default_factory=dict)  # Block node id -> its definition, values and body
     cells: dict[str, BlockUse] = field(default_factory=dict)  # Recurrent node id -> its cell's (builder/ops_recurrent)
-    expanded_nodes: int = 0  # nodes with every block use replaced by its body (what the node cap counts)
+    expanded_nodes: int = 0  # nodes with every block use replaced by its body (builder/graph_size.py counts it first)
+    duplicated: set[str] = field(default_factory=set)  # nodes of one input fed the same edge twice or more
 
     @property
     def ok(self) -> bool:
@@ -264,7 +267,7 @@ def _dtype_issue(node_id: str, op, srcs: list[str], a: Analysis) -> bool:
 def _infer_node(spec_node, a: Analysis, ctx: BlockContext) -> None:
     op, node_id = CATALOG[spec_node.op], spec_node.id
     srcs = a.inputs[node_id]
-    if not _check_arity(node_id, op, len(srcs), a):
+    if node_id in a.duplicated or not _check_arity(node_id, op, len(srcs), a):
         return
     if node_id not in a.params or node_id in a.bad_params:
         return
@@ -353,6 +356,9 @@ def _analyze_graph(a: Analysis, ctx: BlockContext) -> Analysis:
     spec = a.spec
     known = _check_nodes(spec, a, ctx)
     g = _check_edges(spec, known, a)
+    for issue in duplicate_edge_issues(spec, known):
+        a.issues.append(issue)
+        a.duplicated.add(issue.node)
     a.inputs = input_map(spec, known)
     if _check_cycles(g, a):
         return a
@@ -372,29 +378,26 @@ def _analyze_graph(a: Analysis, ctx: BlockContext) -> Analysis:
     return a
 
 
-def _check_expanded_nodes(a: Analysis) -> None:
-    cap = limits().max_nodes
-    if a.expanded_nodes > cap:
-        message = (
-            f"the network has {a.expanded_nodes:,} nodes with its blocks expanded; at most {cap:,} "
-            f"({cap_name('max_nodes')})"
-        )
-        a.issues.append(Issue(None, "too_large", message))
-
-
-def analyze(spec: GraphSpec) -> Analysis:
-    """Validate `spec` and infer every shape and parameter count that can be inferred."""
-    a = Analysis(spec)
+def size_issues(spec: GraphSpec) -> list[Issue]:
+    """The caps on nodes and edges, checked on the definitions alone (no shape is analysed): the graph as
+    written, then with its blocks expanded (builder/graph_size.py). Linear in the file, however deep it nests."""
     cap = limits().max_nodes
     n_nodes = len(spec.nodes) + sum(len(b.nodes) for b in spec.blocks.values())
     if n_nodes > cap:
-        message = f"the graph has {n_nodes:,} nodes; at most {cap:,} ({cap_name('max_nodes')})"
-        a.issues.append(Issue(None, "too_large", message))
+        return [Issue(None, "too_large", f"the graph has {n_nodes:,} nodes; at most {cap:,} ({cap_name('max_nodes')})")]
+    return written_edge_issues(spec) or graph_size.expanded_issues(spec)
+
+
+def analyze(spec: GraphSpec) -> Analysis:
+    """Validate `spec` and infer every shape and parameter count that can be inferred. A graph over the caps on
+    nodes or edges (size_issues) is refused before anything else is looked at."""
+    a = Analysis(spec)
+    a.issues.extend(size_issues(spec))
+    if a.issues:
         return a
     ctx = BlockContext(spec.blocks, blocks.definition_problems(spec.blocks))
     a.issues.extend(blocks.definition_issues(ctx))
     _analyze_graph(a, ctx)
-    _check_expanded_nodes(a)
     _check_total_params(a)
     return a
 
