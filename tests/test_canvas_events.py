@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from builder.canvas_events import EventLog, apply_event
+from builder.canvas_payload import CANVAS_LIMIT
 from builder.canvas_picture import palette, picture_edges, picture_nodes
 from builder.session import EditorSession
 from builder.spec import Edge, GraphSpec, Node
 from builder.templates import TEMPLATES
+from builder.upload import read_spec_upload, saved_text
 from builder.validate import analyze
 
 
@@ -231,3 +237,115 @@ def test_a_users_own_block_of_a_library_name_is_kept_when_the_palette_adds_a_use
     mine = ed.spec.blocks["basic"].to_dict()
     canvas.send("add", op="ResNet basic block", x=0, y=600)
     assert ed.spec.blocks["basic"].to_dict() == mine
+
+
+# --- hostile payloads (issue 20, item 6): every event is total; the graph always loads back ------------------
+
+
+def loads_back(ed: EditorSession) -> bool:
+    spec, error = read_spec_upload("the saved graph", saved_text(ed.spec).encode("utf-8"))
+    return error is None and spec.to_dict() == ed.spec.to_dict()
+
+
+def test_a_card_moved_to_1e300_is_clamped_to_the_canvas_and_the_graph_loads_back():
+    ed, canvas = session()
+    canvas.send("move_end", positions={"fc1": [1e300, -1e300], "relu": [10**400, -(10**400)], "fc2": [-0.0, 5]})
+    assert ed.spec.node("fc1").ui == {"x": CANVAS_LIMIT, "y": -CANVAS_LIMIT}
+    assert ed.spec.node("relu").ui == {"x": CANVAS_LIMIT, "y": -CANVAS_LIMIT}
+    assert ed.spec.node("fc2").ui == {"x": 0, "y": 5} and str(ed.spec.node("fc2").ui["x"]) == "0"
+    assert loads_back(ed) and ed.notice is None
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan, "12", True, [1], {"x": 1}])
+def test_a_position_that_is_not_a_finite_number_is_a_notice_and_moves_nothing(bad):
+    ed, canvas = session()
+    before = ed.spec.to_dict()
+    assert canvas.send("move_end", positions={"fc1": [bad, 0]})
+    assert ed.spec.to_dict() == before and not ed.history.can_undo
+    assert ed.notice.kind == "error" and ed.notice.text.startswith("Not moved: 'fc1' x must be a")
+    assert canvas.send("move_end", positions={"fc1": [100, 100], "relu": [0, bad]})  # the good one moves
+    assert ed.spec.node("fc1").ui == {"x": 100, "y": 100} and ed.spec.node("relu").ui == before["nodes"][2]["ui"]
+    assert "'relu' y must be a" in ed.notice.text and loads_back(ed)
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan, "12", [1]])
+@pytest.mark.parametrize("kind, field", [("add", "x"), ("add", "y"), ("paste", "dx"), ("paste", "dy")])
+def test_a_drop_or_paste_offset_that_is_not_a_finite_number_is_a_notice(kind, field, bad):
+    ed, canvas = session()
+    before = ed.spec.to_dict()
+    fields = {"op": "ReLU", "x": 0, "y": 0} if kind == "add" else {"nodes": ["fc1"], "dx": 40, "dy": 40}
+    assert canvas.send(kind, **{**fields, field: bad})
+    assert ed.spec.to_dict() == before and not ed.history.can_undo
+    assert ed.notice.text.startswith(("Not added: ", "Not pasted: ")) and field in ed.notice.text
+    assert ed.notice.text.endswith("nothing changed")
+
+
+def test_a_drop_or_paste_far_off_is_clamped_and_loads_back():
+    ed, canvas = session()
+    canvas.send("add", op="Tanh", x=1e300, y=-math.ulp(0.0))
+    assert ed.spec.node("tanh").ui["x"] == CANVAS_LIMIT - 85 and loads_back(ed)
+    canvas.send("paste", nodes=["fc1"], dx=10**400, dy=-1e300)
+    assert ed.spec.node("fc1_copy").ui == {"x": 270 + CANVAS_LIMIT, "y": -CANVAS_LIMIT} and loads_back(ed)
+
+
+def test_an_edit_the_loader_would_refuse_is_put_back_whole():
+    far = GraphSpec("far", [Node("x", "Input", {"shape": [2]}, {"x": 999_999_999, "y": 0})], [])  # the loader's edge
+    ed, canvas = session(far)
+    canvas.send("select", nodes=["x"])
+    before, past, version = ed.spec, list(ed.history.past), ed.version
+    assert canvas.send("paste", nodes=["x"], dx=CANVAS_LIMIT, dy=0)  # would land at x = 1,000,999,999
+    assert ed.spec is before and ed.history.past == past and ed.version == version and ed.selection == ["x"]
+    assert ed.notice.text.startswith("Not pasted: the result could not be saved and loaded again")
+    assert "nodes[1].ui.x" in ed.notice.text and canvas.log.applied == 1  # the select only
+    canvas.send("undo")  # the history is the one before the refused paste: the load, then the starter
+    assert ed.spec.name == "starter"
+    canvas.send("redo")
+    assert ed.spec.to_dict() == far.to_dict()
+
+
+LONG = "a" * 5_000
+HOSTILE = [
+    {"kind": ["add"]},
+    {"kind": {"k": 1}},
+    {"kind": LONG},
+    {"kind": "add", "op": LONG, "x": 0, "y": 0},
+    {"kind": "add", "op": ["ReLU"], "x": 0, "y": 0},
+    {"kind": "add", "op": "ReLU", "x": 0, "y": 0, "on_edge": {"a": [1]}},
+    {"kind": "connect", "source": ["x"], "target": "fc1"},
+    {"kind": "connect", "source": LONG, "target": "fc1", "port": 10**400},
+    {"kind": "connect", "source": "fc1", "target": None},
+    {"kind": "delete", "nodes": ["fc1"] * 100_000, "edges": []},
+    {"kind": "delete", "nodes": "fc1", "edges": {"e": 1}},
+    {"kind": "delete", "nodes": [LONG, None, [["fc1"]]], "edges": [LONG * 2, 7]},
+    {"kind": "move_end", "positions": [["fc1", 1, 2]]},
+    {"kind": "move_end", "positions": {f"n{i}": [1, 1] for i in range(100_000)}},
+    {"kind": "move_end", "positions": {"fc1": [1, 2, 3], LONG: [1, 1]}},
+    {"kind": "select", "nodes": list(range(100_000))},
+    {"kind": "paste", "nodes": {"fc1": True}, "dx": 1, "dy": 1},
+    {"kind": "paste", "nodes": [LONG], "dx": 1, "dy": 1},
+    {"kind": "group", "nodes": [["fc1", "relu"]]},
+    {"kind": "group", "nodes": ["fc1"] * 100_000},
+    {"kind": "open", "path": [LONG]},
+    {"kind": "open", "path": ["fc1"] * 1_000},
+    {"kind": "open", "path": [{"deep": [[[[[]]]]]}]},
+    {"kind": "expand", "node": [1, 2]},
+    {"kind": "expand", "node": LONG},
+    {"kind": "undo", "junk": [[[[]]]]},
+]
+
+
+@pytest.mark.parametrize("event", HOSTILE, ids=[f"{i}-{str(e['kind'])[:10]}" for i, e in enumerate(HOSTILE)])
+def test_a_hostile_event_is_told_in_one_short_line_and_changes_nothing_it_should_not(event):
+    ed, canvas = session()
+    before = ed.spec.to_dict()
+    canvas.send(**event)
+    assert ed.spec.to_dict() == before and loads_back(ed)
+    assert ed.notice is None or (len(ed.notice.text) < 300 and "\n" not in ed.notice.text)
+
+
+@pytest.mark.parametrize("client", [["c"], {"c": 1}, None, 7, "c" * 5_000])
+def test_an_event_without_a_proper_client_or_seq_is_not_an_event(client):
+    ed, canvas = session()
+    assert not apply_event(ed, canvas.log, {"client": client, "seq": 1, "kind": "delete", "nodes": ["fc1"]})
+    assert not apply_event(ed, canvas.log, {"client": "c", "seq": True, "kind": "delete", "nodes": ["fc1"]})
+    assert ed.spec.node("fc1") is not None and canvas.log.seen == {}
