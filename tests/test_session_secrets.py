@@ -101,7 +101,7 @@ def test_a_csv_runs_bundle_and_its_exports_hold_no_key_and_no_server_path(runs_r
     files = {}
     for path in sorted(p for p in bundle.rglob("*") if p.is_file()):
         files.update(all_bytes(path))
-    assert any(name.endswith("wine_pytorch/model.py") for name in files) and any("model.ts" in n for n in files)
+    assert any(name.endswith("_pytorch/model.py") for name in files) and any("model.ts" in n for n in files)
     secrets = [key, str(pathlib.Path(runs_root).resolve()), str(runs_root), "sessions/", "uploads/"]
     assert holding(files, secrets) == []
 
