@@ -13,7 +13,7 @@ import copy
 
 from builder.block_library import blocks_for
 from builder.catalog import CATALOG
-from builder.edit import add_edge, delete_node, starter_params
+from builder.edit import add_edge, starter_params
 from builder.fixes import fresh_id
 from builder.layout import NODE_WIDTH
 from builder.palette_blocks import PALETTE_BLOCKS
@@ -22,34 +22,67 @@ from builder.spec import Edge, GraphSpec, Node, parse_spec
 CARD_HALF_HEIGHT = 40  # a card is about 80 px high on the canvas: a drop point becomes its centre
 
 
+def op_is_merge(op_name: str | None) -> bool:
+    """Whether an op takes several inputs (its ports are numbered)."""
+    op = CATALOG.get(op_name) if op_name is not None else None
+    return op is not None and (op.max_inputs is None or op.max_inputs > 1)
+
+
 def is_merge(spec: GraphSpec, node_id: str) -> bool:
     """Whether the node takes several inputs (its ports are numbered)."""
     node = spec.node(node_id)
-    op = CATALOG.get(node.op) if node is not None else None
-    return op is not None and (op.max_inputs is None or op.max_inputs > 1)
+    return op_is_merge(node.op if node is not None else None)
+
+
+def _reading_order(ranked: list[tuple]) -> list[Edge]:
+    return [e for _, _, e in sorted(ranked, key=lambda r: (r[0], r[1]))]
 
 
 def incoming(spec: GraphSpec, node_id: str) -> list[Edge]:
     """The node's incoming edges in the order it reads them (explicit ports first, then wiring order)."""
     ranked = [(e.port if e.port is not None else 10**9, i, e) for i, e in enumerate(spec.edges) if e.target == node_id]
-    return [e for _, _, e in sorted(ranked, key=lambda r: (r[0], r[1]))]
+    return _reading_order(ranked)
+
+
+def incoming_by_node(spec: GraphSpec) -> dict[str, list[Edge]]:
+    """Every node's incoming edges in reading order, in one pass over the edges (what `incoming` gives one node)."""
+    ranked: dict[str, list[tuple]] = {}
+    for i, e in enumerate(spec.edges):
+        ranked.setdefault(e.target, []).append((e.port if e.port is not None else 10**9, i, e))
+    return {target: _reading_order(items) for target, items in ranked.items()}
 
 
 def number_ports(spec: GraphSpec, node_id: str) -> None:
     """Give a merge node's incoming edges the ports 0..n-1 in reading order (in place)."""
-    if is_merge(spec, node_id):
-        for k, edge in enumerate(incoming(spec, node_id)):
-            edge.port = k
+    number_ports_of(spec, [node_id])
+
+
+def number_ports_of(spec: GraphSpec, node_ids) -> None:
+    """number_ports for several nodes, in one pass over the edges (in place)."""
+    ops = {n.id: n.op for n in reversed(spec.nodes)}
+    merges = {n for n in node_ids if op_is_merge(ops.get(n))}
+    if not merges:
+        return
+    for target, edges in incoming_by_node(spec).items():
+        if target in merges:
+            for k, edge in enumerate(edges):
+                edge.port = k
 
 
 def edge_ids(spec: GraphSpec) -> dict[str, Edge]:
-    """A stable id per edge, `source->target:port` (port 0 for a single-input op), `#2`... for repeats."""
+    """A stable id per edge, `source->target:port` (port 0 for a single-input op), `#2`... for repeats. Linear:
+    each base id keeps the number of its next repeat (a base ends in ':<digits>', a repeat's id in '#<digits>',
+    so one never takes the other's; the loop is a guard)."""
     ids: dict[str, Edge] = {}
+    repeats: dict[str, int] = {}
     for edge in spec.edges:
         base = f"{edge.source}->{edge.target}:{edge.port or 0}"
-        edge_id, k = base, 2
+        k = repeats.get(base, 1)
+        edge_id = base if k == 1 else f"{base}#{k}"
         while edge_id in ids:
-            edge_id, k = f"{base}#{k}", k + 1
+            k += 1
+            edge_id = f"{base}#{k}"
+        repeats[base] = k + 1
         ids[edge_id] = edge
     return ids
 
@@ -115,28 +148,36 @@ def connect(spec: GraphSpec, source: str, target: str, port: int | None) -> tupl
 
 
 def delete_selection(spec: GraphSpec, node_ids: list[str], edge_id_list: list[str]) -> GraphSpec:
-    """Delete these nodes (with their edges) and these edges; merge ports are renumbered without gaps."""
+    """Delete these nodes (with their edges) and these edges; merge ports are renumbered without gaps. One pass
+    over the nodes and one over the edges, whatever the selection's size."""
     ids = edge_ids(spec)
     doomed = {id(ids[e]) for e in edge_id_list if e in ids}
-    touched = {ids[e].target for e in edge_id_list if e in ids}
+    gone = set(node_ids) & {n.id for n in spec.nodes}
     out = spec.copy()
-    out.edges = [copied for original, copied in zip(spec.edges, out.edges) if id(original) not in doomed]
-    for node_id in node_ids:
-        if out.node(node_id) is not None:
-            touched |= {e.target for e in out.edges if e.source == node_id}
-            out = delete_node(out, node_id)
-    for target in touched:
-        if out.node(target) is not None:
-            number_ports(out, target)
+    out.nodes = [n for n in out.nodes if n.id not in gone]
+    touched, kept = {ids[e].target for e in edge_id_list if e in ids}, []
+    for original, copied in zip(spec.edges, out.edges):
+        if id(original) in doomed:
+            continue
+        if copied.source in gone or copied.target in gone:
+            touched.add(copied.target)
+            continue
+        kept.append(copied)
+    out.edges = kept
+    number_ports_of(out, touched - gone)
     return out
 
 
 def paste(spec: GraphSpec, node_ids: list[str], dx: float, dy: float) -> tuple[GraphSpec, list[str]]:
-    """Copies of these nodes with fresh ids, moved by (dx, dy), with the edges among them. Returns the new ids."""
-    originals = [n for n in spec.nodes if n.id in set(node_ids)]
+    """Copies of these nodes with fresh ids, moved by (dx, dy), with the edges among them. Returns the new ids.
+    Linear in the graph and the selection (builder.session.EditorSession.paste also holds it to the node cap)."""
+    wanted = set(node_ids)
+    originals = [n for n in spec.nodes if n.id in wanted]
     out, renamed = spec.copy(), {}
+    taken = {n.id for n in out.nodes}
     for node in originals:
-        new_id = free_id(out, f"{node.id}_copy")
+        new_id = free_id_among(taken, f"{node.id}_copy")
+        taken.add(new_id)
         renamed[node.id] = new_id
         ui = {**node.ui, "x": round(float(node.ui.get("x", 0)) + dx), "y": round(float(node.ui.get("y", 0)) + dy)}
         out.nodes.append(Node(new_id, node.op, copy.deepcopy(node.params), ui))
@@ -148,10 +189,15 @@ def paste(spec: GraphSpec, node_ids: list[str], dx: float, dy: float) -> tuple[G
 
 def free_id(spec: GraphSpec, wanted: str) -> str:
     """`wanted` if no node has it, else `wanted_2`, `wanted_3`, ... (ids stay valid: lower-case, digits and _)."""
-    if spec.node(wanted) is None:
+    return free_id_among({n.id for n in spec.nodes}, wanted)
+
+
+def free_id_among(taken: set[str], wanted: str) -> str:
+    """`wanted` if not in `taken`, else `wanted_2`, `wanted_3`, ..."""
+    if wanted not in taken:
         return wanted
     k = 2
-    while spec.node(f"{wanted}_{k}") is not None:
+    while f"{wanted}_{k}" in taken:
         k += 1
     return f"{wanted}_{k}"
 

@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
-from builder.canvas_edit import edge_ids, incoming, is_merge
+from collections import Counter
+
+from builder.canvas_edit import edge_ids, op_is_merge
 from builder.catalog import CATALOG, ops_by_group
 from builder.opdef import fmt
 from builder.palette_blocks import PALETTE_BLOCKS
@@ -48,22 +50,22 @@ def short(message: str, limit: int = 90) -> str:
     return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
-def _ports(spec: GraphSpec, node) -> tuple[int, list[str] | None]:
-    """(input ports, their labels): merge ops one per wired input plus a free one, numbered from 1."""
+def _ports(node, wired: int) -> tuple[int, list[str] | None]:
+    """(input ports, their labels): merge ops one per wired input (`wired`) plus a free one, numbered from 1."""
     op = CATALOG.get(node.op)
     if node.op == "Input" or (op is not None and op.max_inputs == 0):
         return 0, None
-    if not is_merge(spec, node.id):
+    if not op_is_merge(node.op):
         return 1, None
-    n = len(incoming(spec, node.id)) + 1
+    n = wired + 1
     return n, [str(k + 1) for k in range(n)]
 
 
-def _node(spec: GraphSpec, node, analysis: Analysis, problems: list) -> dict:
+def _node(node, wired: int, analysis: Analysis, problems: list) -> dict:
     shape = analysis.shapes.get(node.id)
     count = analysis.param_counts.get(node.id, 0)
     op = CATALOG.get(node.op)
-    inputs, labels = _ports(spec, node)
+    inputs, labels = _ports(node, wired)
     tooltip = "\n".join(p.message for p in problems) or (op.doc if op is not None else "")
     return {
         "id": node.id,
@@ -88,18 +90,22 @@ def _node(spec: GraphSpec, node, analysis: Analysis, problems: list) -> dict:
 
 
 def picture_nodes(spec: GraphSpec, analysis: Analysis) -> list[dict]:
+    """The cards, in one pass over the issues, the edges and the nodes (linear in the graph)."""
     problems: dict[str, list] = {}
     for issue in analysis.issues:
         if issue.severity == "error" or issue.node is not None:
             problems.setdefault(issue.node, []).append(issue)
-    return [_node(spec, node, analysis, problems.get(node.id, [])) for node in spec.nodes]
+    wired = Counter(e.target for e in spec.edges)
+    return [_node(node, wired[node.id], analysis, problems.get(node.id, [])) for node in spec.nodes]
 
 
 def picture_edges(spec: GraphSpec, analysis: Analysis) -> list[dict]:
+    """The wires, linear in the graph (ids by builder.canvas_edit.edge_ids)."""
+    ops = {n.id: n.op for n in reversed(spec.nodes)}  # a repeated id is the first node's, as spec.node finds it
     edges = []
     for edge_id, edge in edge_ids(spec).items():
         shape = analysis.shapes.get(edge.source)
-        port = edge.port if is_merge(spec, edge.target) else 0
+        port = edge.port if op_is_merge(ops.get(edge.target)) else 0
         label = fmt(shape) if shape is not None else "?"
         edges.append({"id": edge_id, "source": edge.source, "target": edge.target, "port": port or 0, "label": label})
     return edges

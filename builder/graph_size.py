@@ -87,6 +87,13 @@ def expanded_parts(spec: GraphSpec) -> tuple[Size, list[Part]]:
     return total, parts
 
 
+def node_count(spec: GraphSpec) -> int:
+    """What the node cap is held to: the nodes as written (every definition's, used or not) or expanded,
+    whichever is more."""
+    written = len(spec.nodes) + sum(len(b.nodes) for b in spec.blocks.values())
+    return max(written, expanded_parts(spec)[0].nodes)
+
+
 def _largest(parts: list[Part], what: str) -> str:
     part = max((p for p in parts if p.block is not None), key=lambda p: getattr(p.size, what), default=None)
     if part is None:

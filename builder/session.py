@@ -16,12 +16,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from builder import edit
+from builder import canvas_edit, edit, graph_size
 from builder.canvas_blocks import body_view, with_body
 from builder.fixes import apply_fix
 from builder.history import History
 from builder.issues import Fix
 from builder.layout import layered_layout, needs_layout
+from builder.limits import cap_name, limits
 from builder.spec import GraphSpec
 from builder.validate import Analysis, analyze
 
@@ -85,9 +86,9 @@ class EditorSession:
         self.notice = None
         self.wants_fit = self.wants_fit or fit
         self._check_path()
-        view = self.view
-        self.selection = [n for n in self.selection if view.node(n) is not None]
-        if self.selected is not None and view.node(self.selected) is None:
+        present = {n.id for n in self.view.nodes}
+        self.selection = [n for n in self.selection if n in present]
+        if self.selected is not None and self.selected not in present:
             self.selected = None
 
     def tell(self, kind: str, text: str) -> None:
@@ -100,8 +101,8 @@ class EditorSession:
 
     def select_many(self, node_ids: list[str]) -> None:
         """The canvas's selection; the inspector shows the last one chosen."""
-        view = self.view
-        self.selection = [n for n in dict.fromkeys(node_ids) if view.node(n) is not None]
+        present = {n.id for n in self.view.nodes}
+        self.selection = [n for n in dict.fromkeys(node_ids) if n in present]
         self.selected = self.selection[-1] if self.selection else None
 
     # the level shown: the network or an opened block's body -------------------------------------
@@ -187,6 +188,34 @@ class EditorSession:
         spec, new_id = edit.add_node(self.view, op, after=self.selected, wire=wire)
         self.commit_view(spec, fit=True)  # the new node may lie outside the part of the canvas in view
         self.select(new_id)
+
+    def node_cap_refusal(self, new_view: GraphSpec) -> str | None:
+        """Why the graph shown may not become `new_view` for the node cap (None: it may): the whole network
+        with its blocks expanded, counted from the definitions (builder/graph_size.py), over NETCANVAS_MAX_NODES
+        and larger than now. Linear in the file; for any edit that adds nodes (paste, add, group)."""
+        name = self.view_block
+        whole = new_view if name is None else with_body(self.spec, name, new_view)
+        cap, after = limits().max_nodes, graph_size.node_count(whole)
+        if after <= cap or after <= graph_size.node_count(self.spec):
+            return None  # within the cap, or already over it (a loaded file) and not growing: validation tells
+        return (
+            f"the network would have {after:,} nodes with its blocks expanded; at most {cap:,} "
+            f"({cap_name('max_nodes')})"
+        )
+
+    def paste(self, node_ids: list[str], dx: float, dy: float) -> list[str]:
+        """Paste copies of these nodes of the graph shown, moved by (dx, dy), and select them; returns their
+        ids. A paste that would take the network over the node cap is refused as a notice and changes nothing."""
+        spec, new_ids = canvas_edit.paste(self.view, node_ids, dx, dy)
+        if not new_ids:
+            return []
+        why_not = self.node_cap_refusal(spec)
+        if why_not:
+            self.tell("error", f"Not pasted: {why_not}")
+            return []
+        self.commit_view(spec)
+        self.select_many(new_ids)
+        return new_ids
 
     def delete(self, node_id: str) -> None:
         self.commit_view(edit.delete_node(self.view, node_id))

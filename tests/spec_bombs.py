@@ -72,7 +72,19 @@ def duplicate_edge_bomb(copies: int = 100_000, op: str = "Add") -> dict:
     }
 
 
+def wide_merge_net(relus: int = 4_999, adds: int = 5_000, fan_in: int = 7) -> dict:
+    """A raw v1 spec at the default caps: x -> a chain of `relus` ReLUs, and `adds` Add nodes each reading `fan_in`
+    of them (10,000 nodes and 40,000 edges by default): the canvas's bookkeeping must stay linear on it."""
+    nodes = [{"id": "x", "op": "Input", "params": {"shape": [4]}}]
+    nodes += [{"id": f"r{i}", "op": "ReLU"} for i in range(relus)]
+    nodes += [{"id": f"a{j}", "op": "Add"} for j in range(adds)]
+    chain = ["x"] + [f"r{i}" for i in range(relus)]
+    edges = [{"source": s, "target": t} for s, t in zip(chain, chain[1:])]
+    edges += [{"source": f"r{(j + k) % relus}", "target": f"a{j}"} for j in range(adds) for k in range(fan_in)]
+    return {"version": 1, "name": "wide", "nodes": nodes, "edges": edges}
+
+
 if __name__ == "__main__":
     kind, *numbers = sys.argv[1:]
-    maker = {"nested": nested_block_bomb, "edges": duplicate_edge_bomb}[kind]
+    maker = {"nested": nested_block_bomb, "edges": duplicate_edge_bomb, "wide": wide_merge_net}[kind]
     print(json.dumps(maker(*(int(n) for n in numbers))))
