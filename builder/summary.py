@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from builder.opdef import numel
+from builder.ops_recurrent import directions
 from builder.validate import Analysis
 
 BYTES_PER_FLOAT = 4
@@ -45,17 +46,42 @@ def summary_json(a: Analysis) -> dict:
 
 
 def memory_estimate(a: Analysis, batch_size: int) -> dict[str, int]:
-    """Bytes for weights (+ gradients and two Adam moments when training) and forward activations."""
+    """Bytes for weights (+ gradients and two Adam moments when training) and forward activations; of these,
+    `recurrent_steps` is what Recurrent cells keep for the backward pass, step by step (included in
+    `activations`)."""
     weights = a.total_params * BYTES_PER_FLOAT
     activations = _activation_values(a) * batch_size * BYTES_PER_FLOAT
-    return {"weights": weights, "training_state": 3 * weights, "activations": activations}
+    steps = recurrent_step_values(a) * batch_size * BYTES_PER_FLOAT
+    return {"weights": weights, "training_state": 3 * weights, "activations": activations, "recurrent_steps": steps}
 
 
 def _activation_values(a: Analysis) -> int:
-    """Values the forward pass holds per sample: every node's output, a block use's through its body's."""
+    """Values the forward pass holds per sample: every node's output, a block use's through its body's, and a
+    Recurrent's cell's once per step and direction (_cell_steps)."""
     passed_on = set(a.input_ids + a.output_ids) if a.body else set()  # the use's input and output, counted outside
     own = sum(numel(shape) for node_id, shape in a.shapes.items() if node_id not in a.uses.keys() | passed_on)
-    return own + sum(_activation_values(use.body) for use in a.uses.values())
+    return own + sum(_activation_values(use.body) for use in a.uses.values()) + _cell_steps(a)
+
+
+def sequence_steps(a: Analysis, node_id: str) -> int:
+    """T, the steps a Recurrent node runs its cell for: the first dimension of its input [T, F]."""
+    return a.shapes[a.inputs[node_id][0]][0]
+
+
+def _cell_steps(a: Analysis) -> int:
+    """Values per sample that the Recurrent nodes of `a` keep for the backward pass: every output inside the
+    cell's body (its own blocks and cells included), once per step (T) and per direction. The state a step
+    reads is the step before's output, x_t a view of the input: neither is counted again."""
+    return sum(
+        sequence_steps(a, node_id) * directions(a.params[node_id]) * _activation_values(cell.body)
+        for node_id, cell in a.cells.items()
+    )
+
+
+def recurrent_step_values(a: Analysis) -> int:
+    """The part of the activation values per sample (see _activation_values) that Recurrent cells keep over
+    their steps, in the network and inside its block uses."""
+    return _cell_steps(a) + sum(recurrent_step_values(use.body) for use in a.uses.values())
 
 
 def format_table(a: Analysis, inner: bool = False) -> str:
