@@ -7,6 +7,14 @@ exactly the operations created while it ran: its output's grad_fn, a module's in
 a Linear, an LSTM's gates) and the AccumulateGrad leaves of its parameters. What is left after the loss is
 computed belongs to the group "loss". Every walk is iterative and visits each grad_fn once.
 
+Teardown. The walk gives every grad_fn a Python object, and the hooks tie each grad_fn's life to it, so when
+the graph is dropped, torch deletes it through those objects, one C stack frame chain per grad_fn along the
+longest path: a gate-level LSTM over ~8,000 steps (~230,000 grad_fns) overflowed the 8 MB stack and ended the
+process with SIGSEGV. `_release` drops the grad_fns consumers first while the list still holds every
+producer, so each deletion frees one node and no chain forms. A step past MAX_OPERATIONS grad_fns (a
+Recurrent over thousands of steps: ~29 per step of an LSTM cell) is refused during the forward, naming the
+node where it passed the cap, since nobody can read a graph that size.
+
 The backward then runs with a hook on every grad_fn, which records the gradient of the loss with respect
 to that operation's forward outputs; an AccumulateGrad leaf reports its parameter's `.grad`.
 
@@ -32,6 +40,7 @@ from engine.train.pipeline import prepare_run
 
 LOSS_GROUP = "loss"
 DEFAULT_SAMPLES = 8
+MAX_OPERATIONS = 100_000  # grad_fns in one step's graph; more is refused (an LSTM cell over ~3,400 steps)
 
 
 @dataclass
@@ -71,6 +80,17 @@ class AutogradGraph:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> AutogradGraph:
+        """The graph from its to_dict() (as it comes back as JSON from a page job)."""
+        return cls(
+            [Operation(**op) for op in data["operations"]],
+            [Edge(**edge) for edge in data["edges"]],
+            {node_id: Group(**group) for node_id, group in data["groups"].items()},
+            data["loss"],
+            data["batch_size"],
+        )
+
 
 def tensor_stats(t: torch.Tensor) -> dict:
     values = t.detach().float()
@@ -109,9 +129,11 @@ def _claim(start, owner: str, owners: dict) -> None:
 class _RecordingInterpreter(fx.Interpreter):
     """Runs the module and claims, after each user node, the grad_fns its output brought in."""
 
-    def __init__(self, module: fx.GraphModule):
+    def __init__(self, module: fx.GraphModule, owners: dict, max_operations: int = MAX_OPERATIONS):
         super().__init__(module)
-        self.owners: dict = {}  # grad_fn -> user node id, in claiming order
+        self.extra_traceback = False  # our ConfigError keeps its one-line message
+        self.owners = owners  # grad_fn -> user node id, in claiming order
+        self.max_operations = max_operations
         self.outputs: dict = {}  # grad_fn of a user node's output -> that output (its forward value)
         self.node_ops: dict[str, str] = {}  # user node id -> op name, forward order
 
@@ -123,7 +145,17 @@ class _RecordingInterpreter(fx.Interpreter):
             if result.grad_fn is not None:
                 self.outputs.setdefault(result.grad_fn, result)
                 _claim(result.grad_fn, spec_id, self.owners)
+            if len(self.owners) > self.max_operations:
+                del result  # raised without the value: nothing outside `owners` holds the graph (see _release)
+                raise ConfigError(self._too_big(spec_id))
         return result
+
+    def _too_big(self, spec_id: str) -> str:
+        return (
+            f"the autograd graph of one step passes {self.max_operations:,} operations at node '{spec_id}' "
+            f"({self.node_ops[spec_id]}: {len(self.owners):,} so far), too many to draw; shorten the input "
+            "sequence or make the network smaller to see it"
+        )
 
 
 def _levels(fns: list, index: dict) -> list[int]:
@@ -182,29 +214,58 @@ def _param_names(model: torch.nn.Module) -> dict[int, str]:
     return {id(p): name for name, p in model.named_parameters()}
 
 
-def trace_step(model: fx.GraphModule, x: torch.Tensor, target: torch.Tensor, loss_fn: Callable) -> AutogradGraph:
-    """One forward and backward of `model` on the batch (x, target); the grad_fn graph, grouped."""
+def trace_step(
+    model: fx.GraphModule,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    loss_fn: Callable,
+    max_operations: int = MAX_OPERATIONS,
+) -> AutogradGraph:
+    """One forward and backward of `model` on the batch (x, target); the grad_fn graph, grouped. ConfigError when
+    the step has more than `max_operations` grad_fns."""
     model.zero_grad(set_to_none=True)
-    interpreter = _RecordingInterpreter(model)
-    out = interpreter.run(x)
-    loss = loss_fn(out, target)
-    owners = interpreter.owners
-    _claim(loss.grad_fn, LOSS_GROUP, owners)
-    fns = list(owners)
-    index = {fn: i for i, fn in enumerate(fns)}
-    grads, handles = _hook_gradients(fns)
+    owners: dict = {}  # grad_fn -> group; holds every grad_fn until _release drops them in a safe order
     try:
-        loss.backward()
+        return _trace(model, x, target, loss_fn, owners, max_operations)
     finally:
-        for handle in handles:
-            handle.remove()
-    names = _param_names(model)
-    levels = _levels(fns, index)
-    operations = [
-        _operation(i, fn, owners[fn], levels[i], grads, interpreter.outputs, names) for i, fn in enumerate(fns)
-    ]
-    groups = _groups(operations, interpreter.node_ops)
-    return AutogradGraph(operations, _edges(fns, index), groups, loss.item(), len(x))
+        _release(owners)
+
+
+def _trace(model, x, target, loss_fn, owners: dict, max_operations: int) -> AutogradGraph:
+    interpreter = _RecordingInterpreter(model, owners, max_operations)
+    try:
+        loss = loss_fn(interpreter.run(x), target)
+        _claim(loss.grad_fn, LOSS_GROUP, owners)
+        fns = list(owners)
+        index = {fn: i for i, fn in enumerate(fns)}
+        grads, handles = _hook_gradients(fns)
+        try:
+            loss.backward()
+        finally:
+            for handle in handles:
+                handle.remove()
+        names = _param_names(model)
+        levels = _levels(fns, index)
+        outputs = interpreter.outputs
+        operations = [_operation(i, fn, owners[fn], levels[i], grads, outputs, names) for i, fn in enumerate(fns)]
+        groups = _groups(operations, interpreter.node_ops)
+        return AutogradGraph(operations, _edges(fns, index), groups, loss.item(), len(x))
+    finally:
+        interpreter.outputs.clear()  # the forward values hold grad_fns too: they go before the grad_fns
+        interpreter.env.clear()
+
+
+def _release(owners: dict) -> None:
+    """Drop the grad_fns consumers first (highest forward level first): each one's producers are still held,
+    so deleting it deletes no one else, and torch's teardown never recurses down a long chain (see the doc)."""
+    fns = list(owners)
+    owners.clear()
+    levels = _levels(fns, {fn: i for i, fn in enumerate(fns)})
+    order = sorted(range(len(fns)), key=levels.__getitem__)  # producers first; popped from the end
+    ordered = [fns[i] for i in order]
+    del fns
+    while ordered:
+        ordered.pop()
 
 
 def _operation(i: int, fn, owner: str, level: int, grads: dict, outputs: dict, names: dict) -> Operation:

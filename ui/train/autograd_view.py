@@ -1,6 +1,7 @@
 """The Train page's "Autograd graph of one step": the Build page's network, one training step, its grad_fn graph.
 
-Computed on demand (a button) by engine/probes/autograd_graph.py and kept in session state with the network
+Computed on demand (a button) by engine/probes/autograd_graph.py, in a page job (a child process with limits,
+engine/runs/page_jobs.py), and kept in session state with the network
 and settings it was computed for. Drawn by ui/figures/autograd.py, collapsed to the user's nodes; a click on
 a node (or the multiselect) expands it into its operations; a click on an operation shows its stats beside.
 """
@@ -12,8 +13,8 @@ import json
 import streamlit as st
 
 from builder.spec import GraphSpec
-from engine.errors import NetCanvasError
-from engine.probes.autograd_graph import AutogradGraph, Operation, autograd_graph
+from engine.probes.autograd_graph import AutogradGraph, Operation
+from engine.runs.page_jobs import run_page_job
 from engine.train.config import TrainConfig
 from ui.figures.autograd import GROUP_PREFIX, OP_PREFIX, autograd_figure, shape_text
 
@@ -50,12 +51,18 @@ def draw_autograd_view(spec: GraphSpec, config: TrainConfig | None) -> None:
         _draw_graph(graph)
 
 
+def compute_graph(spec: GraphSpec, config: TrainConfig) -> tuple[AutogradGraph | None, str | None]:
+    """(the graph, None) or (None, one line): computed in a page job (engine/runs/page_jobs.py), a child process
+    with limits, so a crash or a step too big for memory is a message here and the server goes on."""
+    result, error = run_page_job("autograd_graph", {"spec": spec.to_dict(), "config": config.to_dict()})
+    if error is not None:
+        return None, str(error)
+    return AutogradGraph.from_dict(result), None
+
+
 def _compute(spec: GraphSpec, config: TrainConfig) -> None:
-    with st.spinner("One training step..."):
-        try:
-            graph, error = autograd_graph(spec, config), None
-        except NetCanvasError as err:
-            graph, error = None, str(err)
+    with st.spinner("One training step (in its own process)..."):
+        graph, error = compute_graph(spec, config)
     st.session_state[RESULT_KEY] = (_signature(spec, config), graph, error)
     for key in (EXPAND_KEY, CLICK_KEY, SELECTED_KEY):
         st.session_state.pop(key, None)

@@ -7,6 +7,7 @@ TrainConfig, whose problems (and the limits below) are shown naming the field.""
 from __future__ import annotations
 
 import csv
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from ui.train.rule_settings import draw_rule
 CSV_CHOICE = "csv"
 PREVIEW_ROWS = 5
 MAX_CSV_MB = 50
+PREVIEW_CACHE_ENTRIES = 16  # uploads whose preview is kept (all sessions together)
+DIGEST_MIN_CHARS = 12
 KEY = "ts_"  # widget keys: ts_dataset, ts_lr, ...
 SAVED_KEY = "ts_saved"
 RULE_FIELDS = RULE_SETTINGS  # the learning rules' settings (engine.train.config)
@@ -235,6 +238,21 @@ def _remove_upload(path: str) -> None:
         st.toast(f"Removed {Path(path).name} from this session's files.")
 
 
+def upload_digest(path: Path) -> str:
+    """The content digest of a kept upload: its folder's name (engine.runs.session_state.save_upload keeps each
+    upload under the sha256 of its bytes), else the sha256 of the file."""
+    folder = path.parent.name
+    if len(folder) >= DIGEST_MIN_CHARS and all(c in "0123456789abcdef" for c in folder):
+        return folder
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@st.cache_data(max_entries=PREVIEW_CACHE_ENTRIES, show_spinner=False)
+def preview_upload(digest: str, path: str) -> tuple[list[str], list[list[str]]] | str:
+    """_preview of the file, read and parsed once per upload (its digest), not on every rerun of the page."""
+    return _preview(Path(path).read_bytes())
+
+
 def _preview(data: bytes) -> tuple[list[str], list[list[str]]] | str:
     """(header, first rows) or the reason the file cannot be read as CSV."""
     try:
@@ -263,12 +281,11 @@ def draw_csv_upload() -> Upload:
     if path is None:
         return Upload(problem="Dataset: upload a CSV file (a header row, numeric feature columns and a target column)")
     try:
-        data = path.read_bytes()
+        preview = preview_upload(upload_digest(path), str(path))
     except OSError as err:
         return Upload(
             name=path.name, problem=f"CSV file '{path.name}' cannot be read ({err.strerror}); upload it again"
         )
-    preview = _preview(data)
     if isinstance(preview, str):
         return Upload(name=path.name, problem=f"CSV file '{path.name}': {preview}")
     header, rows = preview
