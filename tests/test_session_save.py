@@ -130,9 +130,9 @@ def test_a_saved_graph_that_cannot_be_loaded_is_kept_aside_not_overwritten_by_th
     bad = json.dumps({"version": 1, "graph": graph_at(1e300), "baseline": "", "settings": None})
     write(runs_dir, STATE_FILE, bad)
     at = open_app(KEY)
+    shown = "\n".join(str(t.value) for t in at.toast)
     send_event(at, "move_end", positions={"fc2": [5, 5]})  # one more edit: the session saves again
     assert not at.exception, at.exception
     kept = files(runs_dir)
     assert [name for name in kept if kept[name] == bad][0].startswith("state.json.bad-")  # kept, for a look
-    shown = "\n".join(str(t.value) for t in at.toast)
     assert "could not be read" in shown and "state.json.bad-" in shown and str(runs_dir) not in shown
