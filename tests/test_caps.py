@@ -172,7 +172,8 @@ def test_the_estimate_counts_each_step_of_a_recurrent_cell_and_each_direction(st
 
 def test_the_estimate_grows_linearly_with_the_steps_and_doubles_with_a_second_direction():
     one, two, four = (_lstm_estimate(t)["activations"] for t in (10, 20, 40))
-    assert four - two == 2 * (two - one) > 0
+    per_step = (3 + HIDDEN + LSTM_VALUES_PER_STEP * HIDDEN) * BATCH * 4  # x_t, h out, and what the cell keeps
+    assert (two - one, four - two) == (10 * per_step, 20 * per_step)
     given = 20 * 3 * BATCH * 4  # the Input, read once by both directions
     assert _lstm_estimate(20, bidirectional=True)["activations"] - given == 2 * (two - given)
 
