@@ -22,6 +22,7 @@ import keyword
 from torch import fx
 
 from engine.compile.fx_module import class_name
+from engine.export.literal import inert_text, py_identifier
 
 
 def _unique(base: str, taken: set[str]) -> str:
@@ -50,16 +51,17 @@ def _body_source(gm: fx.GraphModule, name: str, block: str, block_names: dict[in
     inputs = [n for n in gm.graph.nodes if n.op == "placeholder"]
     output = next(n for n in gm.graph.nodes if n.op == "output").args[0]
     typed = lambda value: "list[Tensor]" if isinstance(value, list) or value.type is not None else "Tensor"  # noqa: E731
+    shapes = f"{', '.join(_shapes(n) for n in inputs)} -> {_shapes(output)}"
+    arguments = ", ".join(f"{py_identifier(local[n])}: {typed(n)}" for n in inputs)
     lines = [
-        f"class {name}(nn.Module):",
-        f'    """Block \'{block}\': {", ".join(_shapes(n) for n in inputs)} -> {_shapes(output)}; attribute names are '
-        'the inner node ids."""',
+        f"class {py_identifier(name)}(nn.Module):",
+        f'    """Block \'{inert_text(block)}\': {shapes}; attribute names are the inner node ids."""',
         "",
         "    def __init__(self):",
         "        super().__init__()",
         *(" " * INIT_INDENT + line for line in init_lines(gm, block_names)),
         "",
-        f"    def forward(self, {', '.join(f'{local[n]}: {typed(n)}' for n in inputs)}) -> {typed(output)}:",
+        f"    def forward(self, {arguments}) -> {typed(output)}:",
         *(f"        {line}" for line in forward_lines(gm)),
     ]
     return "\n".join(lines) + "\n"

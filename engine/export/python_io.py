@@ -10,53 +10,39 @@ What a generated file offers, for a network trained on standardised iris rows:
     model = load_model(normalize=False)    # inputs already normalised (the network alone would do the same)
     model.network                          # the network class itself, to read or fine-tune
 
-Every name a person typed (the spec's name, class names) enters the file as a checked literal or through
-`docstring_text`; numbers are written with repr, which Python reads back exactly.
+Every value from the spec or meta.json enters the file through engine/export/literal.py: as a literal
+(`py_literal`: class names, shapes, numbers, which Python reads back exactly), as a checked name (`py_identifier`)
+or, in the docstring and comments, as `inert_text` that cannot end them (the spec's name, the version).
 """
 
 from __future__ import annotations
 
-import ast
-import json
 import math
 
 from builder.validate import Analysis
 from engine.compile.op_records import output_kind
+from engine.export.literal import inert_text, one_line, py_identifier, py_literal
 from engine.export.preprocess import InputNormalization, class_names_of
 
 WRAPPER = "NormalizeInputs"  # the class that puts the normalisation in front of the network
 NUMBERS_PER_LINE = 6
 
 
-def literal(value) -> str:
-    """Python source for a constant, strings in double quotes (as ruff format writes them)."""
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
-
-
-def docstring_text(text: str) -> str:
-    """`text` (a spec's name: anything a person typed) safe inside a one-line docstring: backslashes and quotes
-    escaped, line breaks and other control characters as spaces."""
-    one_line = "".join(" " if ch.isspace() or not ch.isprintable() else ch for ch in text)
-    return one_line.replace("\\", "\\\\").replace('"', '\\"')
+def input_dtype_name(meta: dict) -> str:
+    """The Input's dtype as model.py and its README name it: one of two fixed words, never meta.json's text."""
+    return "int64" if meta.get("input_dtype") == "int64" else "float32"
 
 
 def string_tuple(names: list[str]) -> str:
-    """A tuple of strings as source; each item is read back by ast.literal_eval before it is trusted."""
-    items = []
-    for name in names:
-        text = literal(name)
-        try:
-            same = ast.literal_eval(text) == name
-        except (SyntaxError, ValueError):
-            same = False
-        items.append(text if same else repr(name))  # repr always reads back; json's form is only prettier
-    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    """A tuple of strings as source (py_literal: each reads back as exactly the string it was made from)."""
+    return py_literal(tuple(str(name) for name in names))
 
 
 def number_tuple(name: str, values: list[float]) -> str:
     """`NAME = (v, ...)`, a few numbers a line, each written so that Python reads back the same float."""
-    texts = [repr(float(v)) for v in values]
-    assert all(math.isfinite(float(v)) for v in values), f"{name} holds a number that is not finite"
+    if not all(math.isfinite(float(v)) for v in values):
+        raise ValueError(f"{name} holds a number that is not finite")
+    texts = [py_literal(float(v)) for v in values]
     if len(texts) <= NUMBERS_PER_LINE:
         return f"{name} = ({', '.join(texts)}{',' if len(texts) == 1 else ''})"
     rows = [", ".join(texts[i : i + NUMBERS_PER_LINE]) + "," for i in range(0, len(texts), NUMBERS_PER_LINE)]
@@ -64,13 +50,14 @@ def number_tuple(name: str, values: list[float]) -> str:
 
 
 def shape_text(shape) -> str:
-    return "(" + ", ".join(["B", *(str(d) for d in shape)]) + ")"
+    """(B, 1, 8, 8) for comments and docstrings: the sizes as ints, so nothing else can get in."""
+    return "(" + ", ".join(["B", *(str(int(d)) for d in shape)]) + ")"
 
 
 def example_row(analysis: Analysis, meta: dict) -> str:
     """Source for one raw input row of the right size, for the usage lines: [[0.0] * 4]."""
     size = math.prod(analysis.shapes[analysis.input_id])
-    zero = "0" if meta.get("input_dtype") == "int64" else "0.0"
+    zero = "0" if input_dtype_name(meta) == "int64" else "0.0"
     return f"[[{zero}] * {size}]"
 
 
@@ -86,8 +73,8 @@ def usage_lines(analysis: Analysis, meta: dict) -> list[str]:
 def docstring(analysis: Analysis, meta: dict, norm: InputNormalization | None, normalize: bool) -> str:
     input_shape = shape_text(analysis.shapes[analysis.input_id])
     output_shape = shape_text(analysis.shapes[analysis.output_id])
-    dtype = meta.get("input_dtype", "float32")
-    title, version = docstring_text(analysis.spec.name), meta.get("netcanvas_version", "")
+    dtype = input_dtype_name(meta)
+    title, version = inert_text(analysis.spec.name), inert_text(str(meta.get("netcanvas_version", "")), 40)
     lines = [
         f'"""{title}: a network built with NetCanvas {version}'.rstrip() + ", as plain PyTorch.",
         "",
@@ -103,7 +90,7 @@ def docstring(analysis: Analysis, meta: dict, norm: InputNormalization | None, n
         lines += [
             "",
             f"Inputs are taken {how}. The network was trained on (raw - INPUT_MEAN) / INPUT_STD",
-            f"({norm.kind}); {WRAPPER} applies that step while its `normalize` is True.",
+            f"({inert_text(norm.kind)}); {WRAPPER} applies that step while its `normalize` is True.",
             "load_model(normalize=False) skips it, for inputs that are already normalised;",
             "load_model().network is the network alone.",
         ]
@@ -111,16 +98,16 @@ def docstring(analysis: Analysis, meta: dict, norm: InputNormalization | None, n
 
 
 def constants(analysis: Analysis, meta: dict, norm: InputNormalization | None) -> str:
-    dtype = "torch.int64" if meta.get("input_dtype") == "int64" else "torch.float32"
+    shape = tuple(int(d) for d in analysis.shapes[analysis.input_id])
     lines = [
-        f"INPUT_SHAPE = {tuple(analysis.shapes[analysis.input_id])!r}  # one sample, without the batch dimension",
-        f"INPUT_DTYPE = {dtype}",
+        f"INPUT_SHAPE = {py_literal(shape)}  # one sample, without the batch dimension",
+        f"INPUT_DTYPE = torch.{input_dtype_name(meta)}",
         f"CLASS_NAMES = {string_tuple(class_names_of(meta))}  # output unit k is class CLASS_NAMES[k]",
     ]
     if norm is not None:
         values = norm.to_dict()
         lines += [
-            f"# the network was trained on (raw - INPUT_MEAN) / INPUT_STD ({norm.kind}); "
+            f"# the network was trained on (raw - INPUT_MEAN) / INPUT_STD ({inert_text(norm.kind)}); "
             + ("one value for every feature" if len(values["mean"]) == 1 else "one value per feature"),
             number_tuple("INPUT_MEAN", values["mean"]),
             number_tuple("INPUT_STD", values["std"]),
@@ -129,6 +116,7 @@ def constants(analysis: Analysis, meta: dict, norm: InputNormalization | None) -
 
 
 def wrapper_source(input_name: str) -> str:
+    input_name = py_identifier(input_name)
     return f'''class {WRAPPER}(nn.Module):
     """`network` on raw inputs: (x - INPUT_MEAN) / INPUT_STD, then the network; normalize=False skips the step."""
 
@@ -159,16 +147,17 @@ def predict_source(analysis: Analysis, meta: dict) -> str:
     if not class_names_of(meta):
         return head + "    return y.tolist()\n"
     sink = analysis.spec.node(analysis.output_id).op
-    yes_above = output_kind(sink).yes_above
+    yes_above = py_literal(output_kind(sink).yes_above)
     return head + (
-        f"    # one output unit for two classes says class 1 above {yes_above!r}; else the largest unit wins\n"
-        f"    index = (y[..., 0] > {yes_above!r}).long() if y.shape[-1] == 1 else y.argmax(dim=-1)\n"
+        f"    # one output unit for two classes says class 1 above {yes_above}; else the largest unit wins\n"
+        f"    index = (y[..., 0] > {yes_above}).long() if y.shape[-1] == 1 else y.argmax(dim=-1)\n"
         "    return [[CLASS_NAMES[i] for i in row] if isinstance(row, list) else CLASS_NAMES[row] "
         "for row in index.tolist()]\n"
     )
 
 
 def loader_source(name: str, norm: InputNormalization | None, normalize: bool) -> str:
+    name = py_identifier(name)
     weights = 'weights_path: str | Path = Path(__file__).with_name("weights.safetensors")'
     load = (
         f"    network = {name}()\n"
@@ -179,7 +168,7 @@ def loader_source(name: str, norm: InputNormalization | None, normalize: bool) -
         body = '    """The network with its trained weights, in eval mode."""\n' + load + "    return network.eval()\n"
         show = "network"
     else:
-        head = f"def load_model(\n    {weights}, normalize: bool = {normalize!r}\n) -> {WRAPPER}:\n"
+        head = f"def load_model(\n    {weights}, normalize: bool = {py_literal(bool(normalize))}\n) -> {WRAPPER}:\n"
         body = (
             '    """The network with its trained weights behind the input normalisation, in eval mode."""\n'
             + load
@@ -199,12 +188,13 @@ def loader_source(name: str, norm: InputNormalization | None, normalize: bool) -
 def readme_text(analysis: Analysis, meta: dict, norm: InputNormalization | None, normalize: bool) -> str:
     """README.txt of the small PyTorch zip: the two usage lines first, then what goes in and what comes out."""
     shape = list(analysis.shapes[analysis.input_id])
-    dtype = meta.get("input_dtype", "float32")
-    names = class_names_of(meta)
+    dtype = input_dtype_name(meta)
+    names = [one_line(name) for name in class_names_of(meta)]  # one line each: no text can fake a line
+    version = inert_text(str(meta.get("netcanvas_version", "")), 40)
     lines = [
         *usage_lines(analysis, meta),
         "",
-        f"{' '.join(analysis.spec.name.split())}: exported by NetCanvas {meta.get('netcanvas_version', '')}".rstrip(),
+        f"{inert_text(analysis.spec.name)}: exported by NetCanvas {version}".rstrip(),
         "",
         "model.py             the network as plain PyTorch source, load_model() and predict()",
         "weights.safetensors  its trained weights (load_model reads them with strict=True)",
@@ -217,13 +207,13 @@ def readme_text(analysis: Analysis, meta: dict, norm: InputNormalization | None,
     elif normalize:
         lines += [
             "Give the values as they are in the data (raw): load_model() applies the training normalisation",
-            f"({norm.kind}: (x - INPUT_MEAN) / INPUT_STD, the numbers are in model.py) itself.",
+            f"({inert_text(norm.kind)}: (x - INPUT_MEAN) / INPUT_STD, the numbers are in model.py) itself.",
             "load_model(normalize=False) skips it, for inputs that are already normalised.",
         ]
     else:
         lines += [
-            f"Give inputs already normalised as in training ({norm.kind}: (x - INPUT_MEAN) / INPUT_STD, the numbers",
-            "are in model.py); this export was made without the step. load_model(normalize=True) adds it.",
+            f"Give inputs already normalised as in training ({inert_text(norm.kind)}: (x - INPUT_MEAN) / INPUT_STD,",
+            "the numbers are in model.py); this export was made without the step. load_model(normalize=True) adds it.",
         ]
     output = list(analysis.shapes[analysis.output_id])
     lines.append(f"Output: shape {output} per sample.")

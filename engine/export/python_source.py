@@ -35,8 +35,8 @@ from builder.validate import Analysis
 from engine.compile import layers
 from engine.compile.fx_module import class_name
 from engine.export import python_io
+from engine.export.literal import inert_text, py_identifier, py_literal
 from engine.export.preprocess import input_normalization
-from engine.export.python_io import docstring_text, literal
 
 MODULE_NAMES = frozenset({"torch", "nn", "F", "Tensor", "load_file", "Path", "self"})  # used by the file itself
 LINE_LENGTH = 120  # long constructor calls are wrapped as ruff format would at this line length
@@ -73,11 +73,7 @@ def constructor_call(cls: type[nn.Module], args: dict) -> tuple[str, list[str]]:
     for a torch.nn class."""
     if not is_custom_layer(cls):
         args = {name: value for name, value in args.items() if not _is_torch_default(cls, name, value)}
-    texts = []
-    for name, value in args.items():
-        text = literal(value)
-        assert ast.literal_eval(text) == value, f"{cls.__name__}: no source form for {name}={value!r}"
-        texts.append(f"{name}={text}")
+    texts = [f"{py_identifier(name)}={py_literal(value)}" for name, value in args.items()]
     if is_custom_layer(cls):
         return cls.__name__, texts
     assert getattr(nn, cls.__name__, None) is cls, f"no source form for {cls.__qualname__}"
@@ -104,7 +100,8 @@ def init_lines(gm: fx.GraphModule, block_names: dict[int, str] | None = None) ->
         if node.op != "call_module":
             continue
         if "spec_block" in node.meta:
-            lines.append(f"self.{node.target} = {(block_names or {})[id(gm.get_submodule(node.target))]}()")
+            block_class = py_identifier((block_names or {})[id(gm.get_submodule(node.target))])
+            lines.append(f"self.{py_identifier(node.target)} = {block_class}()")
             continue
         if "spec_cell" in node.meta:
             lines += _recurrent_init(gm, node, block_names or {})
@@ -114,18 +111,18 @@ def init_lines(gm: fx.GraphModule, block_names: dict[int, str] | None = None) ->
             f"'{node.target}' has no meta['spec_args'] (the arguments it was built with)"
         )
         callee, texts = constructor_call(type(gm.get_submodule(node.target)), node.meta["spec_args"])
-        lines += wrapped(f"self.{node.target} = {callee}", texts, INIT_INDENT)
+        lines += wrapped(f"self.{py_identifier(node.target)} = {callee}", texts, INIT_INDENT)
     return lines
 
 
 def _recurrent_init(gm: fx.GraphModule, node: fx.Node, block_names: dict[int, str]) -> list[str]:
     """`self.rnn = Recurrent(cell=LstmCell(), hidden=..., ...)`: the cells are instances of their bodies' classes."""
     recurrent = gm.get_submodule(node.target)
-    texts = [f"cell={block_names[id(recurrent.cell)]}()"]
-    texts += [f"{name}={literal(value)}" for name, value in node.meta["spec_args"].items()]
+    texts = [f"cell={py_identifier(block_names[id(recurrent.cell)])}()"]
+    texts += [f"{py_identifier(name)}={py_literal(value)}" for name, value in node.meta["spec_args"].items()]
     if recurrent.cell_reverse is not None:
-        texts.append(f"cell_reverse={block_names[id(recurrent.cell_reverse)]}()")
-    return wrapped(f"self.{node.target} = Recurrent", texts, INIT_INDENT)
+        texts.append(f"cell_reverse={py_identifier(block_names[id(recurrent.cell_reverse)])}()")
+    return wrapped(f"self.{py_identifier(node.target)} = Recurrent", texts, INIT_INDENT)
 
 
 # --- the custom layers' source -----------------------------------------------------------------------
@@ -170,7 +167,7 @@ def _custom_classes(gm: fx.GraphModule) -> list[type]:
 
 
 def shape_comment(shape) -> str:
-    return "(" + ", ".join(["B", *(str(d) for d in shape)]) + ")"
+    return "(" + ", ".join(["B", *(str(int(d)) for d in shape)]) + ")"
 
 
 def _local_names(gm: fx.GraphModule) -> dict[fx.Node, str]:
@@ -184,7 +181,7 @@ def _local_names(gm: fx.GraphModule) -> dict[fx.Node, str]:
         while name in taken:
             name += "_"
         taken.add(name)
-        names[node] = name
+        names[node] = py_identifier(name)
     return names
 
 
@@ -202,14 +199,14 @@ def _arg_source(arg, names: dict[fx.Node, str]) -> str:
     if isinstance(arg, tuple):
         inner = ", ".join(_arg_source(a, names) for a in arg)
         return f"({inner},)" if len(arg) == 1 else f"({inner})"
-    return repr(arg)
+    return py_literal(arg)
 
 
 def _call_source(node: fx.Node, names: dict[fx.Node, str]) -> str:
     args = [_arg_source(a, names) for a in node.args]
-    args += [f"{key}={_arg_source(value, names)}" for key, value in node.kwargs.items()]
+    args += [f"{py_identifier(key)}={_arg_source(value, names)}" for key, value in node.kwargs.items()]
     if node.op == "call_module":
-        return f"self.{node.target}({', '.join(args)})"
+        return f"self.{py_identifier(node.target)}({', '.join(args)})"
     assert node.op == "call_function", f"unexpected fx node {node.op}"
     if node.target is operator.getitem:  # a cell's state Input: h = state[0]
         return f"{args[0]}[{args[1]}]"
@@ -237,9 +234,9 @@ def network_class_source(gm: fx.GraphModule, analysis: Analysis, name: str, bloc
     init = init_lines(gm, block_names)
     output_shape = shape_comment(analysis.shapes[analysis.output_id])
     input_shape = shape_comment(analysis.shapes[analysis.input_id])
-    title = docstring_text(analysis.spec.name)
+    title = inert_text(analysis.spec.name)
     body = [
-        f"class {name}(nn.Module):",
+        f"class {py_identifier(name)}(nn.Module):",
         f'    """{title}: {input_shape} -> {output_shape}; attribute names are the node ids."""',
         "",
         "    def __init__(self):",
@@ -261,7 +258,7 @@ def _class_name(spec_name: str, taken: set[str]) -> str:
     name = class_name(spec_name)
     while name in taken or keyword.iskeyword(name):
         name += "Net"
-    return name
+    return py_identifier(name)
 
 
 def model_source(gm: fx.GraphModule, analysis: Analysis, meta: dict, normalize: bool = True) -> str:
