@@ -88,6 +88,7 @@ def _add(ed: EditorSession, event: dict) -> None:
     op, edge = payload.text(event.get("op"), "op"), payload.optional_text(event.get("on_edge"), "on_edge")
     x, y = payload.optional_coordinate(event.get("x"), "x", 0.0), payload.optional_coordinate(event.get("y"), "y", 0.0)
     spec, new_id, why_not = canvas_edit.add_from_palette(ed.view, op, x, y, edge)
+    why_not = why_not or ed.node_cap_refusal(spec)  # a palette block adds its whole body
     if why_not:
         ed.tell("error", f"Not added: {why_not}")
         return
@@ -125,18 +126,16 @@ def _select(ed: EditorSession, event: dict) -> None:
 
 
 def _paste(ed: EditorSession, event: dict) -> None:
+    """Through EditorSession.paste, which refuses a paste over the node cap as a notice."""
     dx = payload.optional_coordinate(event.get("dx"), "dx", PASTE_OFFSET)
     dy = payload.optional_coordinate(event.get("dy"), "dy", PASTE_OFFSET)
-    view = ed.view
-    spec, new_ids = canvas_edit.paste(view, payload.known_ids(event.get("nodes"), "nodes", _known(view)), dx, dy)
-    if new_ids:
-        ed.commit_view(spec)
-        ed.select_many(new_ids)
+    ed.paste(payload.known_ids(event.get("nodes"), "nodes", _known(ed.view)), dx, dy)
 
 
 def _group(ed: EditorSession, event: dict) -> None:
     view = ed.view
     spec, use_id, why_not = canvas_blocks.make_block(view, payload.known_ids(event.get("nodes"), "nodes", _known(view)))
+    why_not = why_not or ed.node_cap_refusal(spec)  # a block's body holds an Input per producer and an Output
     if why_not:
         ed.tell("error", why_not)
         return
@@ -167,6 +166,30 @@ HANDLERS = {
     "undo": lambda ed, e: ed.undo() if ed.history.can_undo else None,
     "redo": lambda ed, e: ed.redo() if ed.history.can_redo else None,
 }
+
+
+def shown_as_sent(ed: EditorSession, event: dict) -> bool:
+    """Whether a move or a selection the browser already shows is what the editor now holds (no notice, every
+    moved card within a pixel of where it was dropped): then the next picture needs no new revision. A move
+    clamped or refused must be drawn again, so the card goes back to where Python keeps it."""
+    if ed.notice is not None or event.get("kind") not in ("move_end", "select"):
+        return False
+    raw = event.get("positions") if event.get("kind") == "move_end" else {}
+    if not isinstance(raw, dict):
+        return False
+    where = {n.id: n.ui for n in ed.view.nodes}
+    for node_id, xy in raw.items():
+        ui = where.get(node_id)
+        if ui is not None and not _within_a_pixel(ui, xy):
+            return False
+    return True
+
+
+def _within_a_pixel(ui: dict, xy) -> bool:
+    try:
+        return abs(ui.get("x", 0) - xy[0]) <= 1 and abs(ui.get("y", 0) - xy[1]) <= 1
+    except (TypeError, IndexError, KeyError, OverflowError):
+        return False
 
 
 def apply_event(ed: EditorSession, log: EventLog, event) -> bool:

@@ -6,9 +6,10 @@ import math
 
 import pytest
 
-from builder.canvas_events import EventLog, apply_event
+from builder.canvas_events import EventLog, apply_event, shown_as_sent
 from builder.canvas_payload import CANVAS_LIMIT
 from builder.canvas_picture import palette, picture_edges, picture_nodes
+from builder.limits import limits
 from builder.session import EditorSession
 from builder.spec import Edge, GraphSpec, Node
 from builder.templates import TEMPLATES
@@ -349,3 +350,37 @@ def test_an_event_without_a_proper_client_or_seq_is_not_an_event(client):
     assert not apply_event(ed, canvas.log, {"client": client, "seq": 1, "kind": "delete", "nodes": ["fc1"]})
     assert not apply_event(ed, canvas.log, {"client": "c", "seq": True, "kind": "delete", "nodes": ["fc1"]})
     assert ed.spec.node("fc1") is not None and canvas.log.seen == {}
+
+
+@pytest.fixture
+def node_cap(monkeypatch):
+    monkeypatch.setenv("NETCANVAS_MAX_NODES", "5")
+    limits.cache_clear()
+    yield 5
+    limits.cache_clear()
+
+
+def test_an_add_a_paste_or_a_group_over_the_node_cap_is_a_notice(node_cap):
+    ed, canvas = session()  # the starter: 4 nodes
+    canvas.send("paste", nodes=["fc1", "relu"], dx=40, dy=40)
+    assert ed.notice.text.startswith("Not pasted: the network would have 6 nodes") and len(ed.spec.nodes) == 4
+    canvas.send("add", op="ResNet basic block", x=0, y=300)  # a palette block: its body counts
+    assert ed.notice.text.startswith("Not added: the network would have") and len(ed.spec.nodes) == 4
+    canvas.send("add", op="ReLU", x=0, y=300)
+    assert len(ed.spec.nodes) == 5 and ed.notice is None
+    canvas.send("group", nodes=["fc1", "relu"])
+    assert "at most 5" in ed.notice.text and ed.spec.blocks == {}
+
+
+def test_a_move_is_adopted_only_when_the_editor_holds_what_the_browser_shows():
+    ed, canvas = session()
+    moves = {"fc1": [100.4, 200], "ghost": [1, 1]}
+    canvas.send("move_end", positions=moves)
+    assert shown_as_sent(ed, {"kind": "move_end", "positions": moves})
+    far = {"fc1": [1e300, 0]}
+    canvas.send("move_end", positions=far)  # clamped: the card must be drawn again where it is kept
+    assert not shown_as_sent(ed, {"kind": "move_end", "positions": far})
+    refused = {"fc1": [math.nan, 0]}
+    canvas.send("move_end", positions=refused)
+    assert not shown_as_sent(ed, {"kind": "move_end", "positions": refused})
+    assert not shown_as_sent(ed, {"kind": "add"})

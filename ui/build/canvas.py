@@ -25,7 +25,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 from builder.canvas_blocks import uses_of
-from builder.canvas_events import EventLog, apply_event
+from builder.canvas_events import EventLog, apply_event, shown_as_sent
 from builder.canvas_picture import palette, picture_edges, picture_nodes
 from builder.session import EditorSession
 from builder.validate import Analysis
@@ -35,7 +35,6 @@ from ui.canvas.component import flow_canvas
 CANVAS_KEY = "build_canvas"
 SYNC_KEY = "build_canvas_sync"
 CANVAS_HEIGHT = 580
-SHOWN_BY_BROWSER = ("move_end", "select")  # gestures whose result the component already shows
 REFRESH = "refresh"  # the component's request for a rerun of the whole page, after it drew a new picture
 
 
@@ -71,7 +70,7 @@ def take_event(ed: EditorSession, event) -> bool:
         return False
     applied = apply_event(ed, sync.log, event)
     if applied:
-        sync.adopt = event.get("kind") in SHOWN_BY_BROWSER
+        sync.adopt = shown_as_sent(ed, event)  # a clamped or refused move is drawn again, where Python keeps it
         sync.refresh += 1
     return applied
 
