@@ -159,3 +159,20 @@ def test_another_sessions_run_is_not_offered(runs, iris_bundle):
     shutil.copytree(iris_bundle, runs / "run-b" / "bundle")
     at = open_page()
     assert not at.selectbox and any("No trained runs" in text for text in texts(at.info))
+
+
+def test_an_export_that_passes_its_limits_is_one_line_and_the_page_goes_on(runs, iris_bundle, monkeypatch):
+    """The export and its check run in a page job (engine/runs/page_jobs.py), never in the server's process."""
+    import ui.export.bundle_view as bundle_view
+    from engine.runs.page_jobs import JobLimits
+
+    shutil.copytree(iris_bundle, runs / "iris")
+    monkeypatch.setattr(bundle_view, "EXPORT_LIMITS", JobLimits(60, 4096, wall_seconds=0.2), raising=False)
+    at = open_page()
+    at.button(key="export_run").click().run()
+    assert not at.exception
+    assert texts(at.error) == ["The export and its check stopped: it took longer than 0.2 s"]
+    assert texts(at.caption).count("Not exported yet.") == 3 and downloads(at) == []
+    monkeypatch.setattr(bundle_view, "EXPORT_LIMITS", JobLimits())
+    at.button(key="export_run").click().run()
+    assert not at.exception and texts(at.error) == [] and len(at.success) == 3

@@ -14,7 +14,6 @@ from engine.export.exporter import (
     ExportReport,
     FormatResult,
     Trained,
-    export_trained,
     load_trained,
     read_report,
     safe_name,
@@ -31,6 +30,7 @@ from engine.export.formats import (
 from engine.export.zip_import import MIB, ZipLimits, import_bundle_zip
 from engine.runs.bundle import WEIGHTS_FILE
 from engine.runs.bundle_finder import find_bundles, imports_dir, note_importer, runs_dir
+from engine.runs.page_jobs import JobFailed, JobLimits, run_page_job
 from ui.build.editor_state import editor
 from ui.train.page_state import owner
 
@@ -40,6 +40,8 @@ UPLOAD_ERROR_KEY = "export_upload_error"
 TRAINED_KEY = "export_trained"  # (bundle dir, weights mtime, Trained): compiled once per bundle
 REPORTS_KEY = "export_reports"  # bundle dir -> ExportReport of this session
 OPENED_KEY = "export_opened"  # bundle dir last opened on the Build page
+EXPORT_ERRORS_KEY = "export_errors"  # bundle dir -> why this session's last export stopped (None: it did not)
+EXPORT_LIMITS = JobLimits.from_env(cpu_seconds=600, memory_mb=4096, wall_seconds=600)  # the export runs 3 checks
 MIME = {"onnx": "application/octet-stream", "torchscript": "application/octet-stream", "python": "application/zip"}
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
@@ -184,10 +186,27 @@ def _report(trained: Trained) -> ExportReport | None:
     return reports[key]
 
 
+def export_in_job(bundle_dir: Path) -> tuple[ExportReport | None, str | None]:
+    """Export and check every format of the bundle in a page job (engine/runs/page_jobs.py: a child process with
+    limits, since the check runs the exported files); the report is read back from what it wrote beside the
+    bundle. (report, None) or (None, one line saying what stopped)."""
+    result, error = run_page_job("export_bundle", {"bundle": str(bundle_dir)}, EXPORT_LIMITS)
+    if error is not None:
+        text = str(error)
+        return None, text[:1].upper() + text[1:] if isinstance(error, JobFailed) else f"The export stopped: {text}"
+    report = read_report(bundle_dir, result["name"])
+    if report is None:
+        return None, "The export ended, but its report (export.json) cannot be read back; export again"
+    return report, None
+
+
 def _on_export(trained: Trained) -> None:
+    key = str(trained.bundle.path)
     with st.spinner("Exporting, then running every file with its consumer's runtime…"):
-        report = export_trained(trained, FORMATS, make_zip=True)
-    st.session_state.setdefault(REPORTS_KEY, {})[str(trained.bundle.path)] = report
+        report, error = export_in_job(trained.bundle.path)
+    st.session_state.setdefault(EXPORT_ERRORS_KEY, {})[key] = error
+    if report is not None:
+        st.session_state.setdefault(REPORTS_KEY, {})[key] = report
 
 
 def _download(fmt: str, result: FormatResult, report: ExportReport, column) -> None:
@@ -239,6 +258,9 @@ def draw_exports(trained: Trained) -> None:
         args=(trained,),
         key="export_run",
     )
+    error = st.session_state.get(EXPORT_ERRORS_KEY, {}).get(str(trained.bundle.path))
+    if error:
+        st.error(error, icon=":material/error:")
     for fmt in FORMATS:
         with st.container(border=True):
             blockers = blocking_reasons(trained.analysis, fmt)
