@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from engine.export.formats import (
     check_batches,
     max_abs_diff,
 )
+from engine.export.literal import one_line
 from engine.export.onnx_format import add_metadata, run_onnx, write_onnx
 from engine.export.preprocess import ExportedModel, InputNormalization, class_names_of, input_normalization
 from engine.export.python_io import readme_text
@@ -117,9 +119,23 @@ def load_trained(path) -> Trained:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
         raise BundleError(f"bundle '{bundle.path}': {WEIGHTS_FILE} does not fit spec.json: {shown}")
     norm = input_normalization(bundle.meta, analysis.shapes[analysis.input_id], f"bundle '{bundle.path}': meta.json")
+    class_names = _class_names(bundle, analysis)
     model = compile_analysis(analysis)
     model.load_state_dict(bundle.state_dict, strict=True)
-    return Trained(bundle, analysis, model.eval(), norm, tuple(class_names_of(bundle.meta)))
+    return Trained(bundle, analysis, model.eval(), norm, class_names)
+
+
+def _class_names(bundle: Bundle, analysis: Analysis) -> tuple[str, ...]:
+    """meta.json's class names (its schema checked each, engine/runs/meta_schema.py), at most one per output unit
+    (two for a single unit: class 1 above a threshold, else class 0); BundleError naming the field if more."""
+    names = tuple(class_names_of(bundle.meta))
+    units = math.prod(analysis.shapes[analysis.output_id])
+    if len(names) > max(units, 2):
+        raise BundleError(
+            f"bundle '{bundle.path}': meta.json field 'class_names': expected at most {max(units, 2):,} class names "
+            f"(the network has {units:,} outputs), got {len(names):,}"
+        )
+    return names
 
 
 @torch.no_grad()
@@ -152,7 +168,7 @@ def onnx_metadata(trained: Trained, normalize: bool) -> dict[str, str]:
     """model.onnx's metadata_props: what the file's consumer needs to know beyond the graph."""
     norm = trained.norm.to_dict() if trained.norm is not None else {"kind": "none", "mean": [], "std": []}
     return {
-        "netcanvas.network": trained.bundle.spec.name,
+        "netcanvas.network": one_line(trained.bundle.spec.name, 200),
         "netcanvas.class_names": json.dumps(list(trained.class_names), ensure_ascii=False),
         "netcanvas.normalization": json.dumps(norm),
         "netcanvas.inputs": "raw" if takes_raw_inputs(trained, normalize) else "as the network was trained on",

@@ -6,8 +6,9 @@
     meta.json            versions, input shape (no batch dim) and dtype, task, class names,
                          normalisation, final metrics, creation time
 
-meta.json is written last, so a directory holding it is complete. Reading checks every file and raises
-BundleError with a one-line message naming the bundle and the file.
+meta.json is written last, so a directory holding it is complete. Reading checks every file (meta.json against
+its schema, engine/runs/meta_schema.py) and raises BundleError with a one-line message naming the bundle and the
+file.
 
 A bundle leaves the server (the Export page's zips), so it holds no server path: a CSV dataset is written as
 `csv:<file name>` (train.json's `dataset`, meta.json's `dataset_source`) with the file's content digest
@@ -37,12 +38,12 @@ from builder.datasets import CSV_PREFIX, dataset_label
 from builder.spec import GraphSpec, parse_spec
 from engine.data.datasets import Dataset
 from engine.errors import BundleError
+from engine.runs.meta_schema import meta_problem
 from engine.train.config import TrainConfig
 
 SPEC_FILE, CONFIG_FILE, WEIGHTS_FILE, META_FILE = "spec.json", "train.json", "weights.safetensors", "meta.json"
 BUNDLE_FILES = (SPEC_FILE, CONFIG_FILE, WEIGHTS_FILE, META_FILE)
 BUNDLE_FORMAT_VERSION = 1
-META_REQUIRED = ("input_shape", "input_dtype", "task", "class_names")
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
@@ -206,12 +207,11 @@ def _read_weights(bundle: Path) -> dict[str, torch.Tensor]:
 
 
 def _read_meta(bundle: Path) -> dict:
+    """meta.json, checked against its schema (engine/runs/meta_schema.py) before anything reads its text."""
     meta = _read_json(bundle, META_FILE)
-    if not isinstance(meta, dict):
-        raise BundleError(f"bundle '{bundle}': {META_FILE} must hold a JSON object")
-    missing = [key for key in META_REQUIRED if key not in meta]
-    if missing:
-        raise BundleError(f"bundle '{bundle}': {META_FILE} lacks {', '.join(missing)}")
+    problem = meta_problem(meta)
+    if problem:
+        raise BundleError(f"bundle '{bundle}': {META_FILE} {problem}")
     return meta
 
 
@@ -225,4 +225,5 @@ def read_bundle(path) -> Bundle:
     missing = [name for name in BUNDLE_FILES if not (bundle / name).is_file()]
     if missing:
         raise BundleError(f"bundle '{bundle}' has no {', '.join(missing)} (a bundle holds {', '.join(BUNDLE_FILES)})")
-    return Bundle(bundle, _read_spec(bundle), _read_config(bundle), _read_weights(bundle), _read_meta(bundle))
+    meta = _read_meta(bundle)  # first: the smallest file, and the one whose text reaches generated files
+    return Bundle(bundle, _read_spec(bundle), _read_config(bundle), _read_weights(bundle), meta)
