@@ -41,3 +41,19 @@ def test_the_button_shows_the_grouped_graph_and_a_node_expands():
     expanded = autograd_charts(at)[0]
     assert "o:" in expanded and "AddmmBackward0" in expanded and "g:fc1" not in expanded
     assert "fc1.weight" in expanded
+
+
+def test_a_step_that_passes_the_page_job_limits_is_one_line_and_the_page_goes_on(monkeypatch):
+    """The graph is computed in a page job (engine/runs/page_jobs.py): past its limits it is a message, no crash."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.session_state["build_editor"].load(TEMPLATES["mlp_iris"].spec(), "mlp_iris")
+    at.switch_page(PAGE).run()  # the data check is done (and cached) before the limit drops
+    monkeypatch.setenv("NETCANVAS_PAGE_JOB_WALL_SECONDS", "0.01")
+    next(b for b in at.button if b.label == BUTTON).click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["the autograd graph stopped: it took longer than 0.01 s"]
+    assert not autograd_charts(at)
+    monkeypatch.delenv("NETCANVAS_PAGE_JOB_WALL_SECONDS")
+    next(b for b in at.button if b.label == BUTTON).click().run()
+    assert not at.exception and not at.error and len(autograd_charts(at)) == 1
