@@ -139,3 +139,10 @@ def test_with_the_schema_bypassed_the_exploit_runs_nothing(bundle, tmp_path, mon
     spec = importlib.util.spec_from_file_location("bare_exploit", tmp_path / "bare.py")
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
     assert not marker.exists()
+
+
+def test_a_zip_import_checks_meta_json_whatever_its_check_reads(bundle, tmp_path):
+    data = exploit_zip(bundle, tmp_path / "marker")
+    with pytest.raises(BundleError, match=r"^evil.zip: meta.json field 'netcanvas_version': expected a version"):
+        import_bundle_zip("evil.zip", data, tmp_path / "imports", check=lambda path: path)  # reads nothing itself
+    assert not any((tmp_path / "imports").rglob("meta.json"))  # the refused bundle is not kept

@@ -5,7 +5,8 @@ no links or device files, no encrypted entries, no repeated names, at most `max_
 `max_file_bytes` and all together at most `max_total_bytes` unpacked, and no entry that unpacks to more than
 `max_ratio` times its packed size (a zip bomb). While unpacking, an entry that turns out larger than its
 header said stops the import. Every refusal is a BundleError whose one line names the file and the entry.
-Nothing is loaded with pickle: a bundle is JSON and safetensors, and only those four files are unpacked.
+Nothing is loaded with pickle: a bundle is JSON and safetensors, and only those four files are unpacked. Its
+meta.json is checked against its schema (engine/runs/meta_schema.py) before `check` reads the bundle.
 
     bundle_dir, trained = import_bundle_zip("lenet.zip", data, imports_root, check=load_trained)
 """
@@ -26,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 from engine.errors import BundleError
-from engine.runs.bundle import BUNDLE_FILES, META_FILE, SPEC_FILE, read_bundle
+from engine.runs.bundle import BUNDLE_FILES, META_FILE, SPEC_FILE, read_bundle, read_meta
 
 T = TypeVar("T")
 MIB = 1024 * 1024
@@ -176,6 +177,7 @@ def import_bundle_zip(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     try:
+        read_meta(dest)  # meta.json's schema, whatever `check` reads (engine/runs/meta_schema.py)
         return dest, check(dest)
     except BundleError as err:
         shutil.rmtree(dest, ignore_errors=True)

@@ -206,7 +206,7 @@ def _read_weights(bundle: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def _read_meta(bundle: Path) -> dict:
+def read_meta(bundle: Path) -> dict:
     """meta.json, checked against its schema (engine/runs/meta_schema.py) before anything reads its text."""
     meta = _read_json(bundle, META_FILE)
     problem = meta_problem(meta)
@@ -225,5 +225,5 @@ def read_bundle(path) -> Bundle:
     missing = [name for name in BUNDLE_FILES if not (bundle / name).is_file()]
     if missing:
         raise BundleError(f"bundle '{bundle}' has no {', '.join(missing)} (a bundle holds {', '.join(BUNDLE_FILES)})")
-    meta = _read_meta(bundle)  # first: the smallest file, and the one whose text reaches generated files
+    meta = read_meta(bundle)  # first: the smallest file, and the one whose text reaches generated files
     return Bundle(bundle, _read_spec(bundle), _read_config(bundle), _read_weights(bundle), meta)
