@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,25 @@ def test_a_job_that_passes_its_wall_clock_timeout_is_killed_with_a_message():
 def test_a_job_that_passes_its_cpu_limit_is_ended_with_a_message():
     result, error = run_page_job("probe_spin", {"seconds": 60}, JobLimits(1, 512, wall_seconds=50))
     assert result is None and one_line(error) == "the test job probe_spin stopped: it needed more than 1 s of CPU time"
+
+
+def test_page_jobs_at_once_are_capped_and_a_job_without_a_slot_says_so(monkeypatch):
+    import threading
+
+    import engine.runs.page_jobs as page_jobs
+
+    monkeypatch.setattr(page_jobs, "SLOTS", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(page_jobs, "MAX_JOBS", 1)
+    first = threading.Thread(target=run_page_job, args=("probe_sleep", {"seconds": 8}, SMALL))
+    first.start()
+    time.sleep(0.5)
+    result, error = run_page_job("probe_sleep", {"seconds": 0}, JobLimits(20, 512, wall_seconds=1))
+    assert result is None and one_line(error) == (
+        "the test job probe_sleep could not start within 1 s: 1 page jobs are running on this server "
+        "(NETCANVAS_MAX_PAGE_JOBS); try again in a moment"
+    )
+    first.join()
+    the_caller_goes_on()  # the slot is free again
 
 
 def test_only_named_jobs_run():

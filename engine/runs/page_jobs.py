@@ -13,8 +13,10 @@ timeout.
 Its inputs go in as JSON text; its result comes back as JSON written to a file in a fresh temporary folder, never
 as a pickle. A user-facing error of the job (a NetCanvasError) comes back as its class name, message and, for
 SpecInvalid, its issues, and is raised again as the same class with the same text. A child that dies (a
-segmentation fault, SIGXCPU at the CPU limit, SIGKILL), runs out of memory or passes its timeout becomes
-JobFailed, one line naming what stopped and why, and the server goes on.
+segmentation fault, SIGPROF or SIGXCPU at the CPU limit, SIGKILL), runs out of memory or passes its timeout
+becomes JobFailed, one line naming what stopped and why, and the server goes on. At most
+NETCANVAS_MAX_PAGE_JOBS (2) jobs run at once in a server, all sessions together, so page jobs hold at most that
+many times `memory_mb`; a job waits for a slot up to its wall-clock timeout.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +41,9 @@ RESULT_FILE = "result.json"
 CPU_GRACE_SECONDS = 5  # RLIMIT_CPU (SIGKILL) this long after the CPU timer's SIGPROF, in case SIGPROF is caught
 ERRORS = {cls.__name__: cls for cls in (NetCanvasError, ConfigError, DataError, BundleError)}
 MEMORY_WORDS = ("can't allocate memory", "not enough memory", "out of memory", "cannot allocate memory")
+
+
+MAX_JOBS_ENV = "NETCANVAS_MAX_PAGE_JOBS"
 
 
 class JobFailed(NetCanvasError):
@@ -73,11 +79,27 @@ def _env_number(name: str, default, kind):
     return value if value > 0 else default
 
 
+MAX_JOBS = _env_number(MAX_JOBS_ENV, 2, int)
+SLOTS = threading.BoundedSemaphore(MAX_JOBS)  # page jobs at once in this server, all sessions together
+
+
 def run_page_job(name: str, args: dict, limits: JobLimits | None = None) -> tuple[object, NetCanvasError | None]:
     """(the job's JSON result, None), or (None, the error to show). `name` must be a key of JOBS."""
     if name not in JOBS:
         raise ValueError(f"no page job named {name!r}")  # our bug: names are fixed in the code
     limits = limits or JobLimits.from_env()
+    if not SLOTS.acquire(timeout=limits.wall_seconds):
+        return None, JobFailed(
+            f"{TITLES[name]} could not start within {limits.wall_seconds:g} s: {MAX_JOBS} page jobs are running "
+            f"on this server ({MAX_JOBS_ENV}); try again in a moment"
+        )
+    try:
+        return _run(name, args, limits)
+    finally:
+        SLOTS.release()
+
+
+def _run(name: str, args: dict, limits: JobLimits) -> tuple[object, NetCanvasError | None]:
     with tempfile.TemporaryDirectory(prefix="netcanvas-job-") as folder:
         result_path = Path(folder) / RESULT_FILE
         process = _context().Process(
