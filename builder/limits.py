@@ -5,8 +5,8 @@ Each has a default and an environment variable that overrides it (read once per 
 | cap                 | default     | variable                    | checked                                       |
 | ------------------- | ----------- | --------------------------- | --------------------------------------------- |
 | nodes per graph     | 10,000      | NETCANVAS_MAX_NODES         | by validation, before anything is analysed (*) |
-| edges per graph     | 4 x nodes   | NETCANVAS_MAX_EDGES         | by the parser as written; by validation (*) |
-| inputs of one node  | 1,000       | NETCANVAS_MAX_INPUTS_PER_NODE | by the parser: a node's incoming edges |
+| edges per graph     | 2 x nodes   | NETCANVAS_MAX_EDGES         | by the parser as written; by validation (*) |
+| inputs of one node  | 256         | NETCANVAS_MAX_INPUTS_PER_NODE | by the parser: a node's incoming edges |
 | size of a dimension | 1,000,000   | NETCANVAS_MAX_DIM           | by validation: size parameters, output shapes |
 | parameters          | 200,000,000 | NETCANVAS_MAX_PARAMS        | by validation: per node and for the network   |
 | activation memory   | 4,096 MB    | NETCANVAS_MAX_ACTIVATION_MB | before a run, at its batch size               |
@@ -20,11 +20,11 @@ Each has a default and an environment variable that overrides it (read once per 
 
 (*) Counted as written, then with every block use replaced by its body and a Recurrent's cell once per
 direction, from the definitions alone (builder/graph_size.py), before any shape is analysed.
-(Edges: unless set, 4 times the node cap: a network drawn from the catalog has about one edge per node, a merge
-(Add, Multiply, Concat, a Block of several inputs) a few more; 4 leaves room for dense wiring and keeps the edge
-bookkeeping linear in the node cap. Inputs of one node: the widest legitimate merge we know of, a DenseNet layer's
-concatenation of every earlier layer, has about 65; 1,000 leaves room and refuses a file of 100,000 copies of one
-edge at once, naming the node.
+(Edges: unless set, twice the node cap. Expanded, the densest template has 1.17 edges per node (gru_cells_parity;
+a ResNet 1.07): every node reads one input, a merge a few. Export time grows with edges as with nodes (TorchScript
+about 3 ms an edge into an Add, 5 ms a node of a chain), so twice the node cap keeps the worst export within the
+node cap's order. Inputs of one node: the widest merge we know of, a DenseNet-264 layer concatenating every earlier
+one, reads 65; 256 leaves room, and a file of 100,000 copies of one edge is refused at once, naming the node.
 Training workers: at least 1. A session's active runs are those queued, running or paused; engine.runs.run_queue.
 A client address is Streamlit's st.context.ip_address, kept only as a keyed hash; none (localhost) is not capped.)
 
@@ -41,14 +41,14 @@ from dataclasses import dataclass, fields
 
 MB = 1024 * 1024
 DEFAULT_WORKERS = max(1, (os.cpu_count() or 1) - 1)  # one core is left to the app's server
-EDGES_PER_NODE = 4  # the edge cap, unless set, is this many times the node cap
+EDGES_PER_NODE = 2  # the edge cap, unless set, is this many times the node cap
 
 
 @dataclass(frozen=True)
 class Limits:
     max_nodes: int = 10_000
     max_edges: int = 0  # 0: EDGES_PER_NODE x max_nodes (set in __post_init__)
-    max_inputs_per_node: int = 1_000  # incoming edges of one node
+    max_inputs_per_node: int = 256  # incoming edges of one node
     max_dim: int = 1_000_000
     max_params: int = 200_000_000  # 800 MB of float32 weights, 3.2 GB with Adam's state and the gradients
     max_activation_mb: int = 4096

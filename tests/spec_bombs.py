@@ -72,9 +72,10 @@ def duplicate_edge_bomb(copies: int = 100_000, op: str = "Add") -> dict:
     }
 
 
-def wide_merge_net(relus: int = 4_999, adds: int = 5_000, fan_in: int = 7) -> dict:
+def wide_merge_net(relus: int = 4_999, adds: int = 5_000, fan_in: int = 3) -> dict:
     """A raw v1 spec at the default caps: x -> a chain of `relus` ReLUs, and `adds` Add nodes each reading `fan_in`
-    of them (10,000 nodes and 40,000 edges by default): the canvas's bookkeeping must stay linear on it."""
+    of them (10,000 nodes and 19,999 edges by default, just within the caps): the canvas's bookkeeping must stay
+    linear on it."""
     nodes = [{"id": "x", "op": "Input", "params": {"shape": [4]}}]
     nodes += [{"id": f"r{i}", "op": "ReLU"} for i in range(relus)]
     nodes += [{"id": f"a{j}", "op": "Add"} for j in range(adds)]

@@ -92,7 +92,7 @@ def test_a_file_of_100000_copies_of_one_edge_is_refused_naming_the_node():
     assert spec is None
     assert message == (
         "edges.json is not a NetCanvas network: edges: the graph has 100,001 edges, its blocks' included; at most "
-        "40,000 (NETCANVAS_MAX_EDGES); edges: node 'add' has 100,000 incoming edges; a node takes at most 1,000 "
+        "20,000 (NETCANVAS_MAX_EDGES); edges: node 'add' has 100,000 incoming edges; a node takes at most 256 "
         "(NETCANVAS_MAX_INPUTS_PER_NODE)"
     )
 
@@ -113,8 +113,8 @@ def test_a_node_over_the_inputs_cap_is_refused_while_parsing_and_at_the_cap_it_l
 
 
 def test_the_edge_cap_holds_as_written_and_with_the_blocks_expanded(caps):
-    assert limits_from({})[0].max_edges == 40_000  # 4 x the node cap, unless set
-    assert limits_from({"NETCANVAS_MAX_NODES": "100"})[0].max_edges == 400
+    assert limits_from({})[0].max_edges == 20_000  # twice the node cap, unless set
+    assert limits_from({"NETCANVAS_MAX_NODES": "100"})[0].max_edges == 200
     caps(NETCANVAS_MAX_EDGES=20)
     assert parse_spec(duplicate_edge_bomb(19))[0] is not None
     assert [str(i) for i in parse_spec(duplicate_edge_bomb(20))[1]] == [
