@@ -209,3 +209,24 @@ def test_real_process_prints_no_traceback(tmp_path):
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
     assert proc.stdout.strip().count("\n") == 0 and "not valid JSON" in proc.stdout
+
+
+def test_the_parser_and_its_refusals_load_no_torch():
+    """A refusal comes at once: `python -m engine validate` and a bad flag need no torch (engine/cli/*)."""
+    code = (
+        "import sys; from engine.cli.main import main; "
+        "codes = [main(['validate', '/dev/zero']), main(['train', '--template', 'mlp_xor', '--epochs', '0'])]; "
+        "assert codes == [2, 2], codes; assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_names_written_out_for_the_parser_match_their_sources():
+    from engine.cli import autograd_cmd, export_cmd
+    from engine.export.formats import FORMATS
+    from engine.probes.autograd_graph import DEFAULT_SAMPLES
+    from engine.runs.bundle import BUNDLE_FILES, WEIGHTS_FILE
+
+    assert export_cmd.FORMATS == FORMATS and autograd_cmd.DEFAULT_SAMPLES == DEFAULT_SAMPLES
+    assert export_cmd.BUNDLE_FILES == BUNDLE_FILES and export_cmd.WEIGHTS_FILE == WEIGHTS_FILE

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from builder.templates import TEMPLATES
+from engine.cli.files import csv_problem, out_problem
 from engine.cli.inspect_cmds import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -19,10 +20,11 @@ from engine.cli.inspect_cmds import (
     load_spec_or_report,
     run_or_report,
 )
-from engine.probes.autograd_graph import DEFAULT_SAMPLES, autograd_graph
 from engine.train.config import TrainConfig
 
+DEFAULT_SAMPLES = 8  # engine.probes.autograd_graph.DEFAULT_SAMPLES, written out so that the parser needs no torch
 SETTING_FLAGS = ("dataset", "target", "task", "seed")
+MAX_SAMPLES = 4096  # the step's batch: the graph is the same at any size, its tensors are not
 
 
 def add_autograd_parser(sub) -> None:
@@ -52,6 +54,7 @@ def _spec_and_settings(args: argparse.Namespace):
             return None, None
     flags = {f: getattr(args, f) for f in SETTING_FLAGS if getattr(args, f) is not None}
     config, problems = TrainConfig.from_dict({**defaults, **flags})
+    problems += [p for p in [csv_problem(config.dataset) if config is not None else None] if p is not None]
     for problem in problems:
         print(f"error: {problem}")
     return (spec, config) if config is not None and not problems else (None, None)
@@ -69,12 +72,18 @@ def _finite(value):
 
 
 def cmd_autograd(args: argparse.Namespace) -> int:
-    if args.samples < 1:
-        print(f"error: --samples must be >= 1, got {args.samples}")
+    if not 1 <= args.samples <= MAX_SAMPLES:
+        print(f"error: --samples must be in [1, {MAX_SAMPLES:,}], got {args.samples}")
+        return EXIT_BAD_INPUT
+    problem = out_problem("--out", args.out, "file")
+    if problem is not None:
+        print(f"error: {problem}")
         return EXIT_BAD_INPUT
     spec, config = _spec_and_settings(args)
     if spec is None:
         return EXIT_BAD_INPUT
+    from engine.probes.autograd_graph import autograd_graph  # torch: only once the input has passed its checks
+
     graph = run_or_report(lambda: autograd_graph(spec, config, args.samples))
     if graph is None:
         return EXIT_BAD_INPUT

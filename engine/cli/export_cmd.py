@@ -15,12 +15,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from builder.limits import MB, cap_name, limits
+from engine.cli.files import out_problem
 from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_OK
 from engine.errors import BundleError
-from engine.export.exporter import ExportReport, FormatResult, export_bundle
-from engine.export.formats import FORMAT_CHECKS, FORMATS, TOLERANCE
+from engine.user_files import UserFileError, check_regular_file
 
+if TYPE_CHECKING:
+    from engine.export.exporter import ExportReport, FormatResult
+
+# engine.export.formats.FORMATS and engine.runs.bundle's file names, written out so that the parser (and a
+# refusal) need no torch; tests/test_cli.py holds them equal
+FORMATS = ("onnx", "torchscript", "python")
+BUNDLE_FILES = ("spec.json", "train.json", "weights.safetensors", "meta.json")
+WEIGHTS_FILE = "weights.safetensors"
 FORMAT_CHOICES = (*FORMATS, "all")
 
 
@@ -44,6 +56,8 @@ def add_export_parser(sub) -> None:
 
 
 def result_line(result: FormatResult) -> str:
+    from engine.export.formats import FORMAT_CHECKS
+
     if not result.ok:
         return f"error: {result.format}: {result.problem}"
     return (
@@ -59,6 +73,8 @@ def inputs_line(report: ExportReport) -> str:
 
 
 def report_json(report: ExportReport) -> dict:
+    from engine.export.formats import TOLERANCE
+
     return {
         "bundle": str(report.bundle),
         "ok": report.ok,
@@ -70,8 +86,35 @@ def report_json(report: ExportReport) -> dict:
     }
 
 
+def bundle_problem(bundle: str) -> str | None:
+    """Why the bundle folder cannot be exported, found before reading it: the exports are written into it, and
+    each of its files must be a regular file within its cap (a JSON file within NETCANVAS_MAX_SPEC_MB, the
+    weights within 8 bytes a parameter of NETCANVAS_MAX_PARAMS)."""
+    problem = out_problem("BUNDLE", bundle, "folder")
+    if problem is not None or not Path(bundle).is_dir():
+        return problem  # a missing bundle: read_bundle says so
+    caps = limits()
+    for name in BUNDLE_FILES:
+        if not os.path.lexists(Path(bundle) / name):
+            continue  # read_bundle names every missing file at once
+        big = name == WEIGHTS_FILE
+        max_bytes = caps.max_params * 8 + MB if big else caps.max_spec_bytes
+        cap = cap_name("max_params" if big else "max_spec_mb")
+        try:
+            check_regular_file(str(Path(bundle) / name), f"bundle file {name}", max_bytes, cap)
+        except UserFileError as err:
+            return str(err)
+    return None
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     formats = FORMATS if args.format == "all" else (args.format,)
+    problem = bundle_problem(args.bundle)
+    if problem is not None:
+        print(f"error: {problem}")
+        return EXIT_BAD_INPUT
+    from engine.export.exporter import export_bundle
+
     try:
         normalize = not args.without_normalization
         report = export_bundle(args.bundle, formats, make_zip=args.format == "all", normalize=normalize)

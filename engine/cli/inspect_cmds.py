@@ -11,10 +11,11 @@ from typing import TypeVar
 
 from builder.datasets import DATASETS
 from builder.opdef import fmt
-from builder.spec import GraphSpec, load_spec
+from builder.spec import GraphSpec
 from builder.summary import format_table, summary_json
 from builder.templates import TEMPLATES
 from builder.validate import Analysis, analyze
+from engine.cli.files import read_spec_file
 from engine.errors import NetCanvasError, SpecInvalid
 
 T = TypeVar("T")
@@ -49,7 +50,8 @@ def run_or_report(work: Callable[[], T]) -> T | None:
 
 
 def load_spec_or_report(path: str) -> GraphSpec | None:
-    spec, issues = load_spec(path)
+    """The spec in the file at `path` (a regular file within NETCANVAS_MAX_SPEC_MB), or None after printing why."""
+    spec, issues = read_spec_file(path)
     if spec is None:
         print_issues(issues)
     return spec

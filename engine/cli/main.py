@@ -1,7 +1,10 @@
 """`python -m engine ...`: the headless command line (README: Command line).
 
 Exit codes: 0 done, 2 bad input (one clear line per problem), 3 the loss diverged. No tracebacks for user
-mistakes; an unexpected internal error prints one line (NETCANVAS_DEBUG=1 shows the traceback).
+mistakes (a NetCanvasError or an OSError that reaches main is one line too, exit 2); an unexpected internal
+error prints one line, exit 1 (NETCANVAS_DEBUG=1 shows the traceback). Files named on the command line are
+checked before any work (engine/cli/files.py): only regular files within their caps are read, and --out must
+be a place that can be written.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from engine.cli.inspect_cmds import (
     cmd_summary,
     cmd_templates,
     cmd_validate,
+    print_issues,
 )
-from engine.cli.train_cmd import add_rule_arguments, cmd_train
-from engine.cli.train_ddp import add_ddp_flag
+from engine.cli.train_cmd import add_ddp_flag, add_rule_arguments, cmd_train
+from engine.errors import NetCanvasError, SpecInvalid
 
 
 class Parser(argparse.ArgumentParser):
@@ -48,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.set_defaults(run=cmd_summary)
     train = sub.add_parser("train", help="train a spec or a template")
     _add_train(train)
-    add_ddp_flag(train)  # --ddp: DistributedDataParallel under torchrun (engine/cli/train_ddp.py)
+    add_ddp_flag(train)  # --ddp: DistributedDataParallel under torchrun (engine/cli/train_ddp.py, loaded for it)
     add_export_parser(sub)  # export BUNDLE --format ... (engine/cli/export_cmd.py)
     add_autograd_parser(sub)  # autograd SPEC --out FILE.json (engine/cli/autograd_cmd.py)
     return parser
@@ -89,6 +93,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except SpecInvalid as err:  # a user's mistake that a command did not report itself: still one line each
+        print_issues(err.issues)
+        return EXIT_BAD_INPUT
+    except NetCanvasError as err:
+        print(f"error: {err}")
+        return EXIT_BAD_INPUT
+    except OSError as err:  # a path the user named that the system refuses (a full disk, a vanished folder)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}")
+        return EXIT_BAD_INPUT
     except Exception as err:  # an unexpected internal error: one line, not a traceback
         if os.environ.get("NETCANVAS_DEBUG"):
             traceback.print_exc()

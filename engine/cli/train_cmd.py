@@ -1,21 +1,23 @@
-"""`python -m engine train`: settings from the template (if any), overridden by flags; events as lines."""
+"""`python -m engine train`: settings from the template (if any), overridden by flags; events as lines.
+
+torch is imported only once the settings, the spec and --out have passed their checks: a refusal needs none of
+it, so it comes at once (and `python -m engine validate` never loads torch).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
-import os
-from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from builder.templates import TEMPLATES
+from engine.cli.files import csv_problem, out_problem
 from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OK, load_spec_or_report, run_or_report
-from engine.runs.bundle import write_bundle
 from engine.train.config import RULE_SETTINGS, SOM_DECAYS, SOM_MODES, TRAINERS, TrainConfig
-from engine.train.device import out_of_memory
-from engine.train.pipeline import PreparedRun, prepare_run
+
+if TYPE_CHECKING:
+    from engine.train.pipeline import PreparedRun
 
 RULE_FLAGS = ("trainer", *RULE_SETTINGS)  # the learning rule and its settings (engine.train.config)
 FLAG_FIELDS = (
@@ -76,23 +78,10 @@ def _config(args, defaults: dict) -> tuple[TrainConfig | None, list[str]]:
     """The run's settings, or None and one line per problem, --out included (checked before any training)."""
     flags = {f: getattr(args, f) for f in FLAG_FIELDS if getattr(args, f) is not None}
     config, problems = TrainConfig.from_dict({**defaults, **flags})
-    out_problem = _out_problem(args.out) if args.out else None
-    if out_problem is not None:
-        return None, [*problems, out_problem]
-    return config, problems
-
-
-def _out_problem(out: str) -> str | None:
-    """Why the bundle could not be written to the folder `out`, or None: found now, not after training."""
-    path = Path(out)
-    for place in (path, *path.parents):
-        if place.exists():
-            if not place.is_dir():
-                return f"--out {out}: {place} is a file, and the bundle needs a folder there"
-            if not os.access(place, os.W_OK):
-                return f"--out {out}: {place} cannot be written to"
-            return None
-    return None
+    found = [csv_problem(config.dataset) if config is not None else None]
+    found.append(out_problem("--out", args.out, "folder") if args.out is not None else None)
+    found = [problem for problem in found if problem is not None]
+    return (None, [*problems, *found]) if found else (config, problems)
 
 
 def _fmt(value, percent: bool = False) -> str:
@@ -158,6 +147,12 @@ def cmd_train(args) -> int:
         for problem in problems:
             print(f"error: {problem}")
         return EXIT_BAD_INPUT
+    import torch
+
+    from engine.runs.bundle import write_bundle
+    from engine.train.device import out_of_memory
+    from engine.train.pipeline import prepare_run
+
     run = run_or_report(lambda: prepare_run(spec, config))
     if run is None:
         return EXIT_BAD_INPUT
@@ -176,3 +171,19 @@ def cmd_train(args) -> int:
         if not args.json:
             print(f"bundle written to {path}")
     return EXIT_DIVERGED if last.get("kind") == "diverged" else EXIT_OK
+
+
+def add_ddp_flag(train_parser) -> None:
+    """`--ddp` on the train command: with it, train runs engine.cli.train_ddp.cmd_train_ddp instead of cmd_train."""
+    train_parser.add_argument(
+        "--ddp", action="store_true", help="train with DistributedDataParallel; launch with torchrun"
+    )
+    train_parser.set_defaults(run=train_or_ddp)
+
+
+def train_or_ddp(args) -> int:
+    if not args.ddp:
+        return cmd_train(args)
+    from engine.cli.train_ddp import cmd_train_ddp  # torch.distributed: only for --ddp
+
+    return cmd_train_ddp(args)

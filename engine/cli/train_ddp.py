@@ -241,15 +241,3 @@ def cmd_train_ddp(args) -> int:
         except NetCanvasError as err:
             print(f"error: {err}")
         return EXIT_BAD_INPUT
-
-
-def add_ddp_flag(train_parser) -> None:
-    """`--ddp` on the train command: with it, train runs cmd_train_ddp instead of cmd_train."""
-    train_parser.add_argument(
-        "--ddp", action="store_true", help="train with DistributedDataParallel; launch with torchrun"
-    )
-    train_parser.set_defaults(run=train_or_ddp)
-
-
-def train_or_ddp(args) -> int:
-    return cmd_train_ddp(args) if args.ddp else cli_train.cmd_train(args)

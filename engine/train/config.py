@@ -38,6 +38,10 @@ RULE_SETTINGS = (  # the learning rules' own settings (engine.train.choose and t
 CUDA_INDEXED = re.compile(r"^cuda:\d+$")
 MAX_LR = 1e6  # far past any rate that learns (it diverges, which is reported); far above, float32 overflows
 MAX_WEIGHT_DECAY = 1.0  # no use above 1 (common values are 1e-5 to 0.1); far above, float32 overflows in the optimizer
+MAX_EPOCHS = 100_000  # the Train page's cap too; far more is a run that never ends (10**12 epochs)
+MAX_BATCH_SIZE = 65_536  # the Train page's cap too; a larger batch than the training set is the whole set anyway
+MAX_LOG_EVERY = 1_000_000  # steps between step events
+SOM_SIGMA_RANGE = (1e-3, 1e6)  # grid units: below 1e-3 only the BMU moves (as at 1e-3); no grid is wider than 1e6
 
 
 @dataclass(frozen=True)
@@ -203,9 +207,17 @@ def _rule_limits(c: TrainConfig) -> list[tuple[str, bool, str]]:
     """(field, within its range, the range) of the learning rules' settings."""
     return [
         ("cd_k", 1 <= c.cd_k <= MAX_CD_K, f"in [1, {MAX_CD_K}]"),
-        ("pretrain_epochs", c.pretrain_epochs is None or c.pretrain_epochs >= 1, ">= 1 (or null)"),
+        (
+            "pretrain_epochs",
+            c.pretrain_epochs is None or 1 <= c.pretrain_epochs <= MAX_EPOCHS,
+            f"in [1, {MAX_EPOCHS:,}] (or null)",
+        ),
         ("pretrain_lr", c.pretrain_lr is None or 0 < c.pretrain_lr <= MAX_LR, f"in (0, {MAX_LR:g}] (or null)"),
-        ("som_sigma", c.som_sigma is None or c.som_sigma > 0, "> 0 (or null)"),
+        (
+            "som_sigma",
+            c.som_sigma is None or SOM_SIGMA_RANGE[0] <= c.som_sigma <= SOM_SIGMA_RANGE[1],
+            "in [{:g}, {:g}] grid units (or null)".format(*SOM_SIGMA_RANGE),
+        ),
         ("label_fraction", 0 < c.label_fraction <= 1, "in (0, 1]"),
         ("input_noise", 0 <= c.input_noise < 1, "in [0, 1)"),
         ("sparsity", 0 <= c.sparsity <= MAX_LR, f"in [0, {MAX_LR:g}]"),
@@ -220,10 +232,12 @@ def _value_problems(c: TrainConfig) -> list[str]:
         ("weight_decay", c.weight_decay >= 0, ">= 0"),
         ("weight_decay", c.weight_decay <= MAX_WEIGHT_DECAY, f"at most {MAX_WEIGHT_DECAY:g}"),
         ("batch_size", c.batch_size >= 1, ">= 1"),
+        ("batch_size", c.batch_size <= MAX_BATCH_SIZE, f"at most {MAX_BATCH_SIZE:,}"),
         ("epochs", c.epochs >= 1, ">= 1"),
+        ("epochs", c.epochs <= MAX_EPOCHS, f"at most {MAX_EPOCHS:,}"),
         ("val_split", 0 <= c.val_split < 1, "in [0, 1)"),
         ("seed", 0 <= c.seed < 2**63, "in [0, 2**63)"),
-        ("log_every", c.log_every >= 1, ">= 1"),
+        ("log_every", 1 <= c.log_every <= MAX_LOG_EVERY, f"in [1, {MAX_LOG_EVERY:,}]"),
         *_rule_limits(c),
     ]
     found += [f"{name} must be {expected}, got {getattr(c, name)!r}" for name, ok, expected in limits if not ok]

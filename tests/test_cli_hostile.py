@@ -1,0 +1,213 @@
+"""The command line refuses odd files and out-of-range numbers up front (issue 20, item 7), in a real process.
+
+Each case runs `python -m engine ...` as a user does and must end before any work: exit 2, exactly one line of
+output (the CLI's error lines go to stdout, as every other CLI error; stderr stays empty), no traceback, no
+bundle or file written, and soon. Every process runs under a CPU-time and address-space limit
+(engine.child_limits) and a wall-clock timeout, so the old behaviour (reading /dev/zero until memory runs out,
+blocking on a FIFO forever) fails the test instead of taking the machine down. The processes run a few at a
+time (each spends most of its time importing torch); the numbers' ranges are also checked in-process, quickly.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from engine.child_limits import ChildLimits
+from engine.cli.main import main
+from engine.train.config import MAX_LR, SOM_DECAYS, SOM_MODES, SOM_SIGMA_RANGE
+
+ROOT = Path(__file__).resolve().parents[1]
+WALL_SECONDS = 90  # a blocked or runaway process is killed here (the old FIFO and /dev/zero cases)
+LIMITS = ChildLimits(cpu_seconds=60, memory_bytes=2 * 1024**3)  # reading /dev/zero whole hits this in seconds
+AT_ONCE = 3
+SMALL = ["--template", "mlp_xor"]  # the smallest network: nothing here may get as far as training it
+SOM = ["--template", "som_iris"]
+LONG = "n" * 300
+CSV_RUN = ["train", *SMALL, "--out", "{tmp}/run", "--dataset"]
+
+# case -> (argv with {tmp} for the case's folder, environment overrides, what the one line must hold)
+CASES = {
+    "spec /dev/zero": (["validate", "/dev/zero"], {}, "network file '/dev/zero' is a character device; expected a"),
+    "spec FIFO": (["validate", "{tmp}/pipe"], {}, "network file '{tmp}/pipe' is a FIFO (named pipe); expected a"),
+    "spec folder": (["validate", "{tmp}/folder"], {}, "network file '{tmp}/folder' is a directory; expected a"),
+    "spec over its cap": (
+        ["summary", "{tmp}/big.json"],
+        {"NETCANVAS_MAX_SPEC_MB": "1"},
+        "network file '{tmp}/big.json' holds 1,048,577 bytes, over the cap of 1 MB (1,048,576 bytes; "
+        "NETCANVAS_MAX_SPEC_MB)",
+    ),
+    "csv /dev/zero": ([*CSV_RUN, "csv:/dev/zero"], {}, "is a character device; expected a regular file"),
+    "csv FIFO": ([*CSV_RUN, "csv:{tmp}/pipe"], {}, "is a FIFO (named pipe); expected a regular file"),
+    "csv folder": ([*CSV_RUN, "csv:{tmp}/folder"], {}, "is a directory; expected a regular file"),
+    "csv over its cap": (
+        [*CSV_RUN, "csv:{tmp}/big.csv"],
+        {"NETCANVAS_MAX_CSV_MB": "1"},
+        "CSV file 'big.csv' holds 1,048,580 bytes, over the cap of 1 MB (1,048,576 bytes; NETCANVAS_MAX_CSV_MB)",
+    ),
+    "--out under /proc": (["train", *SMALL, "--out", "/proc/nc_run"], {}, "--out /proc/nc_run: /proc/nc_run is under"),
+    "--out under /sys": (["train", *SMALL, "--out", "/sys/nc_run"], {}, "/sys/nc_run is under /sys"),
+    "--out a link to /dev": (["train", *SMALL, "--out", "{tmp}/to_dev/nc"], {}, "/dev/nc is under /dev"),
+    "--out 300-char name": (["train", *SMALL, "--out", "{tmp}/" + LONG], {}, "a name in it is 300 bytes long"),
+    "--out below a file": (["train", *SMALL, "--out", "{tmp}/a_file/run"], {}, "a_file is a file, and the bundle"),
+    "--out file, missing folder": (
+        ["autograd", *SMALL, "--out", "{tmp}/missing/g.json"],
+        {},
+        "--out {tmp}/missing/g.json: the folder {tmp}/missing does not exist",
+    ),
+    "--out file, a folder": (["autograd", *SMALL, "--out", "{tmp}"], {}, "it is a folder; expected the name of a"),
+    "--out file, 300-char name": (["autograd", *SMALL, "--out", "{tmp}/" + LONG], {}, "a name in it is 300 bytes"),
+    "--out file under /proc": (["autograd", *SMALL, "--out", "/proc/self/g.json"], {}, "is under /proc"),
+    "--som-sigma 1e308": (["train", *SOM, "--som-sigma", "1e308", "--out", "{tmp}/run"], {}, "som_sigma must be in"),
+    "--epochs 10**12": (["train", *SMALL, "--epochs", str(10**12), "--out", "{tmp}/run"], {}, "epochs must be at"),
+}
+ENGINE = ["-m", "engine"]
+# The Train page's runs read a CSV through engine.data.csv_dataset, not the CLI: the same refusals there.
+READ_CSV = ["-c", "import sys; from engine.data.csv_dataset import read_csv; read_csv(sys.argv[1])"]
+READ_CASES = {
+    "read_csv /dev/zero": (
+        [*READ_CSV, "/dev/zero"],
+        {},
+        "engine.errors.DataError: CSV file 'zero' is a character device",
+    ),
+    "read_csv FIFO": ([*READ_CSV, "{tmp}/pipe"], {}, "engine.errors.DataError: CSV file 'pipe' is a FIFO (named pipe)"),
+    "read_csv folder": ([*READ_CSV, "{tmp}/folder"], {}, "engine.errors.DataError: CSV file 'folder' is a directory"),
+    "read_csv over its cap": (
+        [*READ_CSV, "{tmp}/big.csv"],
+        {"NETCANVAS_MAX_CSV_MB": "1"},
+        "engine.errors.DataError: CSV file 'big.csv' holds 1,048,580 bytes, over the cap of 1 MB",
+    ),
+}
+
+
+def make_places(tmp: Path) -> None:
+    """What the cases name: a FIFO, a folder, a file, a link to /dev, files just over a cap of 1 MB."""
+    os.mkfifo(tmp / "pipe")
+    (tmp / "folder").mkdir()
+    (tmp / "a_file").write_text("not a folder")
+    (tmp / "to_dev").symlink_to("/dev")
+    (tmp / "big.json").write_bytes(b" " * (1024 * 1024 + 1))
+    (tmp / "big.csv").write_bytes(b"a,b\n" + b"1,0\n" * (256 * 1024))
+
+
+def run_python(argv: list[str], env: dict) -> tuple[subprocess.CompletedProcess | None, float]:
+    """(the finished `python ARGV` or None if it outran WALL_SECONDS, its wall seconds)."""
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [sys.executable, *argv],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=WALL_SECONDS,
+            env={**os.environ, "OMP_NUM_THREADS": "1", **env},
+            preexec_fn=LIMITS.apply,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        proc = None
+    return proc, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """case -> (its folder, process, seconds, what was in the folder before), every case of CASES (through
+    `python -m engine`) and READ_CASES run once, a few at a time."""
+    cases = {**{case: (ENGINE + argv, env) for case, (argv, env, _) in CASES.items()}, **READ_CASES}
+    folders = {case: tmp_path_factory.mktemp("hostile") for case in cases}
+    for folder in folders.values():
+        make_places(folder)
+
+    def run(case):
+        argv, env = cases[case][:2]
+        before = sorted(p.name for p in folders[case].iterdir())
+        return (folders[case], *run_python([a.format(tmp=folders[case]) for a in argv], env), before)
+
+    with ThreadPoolExecutor(AT_ONCE) as pool:
+        return dict(zip(cases, pool.map(run, cases)))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_refused_in_one_line_before_any_work(outcomes, case):
+    folder, proc, seconds, before = outcomes[case]
+    assert proc is not None, f"still running after {WALL_SECONDS} s"
+    printed = proc.stdout + proc.stderr
+    assert proc.returncode == 2, printed[-2000:]
+    assert "Traceback" not in printed
+    lines = printed.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), printed[-2000:]
+    assert CASES[case][2].format(tmp=folder) in lines[0]
+    assert sorted(p.name for p in folder.iterdir()) == before  # nothing written: no bundle, no graph
+    assert seconds < WALL_SECONDS / 2
+
+
+@pytest.mark.parametrize("case", list(READ_CASES))
+def test_the_csv_reader_refuses_odd_files_itself(outcomes, case):
+    folder, proc, seconds, _ = outcomes[case]
+    assert proc is not None, f"still running after {WALL_SECONDS} s"
+    last = proc.stderr.strip().splitlines()[-1]  # the DataError that read_csv raised
+    assert last.startswith(READ_CASES[case][2]), proc.stderr[-2000:]
+    assert seconds < WALL_SECONDS / 2
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to a folder whatever its mode says")
+def test_an_out_folder_without_write_permission_is_refused(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    assert main(["train", *SMALL, "--out", str(locked / "run")]) == 2
+    assert capsys.readouterr().out.strip() == f"error: --out {locked / 'run'}: {locked} cannot be written to"
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--som-sigma", "nan"], "som_sigma must be a finite number or null, got nan (float)"),
+        (["--som-sigma", "inf"], "som_sigma must be a finite number or null, got inf (float)"),
+        (["--som-sigma=-inf"], "som_sigma must be a finite number or null, got -inf (float)"),
+        (["--som-sigma", "1e308"], "som_sigma must be in [0.001, 1e+06] grid units (or null), got 1e+308"),
+        (["--som-sigma", "1e-320"], "som_sigma must be in [0.001, 1e+06] grid units (or null), got 1e-320"),
+        (["--som-sigma", "0"], "som_sigma must be in [0.001, 1e+06] grid units (or null), got 0.0"),
+        (["--som-sigma", "-2"], "som_sigma must be in [0.001, 1e+06] grid units (or null), got -2.0"),
+        (["--lr", "nan"], "lr must be a finite number, got nan (float)"),
+        (["--lr", "0"], "lr must be > 0, got 0.0"),
+        (["--epochs", str(10**12)], "epochs must be at most 100,000, got 1000000000000"),
+        (["--batch-size", "0"], "batch_size must be >= 1, got 0"),
+        (["--batch-size", str(10**9)], "batch_size must be at most 65,536, got 1000000000"),
+        (["--log-every", str(10**18)], f"log_every must be in [1, 1,000,000], got {10**18}"),
+        (["--pretrain-epochs", str(10**9)], "pretrain_epochs must be in [1, 100,000] (or null), got 1000000000"),
+        (["--seed", "-1"], "seed must be in [0, 2**63), got -1"),
+        (["--val-split", "1"], "val_split must be in [0, 1), got 1.0"),
+        (["--cd-k", "1000"], "cd_k must be in [1, 100], got 1000"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_before_training(tmp_path, capsys, flags, expected):
+    out = tmp_path / "run"
+    assert main(["train", *SOM, *flags, "--out", str(out)]) == 2
+    printed = capsys.readouterr()
+    assert printed.out.strip() == f"error: {expected}" and printed.err == ""
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("samples", [0, 10**9])
+def test_autograd_samples_out_of_range_are_refused(tmp_path, capsys, samples):
+    out = tmp_path / "graph.json"
+    assert main(["autograd", *SMALL, "--samples", str(samples), "--out", str(out)]) == 2
+    assert capsys.readouterr().out.strip() == f"error: --samples must be in [1, 4,096], got {samples}"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("sigma", SOM_SIGMA_RANGE)
+@pytest.mark.parametrize("decay", SOM_DECAYS)
+@pytest.mark.parametrize("mode", SOM_MODES)
+def test_the_som_trains_or_diverges_cleanly_at_the_ends_of_its_ranges(capsys, sigma, decay, mode):
+    """Every value the ranges admit ends as a run (exit 0) or a reported divergence (exit 3), never an internal
+    error: the radius at both ends of SOM_SIGMA_RANGE, each with the smallest and the largest learning rate."""
+    for lr in (5e-324, MAX_LR):
+        flags = ["--som-sigma", repr(sigma), "--som-decay", decay, "--som-mode", mode, "--lr", repr(lr)]
+        code = main(["train", *SOM, "--epochs", "2", "--device", "cpu", *flags])
+        printed = capsys.readouterr()
+        assert code in (0, 3) and "internal error" not in printed.out + printed.err, (flags, printed)
