@@ -88,4 +88,4 @@ def wide_merge_net(relus: int = 4_999, adds: int = 5_000, fan_in: int = 3) -> di
 if __name__ == "__main__":
     kind, *numbers = sys.argv[1:]
     maker = {"nested": nested_block_bomb, "edges": duplicate_edge_bomb, "wide": wide_merge_net}[kind]
-    print(json.dumps(maker(*(int(n) for n in numbers))))
+    print(json.dumps(maker(*(int(n) if n.isdigit() else n for n in numbers))))
