@@ -180,3 +180,32 @@ def test_the_autograd_graph_of_a_long_lstm_does_not_end_the_process():
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "43521 operations" in done.stdout
+
+
+def test_the_apps_run_manager_checks_a_run_in_a_child_and_loads_no_data_itself(tmp_path, monkeypatch):
+    """The app's RunManager (check=preflight_in_child) refuses what preflight refuses, with the same text, and
+    starts what it passes, while loading the data in this process would fail the test."""
+    import engine.runs.manager as manager_module
+    from engine.runs.manager import RunManager
+    from engine.runs.page_jobs import preflight_in_child
+    from engine.runs.store import RunStore
+
+    template = TEMPLATES["mlp_iris"]
+    wrong_data, _ = TrainConfig.from_dict({**template.train, "dataset": "digits"})
+    with pytest.raises(DataError) as in_process:
+        preflight(template.spec(), wrong_data)
+
+    def loaded_here(*args, **kwargs):
+        raise AssertionError("the pre-run check loaded the data in the server's process")
+
+    monkeypatch.setattr(manager_module, "fitted_dataset", loaded_here)
+    manager = RunManager(RunStore(tmp_path), workers=1, check=preflight_in_child)
+    try:
+        with pytest.raises(DataError) as in_child:
+            manager.start_run("owner", template.spec(), wrong_data)
+        assert str(in_child.value) == str(in_process.value)
+        short, _ = TrainConfig.from_dict({**template.train, "epochs": 1})
+        run_id = manager.start_run("owner", template.spec(), short)
+        assert manager.wait(run_id, 120).status == "finished"
+    finally:
+        manager.close()

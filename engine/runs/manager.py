@@ -45,7 +45,7 @@ import threading
 import time
 import traceback
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,7 +161,9 @@ class RunManager:
     """Starts worker processes through the run queue and answers for the runs in one store (see the module
     doc). `workers`, `per_session`, `per_address` and `pause_grace_s` default to NETCANVAS_MAX_WORKERS,
     NETCANVAS_MAX_RUNS_PER_SESSION, NETCANVAS_MAX_RUNS_PER_ADDRESS and NETCANVAS_PAUSE_GRACE_S;
-    `worker_memory`: bytes each worker may allocate instead of its run's estimate (engine.runs.worker_memory)."""
+    `worker_memory`: bytes each worker may allocate instead of its run's estimate (engine.runs.worker_memory);
+    `check`: the pre-run check of start_run and continue_run (`preflight` here, which loads the data in this
+    process; the app passes engine.runs.page_jobs.preflight_in_child, the same check in a child with limits)."""
 
     def __init__(
         self,
@@ -173,8 +175,10 @@ class RunManager:
         per_address: int | None = None,
         pause_grace_s: float | None = None,
         worker_memory: int | None = None,
+        check: Callable[[GraphSpec, TrainConfig], object] = preflight,
     ):
         self.store = store if store is not None else RunStore()
+        self.check = check  # the pre-run check; the app passes page_jobs.preflight_in_child (no data in the server)
         self.probes = probes
         self.context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
@@ -226,7 +230,7 @@ class RunManager:
         client `address` (None: not known, e.g. localhost) `per_address` over all its session keys."""
         client = self.store.client_tag(address)
         self.queue.check_session(owner, client=client)  # before the data is loaded; submit checks again, atomically
-        preflight(spec, config)
+        self.check(spec, config)
         plan = self.plan_from(Path(weights_from), spec) if weights_from else None
         launch = {"weights_from": str(weights_from) if weights_from else None, "resume": False}
         run_id = self.queue.submit(owner, spec.to_dict(), config.to_dict(), launch, client)
@@ -467,7 +471,7 @@ class RunManager:
         if not (bundle / META_FILE).is_file():
             raise ConfigError(f"run '{run_id}' has no checkpoint to continue from (it {record.status} before one)")
         step, epoch = int(record.progress.get("step", 0)), int(record.progress.get("epoch", 0))
-        preflight(spec, config)
+        self.check(spec, config)
         plan = self.plan(run_id, spec)  # BundleError when the checkpoint cannot be read
         why = _refusal(record, spec, config, plan)
         if why:
@@ -514,7 +518,8 @@ class RunManager:
 
     def plan_from(self, bundle: Path, spec: GraphSpec, what: str | None = None) -> CarryPlan:
         """Which nodes of `spec` would take their weights from the bundle directory `bundle`."""
-        new_shapes = model_shapes(compile_analysis(analyze(spec)))
+        with torch.device("meta"):  # shapes only: no weights allocated in the app's process
+            new_shapes = model_shapes(compile_analysis(analyze(spec)))
         try:
             old_ops, old_shapes = spec_ops(checkpoint_spec(bundle)), checkpoint_shapes(bundle)
         except Exception as err:  # a missing, truncated or foreign file: safetensors, OSError, JSON, KeyError

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from engine.child_limits import ChildLimits, current_address_space
 from engine.errors import BundleError, ConfigError, DataError, NetCanvasError, SpecInvalid
-from engine.runs.manager import PRELOAD, _plain_main
+from engine.runs.manager import PRELOAD, Readiness, _plain_main
 from engine.runs.page_job_functions import JOBS, TITLES
 
 MB = 1024**2
@@ -196,3 +196,12 @@ def _failure(err: Exception, limits: JobLimits) -> str:
     traceback.print_exc()  # the server's log gets the whole story; the page one line
     first = text.splitlines()[0] if text else ""
     return f"it failed ({type(err).__name__}: {first})"
+
+
+def preflight_in_child(spec, config):
+    """engine.runs.manager.preflight run as a page job: the same Readiness or the same error, but the data are
+    loaded and fitted in a child with limits (the app's RunManager uses this as its pre-run check)."""
+    result, error = run_page_job("preflight", {"spec": spec.to_dict(), "config": config.to_dict()})
+    if error is not None:
+        raise error
+    return Readiness(**result)

@@ -13,6 +13,7 @@ import time
 import streamlit as st
 
 from engine.runs.manager import RunManager
+from engine.runs.page_jobs import preflight_in_child
 from engine.runs.store import RunStore, resolve_runs_dir
 from ui.notices import show_message
 from ui.session_keep import owner as session_owner
@@ -26,7 +27,7 @@ NOTICE_SECONDS = 20.0
 
 @st.cache_resource(show_spinner=False)
 def _manager(root: str) -> RunManager:
-    manager = RunManager(RunStore(root))
+    manager = RunManager(RunStore(root), check=preflight_in_child)  # the data are read in a child, not here
     manager.warm_up()  # the fork server imports torch now, not when the first run is started
     return manager
 
