@@ -43,9 +43,16 @@ FILE_BYTES = 1 * GiB  # the largest file the child may write: the outputs of a c
 MEMORY_WORDS = ("MemoryError", "can't allocate memory", "bad_alloc", "Cannot allocate memory", "failed to map segment")
 
 CHILD = r"""
-import importlib.abc, importlib.util, json, sys
+import importlib.abc, importlib.util, json, resource, signal, sys
 
 args = json.loads(sys.argv[1])
+for name, limit in args["limits"].items():  # first, before any generated code: CPU s, address space, file size
+    if limit > 0:
+        which = getattr(resource, name)
+        hard = resource.getrlimit(which)[1]
+        limit = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+        resource.setrlimit(which, (limit, limit))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write is an OSError, not a kill
 project = tuple(args["project_packages"])
 importable = sorted(p for p in project if importlib.util.find_spec(p) is not None)
 
@@ -132,7 +139,12 @@ def run_standalone(
                     "outputs": str(work_dir / f"{job.key}_outputs.safetensors"),
                 }
             )
-        args = {"project_packages": list(PROJECT_PACKAGES), "jobs": described}
+        limits_set = {
+            "RLIMIT_CPU": bounds.cpu_seconds,
+            "RLIMIT_AS": bounds.memory_bytes,
+            "RLIMIT_FSIZE": bounds.file_bytes,
+        }
+        args = {"project_packages": list(PROJECT_PACKAGES), "jobs": described, "limits": limits_set}
         report, failure = _run_child(args, work_dir, bounds)
         if report is None:
             return {}, {job.key: failure for job in jobs}, {}
@@ -178,7 +190,9 @@ def _stopped(returncode: int, stderr: str, bounds: ChildLimits, cpu_used: float)
 
 def _run_child(args: dict, work_dir: Path, bounds: ChildLimits) -> tuple[dict | None, str]:
     """(the child's JSON report, "") or (None, why the child itself failed). The child starts in an empty folder
-    of its own, with a clean environment, no inherited descriptors and `bounds` set before Python starts."""
+    of its own, with a clean environment, no inherited descriptors and `bounds` set by its first lines, before
+    it imports torch or any generated code (set there, not in a preexec_fn: the server has threads, and a
+    preexec_fn may deadlock between fork and exec in a threaded process)."""
     cwd = work_dir / "cwd"
     cwd.mkdir()
     cpu_before = _children_cpu()
@@ -188,7 +202,6 @@ def _run_child(args: dict, work_dir: Path, bounds: ChildLimits) -> tuple[dict | 
             cwd=cwd,
             env=clean_env(),
             close_fds=True,
-            preexec_fn=bounds.apply,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
