@@ -130,9 +130,9 @@ def draw_controls(
 
 
 def _session_full() -> str | None:
-    """Why this session may not start another run now (it is at its cap), or None."""
+    """Why this session may not start another run now (it or its client address is at its cap), or None."""
     try:
-        manager().queue.check_session(owner())
+        manager().queue.check_session(owner(), client=manager().store.client_tag(client_address()))
     except SessionFull as err:
         return str(err)
     return None

@@ -34,7 +34,7 @@ def _row(r: RunRecord, places: dict) -> dict:
     return {
         "run": r.id,
         "started": datetime.datetime.fromtimestamp(r.created).strftime("%H:%M:%S"),
-        "status": place_label(place) if place is not None else r.status,
+        "status": place_label(place) if place is not None else r.shown_status,
         "network": r.spec.get("name", ""),
         "dataset": dataset_label(str(config.get("dataset", ""))),
         "optimizer": config.get("optimizer", ""),
@@ -49,7 +49,7 @@ def _row(r: RunRecord, places: dict) -> dict:
 
 
 def label(r: RunRecord) -> str:
-    return f"{r.id} · {r.spec.get('name', '')} · {dataset_label(str(r.config.get('dataset', '')))} · {r.status}"
+    return f"{r.id} · {r.spec.get('name', '')} · {dataset_label(str(r.config.get('dataset', '')))} · {r.shown_status}"
 
 
 def draw_runs(current: str | None) -> None:
