@@ -200,8 +200,8 @@ def test_csv_bad_input_names_the_problem(tmp_path, text, target, pattern):
 def test_csv_missing_or_unreadable_file(tmp_path):
     with pytest.raises(DataError, match=r"CSV file '.*nope.csv' does not exist"):
         load_dataset(f"csv:{tmp_path / 'nope.csv'}")
-    with pytest.raises(DataError, match="cannot read CSV file"):
-        load_dataset(f"csv:{tmp_path}")  # a directory
+    with pytest.raises(DataError, match="is a directory; expected a regular file"):
+        load_dataset(f"csv:{tmp_path}")
     (tmp_path / "bin.csv").write_bytes(b"a,b\n\xff\xfe,1\n")
     with pytest.raises(DataError, match="cannot read CSV file"):
         load_dataset(f"csv:{tmp_path / 'bin.csv'}")
@@ -237,3 +237,16 @@ def test_fit_to_input_mismatch_messages():
         fit_to_input(load_dataset("text"), [TEXT_STEPS], "float32", "inp")
     with pytest.raises(DataError, match="set Input dtype to float32"):
         fit_to_input(iris, [4], "int64", "x")
+
+
+def test_csv_class_names_over_the_bundle_limit_are_refused_before_training(tmp_path):
+    """A class name longer than a bundle may hold (meta.json's schema) or with a control character is refused
+    when the CSV is read, naming the column and the row, not when the trained run's bundle is read."""
+    long_name = "x" * 101
+    rows = "".join(f"{i},{i % 3},{'cat' if i % 2 else long_name}\n" for i in range(12))
+    with pytest.raises(DataError, match=r"target column 'animal' row 1 \(line 2\).*at most 100 printable.*got 101"):
+        load_dataset(_csv(tmp_path, "a,b,animal\n" + rows), val_split=0.2)
+    bell = "d\x07og"
+    rows = "".join(f"{i},{i % 3},{'cat' if i % 2 else bell}\n" for i in range(12))
+    with pytest.raises(DataError, match=r"target column 'animal' row 1"):
+        load_dataset(_csv(tmp_path, "a,b,animal\n" + rows, "bell.csv"), val_split=0.2)

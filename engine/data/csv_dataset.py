@@ -16,6 +16,7 @@ import torch
 
 from builder.limits import MB, cap_name, limits
 from engine.errors import DataError
+from engine.runs.meta_schema import MAX_CLASS_NAME
 from engine.user_files import UserFileError, read_user_file
 
 
@@ -129,6 +130,7 @@ def _labels(path: str, header, rows, col: int):
         return y, "regression", ()
     else:
         names = sorted(set(texts))
+        _check_class_names(path, header[col], rows, col, names)
     if len(names) < 2:
         raise DataError(
             f"CSV file '{shown_name(path)}' target column '{header[col]}' has a single class ('{names[0]}'); "
@@ -137,6 +139,19 @@ def _labels(path: str, header, rows, col: int):
     index = {name: i for i, name in enumerate(names)}
     y = torch.tensor([index[t] for t in texts], dtype=torch.int64)  # [N]
     return y, "classification", tuple(str(int(n)) if _is_int(n) else n for n in names)
+
+
+def _check_class_names(path: str, column: str, rows, col: int, names: list[str]) -> None:
+    """A class name becomes part of the bundle (meta.json, engine/runs/meta_schema.py) and of every export: at most
+    MAX_CLASS_NAME printable characters, refused here, before training, rather than when the bundle is read."""
+    bad = next((n for n in names if len(n) > MAX_CLASS_NAME or not n.isprintable()), None)
+    if bad is None:
+        return
+    row, line = next((row, line) for row, (line, cells) in enumerate(rows, start=1) if cells[col] == bad)
+    raise DataError(
+        f"CSV file '{shown_name(path)}' target column '{column}' row {row} (line {line}): a class name must be at "
+        f"most {MAX_CLASS_NAME} printable characters; got {len(bad)} characters ({bad[:40]!r}…)"
+    )
 
 
 def read_csv(path: str, target: str | None = None):
