@@ -14,6 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from builder.datasets import CSV_PREFIX, DATASETS
+from builder.limits import limits
 from builder.spec import GraphSpec
 from builder.templates import TEMPLATES
 from engine.runs.manager import available_devices
@@ -24,7 +25,8 @@ from ui.train.rule_settings import draw_rule
 
 CSV_CHOICE = "csv"
 PREVIEW_ROWS = 5
-MAX_CSV_MB = 50
+# An upload's preview is parsed in the server: kept below what a run may read (NETCANVAS_MAX_CSV_MB).
+MAX_CSV_MB = min(50, limits().max_csv_mb)
 PREVIEW_CACHE_ENTRIES = 16  # uploads whose preview is kept (all sessions together)
 DIGEST_MIN_CHARS = 12
 KEY = "ts_"  # widget keys: ts_dataset, ts_lr, ...
