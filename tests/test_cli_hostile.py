@@ -53,6 +53,7 @@ CASES = {
     "--out under /sys": (["train", *SMALL, "--out", "/sys/nc_run"], {}, "/sys/nc_run is under /sys"),
     "--out a link to /dev": (["train", *SMALL, "--out", "{tmp}/to_dev/nc"], {}, "/dev/nc is under /dev"),
     "--out 300-char name": (["train", *SMALL, "--out", "{tmp}/" + LONG], {}, "a name in it is 300 bytes long"),
+    "--out over PATH_MAX": (["train", *SMALL, "--out", "{tmp}" + "/d" * 2100], {}, "bytes long; at most 4,095 fit"),
     "--out below a file": (["train", *SMALL, "--out", "{tmp}/a_file/run"], {}, "a_file is a file, and the bundle"),
     "--out file, missing folder": (
         ["autograd", *SMALL, "--out", "{tmp}/missing/g.json"],
@@ -220,3 +221,13 @@ def test_the_som_trains_or_diverges_cleanly_at_the_ends_of_its_ranges(capsys, si
         code = main(["train", *SOM, "--epochs", "2", "--device", "cpu", *flags])
         printed = capsys.readouterr()
         assert code in (0, 3) and "internal error" not in printed.out + printed.err, (flags, printed)
+
+
+def test_a_file_that_holds_more_than_its_size_says_is_cut_at_the_cap():
+    """/proc files say they hold 0 bytes: the cap holds while reading too, not only from the file's size."""
+    from engine.user_files import UserFileError, read_user_file
+
+    assert os.stat("/proc/self/status").st_size == 0 and len(Path("/proc/self/status").read_bytes()) > 100
+    with pytest.raises(UserFileError, match=r"^status file '/proc/self/status' holds over 100 bytes, over the cap"):
+        read_user_file("/proc/self/status", "status file", 100, "CAP")
+    assert read_user_file("/proc/self/status", "status file", 1 << 20, "CAP").startswith(b"Name:")
