@@ -10,7 +10,7 @@ Each has a default and an environment variable that overrides it (read once per 
 | size of a dimension | 1,000,000   | NETCANVAS_MAX_DIM           | by validation: size parameters, output shapes |
 | parameters          | 200,000,000 | NETCANVAS_MAX_PARAMS        | by validation: per node and for the network   |
 | activation memory   | 4,096 MB    | NETCANVAS_MAX_ACTIVATION_MB | before a run, at its batch size               |
-| network file        | 5 MB        | NETCANVAS_MAX_SPEC_MB       | by the Build page's upload                    |
+| network file        | 5 MB        | NETCANVAS_MAX_SPEC_MB       | by the Build page's upload and the CLI        |
 | CSV file            | 200 MB      | NETCANVAS_MAX_CSV_MB        | before a CSV is read (engine.user_files)      |
 | training workers    | cores - 1   | NETCANVAS_MAX_WORKERS       | by the run queue: runs beyond it wait, queued |
 | active runs/session | 2           | NETCANVAS_MAX_RUNS_PER_SESSION | by the run queue: a start beyond it is refused |
