@@ -176,3 +176,41 @@ def test_an_export_that_passes_its_limits_is_one_line_and_the_page_goes_on(runs,
     monkeypatch.setattr(bundle_view, "EXPORT_LIMITS", JobLimits())
     at.button(key="export_run").click().run()
     assert not at.exception and texts(at.error) == [] and len(at.success) == 3
+
+
+def test_the_page_and_an_upload_read_no_tensor_in_the_server(runs, iris_bundle, tmp_path, monkeypatch):
+    """The page shows a bundle, and imports an uploaded zip, by describe_bundle: the weights file's header, a
+    network on the meta device; no tensor is read and no network allocated in the server's process."""
+    import safetensors.torch
+    import torch
+
+    def no_tensors(*args, **kwargs):
+        raise AssertionError("the Export page read a bundle's tensors in the server's process")
+
+    monkeypatch.setattr(safetensors.torch, "load_file", no_tensors)
+    monkeypatch.setattr(torch.nn.Module, "load_state_dict", no_tensors)
+    shutil.copytree(iris_bundle, runs / "iris")
+    at = open_page()
+    assert [m.value for m in at.metric][:2] == ["iris", "131"] and not at.error
+    assert "**Classes** (in every export, output unit 0 first): setosa · versicolor · virginica" in texts(at.markdown)
+    assert texts(at.caption).count("Not exported yet.") == 3
+    data = zip_bundle(iris_bundle, tmp_path / "iris.zip", folder="uploaded_iris")
+    at.file_uploader[0].set_value(("iris.zip", data, "application/zip")).run()
+    assert not at.exception and not at.error
+    assert at.selectbox[0].value.startswith(str(runs / "imports"))
+    assert [m.value for m in at.metric][:2] == ["iris", "131"]
+
+
+def test_a_bundle_whose_weights_do_not_fit_its_spec_is_refused_with_load_trained_s_message(runs, iris_bundle):
+    from engine.errors import BundleError
+    from engine.export.exporter import load_trained
+
+    shutil.copytree(iris_bundle, runs / "iris")
+    spec = (runs / "iris" / "spec.json").read_text().replace('"out_features": 16', '"out_features": 17')
+    (runs / "iris" / "spec.json").write_text(spec)
+    with pytest.raises(BundleError) as caught:
+        load_trained(runs / "iris")
+    at = open_page()
+    assert not at.exception
+    assert texts(at.error) == [f"This bundle cannot be exported: {caught.value}"]
+    assert "fc1.weight has shape [16, 4], the network needs [17, 4]" in str(caught.value)

@@ -14,6 +14,10 @@ model.py also goes out as <name>_pytorch.zip with its weights and a README (engi
 An op setting a format cannot express (the `blocks` of its record in engine/compile/op_records.py, read by
 formats.blocking_reasons) is reported as "op 'node' blocks FORMAT because ...", and any other failure of an
 exporter as one line; nothing raises but BundleError for a bundle that cannot be read.
+
+load_trained reads every tensor and builds the network: for the export itself (a page job, a child process) and
+the command line. The server's pages use describe_bundle, which makes the same checks with the same messages
+from the weights file's header and a network built on the meta device, and holds no tensor.
 """
 
 from __future__ import annotations
@@ -57,12 +61,14 @@ from engine.export.report import (
     write_zip,
 )
 from engine.export.standalone_check import Job, run_standalone
-from engine.runs.bundle import WEIGHTS_FILE, Bundle, read_bundle
+from engine.runs.bundle import WEIGHTS_FILE, Bundle, BundleHead, read_bundle, read_bundle_head
 
 __all__ = [  # what the pages and the command line use; the report's parts live in engine/export/report.py
+    "BundleInfo",
     "ExportReport",
     "FormatResult",
     "Trained",
+    "describe_bundle",
     "export_bundle",
     "export_many",
     "export_trained",
@@ -92,40 +98,69 @@ class Trained:
 # --- the trained model -------------------------------------------------------------------------------
 
 
-def _weights_problems(analysis: Analysis, weights: dict[str, torch.Tensor]) -> list[str]:
-    """How `weights` differ from the state dict the spec compiles to, found on the meta device: the network is
-    built without allocating a byte, so a bundle whose spec and weights disagree costs nothing to refuse."""
+@dataclass(frozen=True)
+class BundleInfo:
+    """What the Export page shows of a bundle, found without reading a tensor (describe_bundle): its files
+    (weights by their header only), the analysed spec, the input normalisation and the class names."""
+
+    bundle: BundleHead
+    analysis: Analysis
+    norm: InputNormalization | None = None
+    class_names: tuple[str, ...] = ()
+
+
+def _weights_problems(analysis: Analysis, shapes: dict[str, tuple[int, ...]]) -> list[str]:
+    """How the weights (key -> shape) differ from the state dict the spec compiles to, found on the meta device:
+    the network is built without allocating a byte, so a bundle whose spec and weights disagree costs nothing."""
     with torch.device("meta"):
         wanted = compile_analysis(analysis).state_dict()
-    problems = [f"{key} is missing" for key in wanted if key not in weights]
-    problems += [f"{key} is not in the network" for key in weights if key not in wanted]
+    problems = [f"{key} is missing" for key in wanted if key not in shapes]
+    problems += [f"{key} is not in the network" for key in shapes if key not in wanted]
     problems += [
-        f"{key} has shape {list(weights[key].shape)}, the network needs {list(value.shape)}"
+        f"{key} has shape {list(shapes[key])}, the network needs {list(value.shape)}"
         for key, value in wanted.items()
-        if key in weights and weights[key].shape != value.shape
+        if key in shapes and tuple(shapes[key]) != tuple(value.shape)
     ]
     return problems
 
 
-def load_trained(path) -> Trained:
-    """Read a bundle, compile its spec and load its weights (strictly); BundleError naming the file if not."""
-    bundle = read_bundle(path)
+def _checked(bundle: Bundle | BundleHead, shapes: dict[str, tuple[int, ...]]):
+    """The checks load_trained and describe_bundle share, in one order with one set of messages: the spec
+    validates, the weights' keys and shapes fit it, meta.json's normalisation and class names fit the network.
+    (analysis, norm, class names), or BundleError naming the bundle and the file."""
     analysis = analyze(bundle.spec)
     if not analysis.ok:
         first = next(i for i in analysis.issues if i.severity == "error")
         raise BundleError(f"bundle '{bundle.path}': spec.json does not validate: {first}")
-    problems = _weights_problems(analysis, bundle.state_dict)
+    problems = _weights_problems(analysis, shapes)
     if problems:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
         raise BundleError(f"bundle '{bundle.path}': {WEIGHTS_FILE} does not fit spec.json: {shown}")
     norm = input_normalization(bundle.meta, analysis.shapes[analysis.input_id], f"bundle '{bundle.path}': meta.json")
-    class_names = _class_names(bundle, analysis)
+    return analysis, norm, _class_names(bundle, analysis)
+
+
+def load_trained(path) -> Trained:
+    """Read a bundle, compile its spec and load its weights (strictly); BundleError naming the file if not.
+    Every tensor is read and the network allocated: for the exporter and the command line (a child process or
+    the user's own), never the server's pages, which use describe_bundle."""
+    bundle = read_bundle(path)
+    analysis, norm, class_names = _checked(bundle, {key: tuple(t.shape) for key, t in bundle.state_dict.items()})
     model = compile_analysis(analysis)
     model.load_state_dict(bundle.state_dict, strict=True)
     return Trained(bundle, analysis, model.eval(), norm, class_names)
 
 
-def _class_names(bundle: Bundle, analysis: Analysis) -> tuple[str, ...]:
+def describe_bundle(path) -> BundleInfo:
+    """load_trained's checks and messages without reading a tensor or allocating the network: the weights file
+    is checked by its header (keys and shapes) against a network built on the meta device. What the server's
+    pages hold per session: kilobytes, whatever the network's size."""
+    head = read_bundle_head(path)
+    analysis, norm, class_names = _checked(head, {key: shape for key, (shape, _dtype) in head.weights.items()})
+    return BundleInfo(head, analysis, norm, class_names)
+
+
+def _class_names(bundle: Bundle | BundleHead, analysis: Analysis) -> tuple[str, ...]:
     """meta.json's class names (its schema checked each, engine/runs/meta_schema.py), at most one per output unit
     (two for a single unit: class 1 above a threshold, else class 0); BundleError naming the field if more."""
     names = tuple(class_names_of(bundle.meta))

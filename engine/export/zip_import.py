@@ -8,7 +8,11 @@ header said stops the import. Every refusal is a BundleError whose one line name
 Nothing is loaded with pickle: a bundle is JSON and safetensors, and only those four files are unpacked. Its
 meta.json is checked against its schema (engine/runs/meta_schema.py) before `check` reads the bundle.
 
-    bundle_dir, trained = import_bundle_zip("lenet.zip", data, imports_root, check=load_trained)
+    bundle_dir, info = import_bundle_zip("lenet.zip", data, imports_root, check=describe_bundle)
+
+The server's pages check with engine.export.exporter.describe_bundle (or the default, read_bundle_head): both
+read the weights file's header only, so an upload costs the server no tensor; load_trained, which reads them
+all, is for a child process or the command line.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 from engine.errors import BundleError
-from engine.runs.bundle import BUNDLE_FILES, META_FILE, SPEC_FILE, read_bundle, read_meta
+from engine.runs.bundle import BUNDLE_FILES, META_FILE, SPEC_FILE, read_bundle_head, read_meta
 
 T = TypeVar("T")
 MIB = 1024 * 1024
@@ -157,10 +161,15 @@ def extract_bundle(archive: zipfile.ZipFile, label: str, dest: Path, limits: Zip
 
 
 def import_bundle_zip(
-    label: str, data: bytes, imports_root, limits: ZipLimits = ZipLimits(), check: Callable[[Path], T] = read_bundle
+    label: str,
+    data: bytes,
+    imports_root,
+    limits: ZipLimits = ZipLimits(),
+    check: Callable[[Path], T] = read_bundle_head,
 ) -> tuple[Path, T]:
     """Unpack an uploaded bundle zip under `imports_root` (one folder per distinct zip), then `check` it
-    (read_bundle by default; engine.export.exporter.load_trained also compiles it and fits the weights).
+    (read_bundle_head by default: every file checked, the weights by their header; the Export page passes
+    engine.export.exporter.describe_bundle, which also fits the weights' shapes to the spec).
 
     Returns (the bundle directory, what `check` returned); BundleError with one clear line naming `label`.
     """

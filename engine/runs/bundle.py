@@ -8,7 +8,8 @@
 
 meta.json is written last, so a directory holding it is complete. Reading checks every file (meta.json against
 its schema, engine/runs/meta_schema.py) and raises BundleError with a one-line message naming the bundle and the
-file.
+file. read_bundle loads every tensor; read_bundle_head makes the same checks with the same messages but reads only
+the weights file's header (keys, shapes, dtypes), for the server's pages, which show a bundle and never run it.
 
 A bundle leaves the server (the Export page's zips), so it holds no server path: a CSV dataset is written as
 `csv:<file name>` (train.json's `dataset`, meta.json's `dataset_source`) with the file's content digest
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import safetensors.torch
 import torch
+from safetensors import safe_open
 from torch import nn
 
 from builder.datasets import CSV_PREFIX, dataset_label
@@ -54,6 +56,18 @@ class Bundle:
     config: TrainConfig
     state_dict: dict[str, torch.Tensor]  # on the CPU
     meta: dict
+
+
+@dataclass(frozen=True)
+class BundleHead:
+    """A bundle read without its tensors (read_bundle_head): its JSON files, checked, and its weights file's
+    header (state-dict key -> shape, safetensors dtype name), for a page that shows a bundle but never runs it."""
+
+    path: Path
+    spec: GraphSpec
+    config: TrainConfig
+    meta: dict
+    weights: dict[str, tuple[tuple[int, ...], str]]
 
 
 def netcanvas_version() -> str:
@@ -197,13 +211,28 @@ def _read_config(bundle: Path) -> TrainConfig:
     return config
 
 
+def _unreadable_weights(bundle: Path, err: Exception) -> BundleError:
+    return BundleError(
+        f"bundle '{bundle}': {WEIGHTS_FILE} is not a readable safetensors file ({type(err).__name__}: {err})"
+    )
+
+
 def _read_weights(bundle: Path) -> dict[str, torch.Tensor]:
     try:
         return safetensors.torch.load_file(bundle / WEIGHTS_FILE, device="cpu")
     except Exception as err:  # safetensors raises its own SafetensorError, OSError or ValueError
-        raise BundleError(
-            f"bundle '{bundle}': {WEIGHTS_FILE} is not a readable safetensors file ({type(err).__name__}: {err})"
-        ) from None
+        raise _unreadable_weights(bundle, err) from None
+
+
+def _read_weights_header(bundle: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Key -> (shape, dtype) from the weights file's header alone: no tensor is read. Opening the file is the
+    step load_file starts with (the header parsed, its offsets checked against the file's size), so a file
+    this refuses gives the same message as _read_weights."""
+    try:
+        with safe_open(bundle / WEIGHTS_FILE, framework="pt") as f:
+            return {key: (tuple(f.get_slice(key).get_shape()), f.get_slice(key).get_dtype()) for key in f.keys()}
+    except Exception as err:  # as in _read_weights
+        raise _unreadable_weights(bundle, err) from None
 
 
 def read_meta(bundle: Path) -> dict:
@@ -215,8 +244,8 @@ def read_meta(bundle: Path) -> dict:
     return meta
 
 
-def read_bundle(path) -> Bundle:
-    """Read and check a bundle directory; BundleError naming the file if anything is missing or corrupt."""
+def _bundle_dir(path) -> Path:
+    """`path` as a bundle directory holding the four files; BundleError naming what is missing if not."""
     bundle = Path(path)
     if not bundle.is_dir():
         raise BundleError(
@@ -225,5 +254,19 @@ def read_bundle(path) -> Bundle:
     missing = [name for name in BUNDLE_FILES if not (bundle / name).is_file()]
     if missing:
         raise BundleError(f"bundle '{bundle}' has no {', '.join(missing)} (a bundle holds {', '.join(BUNDLE_FILES)})")
+    return bundle
+
+
+def read_bundle(path) -> Bundle:
+    """Read and check a bundle directory; BundleError naming the file if anything is missing or corrupt."""
+    bundle = _bundle_dir(path)
     meta = read_meta(bundle)  # first: the smallest file, and the one whose text reaches generated files
     return Bundle(bundle, _read_spec(bundle), _read_config(bundle), _read_weights(bundle), meta)
+
+
+def read_bundle_head(path) -> BundleHead:
+    """read_bundle without reading a tensor: the same checks in the same order and the same messages, but of
+    the weights file only its header (the server's pages show a bundle; a child process loads its weights)."""
+    bundle = _bundle_dir(path)
+    meta = read_meta(bundle)
+    return BundleHead(bundle, _read_spec(bundle), _read_config(bundle), meta, _read_weights_header(bundle))

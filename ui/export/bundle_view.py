@@ -11,10 +11,10 @@ import streamlit as st
 
 from engine.errors import BundleError
 from engine.export.exporter import (
+    BundleInfo,
     ExportReport,
     FormatResult,
-    Trained,
-    load_trained,
+    describe_bundle,
     read_report,
     safe_name,
 )
@@ -37,7 +37,7 @@ from ui.train.page_state import owner
 PICK_KEY = "export_pick"  # the selectbox: a bundle directory
 UPLOAD_KEY = "export_upload"
 UPLOAD_ERROR_KEY = "export_upload_error"
-TRAINED_KEY = "export_trained"  # (bundle dir, weights mtime, Trained): compiled once per bundle
+INFO_KEY = "export_bundle_info"  # (bundle dir, weights mtime, BundleInfo): described once per bundle, no tensor
 REPORTS_KEY = "export_reports"  # bundle dir -> ExportReport of this session
 OPENED_KEY = "export_opened"  # bundle dir last opened on the Build page
 EXPORT_ERRORS_KEY = "export_errors"  # bundle dir -> why this session's last export stopped (None: it did not)
@@ -55,7 +55,7 @@ def _on_upload() -> None:
     if uploaded is None:
         return
     try:
-        bundle_dir, _ = import_bundle_zip(uploaded.name, uploaded.getvalue(), imports_dir(), check=load_trained)
+        bundle_dir, _ = import_bundle_zip(uploaded.name, uploaded.getvalue(), imports_dir(), check=describe_bundle)
     except BundleError as err:
         st.session_state[UPLOAD_ERROR_KEY] = f"Not imported: {err}"
         return
@@ -94,17 +94,19 @@ def choose_bundle() -> Path | None:
     return Path(picked)
 
 
-def loaded(bundle_dir: Path) -> Trained | None:
-    """The bundle's network with its trained weights (compiled once per bundle), or None after showing why not."""
+def loaded(bundle_dir: Path) -> BundleInfo | None:
+    """The bundle as the page shows it (described once per bundle), or None after showing why it cannot be
+    exported. No tensor is read and no network allocated in the server (describe_bundle checks the weights by
+    their header); the export itself loads them in a page job."""
     try:
         stamp = (bundle_dir / WEIGHTS_FILE).stat().st_mtime
-        cached = st.session_state.get(TRAINED_KEY)
+        cached = st.session_state.get(INFO_KEY)
         if cached is None or cached[:2] != (str(bundle_dir), stamp):
-            st.session_state[TRAINED_KEY] = (str(bundle_dir), stamp, load_trained(bundle_dir))
+            st.session_state[INFO_KEY] = (str(bundle_dir), stamp, describe_bundle(bundle_dir))
     except (BundleError, OSError) as err:
         st.error(f"This bundle cannot be exported: {err}", icon=":material/block:")
         return None
-    return st.session_state[TRAINED_KEY][2]
+    return st.session_state[INFO_KEY][2]
 
 
 # --- the bundle --------------------------------------------------------------------------------------
@@ -114,7 +116,7 @@ def _fmt_shape(shape) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def draw_bundle(trained: Trained) -> None:
+def draw_bundle(trained: BundleInfo) -> None:
     a, meta = trained.analysis, trained.bundle.meta
     metrics = meta.get("metrics") or {}
     accuracy, val_loss = metrics.get("val_accuracy"), metrics.get("val_loss")
@@ -131,7 +133,7 @@ def draw_bundle(trained: Trained) -> None:
     )
 
 
-def _on_open(trained: Trained) -> None:
+def _on_open(trained: BundleInfo) -> None:
     spec, name = trained.bundle.spec, trained.bundle.spec.name
     editor().load_bundle(spec, str(trained.bundle.path), f"“{name}” with its trained weights")
     st.session_state[OPENED_KEY] = str(trained.bundle.path)
@@ -142,7 +144,7 @@ def _plain(text: str) -> str:
     return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
-def draw_carried(trained: Trained) -> None:
+def draw_carried(trained: BundleInfo) -> None:
     """What every export carries besides the network: the input normalisation and the class names."""
     norm = trained.norm
     if norm is not None:
@@ -160,7 +162,7 @@ def draw_carried(trained: Trained) -> None:
         st.markdown(f"**Classes** (in every export, output unit 0 first): {names}")
 
 
-def draw_open_in_builder(trained: Trained) -> None:
+def draw_open_in_builder(trained: BundleInfo) -> None:
     """Import: put the bundle's graph (and, by reference, its weights) on the Build page."""
     with st.container(horizontal=True, vertical_alignment="center"):
         st.button(
@@ -178,7 +180,7 @@ def draw_open_in_builder(trained: Trained) -> None:
 # --- exports -----------------------------------------------------------------------------------------
 
 
-def _report(trained: Trained) -> ExportReport | None:
+def _report(trained: BundleInfo) -> ExportReport | None:
     key = str(trained.bundle.path)
     reports = st.session_state.setdefault(REPORTS_KEY, {})
     if key not in reports:
@@ -200,7 +202,7 @@ def export_in_job(bundle_dir: Path) -> tuple[ExportReport | None, str | None]:
     return report, None
 
 
-def _on_export(trained: Trained) -> None:
+def _on_export(trained: BundleInfo) -> None:
     key = str(trained.bundle.path)
     with st.spinner("Exporting, then running every file with its consumer's runtime…"):
         report, error = export_in_job(trained.bundle.path)
@@ -247,7 +249,7 @@ def _format_result(fmt: str, blockers: list[str], result: FormatResult | None, r
         _download(fmt, result, report, download_column)
 
 
-def draw_exports(trained: Trained) -> None:
+def draw_exports(trained: BundleInfo) -> None:
     st.subheader("Exports", divider="gray")
     report = _report(trained)
     st.button(
