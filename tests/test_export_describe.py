@@ -18,6 +18,7 @@ from builder.validate import analyze
 from engine.compile.fx_module import compile_analysis
 from engine.errors import BundleError
 from engine.export.exporter import describe_bundle, load_trained
+from engine.runs.bundle import MAX_WEIGHTS_HEADER
 from tests.bundles import ROOT, trained_bundle
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
@@ -118,6 +119,9 @@ FAULTS = {
     ),
     "a meta.json field of the wrong type": lambda p: edit_json(p / "meta.json", lambda m: m.update(task=7)),
     "no weights file": lambda p: (p / "weights.safetensors").unlink(),
+    "a weights header over its cap": lambda p: (p / "weights.safetensors").write_bytes(
+        struct.pack("<Q", MAX_WEIGHTS_HEADER + 8) + b"{" * 64
+    ),
 }
 
 
@@ -128,6 +132,21 @@ def test_every_fault_is_refused_with_load_trained_s_own_message(bundle, tmp_path
     expected = message(load_trained, path)
     assert message(describe_bundle, path) == expected
     assert "\n" not in expected and expected.startswith(f"bundle '{path}'")
+
+
+def test_a_weights_header_over_its_cap_is_refused_before_it_is_parsed(bundle, tmp_path, monkeypatch):
+    """A header of millions of keys took 13 s and 1.2 GB to parse before a check could refuse it: its length,
+    the file's first 8 bytes, is checked first."""
+    path = copy_of(bundle, tmp_path)
+    FAULTS["a weights header over its cap"](path)
+
+    def parsed(*args, **kwargs):
+        raise AssertionError("the header was parsed")
+
+    monkeypatch.setattr("engine.runs.bundle.safe_open", parsed)
+    assert f"its header is {MAX_WEIGHTS_HEADER + 8:,} bytes; at most {MAX_WEIGHTS_HEADER:,}" in message(
+        describe_bundle, path
+    )
 
 
 def test_a_weights_spec_mismatch_names_the_keys_and_shapes(bundle, tmp_path):

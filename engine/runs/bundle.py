@@ -46,6 +46,8 @@ from engine.train.config import TrainConfig
 SPEC_FILE, CONFIG_FILE, WEIGHTS_FILE, META_FILE = "spec.json", "train.json", "weights.safetensors", "meta.json"
 BUNDLE_FILES = (SPEC_FILE, CONFIG_FILE, WEIGHTS_FILE, META_FILE)
 BUNDLE_FORMAT_VERSION = 1
+# A network at the node cap (10,000 nodes, a few tensors each at ~150 header bytes) has a header of a few MB.
+MAX_WEIGHTS_HEADER = 16 * 1024 * 1024
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
@@ -217,8 +219,21 @@ def _unreadable_weights(bundle: Path, err: Exception) -> BundleError:
     )
 
 
+def _check_header_size(bundle: Path) -> None:
+    """A safetensors file starts with its header's length (8 bytes, little-endian). A header of millions of
+    keys costs seconds and a GB to parse before any check can refuse it: its length is capped first."""
+    with open(bundle / WEIGHTS_FILE, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8:
+        raise ValueError("the file is shorter than a safetensors header")
+    size = int.from_bytes(head, "little")
+    if size > MAX_WEIGHTS_HEADER:
+        raise ValueError(f"its header is {size:,} bytes; at most {MAX_WEIGHTS_HEADER:,} (one per tensor: ~150 bytes)")
+
+
 def _read_weights(bundle: Path) -> dict[str, torch.Tensor]:
     try:
+        _check_header_size(bundle)
         return safetensors.torch.load_file(bundle / WEIGHTS_FILE, device="cpu")
     except Exception as err:  # safetensors raises its own SafetensorError, OSError or ValueError
         raise _unreadable_weights(bundle, err) from None
@@ -229,6 +244,7 @@ def _read_weights_header(bundle: Path) -> dict[str, tuple[tuple[int, ...], str]]
     step load_file starts with (the header parsed, its offsets checked against the file's size), so a file
     this refuses gives the same message as _read_weights."""
     try:
+        _check_header_size(bundle)
         with safe_open(bundle / WEIGHTS_FILE, framework="pt") as f:
             return {key: (tuple(f.get_slice(key).get_shape()), f.get_slice(key).get_dtype()) for key in f.keys()}
     except Exception as err:  # as in _read_weights
