@@ -8,6 +8,7 @@ import json
 import streamlit as st
 
 from ui.build.editor_state import editor
+from ui.session_keep import without_server_paths
 from ui.train.autograd_view import draw_autograd_view
 from ui.train.controls import check_run, draw_controls, draw_readiness
 from ui.train.data_fixes import draw_data_fixes
@@ -41,7 +42,8 @@ if not analysis.ok:
         st.error(f"node '{issue.node}': {issue.message}" if issue.node else issue.message)
 record = manager().status(run_id) if run_id else None
 if ed.weights_from:
-    st.caption(f"The network carries trained weights from `{ed.weights_from}`: Train starts from them.")
+    shown = without_server_paths(ed.weights_from)
+    st.caption(f"The network carries trained weights from `{shown}`: Train starts from them.")
 draw_controls(spec, analysis, config, ready, record, weights_from=ed.weights_from)
 draw_readiness(ready, problems, error)
 draw_data_fixes(ed, error)  # a button that sets the Input shape or the output width the data asks for

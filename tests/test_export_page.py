@@ -212,5 +212,14 @@ def test_a_bundle_whose_weights_do_not_fit_its_spec_is_refused_with_load_trained
         load_trained(runs / "iris")
     at = open_page()
     assert not at.exception
-    assert texts(at.error) == [f"This bundle cannot be exported: {caught.value}"]
+    shown = str(caught.value).replace(str(runs.resolve()), "runs")  # the page names no server path
+    assert texts(at.error) == [f"This bundle cannot be exported: {shown}"] and "bundle 'runs/iris'" in shown
     assert "fc1.weight has shape [16, 4], the network needs [17, 4]" in str(caught.value)
+
+
+def test_the_page_names_no_server_path(runs, iris_bundle):
+    """Where the server keeps its runs is nobody's business: the caption names the bundle under `runs`."""
+    shutil.copytree(iris_bundle, runs / "iris")
+    at = open_page()
+    shown = " ".join(texts(at.caption) + texts(at.markdown) + texts(at.info) + texts(at.error))
+    assert "`runs/iris`" in shown and str(runs.resolve()) not in shown and str(runs) not in shown

@@ -39,6 +39,15 @@ def runs_root() -> str:
     return str(resolve_runs_dir().resolve())
 
 
+def without_server_paths(text: str) -> str:
+    """`text` as a page may show it: where the server keeps the runs directory (an absolute path, and the one
+    the app was given) is said as `runs`, so no page shows where the server's files are."""
+    for where in sorted({runs_root(), str(resolve_runs_dir())}, key=len, reverse=True):
+        if where not in (".", ""):
+            text = text.replace(where, "runs")
+    return text
+
+
 def owner() -> str:
     """This browser session's key: kept in the session, else the URL's (a reload), else a new one."""
     key = st.session_state.get(OWNER_KEY)

@@ -32,6 +32,7 @@ from engine.runs.bundle import WEIGHTS_FILE
 from engine.runs.bundle_finder import find_bundles, imports_dir, note_importer, runs_dir
 from engine.runs.page_jobs import JobFailed, JobLimits, run_page_job
 from ui.build.editor_state import editor
+from ui.session_keep import without_server_paths
 from ui.train.page_state import owner
 
 PICK_KEY = "export_pick"  # the selectbox: a bundle directory
@@ -80,11 +81,11 @@ def choose_bundle() -> Path | None:
             "zip this page makes. It is checked before anything is unpacked; nothing is loaded with pickle.",
         )
     if st.session_state.get(UPLOAD_ERROR_KEY):
-        st.error(st.session_state[UPLOAD_ERROR_KEY], icon=":material/block:")
+        st.error(without_server_paths(st.session_state[UPLOAD_ERROR_KEY]), icon=":material/block:")
     with pick_column:
         if not entries:
             st.info(
-                f"No trained runs in `{root}` yet. Train one on the Train page, or run "
+                f"No trained runs in `{without_server_paths(str(root))}` yet. Train one on the Train page, or run "
                 "`python -m engine train --template lenet --out runs/lenet`, or upload a bundle zip."
             )
             return None
@@ -104,7 +105,7 @@ def loaded(bundle_dir: Path) -> BundleInfo | None:
         if cached is None or cached[:2] != (str(bundle_dir), stamp):
             st.session_state[INFO_KEY] = (str(bundle_dir), stamp, describe_bundle(bundle_dir))
     except (BundleError, OSError) as err:
-        st.error(f"This bundle cannot be exported: {err}", icon=":material/block:")
+        st.error(without_server_paths(f"This bundle cannot be exported: {err}"), icon=":material/block:")
         return None
     return st.session_state[INFO_KEY][2]
 
@@ -126,10 +127,11 @@ def draw_bundle(trained: BundleInfo) -> None:
     columns[1].metric("Parameters", f"{a.total_params:,}")
     columns[2].metric("Validation accuracy", f"{100 * accuracy:.1f}%" if isinstance(accuracy, float) else "–")
     columns[3].metric("Validation loss", f"{val_loss:.4f}" if isinstance(val_loss, float) else "–")
+    where = without_server_paths(str(trained.bundle.path))
     st.caption(
         f"Input {_fmt_shape(a.shapes[a.input_id])} {meta.get('input_dtype', 'float32')} → output "
         f"{_fmt_shape(a.shapes[a.output_id])} · trained {metrics.get('epochs', '?')} epochs "
-        f"({metrics.get('steps', '?')} steps) · {meta.get('created', '')} · `{trained.bundle.path}`"
+        f"({metrics.get('steps', '?')} steps) · {meta.get('created', '')} · `{where}`"
     )
 
 
@@ -262,7 +264,7 @@ def draw_exports(trained: BundleInfo) -> None:
     )
     error = st.session_state.get(EXPORT_ERRORS_KEY, {}).get(str(trained.bundle.path))
     if error:
-        st.error(error, icon=":material/error:")
+        st.error(without_server_paths(error), icon=":material/error:")
     for fmt in FORMATS:
         with st.container(border=True):
             blockers = blocking_reasons(trained.analysis, fmt)

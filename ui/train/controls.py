@@ -22,6 +22,7 @@ from engine.runs.page_jobs import run_page_job
 from engine.runs.run_queue import SessionFull
 from engine.runs.store import RunRecord
 from engine.train.config import TrainConfig
+from ui.session_keep import without_server_paths
 from ui.train.page_state import clear_notice, manager, owner, show_run, tell
 from ui.train.run_view import place_text
 
@@ -68,7 +69,8 @@ def _start(spec: GraphSpec, config: TrainConfig, weights_from: str | None) -> No
     clear_notice()
     if weights_from:
         summary = manager().edits(run_id)[0].data["summary"]
-        tell("success", f"Run {run_id} starts from the trained weights of {weights_from}: {summary}.")
+        shown = without_server_paths(weights_from)
+        tell("success", f"Run {run_id} starts from the trained weights of {shown}: {summary}.")
     show_run(run_id)
 
 
