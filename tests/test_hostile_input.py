@@ -272,3 +272,17 @@ def test_deterministic_is_a_setting_that_repeats_a_run(capsys):
     assert curves[0] == curves[1] and curves[0]
     assert main(["train", "--template", "mlp_iris", "--epochs", "1"]) == 0  # the default turns it off again
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_an_activation_refusal_says_when_the_recurrent_cells_steps_hold_most_of_it(single_thread_torch):
+    """A gate-level LSTM over a long sequence holds its memory in the cell's steps, not in any one output: the
+    refusal says to shorten the sequence instead of naming the largest output."""
+    from builder.block_library import cell_net
+    from builder.spec import parse_spec
+    from engine.errors import ConfigError
+    from engine.train.pipeline import check_activation_memory
+
+    spec, _ = parse_spec(cell_net("long", [4000, 16], "lstm_cell", 128, False, 1))
+    analysis = analyze(spec)
+    with pytest.raises(ConfigError, match=r"MB of it is kept by recurrent cells, step by step: shorten the sequence"):
+        check_activation_memory(analysis, 256)

@@ -62,16 +62,22 @@ def fitted_dataset(analysis: Analysis, config: TrainConfig) -> Dataset:
 
 
 def check_activation_memory(analysis: Analysis, batch_size: int) -> None:
-    """ConfigError naming the batch size and the largest output when the forward activations pass the cap."""
-    need_mb = memory_estimate(analysis, batch_size)["activations"] / MB
+    """ConfigError naming the batch size and what holds most (the largest output, or the recurrent cells' steps)
+    when the forward activations pass the cap."""
+    estimate = memory_estimate(analysis, batch_size)
+    need_mb, steps_mb = estimate["activations"] / MB, estimate["recurrent_steps"] / MB
     cap_mb = limits().max_activation_mb
-    if need_mb > cap_mb:
+    if need_mb <= cap_mb:
+        return
+    if steps_mb >= need_mb / 2:  # the cells' steps are most of it: the sequence length is what to change
+        culprit = f"{steps_mb:,.0f} MB of it is kept by recurrent cells, step by step: shorten the sequence"
+    else:
         largest = max(analysis.shapes, key=lambda node: numel(analysis.shapes[node]))
-        raise ConfigError(
-            f"batch_size {batch_size} needs {need_mb:,.0f} MB of activations; at most {cap_mb:,} MB "
-            f"({cap_name('max_activation_mb')}); lower batch_size (the largest output is '{largest}', "
-            f"{list(analysis.shapes[largest])} per sample)"
-        )
+        culprit = f"the largest output is '{largest}', {list(analysis.shapes[largest])} per sample"
+    raise ConfigError(
+        f"batch_size {batch_size} needs {need_mb:,.0f} MB of activations; at most {cap_mb:,} MB "
+        f"({cap_name('max_activation_mb')}); lower batch_size ({culprit})"
+    )
 
 
 def prepare_run(spec: GraphSpec, config: TrainConfig) -> PreparedRun:
