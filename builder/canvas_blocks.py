@@ -25,16 +25,21 @@ def _fresh_block_name(spec: GraphSpec) -> str:
     return f"block{k}"
 
 
+def _few(names: list[str], most: int = 6) -> str:
+    """At most `most` names, the rest counted: a selection of thousands makes a one-line notice."""
+    return ", ".join(names[:most]) + (f" and {len(names) - most:,} more" if len(names) > most else "")
+
+
 def _outward_source(spec: GraphSpec, chosen: set[str]) -> tuple[str | None, str | None]:
     """(the selected node whose result leaves the selection, None) or (None, why the selection cannot be a block)."""
     leaving = list(dict.fromkeys(e.source for e in spec.edges if e.source in chosen and e.target not in chosen))
     if len(leaving) > 1:
-        return None, f"{', '.join(repr(s) for s in leaving)} all feed nodes outside; a block passes on one result"
+        return None, f"{_few([repr(s) for s in leaving])} all feed nodes outside; a block passes on one result"
     if leaving:
         return leaving[0], None
     sinks = [n for n in chosen if not any(e.source == n and e.target in chosen for e in spec.edges)]
     if len(sinks) != 1:
-        return None, f"the selection ends in {len(sinks)} nodes ({', '.join(sorted(sinks))}); a block ends in one"
+        return None, f"the selection ends in {len(sinks)} nodes ({_few(sorted(sinks))}); a block ends in one"
     return sinks[0], None
 
 

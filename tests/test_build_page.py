@@ -356,3 +356,22 @@ def test_an_applied_event_asks_for_the_whole_page_and_the_answer_changes_nothing
     send_event(at, "connect", source="nope", target="fc2", port=0)  # refused: its message is on the page
     assert canvas_data(at)["refresh"] == refresh + 3 and editor(at).version == version + 2
     assert "nope" in editor(at).notice.text
+
+
+def test_a_graph_with_hundreds_of_problems_lists_the_first_hundred_and_counts_the_rest(at):
+    """Each listed problem is a container with its buttons: thousands would stall the page's server."""
+    from builder.spec import parse_spec
+
+    nodes = [{"id": "x", "op": "Input", "params": {"shape": [4]}}, {"id": "add", "op": "Add"}]
+    nodes += [{"id": f"fc{i}", "op": "Linear", "params": {"out_features": 3}} for i in range(150)]
+    edges = [{"source": "x", "target": "fc0"}, {"source": "fc0", "target": "add"}]
+    edges += [{"source": "x", "target": f"fc{i}"} for i in range(1, 150)]  # 149 dead ends, each a problem
+    spec, _ = parse_spec({"version": 2, "name": "wide", "nodes": nodes, "edges": edges})
+    issues = analyze(spec).issues
+    assert len(issues) > 100
+    editor(at).load(spec, "a wide file")
+    at.run()
+    assert not at.exception
+    listed = [m for m in at.markdown if m.value.startswith(":red[")]
+    assert len(listed) == 100
+    assert f"The first 100 of {len(issues):,} are listed; fix these first." in [c.value for c in at.caption]

@@ -384,3 +384,13 @@ def test_a_move_is_adopted_only_when_the_editor_holds_what_the_browser_shows():
     canvas.send("move_end", positions=refused)
     assert not shown_as_sent(ed, {"kind": "move_end", "positions": refused})
     assert not shown_as_sent(ed, {"kind": "add"})
+
+
+def test_a_group_refusal_over_a_wide_selection_stays_one_short_line():
+    """A selection of 500 parallel branches lists a few of them and counts the rest (it listed all 500)."""
+    nodes = [Node("x", "Input", {"shape": [4]})] + [Node(f"r{i}", "ReLU") for i in range(500)]
+    edges = [Edge("x", f"r{i}") for i in range(500)]
+    ed, canvas = session(GraphSpec(name="wide", nodes=nodes, edges=edges))
+    canvas.send("group", nodes=[f"r{i}" for i in range(500)])
+    assert "the selection ends in 500 nodes (" in ed.notice.text and "and 494 more" in ed.notice.text
+    assert len(ed.notice.text) < 200

@@ -12,6 +12,7 @@ from ui.build.editor_state import editor
 
 BATCH_KEY = "summary_batch"
 NAME_KEY = "network_name"  # + the editor's version, so an undo shows the name it restores
+MAX_PROBLEMS_SHOWN = 100  # problems drawn, each a container with its buttons; the rest are counted
 
 
 def _on_fix(fix: Fix, version: int) -> None:
@@ -38,7 +39,9 @@ def draw_problems(analysis: Analysis) -> None:
         st.success("No problems: every shape fits.")
         return
     ed = editor()
-    for i, issue in enumerate(analysis.issues):
+    if len(analysis.issues) > MAX_PROBLEMS_SHOWN:  # thousands of widgets would stall the page for everyone
+        st.caption(f"The first {MAX_PROBLEMS_SHOWN} of {len(analysis.issues):,} are listed; fix these first.")
+    for i, issue in enumerate(analysis.issues[:MAX_PROBLEMS_SHOWN]):
         with st.container(border=True):
             where = f"**{issue.node}** · " if issue.node else ""
             st.markdown(f":red[{where}{issue.message}]")
