@@ -3,6 +3,7 @@ inspector's activation curve, the Train page) does not stop for the ~2 s import.
 
 That matters most on the Build page: its canvas is a fragment, and Streamlit runs a fragment's rerun only after
 a page run in progress has finished, so a canvas gesture made during a cold import would wait for it.
+The same thread then starts the forkserver that page jobs and runs start from (engine.runs.page_jobs.warm_up).
 """
 
 from __future__ import annotations
@@ -19,4 +20,11 @@ def preload_engine() -> None:
     if _started.is_set():
         return
     _started.set()
-    threading.Thread(target=importlib.import_module, args=(PRELOADED,), name="netcanvas-preload", daemon=True).start()
+    threading.Thread(target=_preload, name="netcanvas-preload", daemon=True).start()
+
+
+def _preload() -> None:
+    importlib.import_module(PRELOADED)
+    from engine.runs.page_jobs import warm_up
+
+    warm_up()  # the forkserver every page job and run starts from: the Train page's first check needs it

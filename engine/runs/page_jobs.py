@@ -205,3 +205,13 @@ def preflight_in_child(spec, config):
     if error is not None:
         raise error
     return Readiness(**result)
+
+
+def warm_up() -> None:
+    """Start this process's forkserver now (it imports torch and the engine), so the first page job (a fresh
+    server's first Train page: the pre-run check) does not wait seconds for it."""
+    from multiprocessing import forkserver
+
+    _context()
+    with _plain_main():
+        forkserver.ensure_running()

@@ -103,7 +103,8 @@ def test_a_train_link_with_a_run_opens_the_run_on_a_fresh_server(first_visit, fi
     expect(page.get_by_role("heading", name="Train")).to_be_visible(timeout=FIRST_RUN_MS)
     expect_app_navigation(page)
     expect_wide_layout(page)
-    expect(page.locator("code", has_text=run_id).first).to_be_visible()  # also named in the Continue caption
+    # the page's pre-run check is a page job: on a fresh server it waits for the forkserver's first start
+    expect(page.locator("code", has_text=run_id).first).to_be_visible(timeout=FIRST_RUN_MS)  # and the Continue caption
     expect(page.get_by_text(f"Run {run_id} · finished")).to_be_visible()
     assert f"run={run_id}" in page.url and f"owner={OWNER}" in page.url
 

@@ -57,7 +57,7 @@ def run_readme_and_row(folder: Path, raw_row: list[float], home: Path) -> tuple[
     return ast.literal_eval(readme_output)[0], ast.literal_eval(row_output)[0], ast.literal_eval(outputs)
 
 
-def test_rename_train_export_and_the_downloaded_model_py_predicts_a_raw_row(page: Page, tmp_path):
+def test_rename_train_export_and_the_downloaded_model_py_predicts_a_raw_row(page: Page, tmp_path, app_runs_dir):
     load_template(page, "mlp_iris")
     set_text(page, "Network name", NAME)
     expect(page.get_by_role("textbox", name="Network name")).to_have_value(NAME)
@@ -75,7 +75,9 @@ def test_rename_train_export_and_the_downloaded_model_py_predicts_a_raw_row(page
     expect(page.get_by_role("combobox", name="Pick a trained run")).to_have_value(re.compile(f"^{NAME} \\(iris"))
     bundle_path = page.locator("code", has_text=re.compile(r"/bundle$"))  # the caption under the run's metrics
     expect(bundle_path).to_be_visible()
-    bundle = Path(bundle_path.inner_text())
+    shown = bundle_path.inner_text()  # under `runs`: the page names no server path
+    assert shown.startswith("runs/") and str(app_runs_dir) not in shown
+    bundle = app_runs_dir / Path(shown).relative_to("runs")
     press(page, "export_run")
     download_button = page.locator(".st-key-download_python button").first  # a button with help is drawn twice
     expect(download_button).to_be_visible(timeout=120_000)
