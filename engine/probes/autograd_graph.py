@@ -40,7 +40,8 @@ from engine.train.pipeline import prepare_run
 
 LOSS_GROUP = "loss"
 DEFAULT_SAMPLES = 8
-MAX_OPERATIONS = 20_000  # grad_fns in one step's graph; more is refused (an LSTM cell over ~690 steps; templates: <= 601)
+# grad_fns in one step's graph; more is refused (an LSTM cell over ~690 steps; templates: <= 601)
+MAX_OPERATIONS = 20_000
 
 
 @dataclass
