@@ -69,26 +69,13 @@ def case_make_bundle(args: dict) -> dict:
     return summary([(True, "bundle written", 0.0)])
 
 
-def _zip_with_meta(bundle: Path, meta: dict) -> bytes:
-    """The bundle's files zipped under net/, its meta.json replaced (as tests/test_meta_schema.exploit_zip)."""
-    import io
-    import zipfile
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name in ("spec.json", "train.json", "weights.safetensors"):
-            archive.write(bundle / name, f"net/{name}")
-        archive.writestr("net/meta.json", json.dumps(meta))
-    return buffer.getvalue()
-
-
 def case_exploit_refused(args: dict) -> dict:
     """Metadata that closes model.py's docstring, in each field the schema holds to a pattern: one line, no marker."""
     from engine.errors import BundleError
     from engine.export.exporter import describe_bundle, load_trained
     from engine.export.zip_import import import_bundle_zip
     from engine.runs.bundle import read_bundle_head
-    from tests.test_meta_schema import exploit_zip
+    from tests.test_meta_schema import exploit_zip, zip_with_meta
 
     bundle, tmp = Path(args["bundle"]), Path(args["tmp"])
     marker = tmp / "marker"
@@ -97,8 +84,8 @@ def case_exploit_refused(args: dict) -> dict:
     zips = [("version", check, exploit_zip(bundle, marker)) for check in (read_bundle_head, describe_bundle)]
     zips.append(("version", load_trained, exploit_zip(bundle, marker)))
     for field in ("torch_version", "input_dtype", "dataset", "task", "created"):
-        zips.append((field, load_trained, _zip_with_meta(bundle, {**meta, field: closing})))
-    zips.append(("class_names", load_trained, _zip_with_meta(bundle, {**meta, "class_names": [closing] * 3})))
+        zips.append((field, load_trained, zip_with_meta(bundle, {**meta, field: closing})))
+    zips.append(("class_names", load_trained, zip_with_meta(bundle, {**meta, "class_names": [closing] * 3})))
     results = []
     for i, (field, check, data) in enumerate(zips):
         started = time.perf_counter()
@@ -136,7 +123,7 @@ def case_exploit_accepted(args: dict) -> dict:
     import engine.runs.bundle as bundle_module
     from engine.export.exporter import load_trained
     from engine.export.zip_import import import_bundle_zip
-    from tests.test_meta_schema import exploit_zip
+    from tests.test_meta_schema import exploit_zip, zip_with_meta
 
     bundle, tmp = Path(args["bundle"]), Path(args["tmp"])
     marker = tmp / "marker"
@@ -146,8 +133,8 @@ def case_exploit_accepted(args: dict) -> dict:
     results = []
     for i, (label, data, expect) in enumerate(
         [
-            ("class_names", _zip_with_meta(bundle, {**meta, "class_names": names}), names),
-            ("dataset", _zip_with_meta(bundle, {**meta, "dataset": payload}), None),
+            ("class_names", zip_with_meta(bundle, {**meta, "class_names": names}), names),
+            ("dataset", zip_with_meta(bundle, {**meta, "dataset": payload}), None),
         ]
     ):
         started = time.perf_counter()

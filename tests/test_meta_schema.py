@@ -109,6 +109,11 @@ def exploit_zip(bundle, marker) -> bytes:
     """The bundle zipped with a meta.json whose version closes model.py's docstring and writes `marker`."""
     meta = json.loads((bundle / "meta.json").read_text())
     meta["netcanvas_version"] = f'1.0\n"""\nimport pathlib; pathlib.Path({str(marker)!r}).write_text("ran")\n"""'
+    return zip_with_meta(bundle, meta)
+
+
+def zip_with_meta(bundle, meta: dict) -> bytes:
+    """The bundle's files zipped under net/, its meta.json replaced by `meta`."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name in ("spec.json", "train.json", "weights.safetensors"):
