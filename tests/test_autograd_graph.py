@@ -112,8 +112,52 @@ def test_forward_stats_of_a_node_output():
     graph = template_graph("mlp_iris")
     fc1 = next(op for op in graph.operations if op.group == "fc1" and op.name == "AddmmBackward0")
     assert fc1.forward["shape"] == [8, *graph_shape("mlp_iris", "fc1")]
-    assert fc1.forward["min"] <= fc1.forward["mean"] <= fc1.forward["max"]
-    assert fc1.gradient["norm"] >= 0
+
+
+def test_an_operations_statistics_equal_torchs_on_the_same_batch():
+    """fc1's output statistics against torch's on a copy of the model with the same weights and batch (a forward
+    hook keeps the output): the statistics are the values, not just ordered."""
+    analysis = analyze(TEMPLATES["mlp_iris"].spec())
+    torch.manual_seed(0)
+    model = compile_analysis(analysis)
+    reference = copy.deepcopy(model)
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    graph = trace_step(model, x, y, torch.nn.functional.cross_entropy)
+    fc1 = next(op for op in graph.operations if op.group == "fc1" and op.name == "AddmmBackward0")
+
+    kept = {}
+    reference.get_submodule("fc1").register_forward_hook(lambda module, args, out: kept.update(out=out))
+    with torch.no_grad():
+        reference(x)
+    out = kept["out"]
+    assert fc1.forward["mean"] == pytest.approx(out.mean().item(), rel=1e-5)
+    assert fc1.forward["std"] == pytest.approx(out.std().item(), rel=1e-5)
+    assert (fc1.forward["min"], fc1.forward["max"]) == pytest.approx((out.min().item(), out.max().item()), rel=1e-6)
+
+
+def test_the_gradient_reaching_an_operation_equals_torchs():
+    """The gradient statistics of fc1's AddmmBackward0 against dL/d(fc1's output) that torch computes on a copy
+    (retain_grad on the output a forward hook keeps)."""
+    analysis = analyze(TEMPLATES["mlp_iris"].spec())
+    torch.manual_seed(0)
+    model = compile_analysis(analysis)
+    reference = copy.deepcopy(model)
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    graph = trace_step(model, x, y, torch.nn.functional.cross_entropy)
+    fc1 = next(op for op in graph.operations if op.group == "fc1" and op.name == "AddmmBackward0")
+
+    kept = {}
+
+    def keep(module, args, out):
+        out.retain_grad()
+        kept["out"] = out
+
+    reference.get_submodule("fc1").register_forward_hook(keep)
+    torch.nn.functional.cross_entropy(reference(x), y).backward()
+    grad = kept["out"].grad  # dL/d(fc1's output), what the AddmmBackward0 node receives
+    assert fc1.gradient["norm"] == pytest.approx(grad.norm().item(), rel=1e-5)
+    assert fc1.gradient["mean"] == pytest.approx(grad.mean().item(), rel=1e-4, abs=1e-9)
+    assert fc1.gradient["std"] == pytest.approx(grad.std().item(), rel=1e-4)
 
 
 def test_cli_writes_json(capsys, tmp_path):
