@@ -114,16 +114,21 @@ def test_forward_stats_of_a_node_output():
     assert fc1.forward["shape"] == [8, *graph_shape("mlp_iris", "fc1")]
 
 
-def test_an_operations_statistics_equal_torchs_on_the_same_batch():
-    """fc1's output statistics against torch's on a copy of the model with the same weights and batch (a forward
-    hook keeps the output): the statistics are the values, not just ordered."""
+def traced_fc1():
+    """mlp_iris's fc1 AddmmBackward0 from one traced step, a copy of the model as it was, and the batch."""
     analysis = analyze(TEMPLATES["mlp_iris"].spec())
     torch.manual_seed(0)
     model = compile_analysis(analysis)
     reference = copy.deepcopy(model)
     x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
     graph = trace_step(model, x, y, torch.nn.functional.cross_entropy)
-    fc1 = next(op for op in graph.operations if op.group == "fc1" and op.name == "AddmmBackward0")
+    return next(op for op in graph.operations if op.group == "fc1" and op.name == "AddmmBackward0"), reference, x, y
+
+
+def test_an_operations_statistics_equal_torchs_on_the_same_batch():
+    """fc1's output statistics against torch's on a copy of the model with the same weights and batch (a forward
+    hook keeps the output): the statistics are the values, not just ordered."""
+    fc1, reference, x, y = traced_fc1()
 
     kept = {}
     reference.get_submodule("fc1").register_forward_hook(lambda module, args, out: kept.update(out=out))
@@ -138,13 +143,7 @@ def test_an_operations_statistics_equal_torchs_on_the_same_batch():
 def test_the_gradient_reaching_an_operation_equals_torchs():
     """The gradient statistics of fc1's AddmmBackward0 against dL/d(fc1's output) that torch computes on a copy
     (retain_grad on the output a forward hook keeps)."""
-    analysis = analyze(TEMPLATES["mlp_iris"].spec())
-    torch.manual_seed(0)
-    model = compile_analysis(analysis)
-    reference = copy.deepcopy(model)
-    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
-    graph = trace_step(model, x, y, torch.nn.functional.cross_entropy)
-    fc1 = next(op for op in graph.operations if op.group == "fc1" and op.name == "AddmmBackward0")
+    fc1, reference, x, y = traced_fc1()
 
     kept = {}
 
