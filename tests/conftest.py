@@ -27,3 +27,27 @@ def _keep_main_module():
     yield
     if main is not None:
         sys.modules["__main__"] = main
+
+
+@pytest.fixture
+def make_manager(tmp_path):
+    """RunManager(**settings) on a fresh store (`root=` another folder); every manager closed and every run
+    stopped after (tests/test_run_queue.py, tests/test_fair_queue.py)."""
+    from engine.runs.manager import RunManager  # here: collecting torch-free tests does not import torch
+    from engine.runs.store import RunStore
+
+    made = []
+
+    def make(**settings) -> RunManager:
+        manager = RunManager(RunStore(settings.pop("root", tmp_path)), **settings)
+        made.append(manager)
+        return manager
+
+    yield make
+    for manager in made:
+        for record in manager.store.list_runs():
+            if record.active:
+                manager.stop(record.id)
+        for record in manager.store.list_runs():
+            manager.wait(record.id, 30)
+        manager.close()

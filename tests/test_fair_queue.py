@@ -15,30 +15,18 @@ from engine.runs.manager import RunManager
 from engine.runs.run_queue import REQUEUED_MESSAGE, RunQueue, SessionFull
 from engine.runs.store import RunStore
 from engine.runs.store_schema import RELEASED_STATUS
-from tests.test_run_queue import LONG, MLP, SHORT, XOR, fork_server, running, stop_and_wait  # noqa: F401
+from tests.test_run_queue import (  # noqa: F401 (fixtures)
+    LONG,
+    MLP,
+    SHORT,
+    XOR,
+    fork_server,
+    running,
+    stop_and_wait,
+)
 
 GRACE = 0.3  # seconds: a test-small pause grace
 ADDRESS = "203.0.113.7"  # a documentation address (RFC 5737)
-
-
-@pytest.fixture
-def make_manager(tmp_path):
-    """RunManager(**settings) on a fresh store; every manager closed and every run stopped after."""
-    made = []
-
-    def make(**settings) -> RunManager:
-        manager = RunManager(RunStore(settings.pop("root", tmp_path)), **settings)
-        made.append(manager)
-        return manager
-
-    yield make
-    for manager in made:
-        for record in manager.store.list_runs():
-            if record.active:
-                manager.stop(record.id)
-        for record in manager.store.list_runs():
-            manager.wait(record.id, 30)
-        manager.close()
 
 
 def steps_of(manager: RunManager, run_id: str) -> list[int]:

@@ -37,26 +37,6 @@ def fork_server(tmp_path_factory):
     manager.close()
 
 
-@pytest.fixture
-def make_manager(tmp_path):
-    """RunManager(workers, per_session) on a fresh store; every manager closed and every run stopped after."""
-    made = []
-
-    def make(workers: int, per_session: int = 2, root=None) -> RunManager:
-        manager = RunManager(RunStore(root or tmp_path), workers=workers, per_session=per_session)
-        made.append(manager)
-        return manager
-
-    yield make
-    for manager in made:
-        for record in manager.store.list_runs():
-            if record.active:
-                manager.stop(record.id)
-        for record in manager.store.list_runs():
-            manager.wait(record.id, 30)
-        manager.close()
-
-
 class SlotWatch:
     """Samples every few ms in a thread: the most runs seen holding a worker and running at once in the store,
     and the most of the manager's worker processes alive."""
