@@ -42,6 +42,7 @@ MAX_EPOCHS = 100_000  # the Train page's cap too; far more is a run that never e
 MAX_BATCH_SIZE = 65_536  # the Train page's cap too; a larger batch than the training set is the whole set anyway
 MAX_LOG_EVERY = 1_000_000  # steps between step events
 SOM_SIGMA_RANGE = (1e-3, 1e6)  # grid units: below 1e-3 only the BMU moves (as at 1e-3); no grid is wider than 1e6
+MAX_THREADS = 1024  # torch's intra-op threads; far more than any machine's cores only oversubscribes
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class TrainConfig:
     label_fraction: float = 1.0  # the share of labelled training rows the supervised phase uses (stratified)
     input_noise: float = 0.0  # autoencoders: the share of input values set to 0 before encoding (denoising)
     sparsity: float = 0.0  # autoencoders: the weight of the L1 penalty on the code (the narrowest node)
+    threads: int | None = None  # torch's intra-op threads; None: chosen from work size and free cores (engine.threads)
 
     def problems(self) -> list[str]:
         """Everything wrong with this config, one line each; [] when it can be trained."""
@@ -139,6 +141,7 @@ FIELD_KINDS = {
     "label_fraction": "number",
     "input_noise": "number",
     "sparsity": "number",
+    "threads": "int?",
 }
 KIND_CHECKS = {
     "str": (lambda v: isinstance(v, str), "a string"),
@@ -221,6 +224,7 @@ def _rule_limits(c: TrainConfig) -> list[tuple[str, bool, str]]:
         ("label_fraction", 0 < c.label_fraction <= 1, "in (0, 1]"),
         ("input_noise", 0 <= c.input_noise < 1, "in [0, 1)"),
         ("sparsity", 0 <= c.sparsity <= MAX_LR, f"in [0, {MAX_LR:g}]"),
+        ("threads", c.threads is None or 1 <= c.threads <= MAX_THREADS, f"in [1, {MAX_THREADS}] (or null: chosen)"),
     ]
 
 
