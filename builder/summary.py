@@ -46,7 +46,9 @@ def summary_json(a: Analysis) -> dict:
 
 
 def memory_estimate(a: Analysis, batch_size: int) -> dict[str, int]:
-    """Bytes for weights (+ gradients and two Adam moments when training) and forward activations; of these,
+    """Bytes for weights (+ gradients and two Adam moments when training) and forward activations: an estimate of
+    what the backward pass keeps, every node's output once plus what multi-step ops keep inside (INNER_VALUES);
+    tests/test_memory_figures.py holds it within [1/4, 2] of what autograd saves for every template. Of these,
     `recurrent_steps` is what Recurrent cells keep for the backward pass, step by step (included in
     `activations`)."""
     weights = a.total_params * BYTES_PER_FLOAT
@@ -56,11 +58,65 @@ def memory_estimate(a: Analysis, batch_size: int) -> dict[str, int]:
 
 
 def _activation_values(a: Analysis) -> int:
-    """Values the forward pass holds per sample: every node's output, a block use's through its body's, and a
-    Recurrent's cell's once per step and direction (_cell_steps)."""
+    """Values the forward pass holds per sample: every node's output, a block use's through its body's, a
+    Recurrent's cell's once per step and direction (_cell_steps), and what RNN/GRU/LSTM/attention/Maxout nodes keep
+    inside (_inner_values)."""
     passed_on = set(a.input_ids + a.output_ids) if a.body else set()  # the use's input and output, counted outside
     own = sum(numel(shape) for node_id, shape in a.shapes.items() if node_id not in a.uses.keys() | passed_on)
-    return own + sum(_activation_values(use.body) for use in a.uses.values()) + _cell_steps(a)
+    return own + sum(_activation_values(use.body) for use in a.uses.values()) + _cell_steps(a) + _inner_values(a)
+
+
+def _inner_values(a: Analysis) -> int:
+    """Values per sample that ops built from several steps keep inside, beyond their output (counted as a node's):
+    see INNER_VALUES."""
+    ops = {n.id: n.op for n in a.spec.nodes}
+    return sum(
+        INNER_VALUES[ops[node_id]](a.params[node_id], a.in_shapes(node_id)[0])
+        for node_id in a.shapes
+        if ops.get(node_id) in INNER_VALUES and a.in_shapes(node_id)
+    )
+
+
+def _recurrent_inner(per_hidden: int):
+    """Per layer, direction and step: the step's input and `per_hidden` values per hidden unit (its equations'
+    gates and states; see INNER_VALUES)."""
+
+    def count(p: dict, in_shape: tuple) -> int:
+        steps, h, dirs = in_shape[0], p["hidden_size"], directions(p)
+        widths = [in_shape[-1]] + [h * dirs] * (p["num_layers"] - 1)
+        return sum(steps * dirs * (width + per_hidden * h) for width in widths)
+
+    return count
+
+
+def _attention_inner(p: dict, in_shape: tuple) -> int:
+    """Queries, keys, values and the heads' joined result ([steps, embed] each), and the softmax's normaliser per
+    head and step (the fused attention keeps that, not the [steps, steps] weights)."""
+    steps, embed = in_shape
+    heads = p.get("num_heads", p.get("nhead"))
+    return 4 * steps * embed + heads * steps
+
+
+def _encoder_inner(p: dict, in_shape: tuple) -> int:
+    """The attention's, then the two residual sums and the first norm's output ([steps, embed] each), the
+    feed-forward's hidden layer [steps, dim_feedforward], and each norm's mean and spread per step."""
+    steps, embed = in_shape
+    return _attention_inner(p, in_shape) + 3 * steps * embed + steps * p["dim_feedforward"] + 4 * steps
+
+
+# Op -> values per sample it keeps for the backward pass beyond its output, by its equations (checked against what
+# torch's CPU kernels keep in tests/test_memory_figures.py): an RNN step keeps its new state (1 per hidden unit), a
+# GRU step its three gates, the candidate's two halves and the states before and after (7), an LSTM step its four
+# gates before and after their nonlinearity and the cell state, its tanh and the output (11); a Maxout the
+# `pieces` values it takes the largest of.
+INNER_VALUES = {
+    "RNN": _recurrent_inner(1),
+    "GRU": _recurrent_inner(7),
+    "LSTM": _recurrent_inner(11),
+    "MultiheadAttention": _attention_inner,
+    "TransformerEncoderLayer": _encoder_inner,
+    "Maxout": lambda p, in_shape: p["pieces"] * p["out_features"] * (numel(in_shape) // in_shape[-1]),
+}
 
 
 def sequence_steps(a: Analysis, node_id: str) -> int:
