@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -191,13 +192,42 @@ def test_auto_layout_and_clear(at):
     assert any("no Input" in m.value for m in at.markdown)
 
 
+MEMORY_LINE = re.compile(
+    r"weights ([\d,.]+) MB · with gradients and Adam state ([\d,.]+) MB\s+activations at batch ([\d,]+): about "
+    r"([\d,.]+) MB"
+)
+
+
+def memory_figures(at: AppTest) -> tuple[float, float, int, float]:
+    """(weights MB, with training state MB, batch, activations MB) as the summary shows them."""
+    (found,) = [m for m in (MEMORY_LINE.search(md.value) for md in at.markdown) if m]
+    weights, with_state, batch, activations = (v.replace(",", "") for v in found.groups())
+    return float(weights), float(with_state), int(batch), float(activations)
+
+
+def set_batch(at: AppTest, batch: int) -> None:
+    next(w for w in at.number_input if w.label == "batch size").set_value(batch).run()
+    assert not at.exception
+
+
 def test_summary_table_totals_and_memory_follow_the_batch_size(at):
     (table,) = at.dataframe
     assert list(table.value["node"]) == ["x", "fc1", "relu", "fc2"]
     assert list(table.value["parameters"]) == [0, 48, 0, 34]
     assert any("82 parameters" in m.value for m in at.markdown)
-    next(w for w in at.number_input if w.label == "batch size").set_value(1000).run()
-    assert any("activations at batch 1000" in m.value for m in at.markdown)
+    # by hand: x 2 + fc1 16 + relu 16 + fc2 2 = 36 float32 values per sample, 144 bytes
+    set_batch(at, 100_000)
+    weights, with_state, batch, activations = memory_figures(at)
+    assert (batch, activations) == (100_000, round(144 * 100_000 / 2**20, 2)) == (100_000, 13.73)
+    set_batch(at, 1_000_000)
+    assert memory_figures(at) == (weights, with_state, 1_000_000, round(144 * 1_000_000 / 2**20, 2))
+    assert memory_figures(at)[3] / activations == pytest.approx(10, abs=0.005)  # ten times the batch: ten times
+    # weights: fc1 out_features 100,000 gives 2*100,000 + 100,000 + 100,000*2 + 2 = 500,002 float32 parameters;
+    # with a gradient and two Adam moments each, four times as many bytes
+    click_node(at, "fc1")
+    next(w for w in at.number_input if w.label == "out_features *").set_value(100_000).run()
+    assert not at.exception
+    assert memory_figures(at)[:2] == (round(500_002 * 4 / 2**20, 2), round(4 * 500_002 * 4 / 2**20, 2)) == (1.91, 7.63)
 
 
 def test_save_button_offers_the_spec_as_json(at):

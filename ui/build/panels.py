@@ -93,7 +93,8 @@ def draw_summary(analysis: Analysis) -> None:
         f"**{analysis.total_params:,} parameters**  \n"
         f"weights {_megabytes(memory['weights'])} · with gradients and Adam state "
         f"{_megabytes(memory['weights'] + memory['training_state'])}  \n"
-        f"activations at batch {int(batch)}: {_megabytes(memory['activations'])} (forward pass"
+        f"activations at batch {int(batch)}: about {_megabytes(memory['activations'])} (an estimate of what "
+        "training keeps from the forward pass"
         + (
             f"; {_megabytes(memory['recurrent_steps'])} of it kept by recurrent cells, step by step"
             if memory["recurrent_steps"]
