@@ -80,6 +80,11 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     train.add_argument("--log-every", type=int, help="steps between step lines in --json output")
+    train.add_argument(
+        "--threads",
+        type=int,
+        help="torch's threads (default: chosen from the network's size and the free cores; the start line says why)",
+    )
     train.add_argument("--out", help="write the run bundle (spec, config, weights, meta) to this directory")
     train.add_argument("--json", action="store_true", help="one JSON object per line")
     add_rule_arguments(train)  # --trainer and the learning rules' settings (engine/cli/train_cmd.py)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from builder.templates import TEMPLATES
 from engine.cli.files import csv_problem, out_problem
 from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OK, load_spec_or_report, run_or_report
+from engine.threads import applied, apply_threads, threads_for_spec
 from engine.train.config import RULE_SETTINGS, SOM_DECAYS, SOM_MODES, TRAINERS, TrainConfig
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ FLAG_FIELDS = (
     "log_every",
     "deterministic",
     "amp",
+    "threads",
     *RULE_FLAGS,
 )
 
@@ -122,12 +124,13 @@ def _run(run: PreparedRun, as_json: bool) -> dict:
         "val_samples": trainer.dataset.n_val,
         "trainer": trainer.name,
         "why": run.choice.reason if run.choice is not None else "",
+        **applied().event(),  # torch's threads and why (engine.threads)
     }
     print(
         _json_line(head)
         if as_json
         else f"{trainer.device_message}; {head['train_samples']} training and "
-        f"{head['val_samples']} validation samples of '{run.config.dataset}'; {head['why']}",
+        f"{head['val_samples']} validation samples of '{run.config.dataset}'; {head['why']}; {head['threads_why']}",
         flush=True,
     )
     for event in trainer.run():
@@ -153,6 +156,7 @@ def cmd_train(args) -> int:
     from engine.train.device import out_of_memory
     from engine.train.pipeline import prepare_run
 
+    apply_threads(threads_for_spec(spec, config, setting_name="--threads"))  # before any torch work
     run = run_or_report(lambda: prepare_run(spec, config))
     if run is None:
         return EXIT_BAD_INPUT
