@@ -15,6 +15,7 @@ import time
 
 from builder.spec import GraphSpec, parse_spec
 from engine.errors import ConfigError, SpecInvalid
+from engine.threads import apply_threads, choose_threads, read_cores, threads_for_spec
 from engine.train.config import TrainConfig
 
 
@@ -37,14 +38,18 @@ def autograd_job(args: dict) -> dict:
     from engine.probes.autograd_graph import DEFAULT_SAMPLES, autograd_graph
 
     spec, config = spec_from(args["spec"]), config_from(args["config"])
-    return autograd_graph(spec, config, int(args.get("samples", DEFAULT_SAMPLES))).to_dict()
+    samples = int(args.get("samples", DEFAULT_SAMPLES))
+    apply_threads(threads_for_spec(spec, dataclasses.replace(config, batch_size=samples)))  # the step's batch
+    return autograd_graph(spec, config, samples).to_dict()
 
 
 def preflight_job(args: dict) -> dict:
     """{"spec", "config"} -> the fields of engine.runs.manager.Readiness."""
     from engine.runs.manager import preflight
 
-    return dataclasses.asdict(preflight(spec_from(args["spec"]), config_from(args["config"])))
+    spec, config = spec_from(args["spec"]), config_from(args["config"])
+    apply_threads(threads_for_spec(spec, config))
+    return dataclasses.asdict(preflight(spec, config))
 
 
 def export_job(args: dict) -> dict:
@@ -53,6 +58,7 @@ def export_job(args: dict) -> dict:
     from engine.export.exporter import export_bundle
     from engine.export.formats import FORMATS
 
+    apply_threads(choose_threads(None, read_cores))  # the bundle's size is not read here: one thread
     report = export_bundle(args["bundle"], FORMATS, make_zip=True)
     return {"name": report.name, "ok": report.ok}
 

@@ -27,8 +27,6 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from builder.limits import limits
 from builder.spec import parse_spec
 from engine.child_limits import GiB
@@ -39,6 +37,7 @@ from engine.runs.checkpoint import carry_optimizer_state, carry_weights, checkpo
 from engine.runs.store import RunRecord, RunStore
 from engine.runs.worker_loop import RunLoop
 from engine.runs.worker_memory import is_allocation_failure, worker_limit
+from engine.threads import ThreadChoice, apply_threads, choose_threads, read_cores, threads_for_spec
 from engine.train.config import TrainConfig
 from engine.train.pipeline import PreparedRun, prepare_run
 
@@ -68,17 +67,19 @@ def worker_main(
     options = options or WorkerOptions()
     store = RunStore(runs_root)
     log = _log_to_file(store, run_id)
-    torch.set_num_threads(worker_threads())
     loop, words = None, ""
     try:
         record = store.get(run_id)
         assert record is not None, f"run {run_id} is not in the store at {runs_root}"
+        threads = apply_threads(_threads(record))  # before any torch work, and before the memory limit counts them
+        print(f"torch threads: {threads.threads} ({threads.why})", flush=True)
         limit = worker_limit(record.spec, record.config, options.memory_budget)
         if limit is not None:
             limit.apply()
             words = limit.words
             print(f"memory limit: {words} above {limit.base / GiB:.2f} GB mapped at the start", flush=True)
         prepared, kept = _prepare(store, record, weights_from, resume)
+        prepared.trainer.device_message += f"; {threads.why}"  # the run's start message in the store says it
         loop = RunLoop(store, record, prepared, _probes(prepared, probes), kept, options.pause_grace_s, words)
         signal.signal(signal.SIGTERM, lambda signum, frame: loop.request_shutdown())
         loop.run()
@@ -97,17 +98,24 @@ def worker_main(
         log.flush()
 
 
-def worker_threads() -> int:
-    """Torch threads for a worker: OMP_NUM_THREADS when set, else an equal share, among the run queue's
-    workers (NETCANVAS_MAX_WORKERS), of every core but one, which is left to the app (its server and the page
-    it serves). Measured on 2 cores with the page open, a worker on torch's default
-    of 2 threads ran the XOR MLP at 66 steps/s against 644 on 1 thread: a thread pool that has to share its
-    cores stalls at every parallel region."""
-    if os.environ.get("OMP_NUM_THREADS"):
-        return max(1, torch.get_num_threads())
+def worker_share() -> int:
+    """The most threads a worker's automatic choice may take: an equal share, among the run queue's workers
+    (NETCANVAS_MAX_WORKERS), of every core but one, which is left to the app (its server and the page it
+    serves). Workers that start together each see the cores free, so the share, not the reading, keeps them
+    apart. Measured on 2 cores with the page open, a worker on torch's default of 2 threads ran the XOR MLP at
+    66 steps/s against 644 on 1 thread: a thread pool that has to share its cores stalls at every parallel region."""
     spare = max(1, (os.cpu_count() or 1) - 1)
-    share = max(1, spare // max(1, limits().max_workers))  # the run queue's workers split the spare cores
-    return min(torch.get_num_threads(), share)
+    return max(1, spare // max(1, limits().max_workers))
+
+
+def _threads(record: RunRecord) -> ThreadChoice:
+    """engine.threads' choice for the run: its threads setting, else from its size and the free cores, at
+    most this worker's share (a stored spec or config that does not parse: one thread; _prepare reports it)."""
+    spec, _ = parse_spec(record.spec)
+    config, _ = TrainConfig.from_dict(record.config)
+    if spec is None or config is None:
+        return choose_threads(None, read_cores, cap=worker_share())
+    return threads_for_spec(spec, config, cap=worker_share())
 
 
 def _log_to_file(store: RunStore, run_id: str):
