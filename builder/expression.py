@@ -31,10 +31,13 @@ class ParseError:
     column: int  # 1-based
     expression: str
     hint: str = ""
+    says_where: bool = True  # False: the reason says where itself ("... the limit is 500 characters")
 
     @property
     def message(self) -> str:
-        return f"{self.reason} at column {self.column}" + (f": {self.hint}" if self.hint else "")
+        """One sentence (it follows "The expression cannot be read: " on the page)."""
+        where = f" at column {self.column}" if self.says_where else ""
+        return f"{self.reason}{where}" + (f": {self.hint}" if self.hint else "") + "."
 
     @property
     def caret(self) -> str:
@@ -253,9 +256,11 @@ def _unexpected(token: _Token) -> _Refusal:
 def parse_expression(text: str) -> Expression | ParseError:
     """The expression's graph, or a ParseError that points at the culprit; never raises on user input."""
     if len(text) > MAX_LENGTH:
-        return ParseError(
-            f"the expression is {len(text)} characters long", MAX_LENGTH + 1, text, f"at most {MAX_LENGTH}"
+        reason = (
+            f"it is {len(text):,} characters long and the limit is {MAX_LENGTH} characters; the text is kept for "
+            f"you to shorten (the caret marks character {MAX_LENGTH + 1})"
         )
+        return ParseError(reason, MAX_LENGTH + 1, text, says_where=False)
     if not text.strip():
         return ParseError("the expression is empty", 1, text, "type one, such as (x + y) * z")
     parser = _Parser([])

@@ -4,10 +4,12 @@ Backprop explorer; plain floats and `math`, checked against torch.autograd in te
     traced = trace(parsed, {"x": -2, "y": 5, "z": 4}, upstream=1.0)   # a Trace, or a TraceError naming the node
     shown = snapshot(traced, step)                       # what is known after `step` of traced.total steps
 
-Gradients: a node's gradient is the sum over the edges leaving it of (local derivative x the gradient of the
-edge's target), so a repeated variable (x * x) collects one term per use. Ties follow torch: relu'(0) = 0; for
-max(a, b) with a == b each side gets half of the gradient; d(a ** b)/da is 0 where b == 0, d(a ** b)/db is 0
-where a == 0.
+Gradients: a node's gradient is the sum over the edges leaving it of what each edge carries back (its local
+derivative x the gradient of the edge's target), so a repeated variable (x * x) collects one term per use.
+Each edge follows torch.autograd's formula and conventions (builder/expression_maths.py; compared with torch
+over thousands of generated expressions in tests/test_expression_torch.py). The explorer refuses an
+expression where a node's value or a variable's gradient is not a finite number; an operation's gradient may be
+inf or nan on the way back where torch's is too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 from builder.expression import Expression, Node
+from builder.expression_maths import apply, computed, edge_gradient
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class Snapshot:
 
 
 def format_value(value: float) -> str:
+    if not math.isfinite(value):
+        return "nan (not defined)" if math.isnan(value) else "∞" if value > 0 else "-∞"
     size = abs(value)
     if size == 0:
         return "0.00"
@@ -74,55 +79,12 @@ def format_value(value: float) -> str:
 # --- forward and backward ------------------------------------------------------------------------------------
 
 
-def _sigmoid(a: float) -> float:
-    return 1.0 / (1.0 + math.exp(-a)) if a >= 0 else math.exp(a) / (1.0 + math.exp(a))
-
-
-def _apply(op: str, args: list[float]) -> float:
-    a, b = args[0], args[-1]
-    binary = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b}
-    unary = {"neg": lambda: -a, "exp": lambda: math.exp(a), "log": lambda: math.log(a), "tanh": lambda: math.tanh(a)}
-    others = {"**": lambda: math.pow(a, b), "sigmoid": lambda: _sigmoid(a), "relu": lambda: max(a, 0.0)}
-    others["max"] = lambda: a if a >= b else b
-    return {**binary, **unary, **others}[op]()
-
-
-def _local(op: str, args: list[float], result: float, port: int) -> float:
-    """d(result)/d(args[port])."""
-    a, b = args[0], args[-1]
-    if op == "*":
-        return args[1 - port]
-    if op == "/":
-        return 1.0 / b if port == 0 else -a / (b * b)
-    if op == "**" and port == 0:
-        if a == 0 and b < 1:
-            raise ZeroDivisionError  # torch: inf
-        return 0.0 if b == 0 else b * math.pow(a, b - 1)
-    if op == "**":
-        return 0.0 if a == 0 else result * math.log(a)
-    if op == "max":
-        mine, other = (a, b) if port == 0 else (b, a)
-        return 1.0 if mine > other else 0.5 if mine == other else 0.0
-    if op == "log":
-        return 1.0 / a
-    simple = {"+": 1.0, "-": 1.0 if port == 0 else -1.0, "neg": -1.0, "relu": 1.0 if a > 0 else 0.0, "exp": result}
-    return simple[op] if op in simple else result * (1.0 - result) if op == "sigmoid" else 1.0 - result * result
-
-
 def _why(error: Exception | None) -> str:
     if isinstance(error, ZeroDivisionError):
         return "divides by zero"
     if isinstance(error, ValueError):
-        return "is outside its function's domain (not a real number)"
-    return "overflows (not a finite number)"
-
-
-def _computed(function, *args) -> tuple[float, Exception | None]:
-    try:
-        result = function(*args)
-    except (ArithmeticError, ValueError) as error:
-        return math.nan, error
-    return result, None
+        return "is outside its function's domain (its value is not a real number)"
+    return "overflows (its value is not a finite number)"
 
 
 def _inputs_text(expr: Expression, node: Node, values: dict[str, float]) -> str:
@@ -130,25 +92,31 @@ def _inputs_text(expr: Expression, node: Node, values: dict[str, float]) -> str:
     return ", ".join(f"{expr.node(i).name} = {format_value(values[i])}" for i in named)
 
 
+def _at(expr: Expression, node: Node, values: dict[str, float]) -> str:
+    """' at x = 1.00, y = 2.00', or nothing for an operation on numbers only."""
+    inputs = _inputs_text(expr, node, values)
+    return f" at {inputs}" if inputs else ""
+
+
 def forward(expr: Expression, values: dict[str, float]) -> Forward | TraceError:
     """Every node's value, in topological order; a TraceError names a variable without a value or a node whose
-    value is not a finite number."""
+    value is not a finite number (the explorer shows every value, so it refuses any that is not one)."""
     missing = [name for name in expr.variables if name not in values]
     if missing:
-        return TraceError(f"no value for {', '.join(missing)}")
+        return TraceError(f"There is no value for {', '.join(missing)}.")
     out: dict[str, float] = {}
     for node in expr.nodes:
         if node.kind == "input":
             out[node.id] = float(values[node.name])
             if not math.isfinite(out[node.id]):
-                return TraceError(f"{node.name} = {values[node.name]} is not a finite number", node.id)
+                return TraceError(f"The value {node.name} = {values[node.name]} is not a finite number.", node.id)
             continue
         if node.kind == "constant":
             out[node.id] = float(node.value)
             continue
-        result, error = _computed(_apply, node.op, [out[i] for i in node.inputs])
+        result, error = computed(apply, node.op, [out[i] for i in node.inputs])
         if not math.isfinite(result):
-            return TraceError(f"{node.label} {_why(error)} at {_inputs_text(expr, node, out)}", node.id)
+            return TraceError(f"The operation {node.label} {_why(error)}{_at(expr, node, out)}.", node.id)
         out[node.id] = result
     return Forward(out)
 
@@ -166,9 +134,12 @@ def _incoming(expr: Expression, node_id: str) -> list[int]:
 
 
 def backward(expr: Expression, fwd: Forward, upstream: float = 1.0) -> Backward | TraceError:
-    """Gradients of the output times `upstream`, node by node in reverse topological order."""
+    """Gradients of the output times `upstream`, node by node in reverse topological order, by torch's formulas
+    (builder/expression_maths.py). An operation's gradient may be inf or nan on the way (relu(x) ** 0.5 at
+    x = -1: the power's derivative at 0 is inf, and relu blocks it, so x gets 0 as in torch); a variable's
+    gradient that is not a finite number is refused, naming the edge where it stopped being one."""
     if not math.isfinite(upstream):
-        return TraceError(f"the upstream gradient {upstream} is not a finite number")
+        return TraceError(f"The upstream gradient {upstream} is not a finite number.")
     needs = depends_on_a_variable(expr)
     grads = {expr.output: float(upstream)} if expr.output in needs else {}
     local: dict[int, float] = {}
@@ -179,16 +150,37 @@ def backward(expr: Expression, fwd: Forward, upstream: float = 1.0) -> Backward 
         args = [fwd.values[i] for i in node.inputs]
         for k in _incoming(expr, node.id):
             source = expr.edges[k].source
-            if source not in needs:
-                continue
-            d, error = _computed(_local, node.op, args, fwd.values[node.id], expr.edges[k].port)
-            local[k], flowing[k] = d, d * grads[node.id]
-            grads[source] = grads.get(source, 0.0) + flowing[k]
-            if not (math.isfinite(flowing[k]) and math.isfinite(grads[source])):
-                name = expr.node(source).name
-                where = _inputs_text(expr, node, fwd.values)
-                return TraceError(f"the gradient of {node.label} by {name} {_why(error)} at {where}", node.id)
-    return Backward(float(upstream), grads, local, flowing)
+            if source in needs:
+                local[k], flowing[k] = edge_gradient(
+                    node.op, args, fwd.values[node.id], expr.edges[k].port, grads[node.id]
+                )
+                grads[source] = grads.get(source, 0.0) + flowing[k]
+    result = Backward(float(upstream), grads, local, flowing)
+    bad = next((n for n in expr.nodes if n.kind == "input" and not math.isfinite(grads[n.id])), None)
+    return result if bad is None else TraceError(_not_finite(expr, fwd, result, bad), bad.id)
+
+
+def _not_finite(expr: Expression, fwd: Forward, bwd: Backward, variable: Node) -> str:
+    """Why the gradient by `variable` is not a finite number: from the variable towards the output, the first
+    edge that carries a value that is not finite although the gradient arriving at its target is finite."""
+    out = expr.node(expr.output).name
+    head = f"The gradient of {out} by {variable.name} is not a finite number ({bwd.grads[variable.id]})"
+    node_id = variable.id
+    while True:
+        leaving = [k for k, e in enumerate(expr.edges) if e.source == node_id and k in bwd.flowing]
+        bad = next((k for k in leaving if not math.isfinite(bwd.flowing[k])), None)
+        if bad is None:
+            name = expr.node(node_id).name
+            return f"{head}: the finite terms of the gradient by {name} add up to more than a float can hold."
+        target = expr.node(expr.edges[bad].target)
+        if math.isfinite(bwd.grads[target.id]):
+            source, d = expr.node(node_id).name, bwd.local[bad]
+            at = _at(expr, target, fwd.values)
+            if math.isfinite(d):
+                return f"{head}: what {target.label} passes back to {source} overflows{at}."
+            what = "infinite" if math.isinf(d) else "not defined"
+            return f"{head}: the derivative of {target.label} by {source} is {what}{at}."
+        node_id = target.id
 
 
 def trace(expr: Expression, values: dict[str, float], upstream: float = 1.0) -> Trace | TraceError:
@@ -244,5 +236,8 @@ def describe_step(tr: Trace, shown: Snapshot) -> str:
         if k in shown.local:
             source = expr.node(expr.edges[k].source).name
             d, passed = format_value(shown.local[k]), format_value(shown.flowing[k])
-            parts.append(f"∂{node.name}/∂{source} = {d}, so {source} gets {d} · {grad} = {passed}")
+            if math.isfinite(shown.grads[node.id]) or shown.local[k] != 0:
+                parts.append(f"∂{node.name}/∂{source} = {d}, so {source} gets {d} · {grad} = {passed}")
+            else:  # torch's convention: a blocked edge passes nothing back, whatever arrives
+                parts.append(f"∂{node.name}/∂{source} = {d}: the edge is blocked, so {source} gets 0 (as in torch)")
     return f"back through {node.label}: " + "; ".join(parts)

@@ -112,17 +112,43 @@ def test_a_bad_expression_shows_where_and_nothing_else():
     at = open_page()
     at.text_input(key="bp_expr").set_value("x + y @ z").run()
     message = at.error[0].value
-    assert "unexpected '@' at column 7" in message and "x + y @ z\n      ^" in message
+    assert message.startswith("The expression cannot be read: unexpected '@' at column 7.\n")
+    assert "x + y @ z\n      ^" in message
     assert not at.dataframe and not at.get("plotly_chart")
     at.text_input(key="bp_expr").set_value("open(x)").run()
-    assert "unknown function 'open' at column 1" in at.error[0].value
+    assert "unknown function 'open' at column 1: the functions are" in at.error[0].value
 
 
-def test_a_value_that_overflows_names_the_node():
+def test_a_value_that_overflows_names_the_node_in_a_whole_sentence():
     at = open_page()
     at.text_input(key="bp_expr").set_value("exp(x) * y").run()
     field(at, "x").set_value(1000.0).run()
-    assert "q = exp(x) overflows" in at.error[0].value and not at.dataframe
+    expected = "The operation q = exp(x) overflows (its value is not a finite number) at x = 1000.00."
+    assert at.error[0].value == expected and not at.dataframe
+    at.text_input(key="bp_expr").set_value("exp(1000) * x").run()
+    assert at.error[0].value == "The operation q = exp(1000) overflows (its value is not a finite number)."
+
+
+def test_a_pasted_expression_over_the_limit_is_kept_and_refused_with_the_limit():
+    at = open_page()
+    pasted = ("x * y + " * 250)[:2000]
+    at.text_input(key="bp_expr").set_value(pasted).run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="bp_expr").value == pasted and not at.text_input(key="bp_expr").max_chars
+    assert at.error[0].value.startswith(
+        "The expression cannot be read: it is 2,000 characters long and the limit is 500 characters; the text is "
+        "kept for you to shorten"
+    )
+    assert at.query_params["expr"] != pasted  # the URL keeps the last expression within the limit
+
+
+def test_torchs_conventions_on_the_page():
+    at = open_page()
+    at.text_input(key="bp_expr").set_value("relu(x) ** 0.5").run()
+    field(at, "x").set_value(-1.0).run()
+    click(at, "bp_run_all")
+    assert not at.error and table(at)["x"] == (-1, 0)
+    assert "∂f/∂x = 0.00" in at.success[0].value
 
 
 def test_a_reload_keeps_the_expression_from_the_url():

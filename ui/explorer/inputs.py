@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from builder.expression import FUNCTIONS, ParseError
+from builder.expression import FUNCTIONS, MAX_LENGTH, ParseError
 from ui.explorer.state import (
     EXPR_KEY,
     PRESETS,
@@ -21,13 +21,15 @@ from ui.explorer.state import (
 FIELDS_PER_ROW = 6
 EXPRESSION_HELP = (
     "Numbers, variable names, + - * /, powers (** or ^), unary minus, brackets and the functions "
-    f"{', '.join(FUNCTIONS)} (max takes two arguments). Nothing else is run: the text is parsed, never evaluated."
+    f"{', '.join(FUNCTIONS)} (max takes two arguments), at most {MAX_LENGTH} characters. Nothing else is run: "
+    "the text is parsed, never evaluated."
 )
 
 
 def draw_expression() -> str:
-    """The expression's text field and a row of preset buttons; returns the text."""
-    text = st.text_input("Expression", key=EXPR_KEY, help=EXPRESSION_HELP, max_chars=500)
+    """The expression's text field and a row of preset buttons; returns the text. The field takes text of any
+    length (a browser's limit on a field drops a longer paste whole), and the parser refuses one over the limit."""
+    text = st.text_input("Expression", key=EXPR_KEY, help=EXPRESSION_HELP)
     columns = st.columns([1] * len(PRESETS) + [2], vertical_alignment="center")
     for k, (column, preset) in enumerate(zip(columns, PRESETS)):
         column.button(

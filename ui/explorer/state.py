@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from builder.expression import MAX_LENGTH
+
 EXPR_KEY, TEXT_KEY, VALUES_KEY = "bp_expr", "bp_text", "bp_values"
 UPSTREAM_KEY, UPSTREAM_VALUE_KEY = "bp_upstream", "bp_upstream_value"
 STEP_KEY, STEP_FOR_KEY, VAR_PREFIX, GENERATION_KEY = "bp_step", "bp_step_for", "bp_var_", "bp_generation"
@@ -54,9 +56,10 @@ def start() -> None:
 
 
 def keep_expression(text: str) -> None:
-    """Put the expression in the URL (no rerun) and keep a copy that outlives the text field."""
+    """Put the expression in the URL (no rerun; not one over the parser's limit) and keep a copy that outlives
+    the text field."""
     st.session_state[TEXT_KEY] = text
-    if st.query_params.get(EXPR_PARAM) != text:
+    if len(text) <= MAX_LENGTH and st.query_params.get(EXPR_PARAM) != text:
         st.query_params[EXPR_PARAM] = text
 
 
