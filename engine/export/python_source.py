@@ -158,7 +158,8 @@ def is_custom_layer(cls: type) -> bool:
 
 
 def _custom_classes(gm: fx.GraphModule) -> list[type]:
-    used = {type(m) for m in gm.modules() if is_custom_layer(type(m))}
+    used = {getattr(type(m), "written_as", type(m)) for m in gm.modules()}  # a FusedRecurrent is written as Recurrent
+    used = {cls for cls in used if is_custom_layer(cls)}
     source_order = list(vars(layers).values())
     return sorted(used, key=source_order.index)
 
