@@ -16,7 +16,7 @@ from engine.runs.store import RunStore
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run
 from tests.helpers import chain
-from ui.train.live_view import shown_epoch
+from ui.train.live_view import shown_epochs
 
 MLP = TEMPLATES["mlp_iris"].spec()
 IRIS = TrainConfig(dataset="iris", batch_size=16, epochs=3, device="cpu", lr=0.01)  # 120 training rows: 8 steps
@@ -77,8 +77,10 @@ def test_a_stopped_run_names_the_epoch_and_step_its_counter_shows(manager):
     manager.wait(run, 60, until=lambda r: r.status == "running" and r.progress.get("step", 0) > 130)
     manager.stop(run)
     stopped = manager.wait(run, 30)
-    step, epoch = map(int, re.search(r"at step (\d+) \(epoch (\d+)\)", stopped.message).groups())
-    assert stopped.progress["step"] == step and shown_epoch(stopped) == epoch
+    found = re.search(r"at step (\d+) in epoch ([\d,]+) \(([\d,]+) / ([\d,]+) epochs done\)", stopped.message)
+    step, inside, done, total = (int(g.replace(",", "")) for g in found.groups())
+    assert stopped.progress["step"] == step and stopped.progress["epoch"] == done == inside - 1 and total == 1000
+    assert shown_epochs(stopped.progress) == f"{done:,} / 1,000"  # the Run tab's counter: the message's number
     assert step <= stopped.progress["total_steps"] == 1000 * 120
 
 

@@ -172,7 +172,7 @@ def test_edit_and_continue_keeps_the_trained_layers_and_says_so():
     at.session_state["build_editor"].load(edited, "the edited network")  # as if drawn on the Build page
     at.run()
     set_number(at, "ts_epochs", 4)
-    assert "Continue training would go from epoch 3 to 4" in texts(at)
+    assert "Continue training would run 2 more epochs (to 4)" in texts(at)
     at.button(key="train_continue").click().run()
     assert "kept the trained weights of fc1, fc2; initialised fresh: fc_mid (new node)" in texts(at)
     wait_for(at, lambda a: run_status(a) == "finished")
@@ -318,8 +318,8 @@ def test_a_paused_run_shows_no_speed_and_resume_shows_running_on_the_next_draw()
     assert [b.key for b in at.button if b.key in ("train_pause", "train_resume")] == ["train_pause"]
     at.button(key="train_stop").click().run()
     wait_for(at, lambda a: run_status(a) == "stopped")
-    epoch, step = metric(at, "Epoch").split(" / ")[0], metric(at, "Step").replace(",", "")
-    assert f"at step {step} (epoch {epoch})" in texts(at)  # the counter and the stop message agree
+    epochs, step = metric(at, "Epochs"), metric(at, "Step").replace(",", "")
+    assert f"at step {step}" in texts(at) and f"({epochs} epochs done)" in texts(at)  # counter and message agree
 
 
 def test_a_pause_that_lands_while_the_page_draws_still_brings_the_resume_button(monkeypatch):

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import torch
 
-from builder.datasets import CSV_PREFIX
+from builder.datasets import CSV_PREFIX, DATASETS
 from builder.limits import limits
 from builder.spec import GraphSpec
 from builder.validate import analyze
@@ -68,6 +68,7 @@ from engine.runs.worker import WorkerOptions, worker_main
 from engine.train.config import TrainConfig
 from engine.train.device import pick_device
 from engine.train.pipeline import analysis_for_training, fitted_dataset, objective_of, planned_epochs_of
+from engine.train.rule_card import continue_terms, layers_of, run_cards, stored_config
 
 PRELOAD = ["engine.runs.worker", "sklearn.datasets", "torch._dynamo"]  # torch.optim imports torch._dynamo lazily: 3 s
 STALE_SECONDS = 600.0  # a run whose worker is not ours and has said nothing for this long is given up
@@ -119,12 +120,20 @@ def _refusal(record: RunRecord, spec: GraphSpec, config: TrainConfig, plan: Carr
     trained, _ = TrainConfig.from_dict(record.config)
     if trained is not None and data_of(trained) != data_of(config):
         return f"it was trained on {data_name(trained)}, and the settings say {data_name(config)}"
-    epoch = int(record.progress.get("epoch", 0))
-    if planned_epochs_of(spec, config) <= epoch:  # a DBN or DSN counts the epochs of all its phases
-        return f"epochs must be more than the {epoch} already trained to continue; got {config.epochs}"
+    _, why_not = continue_terms_of(spec, config, int(record.progress.get("epoch", 0)))
+    if why_not:  # in the rule's terms: a DBN's fine-tuning epochs, a DSN's epochs per module
+        return why_not
     if not plan.kept:
         return f"no node of this network would keep its trained weights ({plan.summary()})"
     return ""
+
+
+def continue_terms_of(spec: GraphSpec, config: TrainConfig, done: int) -> tuple[str, str]:
+    """(what continuing `done` whole epochs in would train, "") or ("", why not): engine.train.rule_card."""
+    analysis = analyze(spec)
+    raw = config.to_dict()
+    n_classes = DATASETS[config.dataset].n_classes if config.dataset in DATASETS else None
+    return continue_terms(run_cards(analysis, raw)[0], raw, layers_of(analysis, n_classes), done)
 
 
 def available_devices() -> list[str]:
@@ -488,7 +497,7 @@ class RunManager:
             message,
             launch,
             spec=spec.to_dict(),
-            config=config.to_dict(),
+            config=stored_config(spec.to_dict(), config.to_dict()),  # the settings its rule reads
             ended=None,
             progress=to_json(progress),  # requeue's columns go in as they are
         )

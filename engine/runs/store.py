@@ -48,6 +48,7 @@ from engine.runs.store_schema import (  # noqa: F401 (RunRecord, Row, Write, to_
     run_record,
     to_json,
 )
+from engine.train.rule_card import stored_config
 
 if TYPE_CHECKING:
     from engine.runs.store_recovery import StoreRecovery
@@ -231,6 +232,7 @@ class RunStore:
         """Make a run (status queued) and its folder with run.json inside the caller's `transaction()`;
         `client`: the tag of the address that started it (client_tag), never the address itself."""
         run_id, now = new_run_id(), time.time()
+        config = stored_config(spec, config)  # the settings its learning rule reads (engine.train.rule_card)
         write_run_file(self.run_dir(run_id), run_id, owner, now)
         conn.execute(
             "INSERT INTO runs (id, owner, created, updated, status, message, spec, config, ticket, launch, client) "
@@ -279,6 +281,8 @@ class RunStore:
         """Set the status (and message, and any of started, ended, pid, final, spec, config, progress, ticket,
         launch)."""
         assert status in STATUSES, f"unknown status {status!r}"
+        if columns.get("config") is not None and columns.get("spec") is not None:
+            columns["config"] = stored_config(columns["spec"], columns["config"])  # only what its rule reads
         values = {"status": status, "updated": time.time(), **columns}
         if message is not None:
             values["message"] = message

@@ -22,6 +22,7 @@ from engine.probes.step_probes import Snapshot, StepProbes
 from engine.runs.checkpoint import save_checkpoint
 from engine.runs.store import RunRecord, RunStore, Write
 from engine.runs.worker_memory import is_allocation_failure, limit_message
+from engine.train.counters import counter_text
 from engine.train.device import out_of_memory
 from engine.train.pipeline import PreparedRun
 
@@ -187,7 +188,7 @@ class RunLoop:
         self._pause_clock()
         self.checkpoint("paused")
         self.flush()
-        self.store.set_status(self.run_id, "paused", f"paused at step {self.trainer.step} (epoch {self._epoch()})")
+        self.store.set_status(self.run_id, "paused", f"paused {self._where()}")
         beat = paused_at = looked = time.perf_counter()
         while not self.shutdown:
             time.sleep(PAUSED_POLL_SECONDS)
@@ -216,9 +217,8 @@ class RunLoop:
     def _release(self) -> bool:
         """Give the worker slot up (the checkpoint written at the pause holds these weights): the run stays
         paused and continues from that checkpoint once resumed; False when a command came first."""
-        t = self.trainer
         message = (
-            f"paused at step {t.step} (epoch {self._epoch()}); its worker was released to the queue for a waiting "
+            f"paused {self._where()}; its worker was released to the queue for a waiting "
             "run, and Resume continues it from its checkpoint"
         )
         launch = {"weights_from": str(self.store.bundle_dir(self.run_id)), "resume": True}
@@ -236,13 +236,20 @@ class RunLoop:
     # --- writing ---------------------------------------------------------------------------------------
 
     def _epoch(self) -> int:
-        """The epoch the page's counter and every message name (1-based): the one in progress, or, for a run
-        that ended at an epoch's end, that epoch (one stopped part-way through epoch 269 is "at epoch 269",
-        one stopped right after epoch 268 "at epoch 268")."""
+        """The epoch a step snapshot belongs to (1-based): the one in progress, or, for a run that ended at an
+        epoch's end, that epoch."""
         t = self.trainer
         if self.ended and t.step <= self.epoch_end_step:
             return t.epoch
         return min(t.epoch + 1, t.total_epochs)
+
+    def _where(self) -> str:
+        """Where the run is, in the counters' terms: "at step 1234 in epoch 8,828 (8,827 / 40,000 epochs
+        done)", or "at step 1200 (8,827 / 40,000 epochs done)" at an epoch's end."""
+        t = self.trainer
+        inside = f" in epoch {self._epoch():,}" if t.step > self.epoch_end_step else ""
+        counter = counter_text(t.counts())
+        return f"at step {t.step}{inside} ({counter}{' done' if counter.endswith('epochs') else ''})"
 
     def _progress(self) -> dict:
         t = self.trainer
@@ -261,9 +268,13 @@ class RunLoop:
         eta = max(0, total - t.step) / rate if rate else None
         return {
             "step": t.step,
-            "epoch": t.epoch,  # epochs finished (a continued run counts on from here)
-            "current_epoch": self._epoch(),  # what the counter shows: the same number as the messages
+            "epoch": t.epoch,  # whole epochs finished: what every counter shows (engine.train.counters)
             "epochs": t.total_epochs,
+            "phases": t.counts(),  # per phase: label, layer, epochs, done
+            "counter": counter_text(t.counts()),  # "fine-tuning 7 / 15 · pretraining done 20 / 20"
+            "task": t.task,
+            "step_probes": self.step_probes is not None,  # whether Gradients and Activations can fill
+            "rule_views": bool(t.panels),  # whether the rule's own live views come
             "steps_per_epoch": per_epoch,
             "total_steps": total,
             "steps_per_s": rate,
@@ -327,7 +338,7 @@ class RunLoop:
         t = self.trainer
         if ending is None:
             why = "when the app shut down" if self.shutdown else "on request"
-            return "stopped", f"stopped {why} at step {t.step} (epoch {self._epoch()}); checkpoint saved"
+            return "stopped", f"stopped {why} {self._where()}; checkpoint saved"
         if ending["kind"] == "memory_limit":  # its checkpoint (written by _end) holds the last step's weights
             return "stopped", ending["message"]
         if ending["kind"] == "out_of_memory":  # stopped, not failed: a smaller batch can continue from here

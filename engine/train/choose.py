@@ -181,6 +181,17 @@ def trainer_issues(trainer: str, analysis: Analysis, n_classes: int | None) -> l
         return _dbn_issues(g)
     if trainer == "dsn":
         return _dsn_issues(g, n_classes, analysis)
+    return _backprop_issues(g)
+
+
+def _backprop_issues(g: Graph) -> list[Issue]:
+    """A SOM has no loss gradient: its units move by Kohonen's rule alone."""
+    for node in g.of_op("SOM"):
+        message = (
+            f"the SOM '{node}' has no loss gradient to descend (its units move by Kohonen's rule); "
+            "use trainer 'som' (or auto)"
+        )
+        return [_issue(node, "backprop", message)]
     return []
 
 

@@ -32,6 +32,7 @@ from torch import nn
 from engine.data.datasets import Dataset
 from engine.errors import ConfigError
 from engine.train.config import TrainConfig
+from engine.train.counters import counter_text, phase_counts
 from engine.train.device import pick_device
 from engine.train.losses import Sink
 
@@ -141,6 +142,10 @@ class TrainerBase:
     def batches_per_epoch(self) -> int:
         samples = len(self.x_train) - (1 if self.drop_single else 0)
         return max(1, math.ceil(samples / self.config.batch_size))
+
+    def counts(self) -> list[dict]:
+        """The whole epochs finished in each phase (engine.train.counters: one way of counting everywhere)."""
+        return phase_counts(self.plan(), self.epoch)
 
     @property
     def total_epochs(self) -> int:
@@ -331,5 +336,6 @@ class TrainerBase:
             "steps": self.step,
             "train_seconds": sum(e["train_seconds"] for e in self.history),
             "task": self.task,
+            "counter": counter_text(self.counts()),  # "fine-tuning 7 / 15 · pretraining done 20 / 20"
             **{k: last[k] for k in self.metric_names if k in last},
         }

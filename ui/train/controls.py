@@ -17,11 +17,12 @@ from builder.spec import GraphSpec
 from builder.validate import Analysis
 from engine.errors import NetCanvasError, SpecInvalid
 from engine.runs.checkpoint import CarryPlan
-from engine.runs.manager import Readiness
+from engine.runs.manager import Readiness, continue_terms_of
 from engine.runs.page_jobs import run_page_job
 from engine.runs.run_queue import SessionFull
 from engine.runs.store import RunRecord
 from engine.train.config import TrainConfig
+from engine.train.rule_card import RuleCard
 from ui.session_keep import without_server_paths
 from ui.train.page_state import clear_notice, manager, owner, show_run, tell
 from ui.train.run_view import place_text
@@ -125,8 +126,8 @@ def draw_controls(
     if record is not None and record.waiting:
         st.fragment(run_every=QUEUE_POLL_SECONDS)(_queue_place)(record.id)
     if offer is not None:
-        done = int(record.progress.get("epoch", 0))
-        st.caption(f"Continue training would go from epoch {done + 1} to {config.epochs}, and {offer.summary()}.")
+        what, _ = continue_terms_of(spec, config, int(record.progress.get("epoch", 0)))  # the counters' terms
+        st.caption(f"Continue training would run {what}, and {offer.summary()}.")
     elif why_not:
         st.caption(f"Continue training is not offered for run `{record.id}`: {why_not}. Train starts a new run.")
 
@@ -197,14 +198,21 @@ def _queue_place(run_id: str) -> None:
     st.info(place_text(place), icon=":material/hourglass_top:")
 
 
-def draw_readiness(ready: Readiness | None, problems: list[str], error: str | None) -> None:
+def draw_readiness(
+    ready: Readiness | None, problems: list[str], error: str | None, card: RuleCard | None = None
+) -> None:
+    """The problems, else the task line: classes only for a classification, the loss only for a rule that
+    reads one (engine.train.rule_card)."""
     for problem in problems:
         st.error(problem)
     if error:
         st.error(error)
     if ready is not None:
-        classes = f", {ready.n_classes} classes" if ready.n_classes else ""
+        classes = f", {ready.n_classes} classes" if ready.n_classes and ready.task == "classification" else ""
+        loss = f"; loss **{ready.loss}** (chosen for the output node '{ready.output}')"
+        if card is not None and not card.reads("loss"):
+            loss = ""
         st.caption(
-            f"Task **{ready.task}**{classes}; loss **{ready.loss}** (chosen for the output node '{ready.output}'); "
-            f"{ready.n_train} training and {ready.n_val} validation samples; device **{ready.device}**."
+            f"Task **{ready.task}**{classes}{loss}; {ready.n_train} training and {ready.n_val} validation samples; "
+            f"device **{ready.device}**."
         )

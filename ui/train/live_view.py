@@ -9,12 +9,16 @@ import time
 
 import streamlit as st
 
+from builder.spec import parse_spec
 from engine.runs.store import RunRecord
+from engine.train.counters import epochs_text
+from ui.build.editor_state import editor
 from ui.figures import training as figures
 from ui.train.network_view import draw_network
 from ui.train.page_state import manager, run_view
 from ui.train.probe_panels import GRADIENT_KINDS, draw_details
 from ui.train.replay import draw_replay
+from ui.train.rule_of_run import RunRule, run_rule
 from ui.train.rule_panels import draw_rule_curves, is_rule_run
 from ui.train.run_view import RunView, curves, gradient_warnings, latest_norms
 
@@ -22,6 +26,7 @@ POLL_SECONDS = 2.0  # the page's pace while a run is active (each poll redraws t
 DETAILS_POLL_SECONDS = 5.0
 GRADIENT_KEY = "train_grad_kind"
 POLL_TIMES_KEY = "train_poll_ms"
+RULES_KEY = "train_run_rules"
 FIRST_POLL_SECONDS = 0.5  # until the first loss is on the page
 QUEUED_POLL_SECONDS = 2.0  # a run waiting for a worker (20 waiting tabs at 0.5 s would cost 40 reruns/s)
 CHART_CONFIG = {"displaylogo": False}
@@ -48,6 +53,10 @@ def draw_run(record: RunRecord) -> None:
     another status reruns the page. Read again here, a pause that lands between the two reads would draw
     "paused" in the fragment under a Pause button that no poll would ever correct."""
     run_id = record.id
+    if never_started(record):  # stopped in the queue: nothing was trained, so no chart and no tabs
+        draw_status(record)
+        st.info("This run was stopped while it waited in the queue: it never started, so it has no curves.")
+        return
     waiting = record.active and not run_view(run_id).metrics
     every = (FIRST_POLL_SECONDS if waiting else POLL_SECONDS) if record.active else None
     if record.waiting:  # in the queue: nothing to draw until a worker takes it (its place polls in controls)
@@ -55,6 +64,44 @@ def draw_run(record: RunRecord) -> None:
     st.fragment(run_every=every)(_live)(run_id, record.active, waiting, record.status)
     draw_replay(record, run_view(run_id))  # a run that has ended: its snapshots step by step (read by _live)
     st.fragment(run_every=DETAILS_POLL_SECONDS if record.active else None)(_details)(run_id)
+
+
+def draw_other_network(record: RunRecord, network: str) -> None:
+    """The run on show was trained on another network: say which, with a button that puts it on Build."""
+    other = record.spec.get("name", "?")
+    own = any(r.spec.get("name") == network for r in manager().list_runs(record.owner))
+    st.warning(
+        f"The run shown, `{record.id}`, belongs to the network **{other}**, not to **{network}** on the Build "
+        "page" + ("." if own else ": this network has no run in this session yet.")
+    )
+    st.button(
+        f"Open {other} on the Build page",
+        key="train_open_other",
+        icon=":material/draw:",
+        on_click=_open_network,
+        args=(record,),
+        help="Puts the run's network on the canvas (untrained), so the Train page and its run match",
+    )
+
+
+def _open_network(record: RunRecord) -> None:
+    spec, _ = parse_spec(record.spec)
+    if spec is not None:
+        editor().load(spec, f"the network of run {record.id}")
+
+
+def never_started(record: RunRecord) -> bool:
+    """A run that ended (stopped) before a worker took it: no step, no progress."""
+    return not record.active and not record.progress.get("step") and record.started is None
+
+
+def run_rule_of(record: RunRecord) -> RunRule | None:
+    """The run's rule card and what it has, kept per run and progress keys (they decide the tabs)."""
+    cache = st.session_state.setdefault(RULES_KEY, {})
+    key = (record.id, record.progress.get("task"), record.progress.get("step_probes"))
+    if key not in cache:
+        cache[key] = run_rule(record)
+    return cache[key]
 
 
 def _live(run_id: str, polled: bool, waiting: bool, drawn_status: str) -> None:
@@ -68,12 +115,15 @@ def _live(run_id: str, polled: bool, waiting: bool, drawn_status: str) -> None:
     view = run_view(run_id)
     view.refresh(mgr)
     draw_status(record)
+    rule = run_rule_of(record)
+    if rule is not None:
+        st.caption(f"**Learning rule** · {rule.line}")
     left, right = st.columns(2, gap="medium")
     with left:
         _curves(view)
     with right:
-        if is_rule_run(view) and not view.steps:  # a learning rule's steps are no backward: nothing to colour by
-            st.caption("This learning rule takes no gradient steps through the graph; its views are under Live views.")
+        if rule is not None and "step_probes" not in rule.has:  # no sampled gradients: nothing to colour by
+            st.caption(f"The network is not coloured by gradients for this run. {rule.card.not_shown}")
         else:
             _graph(record, view)
     _poll_time(started)
@@ -96,7 +146,7 @@ def _details(run_id: str) -> None:
     if record is not None:
         view = run_view(run_id)
         view.refresh(mgr)
-        draw_details(view, st.session_state.get(GRADIENT_KEY) or "grad")
+        draw_details(view, st.session_state.get(GRADIENT_KEY) or "grad", run_rule_of(record))
 
 
 def _time(seconds: float | None) -> str:
@@ -115,13 +165,16 @@ def draw_status(record: RunRecord) -> None:
         return  # no epoch, step, speed or progress before a worker has started it
     running = record.status == "running"  # a paused run has no speed and no time left
     cols = st.columns([1.6, 1, 1, 1, 1])  # "2439 / 100000" needs the room: an equal fifth cut it to "2439 / 10…"
-    cols[0].metric("Epoch", f"{shown_epoch(record)} / {p.get('epochs', '–')}")
+    cols[0].metric("Epochs", shown_epochs(p))
     cols[1].metric("Step", f"{step:,}")
     rate = p.get("steps_per_s") if running else None if record.active else _average_rate(record.final or {})
     cols[2].metric("Steps per second", f"{rate:,.0f}" if rate else "–")
     cols[3].metric("Time left", _time(p.get("eta_s")) if running else "–")
     cols[4].metric("Training time", _time(p.get("active_s")))
     st.progress(min(1.0, step / total) if total else 0.0, text=f"step {step:,} of {total:,}" if total else None)
+    counter = epochs_text(p)
+    if not counter.endswith("epochs"):  # a run of several phases: each phase's count
+        st.caption(f"Epochs by phase: {counter}")
     if record.status == "failed":
         st.error(f"The run failed: {record.message}")
     elif record.status == "stopped" and "loss became" in record.message:
@@ -130,13 +183,12 @@ def draw_status(record: RunRecord) -> None:
         st.caption(record.message)
 
 
-def shown_epoch(record: RunRecord) -> int:
-    """The epoch the counter shows: the worker's `current_epoch`, the number its messages name ("stopped at
-    step 12100 (epoch 269)"); a run from before it was written: the epoch in progress, or the last finished."""
-    p = record.progress
-    if "current_epoch" in p:
-        return int(p["current_epoch"])
-    return min(p.get("epoch", 0) + (1 if record.active else 0), p.get("epochs", 0))
+def shown_epochs(progress: dict) -> str:
+    """The Run tab's epoch counter: whole epochs finished over the run's total, the number Your runs and the
+    Export page show too (engine.train.counters)."""
+    total = progress.get("epochs")
+    done = int(progress.get("epoch", 0))
+    return f"{done:,} / {int(total):,}" if total else f"{done:,}"
 
 
 def _average_rate(final: dict) -> float | None:

@@ -21,6 +21,7 @@ from ui.train.run_view import RunView
 
 OWNER_KEY, RUN_KEY, VIEWS_KEY, NOTICE_KEY = "train_owner", "train_run", "train_views", "train_notice"
 RECOVERY_TOLD_KEY = "train_store_recovery_told"
+NETWORK_KEY = "train_network_seen"  # the network the page was last drawn for (run_for_network)
 OWNER_PARAM, RUN_PARAM = "owner", "run"
 NOTICE_SECONDS = 20.0
 
@@ -102,3 +103,20 @@ def show_train_notice() -> None:
         del st.session_state[NOTICE_KEY]
         return
     show_message(kind, text)
+
+
+def run_for_network(run_id: str | None, network: str) -> str | None:
+    """The run to show for the network on the Build page: when another network has just been loaded, its
+    own newest run of this session (if it has one) instead of the run of the network before."""
+    seen = st.session_state.get(NETWORK_KEY)
+    st.session_state[NETWORK_KEY] = network
+    if seen == network or run_id is None:
+        return run_id
+    record = manager().status(run_id)
+    if record is None or record.spec.get("name") == network:
+        return run_id
+    own = next((r for r in manager().list_runs(owner()) if r.spec.get("name") == network), None)
+    if own is not None:
+        show_run(own.id)
+        return own.id
+    return run_id

@@ -6,6 +6,7 @@ import streamlit as st
 
 from ui.figures import training as figures
 from ui.train.recurrent_panels import RECURRENT_PANEL, draw_recurrent, has_recurrent
+from ui.train.rule_of_run import RunRule
 from ui.train.rule_panels import draw_rule_panels
 from ui.train.run_view import RunView, distribution, node_series, probed_nodes
 
@@ -18,16 +19,28 @@ def _chart(fig, key: str) -> None:
     st.plotly_chart(fig, key=key, config={"displaylogo": False}, width="stretch")
 
 
-def draw_details(view: RunView, gradient_kind: str) -> None:
-    """The probe panels; a learning rule's live views first when its run has them (ui.train.rule_panels)."""
+def offered_panels(rule: RunRule | None, view: RunView) -> tuple[str, ...]:
+    """The tabs of the run: its rule card's views whose needs the run has (engine.train.rule_card), a rule's own
+    live views first; without a card (a spec that no longer parses), what the run's data hold."""
+    if rule is not None:
+        labels = [v.label for v in rule.views]
+        return tuple(sorted(labels, key=lambda label: label != RULE_PANEL))
     rule_views = view.latest_epoch.get("panels")
-    panels = ((RULE_PANEL, *PANELS[2:]) if not view.steps else (RULE_PANEL, *PANELS)) if rule_views else PANELS
+    return ((RULE_PANEL, *PANELS[2:]) if not view.steps else (RULE_PANEL, *PANELS)) if rule_views else PANELS
+
+
+def draw_details(view: RunView, gradient_kind: str, rule: RunRule | None = None) -> None:
+    """The tabs the run's rule offers (offered_panels); a learning rule's live views first."""
+    panels = offered_panels(rule, view)
     key = "train_panel"
     if has_recurrent(view):  # recurrent nodes: their gates and gradients through time first (ui.train.recurrent_panels)
         panels, key = (RECURRENT_PANEL, *panels), "train_panel_recurrent"  # a new control: it opens on them
+    if not panels:
+        return
     panel = st.segmented_control("Inside the network", panels, default=panels[0], key=key) or panels[0]
     if panel == RULE_PANEL:
-        draw_rule_panels(view)
+        if not draw_rule_panels(view):
+            st.caption("The rule's live views come at the end of the first epoch.")
         return
     if panel == RECURRENT_PANEL:
         draw_recurrent(view)
@@ -88,7 +101,7 @@ def _weights(view: RunView) -> None:
 def _surface(view: RunView) -> None:
     surface = view.latest_epoch.get("surface")
     if surface is None:
-        st.caption("The decision surface is drawn for datasets with 2 features (moons, circles, spirals, xor...).")
+        st.caption("The decision surface comes at the end of an epoch.")
         return
     names = view.confusions[-1][3] if view.confusions else []
     st.caption(f"At the end of epoch {view.latest_epoch.get('epoch')}.")
@@ -97,7 +110,7 @@ def _surface(view: RunView) -> None:
 
 def _confusion(view: RunView) -> None:
     if not view.confusions:
-        st.caption("The confusion matrix comes at the end of each epoch, for classification.")
+        st.caption("The confusion matrix comes at the end of each epoch.")
         return
     epochs = [c[0] for c in view.confusions]
     index = len(epochs) - 1

@@ -1,5 +1,6 @@
 """The learning rule on the Train page: a selectbox whose `auto` option says which rule the graph gets and why
-(engine.train.choose, before any run), and the settings of the rule that will train. Glue only."""
+(engine.train.choose, before any run), and the settings that rule reads, drawn from its card
+(engine.train.rule_card): a rule's sidebar never shows a setting it ignores. Glue only."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from builder.datasets import DATASETS
 from builder.spec import GraphSpec
 from builder.validate import analyze
 from engine.train.choose import NAMES, Choice, choose_trainer
-from engine.train.config import SOM_DECAYS, SOM_MODES, TRAINERS
+from engine.train.config import LOSSES, OPTIMIZERS, SOM_DECAYS, SOM_MODES, TRAINERS
+from engine.train.rule_card import RuleCard, SettingSpec, card_for
 
 KEY = "ts_"  # the settings' widget keys (ui.train.settings)
 LABELS = {
@@ -20,6 +22,8 @@ LABELS = {
     "dsn": "DSN (module by module)",
     "som": "SOM (Kohonen)",
 }
+CHOICES = {"loss": ["auto", *LOSSES], "optimizer": list(OPTIMIZERS), "som_decay": SOM_DECAYS, "som_mode": SOM_MODES}
+UNDER_MORE = ("amp",)  # drawn with the other rarely changed settings (ui.train.settings)
 
 
 def auto_choice(spec: GraphSpec, dataset: str) -> Choice | None:
@@ -31,8 +35,8 @@ def auto_choice(spec: GraphSpec, dataset: str) -> Choice | None:
     return choose_trainer(analysis, n_classes)
 
 
-def draw_rule(spec: GraphSpec, dataset: str, task: str | None) -> dict:
-    """The rule selectbox and its settings; the TrainConfig fields they set."""
+def draw_rule(spec: GraphSpec, dataset: str, task: str | None) -> tuple[dict, RuleCard]:
+    """The rule selectbox and the settings its rule reads; (the TrainConfig fields they set, the rule's card)."""
     choice = auto_choice(spec, dataset)
 
     def label(name: str) -> str:
@@ -51,38 +55,45 @@ def draw_rule(spec: GraphSpec, dataset: str, task: str | None) -> dict:
     if trainer == "auto" and choice is not None:
         st.caption(choice.reason)
     rule = (choice.trainer if choice else "backprop") if trainer == "auto" else trainer
-    return {"trainer": trainer, **_rule_inputs(rule, task)}
+    card = card_for(rule, task or (DATASETS[dataset].task if dataset in DATASETS else None))
+    return {"trainer": trainer, **draw_card_settings(card)}, card
 
 
-def _rule_inputs(rule: str, task: str | None) -> dict:
-    raw = {}
-    if rule == "perceptron":
-        raw["shuffle"] = st.checkbox("Shuffle the rows each epoch", key=KEY + "shuffle")
-    if rule in ("rbm", "dbn"):
-        left, right = st.columns(2)
-        raw["cd_k"] = left.number_input("CD steps (k)", step=1, min_value=1, key=KEY + "cd_k")
-        raw["persistent"] = right.checkbox("Persistent CD", key=KEY + "persistent")
-    if rule == "dbn":
-        left, right = st.columns(2)
-        raw["pretrain_epochs"] = left.number_input(
-            "Pretraining epochs", step=1, min_value=1, key=KEY + "pretrain_epochs", help="per RBM; empty: Epochs"
-        )
-        raw["pretrain_lr"] = right.number_input(
-            "CD learning rate", format="%g", key=KEY + "pretrain_lr", help="empty: the learning rate"
-        )
-    if rule == "som":
-        raw["som_sigma"] = st.number_input(
-            "First radius (grid units)", format="%g", key=KEY + "som_sigma", help="empty: half the longer side"
-        )
-        left, right = st.columns(2)
-        raw["som_decay"] = left.selectbox("Radius and rate decay", SOM_DECAYS, key=KEY + "som_decay")
-        raw["som_mode"] = right.selectbox("Updates", SOM_MODES, key=KEY + "som_mode")
-    if rule in ("backprop", "dbn", "dsn"):
-        raw["label_fraction"] = st.number_input(
-            "Labelled share", format="%g", step=0.05, key=KEY + "label_fraction", help="of the training rows"
-        )
-    if rule == "backprop" and task in ("reconstruction", "unsupervised"):
-        left, right = st.columns(2)
-        raw["input_noise"] = left.number_input("Input noise", format="%g", step=0.05, key=KEY + "input_noise")
-        raw["sparsity"] = right.number_input("Code sparsity (L1)", format="%g", step=1e-3, key=KEY + "sparsity")
+def draw_card_settings(card: RuleCard) -> dict:
+    """A widget per setting of the card (numbers two to a row), in the card's order; the fields they set."""
+    raw, numbers = {}, []
+    for setting in card.settings:
+        if setting.name in UNDER_MORE:
+            continue
+        if setting.kind in ("int", "float", "int?", "float?"):
+            numbers.append(setting)
+            continue
+        _flush_numbers(numbers, raw)
+        raw[setting.name] = _widget(setting, st)
+    _flush_numbers(numbers, raw)
     return raw
+
+
+def _flush_numbers(numbers: list[SettingSpec], raw: dict) -> None:
+    while numbers:
+        row, numbers[:] = numbers[:2], numbers[2:]
+        for setting, column in zip(row, st.columns(2)):
+            raw[setting.name] = _widget(setting, column)
+
+
+def _widget(setting: SettingSpec, where):
+    key, name = KEY + setting.name, setting.name
+    help_text = setting.help or None
+    if setting.kind == "bool":
+        return where.checkbox(setting.label, key=key, help=help_text)
+    if setting.kind == "choice":
+        fmt = (lambda x: "auto (chosen for the task and the output)" if x == "auto" else x) if name == "loss" else str
+        value = where.selectbox(setting.label, CHOICES[name], key=key, format_func=fmt, help=help_text)
+        return None if name == "loss" and value == "auto" else value
+    if setting.kind.startswith("int"):
+        return where.number_input(setting.label, step=1, key=key, help=help_text)
+    return where.number_input(setting.label, format="%g", step=_step(setting), key=key, help=help_text)
+
+
+def _step(setting: SettingSpec) -> float:
+    return {"lr": 1e-4, "pretrain_lr": 1e-3, "weight_decay": 1e-4, "sparsity": 1e-3}.get(setting.name, 0.05)

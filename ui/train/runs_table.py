@@ -8,11 +8,14 @@ import streamlit as st
 
 from builder.datasets import dataset_label
 from engine.runs.store import RunRecord
+from engine.train.counters import epochs_text
+from engine.train.rule_card import CARDS, RBM_METRICS
 from ui.figures import training as figures
 from ui.train.page_state import manager, owner, run_view, show_run
 from ui.train.run_view import curves, place_label
 
 COMPARE_WIDTH = 960
+RULE_MEASURES = tuple(m.name for m in (*RBM_METRICS, *CARDS["som"].metrics, CARDS["perceptron"].metrics[0]))
 METRICS = {
     "val_loss": "validation loss",
     "train_loss": "training loss (epoch)",
@@ -37,15 +40,29 @@ def _row(r: RunRecord, places: dict) -> dict:
         "status": place_label(place) if place is not None else r.shown_status,
         "network": r.spec.get("name", ""),
         "dataset": dataset_label(str(config.get("dataset", ""))),
-        "optimizer": config.get("optimizer", ""),
+        "rule": _rule(config, final),
+        "optimizer": config.get("optimizer", ""),  # a rule without one records none (engine.train.rule_card)
         "lr": config.get("lr"),
         "batch": config.get("batch_size"),
-        # over the whole run: a DBN's pretraining phases count too (progress["epochs"], the trainer's total)
-        "epochs": f"{progress.get('epoch', 0)} / {progress.get('epochs') or config.get('epochs')}",
+        # the one counter (engine.train.counters): whole epochs over the whole run, by phase for a DBN or DSN
+        "epochs": epochs_text({"epochs": config.get("epochs"), **progress}).removesuffix(" epochs"),
         "loss": _number(final.get("loss")),
         "val_loss": _number(final.get("val_loss")),
         "val_accuracy": _number(final.get("val_accuracy"), percent=True),
+        "result": _result(final),
     }
+
+
+def _rule(config: dict, final: dict) -> str:
+    """The learning rule: "som", or "auto → dbn" once the run has said which rule auto picked."""
+    chosen, trained = str(config.get("trainer", "auto")), final.get("trainer")
+    return f"auto → {trained}" if chosen == "auto" and trained else chosen
+
+
+def _result(final: dict) -> str:
+    """The rule's own measures at the end (a SOM's quantization error, a perceptron's mistakes...)."""
+    shown = [(name, final[name]) for name in RULE_MEASURES if isinstance(final.get(name), int | float)]
+    return ", ".join(f"{name.replace('_', ' ')} {value:.4g}" for name, value in shown)
 
 
 def label(r: RunRecord) -> str:

@@ -1,8 +1,8 @@
 """The Train page's settings (sidebar): dataset (built-in or an uploaded CSV with a preview and its target
-column), the learning rule (auto says which it picks and why, engine.train.choose) and its settings, task,
-optimizer, learning rate, batch size, epochs, weight decay, seed, device, and under More the validation
-share, mixed precision and deterministic mode. Glue only: the values become a
-TrainConfig, whose problems (and the limits below) are shown naming the field."""
+column), task, the learning rule (auto says which it picks and why, engine.train.choose) and the settings its
+card lists (engine.train.rule_card: optimizer, learning rate, batch size, epochs per phase...), seed, device,
+and under More the validation share, mixed precision (rules that read it) and deterministic mode. Glue only:
+the values become a TrainConfig, whose problems (and the limits below) are shown naming the field."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from builder.spec import GraphSpec
 from builder.templates import TEMPLATES
 from engine.runs.manager import available_devices
 from engine.runs.session_state import list_uploads, remove_upload, save_upload
-from engine.train.config import AMP_MODES, LOSSES, OPTIMIZERS, RULE_SETTINGS, TASKS, TrainConfig
+from engine.train.config import AMP_MODES, RULE_SETTINGS, TASKS, TrainConfig
+from engine.train.rule_card import RuleCard
 from ui.session_keep import owner, runs_root
 from ui.train.rule_settings import draw_rule
 
@@ -58,6 +59,7 @@ class Settings:
     config: TrainConfig | None  # None when something is wrong
     problems: tuple[str, ...]  # one line each, naming the field
     file_names: tuple[tuple[str, str], ...] = ()  # (saved path, uploaded name): messages show the name
+    card: RuleCard | None = None  # the rule that will train (engine.train.rule_card)
 
     def readable(self, message: str) -> str:
         for path, name in self.file_names:
@@ -138,7 +140,8 @@ def _describe(name: str) -> str:
 
 
 def draw_settings(spec: GraphSpec) -> Settings:
-    """The settings widgets (all drawn on every run, so none forgets its value)."""
+    """The settings widgets: the data, the learning rule and the settings its card lists (engine.train.rule_card),
+    seed and device; a setting the rule ignores is not drawn (its value is kept for when it is drawn again)."""
     _restore(spec)
     dataset = st.selectbox("Dataset", [*DATASETS, CSV_CHOICE], format_func=_describe, key=KEY + "dataset")
     raw, problems, names = {"dataset": dataset}, [], ()
@@ -152,35 +155,24 @@ def draw_settings(spec: GraphSpec) -> Settings:
         "Task", ["auto", *TASKS], key=KEY + "task", format_func=lambda t: f"auto ({inferred})" if t == "auto" else t
     )
     raw["task"] = None if task == "auto" else task
-    raw.update(draw_rule(spec, dataset, raw["task"]))
-    loss = st.selectbox(
-        "Loss",
-        ["auto", *LOSSES],
-        key=KEY + "loss",
-        format_func=lambda x: "auto (chosen for the task and the output)" if x == "auto" else x,
-        help="cross_entropy or mse for classification; mse, l1 or huber for regression and reconstruction",
-    )
-    raw["loss"] = None if loss == "auto" else loss
-    raw["optimizer"] = st.selectbox("Optimizer", OPTIMIZERS, key=KEY + "optimizer")
-    raw["lr"] = st.number_input("Learning rate", format="%g", step=1e-4, key=KEY + "lr")
+    rule_values, card = draw_rule(spec, dataset, raw["task"])  # the settings the rule reads, from its card
+    raw.update(rule_values)
     left, right = st.columns(2)
-    raw["batch_size"] = left.number_input("Batch size", step=1, key=KEY + "batch_size")
-    raw["epochs"] = right.number_input("Epochs", step=1, key=KEY + "epochs")
-    raw["weight_decay"] = left.number_input("Weight decay", format="%g", step=1e-4, key=KEY + "weight_decay")
-    raw["seed"] = right.number_input("Seed", step=1, key=KEY + "seed")
+    raw["seed"] = left.number_input("Seed", step=1, key=KEY + "seed")
     devices = ["auto", *available_devices()]
-    raw["device"] = st.selectbox(
+    raw["device"] = right.selectbox(
         "Device", devices, key=KEY + "device", format_func=lambda d: f"auto ({devices[1]})" if d == "auto" else d
     )
     with st.expander("More"):
         raw["val_split"] = st.number_input("Validation share", format="%g", step=0.05, key=KEY + "val_split")
-        raw["amp"] = st.selectbox(
-            "Mixed precision",
-            AMP_MODES,
-            key=KEY + "amp",
-            help="bf16 or fp16 runs the forward pass in 16 bits (faster on a GPU; fp16 scales the gradients and "
-            "skips a step that overflows). The weights stay 32-bit. Not for recurrent layers on the CPU.",
-        )
+        if card.reads("amp"):
+            raw["amp"] = st.selectbox(
+                "Mixed precision",
+                AMP_MODES,
+                key=KEY + "amp",
+                help="bf16 or fp16 runs the forward pass in 16 bits (faster on a GPU; fp16 scales the gradients "
+                "and skips a step that overflows). The weights stay 32-bit. Not for recurrent layers on the CPU.",
+            )
         raw["deterministic"] = st.checkbox(
             "Deterministic",
             key=KEY + "deterministic",
@@ -188,18 +180,21 @@ def draw_settings(spec: GraphSpec) -> Settings:
         )
     _save()
     if problems:
-        return Settings(None, tuple(problems), names)
-    config, found = settings_from(raw)
-    return Settings(config, tuple(found), names)
+        return Settings(None, tuple(problems), names, card)
+    config, found = settings_from(raw, card)
+    return Settings(config, tuple(found), names, card)
 
 
-def settings_from(raw: dict) -> tuple[TrainConfig | None, list[str]]:
-    """The TrainConfig for the widget values, or the problems (the app's limits first, then the config's)."""
+def settings_from(raw: dict, card: RuleCard | None = None) -> tuple[TrainConfig | None, list[str]]:
+    """The TrainConfig for the widget values, or the problems (the app's limits first, then the config's);
+    a limit names the setting as the rule's card labels it ("Fine-tuning epochs")."""
     problems = []
     for name, limit in LIMITS.items():
         value = raw.get(name)
+        setting = card.setting(name) if card is not None else None
+        label = setting.label if setting is not None else limit.label
         if isinstance(value, int | float) and not limit.low <= value <= limit.high:
-            problems.append(f"{limit.label} must be between {limit.low:g} and {limit.high:g}; got {value:g}")
+            problems.append(f"{label} must be between {limit.low:g} and {limit.high:g}; got {value:g}")
     if problems:
         return None, problems
     return TrainConfig.from_dict(raw)
