@@ -369,14 +369,24 @@ def test_the_editor_keeps_blocks_through_edits_and_undo():
     ed = EditorSession()
     spec = parsed(small_resnet())
     ed.load(spec, "blocks")
-    ed.set_param("res1", "channels", 12)
+    ed.set_param("res1", "channels", 12)  # basic adds its input to its output: 8 channels in, 12 out
+    assert [(i.node, i.message) for i in ed.analysis().issues] == [
+        ("res1", "block 'res1' › node 'add': Add needs equal shapes; got [12, 8, 8] from bn2 and [8, 8, 8] from x "
+         "(block definition 'basic')")
+    ]  # fmt: skip
+    ed.set_param("stem", "out_channels", 12)  # 12 in: the use's output follows its parameter
+    assert ed.analysis().ok and ed.analysis().shapes["res1"] == (12, 8, 8)
+    assert ed.analysis().shapes["res2"] == (16, 4, 4) and ed.analysis().param_counts["res1"] == 2 * (
+        12 * 12 * 9 + 2 * 12
+    )
     ed.add("ReLU", wire=False)
     ed.set_name("renamed")
     assert ed.spec.blocks.keys() == {"basic", "basic_down"} and ed.spec.node("res1").params["channels"] == 12
-    assert ed.analysis().ok is False or ed.analysis().shapes["res1"] == (12, 8, 8)
-    for _ in range(3):
+    assert {i.node for i in ed.analysis().issues} == {ed.selected} and ed.analysis().shapes["res1"] == (12, 8, 8)
+    for _ in range(4):
         ed.undo()
     assert ed.spec.to_dict()["blocks"] == spec.to_dict()["blocks"] and ed.spec.node("res1").params["channels"] == 8
+    assert ed.analysis().ok and ed.analysis().shapes["res1"] == (8, 8, 8)
 
 
 # -- export ---------------------------------------------------------------------------------------------------
