@@ -159,6 +159,11 @@ def read_csv(path: str, target: str | None = None):
 
     y is [N] int64 class indices for classification, [N, 1] float32 for regression.
     """
+    return read_csv_named(path, target)[:5]
+
+
+def read_csv_named(path: str, target: str | None = None):
+    """read_csv's five and the feature columns' names from the header, in the order of x's columns."""
     rows = _read_rows(path)
     if not rows:
         raise DataError(f"CSV file '{shown_name(path)}' is empty; it needs a header row and data rows")
@@ -171,4 +176,4 @@ def read_csv(path: str, target: str | None = None):
     x = _features(path, header, rows, [c for c in range(len(header)) if c != col])
     y, task, class_names = _labels(path, header, rows, col)
     note = f"target column '{header[col]}'; features standardised with the training split's mean and std"
-    return x, y, task, class_names, note
+    return x, y, task, class_names, note, tuple(name for c, name in enumerate(header) if c != col)

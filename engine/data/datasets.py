@@ -15,7 +15,7 @@ import torch
 
 from builder.datasets import CSV_PREFIX, DATASETS, PARITY_BITS, SINE_STEPS, TEXT_ALPHABET, TEXT_STEPS
 from engine.data import text_corpus
-from engine.data.csv_dataset import read_csv
+from engine.data.csv_dataset import read_csv_named
 from engine.errors import DataError
 
 TRUTH_TABLES = {"xor": (0, 1, 1, 0), "or": (0, 1, 1, 1), "and": (0, 0, 0, 1)}
@@ -60,6 +60,7 @@ class Dataset:
     input_dtype: str  # "float32" or "int64"
     normalization: Normalization = Normalization()
     note: str = ""
+    feature_names: tuple[str, ...] = ()  # one per feature where the source names them (iris, a CSV's header)
 
     @property
     def n_train(self) -> int:
@@ -84,6 +85,7 @@ class RawData:
     normalize: str = "none"  # "none", "standardize" (train statistics) or "scale"
     scale: float = 1.0
     val_is_train: bool = False
+    feature_names: tuple[str, ...] = ()
 
 
 def fmt_shape(shape) -> str:
@@ -108,7 +110,8 @@ def _iris(name: str, seed: int) -> RawData:
 
     bunch = load_iris()
     x, y = _from_numpy(bunch.data, bunch.target)  # [150, 4], [150]
-    return RawData(x, y, tuple(str(n) for n in bunch.target_names), normalize="standardize")
+    names = tuple(str(n) for n in bunch.target_names)
+    return RawData(x, y, names, normalize="standardize", feature_names=tuple(map(str, bunch.feature_names)))
 
 
 def _digits(name: str, seed: int) -> RawData:
@@ -239,6 +242,7 @@ def _from_raw(name: str, raw: RawData, task: str, n_classes, seed: int, val_spli
         input_dtype,
         norm,
         note,
+        raw.feature_names,
     )
 
 
@@ -253,8 +257,8 @@ def load_dataset(name: str, seed: int = 0, val_split: float = 0.2, target: str |
     if name.startswith(CSV_PREFIX):
         if not name[len(CSV_PREFIX) :].strip():
             raise DataError(f"dataset '{name}' needs a file path after '{CSV_PREFIX}', e.g. csv:data/flowers.csv")
-        x, y, task, class_names, note = read_csv(name[len(CSV_PREFIX) :], target)
-        raw = RawData(x, y, class_names, normalize="standardize")
+        x, y, task, class_names, note, feature_names = read_csv_named(name[len(CSV_PREFIX) :], target)
+        raw = RawData(x, y, class_names, normalize="standardize", feature_names=feature_names)
         n_classes = len(class_names) if task == "classification" else None
         return _from_raw(name, raw, task, n_classes, seed, val_split, note)
     if name not in DATASETS:

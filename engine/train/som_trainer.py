@@ -55,6 +55,7 @@ class SOMTrainer(TrainerBase):
         super().__init__(model, dataset, config, sink)
         self.task = "unsupervised"  # labels only colour the hit map
         below_id, input_id = ids
+        self.on_input = below_id == input_id
         self.som: SOM = getattr(self.model, som_id)
         self.v_train = inputs_through(self.model, below_id, input_id, self.x_train)  # [N, F]
         rows = torch.randperm(len(self.v_train), generator=torch.Generator().manual_seed(config.seed))
@@ -105,6 +106,11 @@ class SOMTrainer(TrainerBase):
                     return
                 yield {"kind": "step", "epoch": epoch, "step": self.step, "quantization_error": errors[0]}
 
+    def _feature_names(self) -> list[str]:
+        """One per input of the map: the dataset's names (iris's, a CSV's header) when the map sits on the Input."""
+        names, count = self.dataset.feature_names, self.v_train.shape[1]
+        return list(names) if self.on_input and len(names) == count else [f"feature {k}" for k in range(count)]
+
     @torch.no_grad()
     def panel_data(self) -> dict:
         """U-matrix, hit map by class, component planes; for 2-D data the map's grid over the points."""
@@ -116,6 +122,7 @@ class SOMTrainer(TrainerBase):
             "hit_map": hit_map(self.som, self.v_train, self.labels, n_classes).tolist(),  # [R, C, classes]
             "class_names": list(self.dataset.class_names) if self.labels is not None else [],
             "component_planes": _rounded(component_planes(self.som)[:MAX_PLANES]),
+            "feature_names": self._feature_names(),
         }
         if self.v_train.shape[1] == 2:
             take = torch.linspace(0, len(self.v_train) - 1, min(len(self.v_train), MAX_POINTS)).long()

@@ -124,7 +124,8 @@ def _som(data: dict) -> None:
         fig = figures.hit_map_figure(np.array(data["hit_map"]), data["class_names"])
     elif choice == "Component planes":
         planes = np.array(data["component_planes"])
-        fig = figures.component_planes_figure(planes, [f"feature {k}" for k in range(len(planes))])
+        names = data.get("feature_names") or [f"feature {k}" for k in range(len(planes))]  # older runs: no names
+        fig = figures.component_planes_figure(planes, names)
     elif choice == "Map over the data":
         labels = np.array(data["point_labels"]) if "point_labels" in data else None
         fig = figures.som_grid_over_points_figure(
