@@ -10,6 +10,7 @@ from builder import edit
 from builder.catalog import CATALOG
 from builder.history import History
 from builder.layout import LAYER_GAP, layered_layout, needs_layout
+from builder.opdef import Param
 from builder.session import EditorSession
 from builder.spec import GraphSpec
 from builder.templates import TEMPLATES
@@ -25,12 +26,50 @@ def mlp() -> GraphSpec:
 # -- edit --------------------------------------------------------------------------------------------
 
 
+def other_valid_values(p: Param, current) -> list:
+    """Values the schema accepts other than `current` (the resolved value) and the default, for an edit to show."""
+    if p.kind == "int":
+        lo = int(p.min) if p.min is not None else 0
+        start = current if isinstance(current, int) else lo
+        candidates = [start + 1, start + 2, lo, lo + 1]
+    elif p.kind == "float":
+        lo = p.min if p.min is not None else 0.0
+        hi = p.max if p.max is not None else lo + 1.0
+        candidates = [lo + (hi - lo) / 3, lo + (hi - lo) / 4]
+    elif p.kind == "bool":
+        candidates = [not current]
+    elif p.kind == "choice":
+        candidates = list(p.choices)
+    elif p.kind == "shape":
+        candidates = [[2, 3], [5]]
+    else:  # size
+        candidates = [2, 3, [2, 3]]
+    in_range = [v for v in candidates if p.kind != "int" or p.max is None or v <= p.max]
+    return [v for v in in_range if v not in (current, p.default)]
+
+
 # a Block and a Recurrent name a block definition the spec must hold (test_blocks.py, test_cells.py)
 @pytest.mark.parametrize("op", sorted(set(CATALOG) - {"Block", "Recurrent"}))
-def test_every_op_added_after_a_fitting_node_gets_starter_params_without_param_errors(op):
+def test_every_op_added_after_a_fitting_node_gets_starter_params_and_takes_edits_of_each(op):
     spec, new_id = edit.add_node(mlp(), op, after="fc2", wire=True)
-    codes = {i.code for i in analyze(spec).issues_for(new_id)}
-    assert "bad_param" not in codes
+    assert "bad_param" not in {i.code for i in analyze(spec).issues_for(new_id)}
+    for p in CATALOG[op].params:
+        value = other_valid_values(p, analyze(spec).params[new_id][p.name])[0]
+        edited = edit.set_param(spec, new_id, p.name, value)
+        assert edited.node(new_id).params[p.name] == value  # stored
+        a = analyze(edited)  # and validated again: accepted, and what the node resolves to
+        assert "bad_param" not in {i.code for i in a.issues_for(new_id)}, (p.name, value, a.issues_for(new_id))
+        assert a.params[new_id][p.name] == value
+        restored = edit.set_param(edited, new_id, p.name, spec.node(new_id).params.get(p.name))
+        assert restored.node(new_id).params == spec.node(new_id).params
+    unknown = edit.set_param(spec, new_id, "nope", 3)
+    issues = [(i.code, i.field, i.message) for i in analyze(unknown).issues_for(new_id)]
+    allowed = ", ".join(sorted(p.name for p in CATALOG[op].params)) or "none"
+    assert (
+        "bad_param",
+        f"nodes[{[n.id for n in spec.nodes].index(new_id)}].params.nope",
+        f"unknown parameter 'nope' for {op} (allowed: {allowed})",
+    ) in issues
 
 
 def test_add_node_places_right_of_the_selected_node_and_wires_it():
