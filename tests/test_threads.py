@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from builder.opdef import numel
 from builder.templates import TEMPLATES
 from builder.validate import analyze
 from engine.threads import Cores, Work, choose_threads, threads_for, work_of
@@ -88,7 +89,10 @@ def test_work_counts_each_use_of_a_weight():
     lenet = analyze(TEMPLATES["lenet"].spec())
     work = template_work("lenet", batch_size=256)
     assert work.batch == 256 and work.params == lenet.total_params
-    assert work.per_example > 3 * lenet.total_params  # the convolutions use their weights at every position
+    # by hand: conv1 (60 weights) at 6 x 8 x 8 outputs' 64 positions, conv2 (880) at 16 x 4 x 4's 16, then the
+    # two Linears (4160, 650) once each; plus every value written
+    multiply_adds = 60 * 64 + 880 * 16 + 4160 + 650
+    assert work.per_example == multiply_adds + sum(numel(shape) for shape in lenet.shapes.values())
     assert template_work("som_digits").batch == 1  # online SOM: one example per update
     assert template_work("som_digits", som_mode="batch").batch == TEMPLATES["som_digits"].train["batch_size"]
 
