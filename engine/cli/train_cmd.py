@@ -16,6 +16,7 @@ from engine.cli.files import csv_problem, out_problem
 from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OK, load_spec_or_report, run_or_report
 from engine.threads import applied, apply_threads, threads_for_spec
 from engine.train.config import RULE_SETTINGS, SOM_DECAYS, SOM_MODES, TRAINERS, TrainConfig
+from engine.train.rule_card import help_text
 
 if TYPE_CHECKING:
     from engine.train.pipeline import PreparedRun
@@ -41,8 +42,22 @@ FLAG_FIELDS = (
 )
 
 
+EPOCHS_HELP = (
+    "epochs of each phase, as the Train page's Epochs: the run's epochs for backprop, perceptron, rbm and som; "
+    "dbn: the fine-tuning epochs and, unless --pretrain-epochs is given, the pretraining epochs per RBM (a "
+    "template's own pretraining epochs give way: --epochs 3 on dbn_digits trains 3 + 3 + 3 = 9 epochs); dsn: "
+    "the epochs of each module"
+)
+
+
 def add_rule_arguments(train: argparse.ArgumentParser) -> None:
-    """--trainer and the learning rules' settings (engine.train.config documents each)."""
+    """--trainer and the learning rules' settings (engine.train.config documents each); --epochs's meaning and
+    the settings each rule reads (engine.train.rule_card) in `train --help`."""
+    for action in train._actions:  # --epochs is declared with the common flags (engine.cli.main)
+        if "--epochs" in action.option_strings:
+            action.help = EPOCHS_HELP
+    train.formatter_class = argparse.RawDescriptionHelpFormatter
+    train.epilog = help_text()
     train.add_argument("--trainer", choices=TRAINERS, help="the learning rule; auto picks one from the graph")
     train.add_argument(
         "--no-shuffle", dest="shuffle", action="store_const", const=False, help="the examples in their stored order"
@@ -79,6 +94,8 @@ def _spec_and_defaults(args):
 def _config(args, defaults: dict) -> tuple[TrainConfig | None, list[str]]:
     """The run's settings, or None and one line per problem, --out included (checked before any training)."""
     flags = {f: getattr(args, f) for f in FLAG_FIELDS if getattr(args, f) is not None}
+    if "epochs" in flags and "pretrain_epochs" not in flags:
+        defaults = {k: v for k, v in defaults.items() if k != "pretrain_epochs"}  # --epochs: every phase (EPOCHS_HELP)
     config, problems = TrainConfig.from_dict({**defaults, **flags})
     found = [csv_problem(config.dataset) if config is not None else None]
     found.append(out_problem("--out", args.out, "folder") if args.out is not None else None)
@@ -153,6 +170,7 @@ def cmd_train(args) -> int:
     import torch
 
     from engine.runs.bundle import write_bundle
+    from engine.train.counters import counter_text
     from engine.train.device import out_of_memory
     from engine.train.pipeline import prepare_run
 
@@ -169,7 +187,8 @@ def cmd_train(args) -> int:
         print(f"error: {out_of_memory(trainer.device, config.batch_size, trainer.step)}", flush=True)
         return EXIT_BAD_INPUT
     if not args.json:
-        print(last.get("message", ""), flush=True)
+        counter = counter_text(run.trainer.counts())  # the Train page's counter, phase by phase
+        print(f"{last.get('message', '')} · epochs {counter}", flush=True)
     if args.out:
         path = write_bundle(args.out, spec, config, run.model, run.dataset, run.trainer.metrics())
         if not args.json:

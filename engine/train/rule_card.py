@@ -265,7 +265,9 @@ def rule_line(card: RuleCard, config: dict, layers: dict[str, list[str]] | None 
 def help_text() -> str:
     """The settings each rule reads, for `train --help`."""
     lines = [f"  {card.name}: {', '.join(card.setting_names())}" for card in CARDS.values()]
-    return "settings each learning rule reads (the others are ignored and not recorded):\n" + "\n".join(lines)
+    common = "  every rule: dataset, target, task, seed, device, val_split, deterministic, shuffle, threads"
+    head = "settings each learning rule reads (it ignores the others; the Train page neither shows nor records them):"
+    return "\n".join([head, common, *lines])
 
 
 # --- the card of a run ------------------------------------------------------------------------------------
