@@ -22,6 +22,7 @@ from builder.spec import Edge, GraphSpec, Node
 from builder.validate import analyze
 from engine.compile.fx_module import compile_analysis
 from engine.probes.autograd_graph import trace_step
+from engine.threads import ThreadChoice, apply_threads
 from ui.figures.autograd import autograd_figure
 
 WIDTHS = (64, 128, 256, 512)
@@ -104,7 +105,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (one: steadier on a shared machine)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    apply_threads(ThreadChoice(args.threads, "--threads of this bench"))  # printed with each line
     for blocks in [args.blocks] if args.blocks else [[2, 2, 2, 2], [7, 7, 7, 7]]:
         measure(blocks, args.batch, args.repeats)
 

@@ -19,6 +19,7 @@ from builder.block_library import resnet18
 from builder.spec import Edge, GraphSpec, Node, parse_spec
 from builder.validate import analyze
 from engine.compile.fx_module import compile_analysis
+from engine.threads import ThreadChoice, apply_threads
 
 
 def flattened(spec: GraphSpec) -> GraphSpec:
@@ -68,6 +69,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
+    import torch
+
+    count = torch.get_num_threads()  # torch's default, as this bench measured before (issue 23), now said
+    threads = apply_threads(ThreadChoice(count, "torch's default count, set by this bench"))
+    print(f"torch threads: {threads.threads} ({threads.why})")
     spec, issues = parse_spec(resnet18("resnet18", [3, 224, 224], 1000))
     assert spec is not None, issues
     flat = flattened(spec)

@@ -23,6 +23,7 @@ from builder.templates import TEMPLATES  # noqa: E402
 from builder.validate import analyze  # noqa: E402
 from engine.compile.fx_module import compile_analysis  # noqa: E402
 from engine.data.datasets import fit_to_analysis, load_dataset  # noqa: E402
+from engine.threads import ThreadChoice, apply_threads  # noqa: E402
 from engine.train.backprop import Trainer, seed_everything  # noqa: E402
 from engine.train.config import TrainConfig  # noqa: E402
 
@@ -206,7 +207,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 keeps a shared machine steady)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    apply_threads(ThreadChoice(args.threads, "--threads of this bench"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), cpu")
     rows = bench_graphs(args.repeats) + bench_throughput(args.epochs, args.repeats)
     rows += bench_time_to_accuracy(0.97, args.repeats)

@@ -15,9 +15,8 @@ import dataclasses
 import statistics
 import time
 
-import torch
-
 from builder.templates import TEMPLATES
+from engine.threads import ThreadChoice, apply_threads
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run
 
@@ -36,11 +35,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the template's)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    threads = apply_threads(ThreadChoice(1, "one thread, set by this bench (engine.threads not asked)"))
     base = TrainConfig(**TEMPLATES["dbn_digits"].train, device="cpu")
     if args.epochs:
         base = dataclasses.replace(base, epochs=args.epochs)
     print(f"dbn_digits, {base.epochs} fine-tuning epochs, {base.pretrain_epochs} CD epochs per RBM, {args.seeds} seeds")
+    print(f"torch threads: {threads.threads} ({threads.why})")
     print(f"{'labels':>7}  {'pretrained':>10}  {'val accuracy':>12}  {'seconds':>7}")
     for fraction in (1.0, 0.1):
         for trainer in ("backprop", "dbn"):

@@ -48,6 +48,7 @@ from engine.probes.step_probes import DEFAULT_PROBES, ProbeSettings, StepProbes
 from engine.runs.manager import RunManager
 from engine.runs.store import RunStore
 from engine.runs.worker_loop import RunLoop, start_step_probes
+from engine.threads import ThreadChoice, apply_threads
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run
 
@@ -262,7 +263,7 @@ def main() -> None:
     parser.add_argument("--cli-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the CLI child and the fork server inherit it
-    torch.set_num_threads(args.threads)
+    apply_threads(ThreadChoice(args.threads, "--threads of this bench"))  # the CLI child's start event says it
     if args.cli_child:
         cli_child(args.cli_child)
         return

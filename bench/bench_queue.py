@@ -130,6 +130,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="default: NETCANVAS_MAX_WORKERS or cores - 1")
     parser.add_argument("--every", type=float, default=1.0, help="seconds between page reruns")
     args = parser.parse_args()
+    print("torch threads: each run's worker chooses its own (engine.threads; the run's start message says it)")
     with tempfile.TemporaryDirectory() as runs:
         os.environ[RUNS_DIR_ENV] = runs
         report(args, runs)

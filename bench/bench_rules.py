@@ -38,6 +38,7 @@ from sklearn.neural_network import BernoulliRBM
 from threadpoolctl import threadpool_limits
 
 from engine.compile.layers import RBM, SOM
+from engine.threads import ThreadChoice, apply_threads
 from engine.train.rules.rbm import cd_update, pseudo_log_likelihood, start_chain
 from engine.train.rules.som import SomSchedule, grid_sq_distances, online_updates, quantization_error
 
@@ -177,7 +178,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("rbm", "som"))
     parser.add_argument("--json", action="store_true", help="print the rows as JSON too")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    threads = apply_threads(ThreadChoice(1, "one thread, set by this bench for both sides"))
+    print(f"torch threads: {threads.threads} ({threads.why})")
     rows = []
     with threadpool_limits(limits=1):
         if args.only in (None, "rbm"):

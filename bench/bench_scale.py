@@ -19,6 +19,7 @@ from builder.spec import Edge, GraphSpec, Node  # noqa: E402
 from builder.summary import format_table  # noqa: E402
 from builder.validate import analyze  # noqa: E402
 from engine.data.csv_dataset import read_csv  # noqa: E402
+from engine.threads import ThreadChoice, apply_threads  # noqa: E402
 
 SIZES = (1_000, 10_000, 50_000)
 
@@ -57,6 +58,11 @@ def report(name: str, times: list[float]) -> None:
 
 
 def main() -> None:
+    import torch
+
+    count = torch.get_num_threads()  # torch's default, as this bench measured before (issue 23), now said
+    threads = apply_threads(ThreadChoice(count, "torch's default count, set by this bench"))
+    print(f"torch threads: {threads.threads} ({threads.why})")
     print(f"{'':28s} " + " ".join(f"{s:>9,}" for s in SIZES))
     for make in (chain, fan_out):
         specs = [make(n) for n in SIZES]

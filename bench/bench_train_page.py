@@ -136,6 +136,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--server-only", action="store_true", help="no browser: AppTest reruns the page (3.)")
     args = parser.parse_args()
+    print("torch threads: each run's worker chooses its own (engine.threads; the run's start message says it)")
     if args.server_only:
         server_only(args)
         return
