@@ -117,6 +117,14 @@ def _fmt_shape(shape) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
+def trained_epochs(metrics: dict) -> str:
+    """The run's counter as the Train page shows it (engine.train.counters): whole epochs, by phase for a DBN."""
+    counter, epochs = metrics.get("counter"), metrics.get("epochs")
+    if isinstance(counter, str) and not counter.endswith("epochs"):
+        return counter
+    return f"{epochs:,} epochs" if isinstance(epochs, int) else f"{epochs or '?'} epochs"
+
+
 def draw_bundle(trained: BundleInfo) -> None:
     a, meta = trained.analysis, trained.bundle.meta
     metrics = meta.get("metrics") or {}
@@ -130,7 +138,7 @@ def draw_bundle(trained: BundleInfo) -> None:
     where = without_server_paths(str(trained.bundle.path))
     st.caption(
         f"Input {_fmt_shape(a.shapes[a.input_id])} {meta.get('input_dtype', 'float32')} → output "
-        f"{_fmt_shape(a.shapes[a.output_id])} · trained {metrics.get('epochs', '?')} epochs "
+        f"{_fmt_shape(a.shapes[a.output_id])} · trained {trained_epochs(metrics)} "
         f"({metrics.get('steps', '?')} steps) · {meta.get('created', '')} · `{where}`"
     )
 
