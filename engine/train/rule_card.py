@@ -203,8 +203,8 @@ CARDS = {
     ),
     "dbn": _card(
         "dbn", "DBN",
-        "pretrains {pretrain_layers} by CD-{cd_k}, {pretrain_epochs} epochs each, then fine-tunes the whole stack "
-        "by backprop ({optimizer}) for {epochs_count} epochs",
+        "pretrains {pretrain_layers} by CD-{cd_k}, {pretrain_epochs} each, then fine-tunes the whole stack "
+        "by backprop ({optimizer}) for {epochs}",
         DBN_SETTINGS,
         [PhaseSpec("pretrain", "pretraining", "pretrain_epochs"), PhaseSpec("finetune", "fine-tuning", "epochs")],
         (*LOSS_METRICS, *RBM_METRICS), (RULE_VIEWS, WEIGHTS, SURFACE, CONFUSION),
@@ -215,7 +215,7 @@ CARDS = {
         "dsn", "DSN",
         "trains its modules ({module_layers}) one at a time, bottom first, by backprop ({optimizer}) on each "
         "module's own cross entropy, "
-        "{epochs_count} epochs per module, the modules below frozen",
+        "{epochs} per module, the modules below frozen",
         DSN_SETTINGS, [PhaseSpec("module", "module", "epochs")], LOSS_METRICS, (WEIGHTS, SURFACE, CONFUSION),
         NOT_SAMPLED.format(why="each module's steps run through a prefix of the graph, which the step "
                            "probes do not hook"),
@@ -253,8 +253,7 @@ def rule_line(card: RuleCard, config: dict, layers: dict[str, list[str]] | None 
         **config,
         "loss": f"the {config['loss']} loss" if config.get("loss") else "the loss chosen for the task",
         "epochs": _epochs(int(config.get("epochs", 1))),
-        "epochs_count": f"{int(config.get('epochs', 1)):,}",
-        "pretrain_epochs": f"{int(pretrain):,}",
+        "pretrain_epochs": _epochs(int(pretrain)),
         "pretrain_layers": _then(layers.get("pretrain", [])),
         "module_layers": _then(layers.get("module", [])) if layers.get("module") else "the modules",
     }
