@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ui.figures.rules import class_colour
-from ui.figures.style import COLOURS, EDIT_MARK, HEIGHT, MID_GREY, layout, log_scale
+from ui.figures.style import COLOURS, EDIT_MARK, HEIGHT, MID_GREY, layout, log_axis, log_scale
 
 PHASE_MARK = "#546e7a"
 Series = tuple[list[int], list[float | None]]  # (steps, values)
@@ -38,11 +38,11 @@ def rule_curves_figure(
             fig.add_scatter(x=x, y=y, mode="lines", name=f"{name} (steps)", line=thin, opacity=0.5, row=row, col=1)
         x, y = epochs[name]
         fig.add_scatter(x=x, y=y, mode="lines+markers", name=name, line={"color": colour, "width": 2.5}, row=row, col=1)
-        values = [v for v in y if v is not None]
+        values = [v for v in y + (steps[name][1] if name in steps else []) if v is not None]
         positive = name.endswith("error") or name == "loss"
         fig.update_yaxes(title_text=name.replace("_", " "), row=row, col=1)
         if positive and log_scale(values):
-            fig.update_yaxes(type="log", exponentformat="e", row=row, col=1)
+            fig.update_yaxes(**log_axis(values), row=row, col=1)
     fig.update_xaxes(title_text="step", row=len(names), col=1)
     mark_phases(fig, phases)
     for step, label in edits:

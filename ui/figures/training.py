@@ -8,7 +8,7 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ui.figures.style import COLOURS, EDIT_MARK, HEIGHT, MID_GREY, layout, log_scale
+from ui.figures.style import COLOURS, EDIT_MARK, HEIGHT, MID_GREY, layout, log_axis, log_scale
 from ui.train.run_view import Curves, Distribution
 
 # --- curves ------------------------------------------------------------------------------------------
@@ -35,8 +35,9 @@ def curves_figure(c: Curves, edits: list[tuple[int, str]]) -> go.Figure:
     )
     val = {"color": COLOURS[1], "width": 2.5}
     fig.add_scatter(x=c.epoch_step, y=c.val_loss, mode="lines+markers", name="validation loss", line=val, row=1, col=1)
-    log = log_scale(c.step_loss + c.val_loss)
-    fig.update_yaxes(title_text="loss", type="log" if log else "linear", exponentformat="e", row=1, col=1)
+    losses = c.step_loss + c.train_loss + c.val_loss
+    scale = log_axis(losses) if log_scale(c.step_loss + c.val_loss) else {"type": "linear"}
+    fig.update_yaxes(title_text="loss", **scale, row=1, col=1)
     if rows == 2:
         percent = [None if v is None else 100 * v for v in c.val_accuracy]
         acc = {"color": COLOURS[2], "width": 2.5}
@@ -71,14 +72,9 @@ def gradient_history_figure(series: dict[str, tuple[list[int], list[float]]], wh
     fig = go.Figure()
     for k, (node, (xs, ys)) in enumerate(series.items()):
         fig.add_scatter(x=xs, y=ys, mode="lines", name=node, line={"color": COLOURS[k % len(COLOURS)]})
-    return layout(
-        fig,
-        f"{what.capitalize()} per node",
-        xaxis_title="step",
-        yaxis_title=what,
-        yaxis_type="log",
-        yaxis_exponentformat="e",
-    )
+    values = [y for _, ys in series.values() for y in ys]
+    fig.update_yaxes(**log_axis(values))
+    return layout(fig, f"{what.capitalize()} per node", xaxis_title="step", yaxis_title=what)
 
 
 # --- activations -------------------------------------------------------------------------------------
