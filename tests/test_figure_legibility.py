@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ui.figures.style import HEIGHT, LEGEND_ROW, legend_rows, log_axis
-from ui.figures.trainers import rule_curves_figure
+from ui.figures.trainers import decision_line_figure, rule_curves_figure
 from ui.figures.training import curves_figure, gradient_history_figure
 from ui.train.run_view import Curves
 
@@ -79,3 +79,32 @@ def test_the_legend_never_covers_the_title_or_the_plot(metrics):
     assert legend_rows(fig) >= (1 if metrics == 2 else 2)
     assert where["title"][1] <= where["legend"][0], where
     assert where["legend"][1] <= where["plot"][0], where
+
+
+XOR_POINTS = {"x": [0.0, 0.0, 1.0, 1.0], "y": [0.0, 1.0, 0.0, 1.0], "label": [0, 1, 1, 0]}
+
+
+def _visible(fig, x: float, y: float) -> bool:
+    (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
+    return x0 <= x <= x1 and y0 <= y <= y1
+
+
+@pytest.mark.parametrize(
+    "line", [{"weight_0": 0.0, "weight_1": -1.0, "bias": -1.0}, {"weight_0": 1.0, "weight_1": 0.0, "bias": -3.0}]
+)
+def test_the_perceptrons_line_is_in_view_where_it_passes_beside_the_points(line):
+    fig = decision_line_figure(XOR_POINTS, line, ["0", "1"])
+    drawn = [t for t in fig.data if t.mode == "lines"]
+    assert len(drawn) == 1
+    w0, w1, b = line["weight_0"], line["weight_1"], line["bias"]
+    on_line = [(x, y) for x, y in zip(drawn[0].x, drawn[0].y) if abs(w0 * x + w1 * y + b) < 1e-9]
+    assert len(on_line) == 2
+    middle = ((on_line[0][0] + on_line[1][0]) / 2, (on_line[0][1] + on_line[1][1]) / 2)
+    assert _visible(fig, *middle), (fig.layout.xaxis.range, fig.layout.yaxis.range, middle)
+    assert all(_visible(fig, x, y) for x, y in zip(XOR_POINTS["x"], XOR_POINTS["y"]))
+
+
+def test_zero_weights_say_there_is_no_line_and_where_the_unit_fires():
+    fig = decision_line_figure(XOR_POINTS, {"weight_0": 0.0, "weight_1": 0.0, "bias": -1.0}, ["0", "1"])
+    texts = [a.text for a in fig.layout.annotations]
+    assert "w = (0, 0): no line yet; every point scores b = -1, so the unit fires nowhere" in texts

@@ -52,21 +52,37 @@ def rule_curves_figure(
 
 
 def decision_line_figure(points: dict, line: dict | None, class_names: list[str]) -> go.Figure:
-    """2-D points coloured by class and the perceptron's line w0 x + w1 y + b = 0 (None before its first step),
-    the side where the unit fires (score >= 0) labelled."""
+    """2-D points coloured by class and the perceptron's line w0 x + w1 y + b = 0, the side where the unit fires
+    (score >= 0) labelled; the view widens to hold the line where it passes beside the points. With zero
+    weights there is no line (every point scores b): the figure says so, and where the unit fires."""
     xs, ys, labels = points["x"], points["y"], points["label"]
     fig = go.Figure()
     for k, name in enumerate(class_names or ["0", "1"]):
         mine = [i for i, label in enumerate(labels) if int(label) == k]
         marker = {"color": class_colour(k), "size": 11, "line": {"color": MID_GREY, "width": 1}}
         fig.add_scatter(x=[xs[i] for i in mine], y=[ys[i] for i in mine], mode="markers", name=name, marker=marker)
-    x0, x1 = min(xs) - 0.5, max(xs) + 0.5
-    y0, y1 = min(ys) - 0.5, max(ys) + 0.5
-    if line is not None:
-        _line(fig, line, (x0, x1), (y0, y1))
-    fig.update_xaxes(range=[x0, x1])
-    fig.update_yaxes(range=[y0, y1], scaleanchor="x")
+    x_range, y_range = _view(xs, ys, line)
+    if line is not None and (line["weight_0"] != 0 or line["weight_1"] != 0):
+        _line(fig, line, x_range, y_range)
+    elif line is not None:
+        fires = "everywhere" if line["bias"] >= 0 else "nowhere"
+        text = f"w = (0, 0): no line yet; every point scores b = {line['bias']:g}, so the unit fires {fires}"
+        fig.add_annotation(x=0.5, y=1.0, xref="paper", yref="paper", yanchor="bottom", text=text, showarrow=False)
+    fig.update_xaxes(range=list(x_range))
+    fig.update_yaxes(range=list(y_range), scaleanchor="x")
     return layout(fig, "Decision line", height=400, xaxis_title="x₁", yaxis_title="x₂")
+
+
+def _view(xs: list[float], ys: list[float], line: dict | None) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The points' box with a margin, widened to hold the line's point nearest the box's centre."""
+    x0, x1, y0, y1 = min(xs) - 0.5, max(xs) + 0.5, min(ys) - 0.5, max(ys) + 0.5
+    if line is None or (line["weight_0"] == 0 and line["weight_1"] == 0):
+        return (x0, x1), (y0, y1)
+    w0, w1, b = line["weight_0"], line["weight_1"], line["bias"]
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    side = (w0 * cx + w1 * cy + b) / (w0**2 + w1**2)  # the centre's score over |w|²
+    near_x, near_y = cx - side * w0, cy - side * w1  # the foot of the perpendicular from the centre
+    return (min(x0, near_x - 0.5), max(x1, near_x + 0.5)), (min(y0, near_y - 0.5), max(y1, near_y + 0.5))
 
 
 def _line(fig: go.Figure, line: dict, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
