@@ -28,9 +28,12 @@ PAGES = [
     st.Page(build_by_name, title="Build", url_path="build", visibility="hidden"),
 ]
 
-preload_engine()  # torch, in the background: the first page that needs it does not wait for the import
 start_session()  # the session key in every page's URL; a reload or a restart finds this session's work
 try:
     st.navigation(PAGES, position="top").run()  # at the top: the canvas gets the width a sidebar would take
 finally:
     save_session()  # also when the page ends early by st.rerun or st.switch_page
+    # torch and the forkserver, in the background, once this first page run is over: importing them beside it
+    # would slow the first picture (the page run and the import share one interpreter lock), and the pages that
+    # need torch come later. (A no-op from the second run on.)
+    preload_engine()

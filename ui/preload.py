@@ -4,6 +4,10 @@ inspector's activation curve, the Train page) does not stop for the ~2 s import.
 That matters most on the Build page: its canvas is a fragment, and Streamlit runs a fragment's rerun only after
 a page run in progress has finished, so a canvas gesture made during a cold import would wait for it.
 The same thread then starts the forkserver that page jobs and runs start from (engine.runs.page_jobs.warm_up).
+
+app.py starts it once the first page run of the process has ended: beside that run the import would take its
+share of the interpreter lock and the CPU and delay the first picture (about 1 s of a fresh server's first Build
+page, issue 23's bench/bench_pages.py).
 """
 
 from __future__ import annotations

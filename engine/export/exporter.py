@@ -60,7 +60,7 @@ from engine.export.report import (
     write_report,
     write_zip,
 )
-from engine.export.standalone_check import Job, run_standalone
+from engine.export.standalone_check import Job, start_standalone
 from engine.runs.bundle import WEIGHTS_FILE, Bundle, BundleHead, read_bundle, read_bundle_head
 
 __all__ = [  # what the pages and the command line use; the report's parts live in engine/export/report.py
@@ -266,6 +266,13 @@ def _start(trained: Trained, formats, normalize: bool) -> _Export:
     return _Export(trained, normalize, batches, expected, written, results)
 
 
+def _write_more(export: _Export, formats) -> None:
+    """Write `formats` of an export already started (_start wrote the others)."""
+    written, results = write_formats(export.trained, formats, export.batches["batch"], export.normalize)
+    export.written.update(written)
+    export.results.update(results)
+
+
 def _check_onnx(export: _Export) -> None:
     if "onnx" not in export.written:
         return
@@ -276,8 +283,9 @@ def _check_onnx(export: _Export) -> None:
         export.problems["onnx"] = str(err)
 
 
-def _check_standalone(exports: list[_Export]) -> dict:
-    """Run every model.py and model.ts of `exports` in one fresh process without NetCanvas; its report."""
+def _start_standalone(exports: list[_Export]):
+    """Start one fresh process without NetCanvas that runs every model.py and model.ts of `exports`; returns
+    (its jobs: key -> (export, format), the check under way), or None when there is nothing to check."""
     jobs = {
         f"b{i}_{fmt}": (export, fmt)
         for i, export in enumerate(exports)
@@ -285,13 +293,22 @@ def _check_standalone(exports: list[_Export]) -> dict:
         if fmt in export.written
     }
     if not jobs:
-        return {}
-    outputs, failures, report = run_standalone(
+        return None
+    check = start_standalone(
         [
             Job(key, fmt, export.written[fmt][0], export.trained.bundle.path / WEIGHTS_FILE, export.batches)
             for key, (export, fmt) in jobs.items()
         ]
     )
+    return jobs, check
+
+
+def _finish_standalone(started) -> dict:
+    """Wait for the standalone check (_start_standalone's) and file its outputs and problems; its report."""
+    if started is None:
+        return {}
+    jobs, check = started
+    outputs, failures, report = check.result()
     for key, (export, fmt) in jobs.items():
         if key in failures:
             export.problems[fmt] = f"{FORMAT_TITLES[fmt]} fails in a fresh Python without NetCanvas: {failures[key]}"
@@ -355,11 +372,18 @@ def export_many(
     inputs that are already normalised, as the network saw them in training."""
     unknown = [f for f in formats if f not in FORMAT_FILES]
     assert not unknown, f"unknown export formats {unknown}"
-    exports = [_start(t, formats, normalize) for t in trained]
-    for export in exports:
-        _check_onnx(export)
+    # model.ts and model.py first: the fresh process that checks them spends seconds importing torch, and it does
+    # so while the ONNX files are written and checked here.
+    first = [f for f in formats if f != "onnx"]
+    exports = [_start(t, first, normalize) for t in trained]
     started = time.perf_counter()
-    standalone = _check_standalone(exports)
+    standalone = _start_standalone(exports)
+    try:
+        for export in exports:
+            _write_more(export, [f for f in formats if f not in first])
+            _check_onnx(export)
+    finally:
+        standalone = _finish_standalone(standalone)
     share = (time.perf_counter() - started) / max(len(exports), 1)  # each bundle's part of the one check
     return [_finish(export, formats, make_zip, share, standalone) for export in exports]
 

@@ -13,6 +13,8 @@ time, address space and file size (`child_limits`). A child stopped by one of th
 
     outputs, problems, report = run_standalone([Job("lenet_python", "python", dir / "model.py", dir / WEIGHTS_FILE,
                                                     {"batch": x})])
+    check = start_standalone(jobs)      # the same, started now: do other work, then
+    outputs, problems, report = check.result()
 """
 
 from __future__ import annotations
@@ -122,35 +124,65 @@ def run_standalone(
     Returns (outputs per job key, one-line problem per job key that failed, the child's report: which project
     packages it could have imported (none, when all is well) and its sys.path).
     """
-    bounds = bounds or child_limits(jobs)
-    with tempfile.TemporaryDirectory(prefix="netcanvas-check-") as work:
-        work_dir = Path(work)
-        described = []
-        for job in jobs:
-            inputs = work_dir / f"{job.key}_inputs.safetensors"
-            safetensors.torch.save_file({k: v.contiguous() for k, v in job.inputs.items()}, inputs)
-            described.append(
-                {
-                    "key": job.key,
-                    "format": job.format,
-                    "file": str(Path(job.file).resolve()),
-                    "weights": str(Path(job.weights).resolve()),
-                    "inputs": str(inputs),
-                    "outputs": str(work_dir / f"{job.key}_outputs.safetensors"),
-                }
-            )
+    return start_standalone(jobs, bounds).result()
+
+
+class StandaloneCheck:
+    """A standalone check under way: the child was started by start_standalone; `result()` waits for it (the
+    exporter writes and checks the ONNX file meanwhile: the child spends most of its time importing torch)."""
+
+    def __init__(self, jobs: list[Job], bounds: ChildLimits):
+        self.jobs, self.bounds = jobs, bounds
+        self._folder = tempfile.TemporaryDirectory(prefix="netcanvas-check-")
+        work_dir = Path(self._folder.name)
+        self.described = [_describe(job, work_dir) for job in jobs]
         limits_set = {
             "RLIMIT_CPU": bounds.cpu_seconds,
             "RLIMIT_AS": bounds.memory_bytes,
             "RLIMIT_FSIZE": bounds.file_bytes,
         }
-        args = {"project_packages": list(PROJECT_PACKAGES), "jobs": described, "limits": limits_set}
-        report, failure = _run_child(args, work_dir, bounds)
-        if report is None:
-            return {}, {job.key: failure for job in jobs}, {}
-        problems = {key: _out_of_memory(problem, bounds) or problem for key, problem in report["problems"].items()}
-        outputs = {d["key"]: safetensors.torch.load_file(d["outputs"]) for d in described if d["key"] not in problems}
-        return outputs, problems, report
+        args = {"project_packages": list(PROJECT_PACKAGES), "jobs": self.described, "limits": limits_set}
+        self._cpu_before = _children_cpu()
+        try:
+            self._process = _start_child(args, work_dir)
+        except BaseException:
+            self._folder.cleanup()
+            raise
+
+    def result(self) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, str], dict]:
+        """(outputs per job key, one-line problem per job key that failed, the child's report); see run_standalone."""
+        try:
+            report, failure = _finish_child(self._process, self.bounds, self._cpu_before)
+            if report is None:
+                return {}, {job.key: failure for job in self.jobs}, {}
+            problems = {
+                key: _out_of_memory(problem, self.bounds) or problem for key, problem in report["problems"].items()
+            }
+            outputs = {
+                d["key"]: safetensors.torch.load_file(d["outputs"]) for d in self.described if d["key"] not in problems
+            }
+            return outputs, problems, report
+        finally:
+            self._folder.cleanup()
+
+
+def start_standalone(jobs: list[Job], bounds: ChildLimits | None = None) -> StandaloneCheck:
+    """Write the jobs' inputs and start the child now; its result() is run_standalone's."""
+    return StandaloneCheck(jobs, bounds or child_limits(jobs))
+
+
+def _describe(job: Job, work_dir: Path) -> dict:
+    """The job as the child reads it, its inputs written beside it as safetensors."""
+    inputs = work_dir / f"{job.key}_inputs.safetensors"
+    safetensors.torch.save_file({k: v.contiguous() for k, v in job.inputs.items()}, inputs)
+    return {
+        "key": job.key,
+        "format": job.format,
+        "file": str(Path(job.file).resolve()),
+        "weights": str(Path(job.weights).resolve()),
+        "inputs": str(inputs),
+        "outputs": str(work_dir / f"{job.key}_outputs.safetensors"),
+    }
 
 
 def _gb(n: int) -> str:
@@ -188,31 +220,39 @@ def _stopped(returncode: int, stderr: str, bounds: ChildLimits, cpu_used: float)
     return f"the check in a fresh Python process failed: {last}"
 
 
-def _run_child(args: dict, work_dir: Path, bounds: ChildLimits) -> tuple[dict | None, str]:
-    """(the child's JSON report, "") or (None, why the child itself failed). The child starts in an empty folder
-    of its own, with a clean environment, no inherited descriptors and `bounds` set by its first lines, before
-    it imports torch or any generated code (set there, not in a preexec_fn: the server has threads, and a
-    preexec_fn may deadlock between fork and exec in a threaded process)."""
+def _start_child(args: dict, work_dir: Path) -> subprocess.Popen:
+    """The child, started in an empty folder of its own, with a clean environment, no inherited descriptors and
+    `bounds` set by its first lines (in args["limits"]), before it imports torch or any generated code (set
+    there, not in a preexec_fn: the server has threads, and a preexec_fn may deadlock between fork and exec in a
+    threaded process)."""
     cwd = work_dir / "cwd"
     cwd.mkdir()
-    cpu_before = _children_cpu()
-    try:
-        done = subprocess.run(
-            [sys.executable, "-I", "-B", "-c", CHILD, json.dumps(args)],
-            cwd=cwd,
-            env=clean_env(),
-            close_fds=True,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired:
-        return None, f"the check in a fresh Python process took longer than {TIMEOUT_S} s"
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        return None, _stopped(done.returncode, done.stderr, bounds, _children_cpu() - cpu_before)
+    return subprocess.Popen(
+        [sys.executable, "-I", "-B", "-c", CHILD, json.dumps(args)],
+        cwd=cwd,
+        env=clean_env(),
+        close_fds=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
+
+
+def _finish_child(process: subprocess.Popen, bounds: ChildLimits, cpu_before: float) -> tuple[dict | None, str]:
+    """(the child's JSON report, "") or (None, why the child itself failed), once it has ended (killed past
+    TIMEOUT_S)."""
+    with process:
+        try:
+            stdout, stderr = process.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            return None, f"the check in a fresh Python process took longer than {TIMEOUT_S} s"
+    lines = stdout.strip().splitlines()
+    if process.returncode != 0 or not lines:
+        return None, _stopped(process.returncode, stderr, bounds, _children_cpu() - cpu_before)
     try:
         report = json.loads(lines[-1])
     except ValueError:

@@ -44,6 +44,9 @@ MEMORY_WORDS = ("can't allocate memory", "not enough memory", "out of memory", "
 
 
 MAX_JOBS_ENV = "NETCANVAS_MAX_PAGE_JOBS"
+# What the forkserver loads besides the run manager's PRELOAD: torch's ONNX exporter, warm (an export's first
+# ONNX file would wait ~5 s for it in each page job otherwise).
+PAGE_JOB_PRELOAD = ["engine.export.onnx_warm"]
 
 
 class JobFailed(NetCanvasError):
@@ -120,7 +123,7 @@ def _run(name: str, args: dict, limits: JobLimits) -> tuple[object, NetCanvasErr
 
 def _context():
     context = multiprocessing.get_context("forkserver")  # the one forkserver of this process: the run manager's
-    context.set_forkserver_preload(PRELOAD)
+    context.set_forkserver_preload(PRELOAD + PAGE_JOB_PRELOAD)
     return context
 
 

@@ -137,7 +137,16 @@ def draw_canvas(ed: EditorSession, analysis: Analysis) -> None:
     sync.adopt = False
     if ed.take_fit():
         sync.fit += 1
-    flow_canvas({**data, "rev": sync.rev, "fit": sync.fit, "refresh": sync.refresh}, key=CANVAS_KEY, on_event=_on_event)
+    payload = {**_as_tuples(data), "rev": sync.rev, "fit": sync.fit, "refresh": sync.refresh}
+    flow_canvas(payload, key=CANVAS_KEY, on_event=_on_event)
+
+
+def _as_tuples(data: dict) -> dict:
+    """The payload with its top-level lists as tuples (the same JSON arrays). Streamlit looks at every top-level
+    value of a component's data for a dataframe, and for a list that means importing pandas, numpy and pyarrow
+    (~0.7 s on the first picture of a fresh server) and scanning the list on every rerun; a tuple it passes as
+    it is."""
+    return {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
 
 
 @st.fragment
