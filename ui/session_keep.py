@@ -66,8 +66,8 @@ def start_session() -> None:
     if st.query_params.get(OWNER_PARAM) != key:
         st.query_params[OWNER_PARAM] = key
     if not st.session_state.get(RESTORED_KEY):
+        _restore(key)  # marked done only once it has worked: a failed restore is tried again, never saved over
         st.session_state[RESTORED_KEY] = True
-        _restore(key)
     _mark_used(key)
 
 

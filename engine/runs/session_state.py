@@ -9,11 +9,12 @@ A small file per key rather than a table in the run store: the state is written 
 of its own per key never waits on the store's write lock that running workers take for their metrics. It is
 written whole and checked before it counts: a temporary file in the same folder, read back and checked (JSON,
 and whatever the caller's check asks: ui/session_keep.py passes the graph through the spec loader), then
-renamed over state.json, the state it replaces kept as state.json.prev. So a crash leaves the old state or the
-new one, never half of each, and a save never replaces a loadable state by one that would not load. A state
-that cannot be used on loading is renamed to state.json.bad-<time> (kept, never overwritten) and the previous
-save is used instead; either way the page says so. None of this touches the run store, whose own recovery
-(moving a corrupt database aside) leaves these files be.
+renamed over state.json, the state it replaces kept as state.json.prev (linked there first: state.json is never
+missing, not even during a save, so a session loading meanwhile reads the old state or the new). So a crash
+leaves the old state or the new one, never half of each, and a save never replaces a loadable state by one that
+would not load. A state that cannot be used on loading is renamed to state.json.bad-<time> (kept, never
+overwritten) and the previous save is used instead; either way the page says so. None of this touches the run
+store, whose own recovery (moving a corrupt database aside) leaves these files be.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -98,12 +100,34 @@ def save_state(root: str | os.PathLike, owner: str, state: dict, check: StateChe
         if problem:
             raise UnloadableState(f"the state to save would not load back ({problem}); the saved one is kept")
         path = folder / STATE_FILE
-        if path.exists():
-            os.replace(path, folder / PREV_FILE)
+        _keep_as_previous(path, folder / PREV_FILE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _keep_as_previous(path: Path, prev: Path) -> None:
+    """state.json's content becomes state.json.prev while state.json stays in place: a hard link to it (a copy
+    where links are not supported) under a temporary name, renamed over .prev. Moving state.json to .prev, as
+    saves did, left a moment with no state.json: a new session of the same key loading then (a reload landing
+    on the old tab's last save) took the previous save for a failed one, renamed it back and restored old work,
+    or found state.json gone between its check and its read and set aside, or failed on, a good save."""
+    if not path.exists():
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{prev.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        os.unlink(tmp)  # os.link makes the name; mkstemp only reserved a unique one
+        try:
+            os.link(path, tmp)
+        except FileNotFoundError:
+            return  # set aside meanwhile by a load that found it unusable: nothing to keep
+        except OSError:
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, prev)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _set_aside(path: Path) -> Path:
