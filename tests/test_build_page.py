@@ -86,7 +86,7 @@ def test_inspector_shows_shapes_params_and_a_widget_per_parameter(at):
     click_node(at, "fc1")
     assert any("in [2] → out [16]" in m.value for m in at.markdown)
     assert any(w.label == "bias" for w in at.checkbox)
-    assert any(w.label == "out_features *" and w.min == 1 for w in at.number_input)
+    assert any(w.label == "out_features *" and "range: 1 ≤ out_features" in w.help for w in at.number_input)
 
 
 def test_a_layer_dropped_from_the_palette_is_added_where_it_fell_and_can_be_wired(at):

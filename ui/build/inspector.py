@@ -8,7 +8,7 @@ import streamlit as st
 from builder.blocks import param_ref
 from builder.catalog import CATALOG
 from builder.edit import format_param, parse_param_text
-from builder.opdef import REQUIRED, Param, fmt
+from builder.opdef import REQUIRED, Param, check_value, fmt
 from builder.validate import Analysis
 from ui.build.block_fields import draw_block_fields
 from ui.build.editor_state import editor
@@ -23,13 +23,22 @@ def _widget_key(name: str) -> str:
     return f"insp_{ed.version}_{ed.selected}_{name}"
 
 
+def _error_key(key: str) -> str:
+    """Where a field's refusal waits to be drawn under it (its key holds the editor's version: an edit clears it)."""
+    return f"{key}__error"
+
+
 def _on_param(node_id: str, param: Param, key: str) -> None:
-    value = st.session_state[key]
+    """Apply the field's value, or keep the network as it is and leave the reason to be shown under the field."""
+    value, error = st.session_state[key], None
     if param.kind in TEXT_KINDS:
         value, error = parse_param_text(param, value)
-        if error:
-            editor().tell("error", f"{node_id}: {error}")
-            return
+    elif param.kind in ("int", "float") and value is not None:
+        error = check_value(param, value)[1]
+    if error:
+        st.session_state[_error_key(key)] = f"{node_id}.{param.name} {error}; the network keeps its value."
+        return
+    st.session_state.pop(_error_key(key), None)
     editor().set_param(node_id, param.name, value)
 
 
@@ -68,22 +77,19 @@ def _param_widget(node_id: str, param: Param, current) -> None:
         st.text_input(label, value=format_param(current), placeholder=hint, **common)
     else:
         _number_widget(param, label, current, common)
+    if _error_key(key) in st.session_state:  # inline, under the field it is about
+        st.error(st.session_state[_error_key(key)], icon=":material/error:")
 
 
 def _number_widget(param: Param, label: str, current, common: dict) -> None:
+    """No bounds on the widget itself (the browser would refuse a value out of range with only a red mark and a
+    tooltip): the range is in the help, and _on_param refuses such a value with a message under the field."""
     is_int = param.kind == "int"
     cast = int if is_int else float
-    low = cast(param.min) if param.min is not None else None
-    high = cast(param.max) if param.max is not None and not param.exclusive_max else None
     number_ok = isinstance(current, int | float) and not isinstance(current, bool)
-    value = cast(current) if number_ok else None
-    if value is not None and ((low is not None and value < low) or (high is not None and value > high)):
-        low = high = None  # an out-of-range value from a file: show it, validation explains
     st.number_input(
         label,
-        min_value=low,
-        max_value=high,
-        value=value,
+        value=cast(current) if number_ok else None,
         step=1 if is_int else 0.01,
         format=None if is_int else "%g",
         placeholder="auto" if param.default is None else None,
