@@ -6,6 +6,7 @@ Streamlit's AppTest; runs go to a temporary runs directory."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import time
 
@@ -96,9 +97,11 @@ def test_a_corrupt_state_is_ignored_with_one_line(tmp_path, content):
 
 def test_uploads_keep_their_original_names_and_the_same_content_is_one_file(tmp_path):
     first = save_upload(tmp_path, "k", "wine.csv", b"a,b\n1,2\n")
-    time.sleep(0.01)
     second = save_upload(tmp_path, "k", "../../etc/other data.CSV", b"a,b\n3,4\n")
-    again = save_upload(tmp_path, "k", "wine.csv", b"a,b\n1,2\n")
+    now = time.time()  # the order is the files' times, set here: no wait between the saves
+    os.utime(first.path, (now - 60, now - 60))
+    os.utime(second.path, (now - 30, now - 30))
+    again = save_upload(tmp_path, "k", "wine.csv", b"a,b\n1,2\n")  # the same content: the same file, untouched
     assert first == again and first.path.name == "wine.csv" and first.path.read_bytes() == b"a,b\n1,2\n"
     assert second.name == "other data.CSV" and session_dir(tmp_path, "k") in second.path.parents
     assert [u.name for u in list_uploads(tmp_path, "k")] == ["other data.CSV", "wine.csv"]
