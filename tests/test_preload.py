@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import sys
 import threading
+from pathlib import Path
 
 from ui import preload
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_preload_imports_the_module_once_in_a_background_thread(monkeypatch):
@@ -25,3 +28,24 @@ def test_preload_imports_the_module_once_in_a_background_thread(monkeypatch):
     assert len(started) == 1 and started[0].daemon and started[0] is not threading.current_thread()
     started[0].join(timeout=30)
     assert "email.mime.audio" in sys.modules
+
+
+def test_app_starts_the_preload_once_the_first_page_run_is_over(monkeypatch, tmp_path):
+    """Importing torch beside the first page run would share its interpreter lock: the preload waits for it."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui.build.editor_state import RUN_TIMES_KEY
+
+    seen: list[bool] = []
+
+    def record() -> None:  # what the Build page had done when the preload was asked for
+        import streamlit as st
+
+        seen.append(RUN_TIMES_KEY in st.session_state)
+
+    monkeypatch.setenv("NETCANVAS_RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr(preload, "preload_engine", record)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception
+    assert seen == [True]  # asked once, after the Build page had drawn everything (its run time is recorded last)
