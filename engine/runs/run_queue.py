@@ -39,7 +39,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from builder.limits import cap_name, limits
+from builder.limits import limits
 from engine.errors import ConfigError
 from engine.runs.store import RunRecord, RunStore, run_record, to_json
 
@@ -126,9 +126,9 @@ class RunQueue:
             return
         runs = "run" if self.per_address == 1 else "runs"
         raise SessionFull(
-            f"one client address may have at most {self.per_address} active {runs} (queued, running or paused, "
-            f"over all its sessions; {cap_name('max_runs_per_address')}); {len(holders)} from your address are "
-            "active: stop one or let it end first",
+            f"one client address may have at most {self.per_address} active {runs} at a time (queued, running or "
+            f"paused, over all its sessions), and {len(holders)} from your address are active: stop one or let it "
+            "end first",
             (),
         )
 
@@ -139,8 +139,8 @@ class RunQueue:
         named = ", ".join(f"{r['id']} ({_state(r['status'], r['ticket'])})" for r in holders)
         runs = "run" if self.per_session == 1 else "runs"
         raise SessionFull(
-            f"a session may have at most {self.per_session} active {runs} (queued, running or paused; "
-            f"{cap_name('max_runs_per_session')}); yours are {named}: stop one or let it end first",
+            f"a session may have at most {self.per_session} active {runs} at a time (queued, running or paused), "
+            f"and yours are {named}: stop one or let it end first",
             tuple(r["id"] for r in holders),
         )
 
