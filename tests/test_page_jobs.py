@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -74,18 +73,18 @@ def test_page_jobs_at_once_are_capped_and_a_job_without_a_slot_says_so(monkeypat
 
     import engine.runs.page_jobs as page_jobs
 
-    monkeypatch.setattr(page_jobs, "SLOTS", threading.BoundedSemaphore(1))
+    slots = threading.BoundedSemaphore(1)
+    monkeypatch.setattr(page_jobs, "SLOTS", slots)
     monkeypatch.setattr(page_jobs, "MAX_JOBS", 1)
-    first = threading.Thread(target=run_page_job, args=("probe_sleep", {"seconds": 8}, SMALL))
-    first.start()
-    time.sleep(0.5)
+    assert slots.acquire(blocking=False)  # the one slot, held here as a running job holds it (no race to win)
     result, error = run_page_job("probe_sleep", {"seconds": 0}, JobLimits(20, 512, wall_seconds=1))
     assert result is None and one_line(error) == (
         "the test job probe_sleep could not start within 1 s: 1 page jobs are running on this server "
         "(NETCANVAS_MAX_PAGE_JOBS); try again in a moment"
     )
-    first.join()
+    slots.release()
     the_caller_goes_on()  # the slot is free again
+    assert slots.acquire(blocking=False)  # and the job gave it back
 
 
 def test_only_named_jobs_run():
