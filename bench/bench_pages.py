@@ -315,6 +315,9 @@ def main() -> None:
                 for name, values in measure(root, args.repeats, Path(folder)).items():
                     columns[head][name] += values
                 print(f"round {round_number + 1}, {head} done; load {load()}", flush=True)
+            print(table(columns), flush=True)  # so far: a long run interrupted still leaves its table
+            if args.json:
+                args.json.write_text(json.dumps(columns, indent=1))
     print(f"load after: {load()}")
     print(table(columns))
     if args.json:
