@@ -146,8 +146,8 @@ def _run(run: PreparedRun, as_json: bool) -> dict:
     print(
         _json_line(head)
         if as_json
-        else f"{trainer.device_message}; {head['train_samples']} training and "
-        f"{head['val_samples']} validation samples of '{run.config.dataset}'; {head['why']}; {head['threads_why']}",
+        else f"{trainer.device_message}; {head['threads_why']}; {head['train_samples']} training and "
+        f"{head['val_samples']} validation samples of '{run.config.dataset}'; {head['why']}",
         flush=True,
     )
     for event in trainer.run():
