@@ -15,7 +15,9 @@ Each use gets its own weights; the body's analysis is shared between uses with t
 A Recurrent node compiles to a layers.Recurrent (attribute named after the node id) holding its cell's body compiled
 as a cell: `forward(self, x_t, state: List[Tensor]) -> List[Tensor]`, the state Inputs read from the list
 (`h = state[0]`) and the Outputs returned as one, so that TorchScript calls every cell with one signature; a second
-cell, `cell_reverse`, for the backward direction. State-dict keys read `rnn.cell.input_gate_x.weight`.
+cell, `cell_reverse`, for the backward direction. State-dict keys read `rnn.cell.input_gate_x.weight`. It is
+a fused_cells.FusedRecurrent, a subclass that runs the same cells with their Linears batched (the Linears on x_t
+once over the sequence, those on h as one matmul per step), whenever a cell has Linears to batch.
 
 Every node's fx meta carries `spec_id`, `spec_op` and `spec_shape` (its output shape without the batch dim);
 a module node also `spec_args`, the keyword arguments its module was built with (`layer(**spec_args)`), from
@@ -38,7 +40,7 @@ from torch import fx, nn
 from builder.ops_recurrent import directions
 from builder.spec import GraphSpec
 from builder.validate import Analysis, analyze
-from engine.compile.layers import Recurrent
+from engine.compile.fused_cells import recurrent_module
 from engine.compile.op_records import PLACEHOLDER_OPS, emit_function, module_args, op_record
 from engine.errors import SpecInvalid
 
@@ -103,7 +105,8 @@ def _emit_recurrent(graph: fx.Graph, modules: dict, node_id: str, args: list[fx.
         "num_states": len(use.body.input_ids) - 1,
         "return_sequences": params["return_sequences"],
     }
-    modules[node_id] = Recurrent(cells[0], **recurrent_args, cell_reverse=cells[1] if len(cells) == 2 else None)
+    reverse = cells[1] if len(cells) == 2 else None
+    modules[node_id] = recurrent_module(cells[0], **recurrent_args, cell_reverse=reverse)  # fused_cells.py
     node = graph.create_node("call_module", node_id, tuple(args), name=node_id)
     node.meta.update(spec_cell=use.block, spec_args=recurrent_args)  # model.py: Recurrent(cell=..., **spec_args)
     return node
