@@ -1,10 +1,12 @@
 """The learning rules' live figures (ui/figures/rules.py) build from small arrays with the traces, cells and
-titles they promise; PNGs of each when kaleido is installed (no pixel comparison)."""
+titles they promise; each exports to a PNG through kaleido and Chromium (a dev dependency: no skip), of the size
+the figure asks for (no pixel comparison)."""
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
-import pytest
 
 from ui.figures.rules import (
     PAIR_GAP,
@@ -122,8 +124,16 @@ def test_code_scatter_one_trace_per_class():
     assert fig.layout.title.text.startswith("Codes")
 
 
-def test_pngs_when_kaleido_is_installed(tmp_path):
-    pytest.importorskip("kaleido")
+def png_size(path) -> tuple[int, int]:
+    """(width, height) from a PNG's header."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", data[:16]
+    return struct.unpack(">II", data[16:24])
+
+
+def test_each_figure_exports_to_a_png_of_its_size(tmp_path):
+    import kaleido  # noqa: F401  a dev dependency (requirements-dev.txt): missing, this test fails, never skips
+
     figures = {
         "weights": weight_images_figure(RNG.normal(size=(16, 8, 8))),
         "recon": reconstruction_grid_figure(RNG.random((4, 64)), RNG.random((4, 64)), (8, 8)),
@@ -133,3 +143,4 @@ def test_pngs_when_kaleido_is_installed(tmp_path):
     for name, fig in figures.items():
         fig.write_image(tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
+        assert png_size(tmp_path / f"{name}.png") == (fig.layout.width or 700, fig.layout.height or 500), name
