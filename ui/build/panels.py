@@ -62,7 +62,8 @@ def _on_name(key: str) -> None:
 
 
 def draw_name() -> None:
-    """The network's name: the saved file's, the run list's and the export's (its class and file names)."""
+    """The network's name: the saved file's, the run list's and the export's (its class and file names); first
+    in the toolbar, at the top of the page."""
     ed = editor()
     key = f"{NAME_KEY}_{ed.version}"
     st.text_input(
@@ -71,6 +72,7 @@ def draw_name() -> None:
         key=key,
         on_change=_on_name,
         args=(key,),
+        width=240,
         help="Names the saved file, the network in the run list and the export's class and files: "
         "1 to 64 letters, digits, spaces, '-', '_' or '.'",
     )
@@ -78,7 +80,6 @@ def draw_name() -> None:
 
 def draw_summary(analysis: Analysis) -> None:
     st.subheader("Summary")
-    draw_name()
     rows = summary_rows(analysis)
     table = {
         "node": [r.id for r in rows],

@@ -1,5 +1,5 @@
-"""The Build page's toolbar: undo/redo, auto-layout, clear, save, open a file, and the templates gallery
-(drawn by ui/build/gallery.py; loading a template is here)."""
+"""The Build page's toolbar: the network's name, undo/redo, auto-layout, clear, save, open a file, and the
+templates gallery (drawn by ui/build/gallery.py; loading a template is here)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from builder.templates import TEMPLATES
 from builder.upload import MAX_UPLOAD_BYTES, read_spec_upload
 from ui.build.editor_state import editor
 from ui.build.gallery import close_gallery, draw_gallery, gallery_is_open, open_gallery
+from ui.build.panels import draw_name
 
 UPLOAD_KEY = "open_file"
 LAZY_SAVE_NODES = 50  # bigger graphs are turned into JSON when Save is clicked, not on every rerun
@@ -46,7 +47,8 @@ def _file_name(spec: GraphSpec) -> str:
 
 def draw_toolbar() -> None:
     ed = editor()
-    with st.container(horizontal=True, vertical_alignment="center"):
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        draw_name()
         st.button("Templates", icon=":material/collections_bookmark:", type="primary", on_click=open_gallery)
         st.button("Undo", icon=":material/undo:", on_click=ed.undo, disabled=not ed.history.can_undo)
         st.button("Redo", icon=":material/redo:", on_click=ed.redo, disabled=not ed.history.can_redo)
