@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.bench_threads                  # every case, 3 repeats, with and without a neighbour
     .venv/bin/python -m bench.bench_threads --repeats 5 --only mlp_digits resnet_mini
+    .venv/bin/python -m bench.bench_threads --epochs 1            # a busy machine: all cores can be 100x slower
 
 Each case trains a template through the command line (`python -m engine train --json`, a fresh process per run,
 OMP_NUM_THREADS removed from its environment so that the rule decides) with `--threads 1`, `--threads N` (N: the
@@ -18,6 +19,7 @@ and N. The load average is printed at the start and at the end: other work on th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -113,16 +115,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", nargs="+", choices=[c.name for c in CASES])
+    parser.add_argument("--epochs", type=int, help="epochs of every case (default: each case's own)")
     args = parser.parse_args()
     cores, default = len(os.sched_getaffinity(0)), torch_default()
     print(f"{cores} usable cores, torch's default {default} threads; load average {load()} at the start")
-    print(f"each cell: median training seconds of {args.repeats} runs; auto/best: auto over min(1 thread, all)")
+    epochs = f"{args.epochs} epoch(s) each" if args.epochs else "each case's epochs"
+    print(f"{epochs}; each cell: median training seconds of {args.repeats} runs; auto/best: auto / min(1, all)")
     head = f"{'case':<24} {'neighbour':<9} {'1 thread':>9} {f'all {cores}':>9} {'auto':>9} {'chose':>7}"
     print(head + f" {'auto/best':>9} {f'today ({default})':>11}")
     worst, reasons = 0.0, []
     for case in CASES:
         if args.only and case.name not in args.only:
             continue
+        case = dataclasses.replace(case, epochs=args.epochs or case.epochs)
         for neighbour in ("none", "busy loop"):
             run = with_neighbour if neighbour != "none" else measure
             row = run(case, cores, default, args.repeats)
