@@ -1,10 +1,40 @@
-"""Shared fixtures."""
+"""Shared fixtures, and how the suite splits over two processes.
+
+`bash scripts/test.sh` runs pytest with pytest-xdist, `-n 2`: the scheduler below keeps the browser tests
+together, so one worker runs them all against one app server and one Chromium, while the other worker takes the
+rest, test by test. Each worker keeps the runs that tests make without naming a folder in
+a folder of its own (NETCANVAS_RUNS_DIR), so two workers never share a run store.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 
 import pytest
+
+BROWSER_PREFIX = "tests/browser"  # how the browser tests' ids begin (ids are relative to the repository root)
+
+
+def pytest_configure(config):
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and "NETCANVAS_RUNS_DIR" not in os.environ:
+        os.environ["NETCANVAS_RUNS_DIR"] = tempfile.mkdtemp(prefix=f"netcanvas-runs-{worker}-")
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist: every browser test in one work unit (so one worker, one app server, one Chromium),
+    every other test a unit of its own. (xdist's own `--dist loadgroup` does not group under pytest 9: it renames
+    the tests' `_nodeid`, which pytest 9 no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BrowserTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "browser" if nodeid.startswith(f"{BROWSER_PREFIX}/") else nodeid
+
+    return BrowserTestsTogether(config, log)
 
 
 @pytest.fixture

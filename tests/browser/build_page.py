@@ -11,6 +11,7 @@ from playwright.sync_api import Locator, Page, expect
 from tests.browser import canvas_driver
 
 CANVAS = "[data-testid='flow-canvas']"
+SETTLE_MS = 120_000  # a first data check took over 60 s at load 20 on 2 cores; the wait ends when the run does
 
 
 def canvas(page: Page) -> Locator:
@@ -44,9 +45,9 @@ def settle(page: Page) -> None:
     """Wait until Streamlit has finished rerunning."""
     app = page.locator("[data-testid='stApp']")
     for _ in range(3):
-        expect(app).to_have_attribute("data-test-script-state", re.compile("notRunning|rerun"), timeout=20_000)
+        expect(app).to_have_attribute("data-test-script-state", re.compile("notRunning|rerun"), timeout=SETTLE_MS)
         page.wait_for_timeout(250)
-    expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=20_000)
+    expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=SETTLE_MS)
 
 
 def click_node(page: Page, node_id: str) -> None:

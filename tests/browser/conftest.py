@@ -12,6 +12,7 @@ import pathlib
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from devtools.app_server import CHROMIUM, launch_chromium, running_app
 
@@ -33,6 +34,10 @@ def failed(request) -> bool:
         for when in ("setup", "call")
     )
 
+
+# Every expect() waits up to 30 s (Playwright's default is 5 s): a 2-core machine shared with other work can take
+# that long to rerun a page, and a wait for an event ends as soon as the event comes, so a quiet machine pays nothing.
+expect.set_options(timeout=30_000)
 
 STOP_WAIT_S = 60.0  # a worker reads its commands between steps and saves a checkpoint on the way out
 
@@ -87,7 +92,7 @@ def browser():
 @pytest.fixture
 def page(browser, app_url, app_runs_dir, request):
     """A fresh browser session (so a fresh editor) on the Build page, with the canvas drawn. On the way out:
-    a screenshot if the test failed (one per attempt of a rerun test), and no run left active."""
+    a screenshot if the test failed, and no run left active."""
     context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(30_000)  # a loaded 2-core machine takes over 15 s for a first render now and then
@@ -96,8 +101,6 @@ def page(browser, app_url, app_runs_dir, request):
     yield page
     if failed(request):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        attempt = getattr(request.node, "execution_count", 1)  # pytest-rerunfailures counts the attempts
-        suffix = f"-attempt{attempt}" if attempt > 1 else ""
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}{suffix}.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
     stop_active_runs(app_runs_dir)

@@ -58,9 +58,6 @@ def upload_csv(page: Page, path) -> None:
     settle(page)
 
 
-@pytest.mark.flaky(
-    reruns=2
-)  # passes alone; once failed in a clean-clone full run (a race, under study: see the issue note)
 def test_a_reload_mid_run_keeps_the_graph_the_settings_and_the_run(page: Page):
     edit_mlp_iris(page)
     assert owner_in(page.url)  # the key is in the Build page's URL from the first visit
@@ -81,9 +78,6 @@ def test_a_reload_mid_run_keeps_the_graph_the_settings_and_the_run(page: Page):
     expect(edge_label(page, "fc1", "act1")).to_have_text("[24]", timeout=SLOW_MS)
 
 
-@pytest.mark.flaky(
-    reruns=2
-)  # passes alone; once failed in a clean-clone full run (a race, under study: see the issue note)
 def test_a_server_restart_keeps_the_graph_and_the_settings(browser, tmp_path):
     log = ARTIFACTS / "streamlit-restart.log"
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
