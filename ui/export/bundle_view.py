@@ -122,7 +122,9 @@ def trained_epochs(metrics: dict) -> str:
     counter, epochs = metrics.get("counter"), metrics.get("epochs")
     if isinstance(counter, str) and not counter.endswith("epochs"):
         return counter
-    return f"{epochs:,} epochs" if isinstance(epochs, int) else f"{epochs or '?'} epochs"
+    if isinstance(epochs, int):
+        return f"{epochs:,} epoch{'' if epochs == 1 else 's'}"
+    return f"{epochs or '?'} epochs"
 
 
 def draw_bundle(trained: BundleInfo) -> None:
