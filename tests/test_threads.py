@@ -130,3 +130,12 @@ def test_the_worker_chooses_for_its_run(tmp_path, monkeypatch, single_thread_tor
     config = TrainConfig(**{**template.train, "threads": 3}).to_dict()
     setting = store.create_run("me", template.spec().to_dict(), config)
     assert _threads(store.get(setting)).why == "the threads setting asks for 3 threads"
+
+
+def test_a_run_started_by_the_app_says_its_threads_in_the_store(make_manager):
+    manager = make_manager()
+    config = TrainConfig(dataset="xor", batch_size=4, epochs=100_000, device="cpu", threads=1)
+    run = manager.start_run("alice", TEMPLATES["mlp_xor"].spec(), config)
+    started = manager.wait(run, 60, until=lambda r: r.status == "running")
+    manager.stop(run)
+    assert started.message.startswith("using cpu") and "the threads setting asks for one thread" in started.message
