@@ -10,7 +10,9 @@ reads the commands table every COMMAND_SECONDS: pause (stop pulling events until
 CHECKPOINT_SECONDS, an epoch end. A user mistake ends the run `failed` with its one-line message; any
 other exception ends it `failed` with the exception and leaves the traceback in the run's worker.log.
 
-Before anything else the worker limits its own memory (engine.runs.worker_memory): a run that allocates past
+Before anything else the worker sets torch's threads (engine.threads: the run's threads setting, else from the
+run's size and the free cores, at most its share of them; the run's start message says which and why) and
+limits its own memory (engine.runs.worker_memory): a run that allocates past
 its limit in training ends `stopped` with a checkpoint and the one line that names the limit; one that runs
 out while preparing (the data, the model) ends `failed` with that line. A paused worker whose grace has passed
 while runs wait gives its slot up and ends (engine.runs.worker_loop).
