@@ -35,7 +35,11 @@ from builder.spec import GraphSpec
 from builder.summary import sequence_steps
 from builder.validate import Analysis, analyze
 
-GRAIN = 20_000_000  # multiply-adds a step per thread: below 2 x GRAIN a second thread cost more than it gave
+# Operations a step per thread. The templates' small networks (the digits MLP, RBM, SOM, LeNet even at batch 256:
+# at most 6.3 M) stay under 2 x GRAIN, Mini ResNet at batch 256 (150 M) and ResNet-18 pass it. Set from the
+# issue 23 measurements on 2 cores, where a second thread gave those small networks nothing even alone; not yet
+# tuned on a quiet many-core machine: bench/bench_threads.py is the check.
+GRAIN = 20_000_000
 SAMPLE_SECONDS = 0.1  # how long /proc/stat is watched for the busy cores
 IDLE_SHARE = 0.25  # a core busier than this with other work is not free: a thread there would hold the others up
 SEQUENCE_OPS = ("RNN", "LSTM", "GRU")  # fused recurrent ops: their weights are used once per step of the sequence
