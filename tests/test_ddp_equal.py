@@ -82,15 +82,15 @@ def one_process_model() -> dict[str, torch.Tensor]:
 
 
 def test_two_gloo_processes_train_the_same_model_as_one_process_on_the_same_global_batches(tmp_path):
+    reference = one_process_model()  # first: the forked processes inherit the data set's imports (sklearn)
+    seed_everything(CONFIG.seed)
+    start = compile_analysis(analysis_for_training(TEMPLATES["mlp_iris"].spec(), CONFIG)).state_dict()
     out = str(tmp_path / "weights")
-    # fork: the children start with torch and the project already imported (spawn re-imports them, ~2 s each)
+    # fork: the processes start with torch and the project already imported (spawn imports them again, each)
     mp.start_processes(_rank_main, (str(tmp_path / "store"), out), nprocs=WORLD_SIZE, start_method="fork")
     ranks = [torch.load(f"{out}.{rank}", weights_only=True) for rank in range(WORLD_SIZE)]
     for name in ranks[0]:
         assert torch.equal(ranks[0][name], ranks[1][name]), f"the ranks' {name} differ"  # DDP keeps them equal
-    reference = one_process_model()
-    seed_everything(CONFIG.seed)
-    start = compile_analysis(analysis_for_training(TEMPLATES["mlp_iris"].spec(), CONFIG)).state_dict()
     for name, want in reference.items():
         assert not torch.allclose(start[name], want), f"{name} did not move: the check would be empty"
         torch.testing.assert_close(ranks[0][name], want, rtol=1e-5, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
