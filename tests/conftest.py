@@ -9,6 +9,7 @@ a folder of its own (NETCANVAS_RUNS_DIR), so two workers never share a run store
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 
@@ -17,10 +18,19 @@ import pytest
 BROWSER_PREFIX = "tests/browser"  # how the browser tests' ids begin (ids are relative to the repository root)
 
 
+_WORKER_RUNS: list[str] = []  # the runs folder this xdist worker made, removed when it ends
+
+
 def pytest_configure(config):
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker and "NETCANVAS_RUNS_DIR" not in os.environ:
-        os.environ["NETCANVAS_RUNS_DIR"] = tempfile.mkdtemp(prefix=f"netcanvas-runs-{worker}-")
+        _WORKER_RUNS.append(tempfile.mkdtemp(prefix=f"netcanvas-runs-{worker}-"))
+        os.environ["NETCANVAS_RUNS_DIR"] = _WORKER_RUNS[0]
+
+
+def pytest_unconfigure(config):
+    for folder in _WORKER_RUNS:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
