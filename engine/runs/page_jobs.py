@@ -27,10 +27,12 @@ import os
 import signal
 import tempfile
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.datasets import CSV_PREFIX
 from engine.child_limits import ChildLimits, current_address_space
 from engine.errors import BundleError, ConfigError, DataError, NetCanvasError, SpecInvalid
 from engine.runs.manager import PRELOAD, Readiness, _plain_main
@@ -84,12 +86,24 @@ def _env_number(name: str, default, kind):
 
 MAX_JOBS = _env_number(MAX_JOBS_ENV, 2, int)
 SLOTS = threading.BoundedSemaphore(MAX_JOBS)  # page jobs at once in this server, all sessions together
+# Jobs whose result depends only on their inputs and the data file they name: a success is given again for
+# REUSE_SECONDS. The pre-run check runs when the Train page is drawn and again when Train is pressed (the run
+# manager's check): the second one, with the same network, settings and data file, is answered at once.
+REUSED_JOBS = frozenset({"preflight"})
+REUSE_SECONDS = 120.0
+REUSE_ENTRIES = 64
+_reused: dict[str, tuple[float, str]] = {}  # key -> (when, the result as JSON)
+_reused_lock = threading.Lock()
 
 
 def run_page_job(name: str, args: dict, limits: JobLimits | None = None) -> tuple[object, NetCanvasError | None]:
     """(the job's JSON result, None), or (None, the error to show). `name` must be a key of JOBS."""
     if name not in JOBS:
         raise ValueError(f"no page job named {name!r}")  # our bug: names are fixed in the code
+    key = _reuse_key(name, args)
+    known = _known(key)
+    if known is not None:
+        return known, None
     limits = limits or JobLimits.from_env()
     if not SLOTS.acquire(timeout=limits.wall_seconds):
         return None, JobFailed(
@@ -97,9 +111,46 @@ def run_page_job(name: str, args: dict, limits: JobLimits | None = None) -> tupl
             f"on this server ({MAX_JOBS_ENV}); try again in a moment"
         )
     try:
-        return _run(name, args, limits)
+        result, error = _run(name, args, limits)
     finally:
         SLOTS.release()
+    if error is None and key is not None:
+        _remember(key, result)
+    return result, error
+
+
+def _reuse_key(name: str, args: dict) -> str | None:
+    """What a reusable job's result depends on: its name, its inputs and the stamp (modification time, size) of
+    a CSV file its settings name; None for a job that is run every time, or a file that cannot be read now."""
+    if name not in REUSED_JOBS:
+        return None
+    dataset = str((args.get("config") or {}).get("dataset", ""))
+    stamp = None
+    if dataset.startswith(CSV_PREFIX):
+        try:
+            stat = Path(dataset[len(CSV_PREFIX) :]).stat()
+        except OSError:
+            return None
+        stamp = [stat.st_mtime_ns, stat.st_size]
+    return json.dumps([name, args, stamp], sort_keys=True, default=str)
+
+
+def _known(key: str | None):
+    """The result remembered under `key` within REUSE_SECONDS (a fresh copy), or None."""
+    if key is None:
+        return None
+    with _reused_lock:
+        entry = _reused.get(key)
+    if entry is None or time.monotonic() - entry[0] > REUSE_SECONDS:
+        return None
+    return json.loads(entry[1])
+
+
+def _remember(key: str, result: object) -> None:
+    with _reused_lock:
+        _reused[key] = (time.monotonic(), json.dumps(result))
+        for old in list(_reused)[: max(0, len(_reused) - REUSE_ENTRIES)]:
+            del _reused[old]
 
 
 def _run(name: str, args: dict, limits: JobLimits) -> tuple[object, NetCanvasError | None]:
