@@ -58,7 +58,7 @@ def _row(name: str) -> list[str]:
     status = run_status(at)
     if status != "finished":
         return [name, ", ".join(settings), line, f"(run {status} after {RUN_SECONDS:.0f} s)", "", "", ""]
-    tabs = list(at.segmented_control(key="train_panel").options) if _has_panel(at) else []
+    tabs = _tabs(at)
     epochs = next((m.value for m in at.metric if m.label == "Epochs"), "?")
     phases = next((c.split(": ", 1)[1] for c in captions_now(at) if c.startswith("Epochs by phase:")), "")
     table = str(at.dataframe[-1].value["epochs"].iloc[0])
@@ -72,12 +72,14 @@ def captions_now(at) -> list[str]:
     return [c.value for c in at.caption]
 
 
-def _has_panel(at) -> bool:
-    try:
-        at.segmented_control(key="train_panel")
-    except KeyError:
-        return False
-    return True
+def _tabs(at) -> list[str]:
+    """The "Inside the network" tabs (a recurrent network's control has its own key, with its gates first)."""
+    for key in ("train_panel", "train_panel_recurrent"):
+        try:
+            return list(at.segmented_control(key=key).options)
+        except KeyError:
+            continue
+    return []
 
 
 def main(names: list[str]) -> int:
