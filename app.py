@@ -3,11 +3,12 @@ folder is not called pages/)."""
 
 import streamlit as st
 
+from ui.page_style import apply_page_style
 from ui.preload import preload_engine
 from ui.session_keep import save_session, start_session
 
 st.set_page_config(page_title="NetCanvas", page_icon=":material/hub:", layout="wide")
-st.html("<style>[data-testid='stMainBlockContainer'] {padding-top: 2.5rem}</style>")  # room for the canvas
+apply_page_style()  # room for the canvas; sidebar selects that wrap a long value (ui/page_style.py)
 
 # The default page is served at / but reserves a path name of its own ("build" from its file name); it gets an
 # unused one so that /build can be the page below.
