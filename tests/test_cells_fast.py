@@ -66,16 +66,22 @@ def test_the_fused_compile_equals_the_loop_in_outputs_and_every_gradient(cell, b
     assert [id(p) for p in fused.parameters()] == [id(p) for p in loop.parameters()]  # the same Parameters
 
 
-class LinearCalls(TorchFunctionMode):
-    """The input shape of every F.linear call (nn.Linear's forward makes one too)."""
+MATMULS = {torch.nn.functional.linear, torch.addmm, torch.mm}
+
+
+class TorchCalls(TorchFunctionMode):
+    """Every torch call (its name), and the input shape of every matmul (F.linear, addmm, mm: the matrix that
+    multiplies the weights)."""
 
     def __init__(self):
         super().__init__()
+        self.names: list[str] = []
         self.shapes: list[tuple[int, ...]] = []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func is torch.nn.functional.linear:
-            self.shapes.append(tuple(args[0].shape))
+        self.names.append(getattr(func, "__name__", str(func)))
+        if func in MATMULS:
+            self.shapes.append(tuple(args[0 if func is not torch.addmm else 1].shape))
         return func(*args, **(kwargs or {}))
 
 
@@ -83,9 +89,9 @@ class LinearCalls(TorchFunctionMode):
 def test_the_x_linears_run_once_over_the_sequence_and_the_h_linears_once_a_step(cell, gates):
     fused, loop = fused_and_loop(recurrent_net(cell, bidirectional=True))
     x = torch.randn(BATCH, STEPS, FEATURES)
-    with LinearCalls() as fused_calls:
+    with TorchCalls() as fused_calls:
         fused(x)
-    with LinearCalls() as loop_calls:
+    with TorchCalls() as loop_calls:
         loop(x)
     per_direction = [(BATCH, STEPS, FEATURES)] + [(BATCH, HIDDEN)] * STEPS  # [B, T, F] once, then h each step
     assert sorted(fused_calls.shapes) == sorted(per_direction * 2)
@@ -94,6 +100,27 @@ def test_the_x_linears_run_once_over_the_sequence_and_the_h_linears_once_a_step(
     assert [len(g.names) for g in plan.hoisted] == [gates] and [len(g.names) for g in plan.per_step] == [gates]
     assert all(name.endswith("_x") for name in plan.hoisted[0].names)
     assert all(name.endswith("_h") for name in plan.per_step[0].names)
+
+
+# torch calls in one step: the h matmul with the x projection (both biases in it) as its addend, one split into
+# the columns under one activation, the sigmoid once over the adjacent sigmoid gates and its split, then the cell's
+# element-wise rest, a + b * c as one addcmul (the loop: 8 Linears, 4 Adds, 4 activations, 3 Multiplies, ...)
+STEP_CALLS = {
+    "lstm_cell": ["addmm", "split", "sigmoid", "split", "tanh", "mul", "addcmul", "tanh", "mul"],
+    "gru_cell": ["addmm", "split", "sigmoid", "split", "addcmul", "tanh", "__rsub__", "mul", "addcmul"],
+}
+
+
+@pytest.mark.parametrize("cell", ["lstm_cell", "gru_cell"])
+def test_a_step_runs_one_matmul_one_call_per_shared_activation_and_fused_multiply_adds(cell):
+    fused, _ = fused_and_loop(recurrent_net(cell))
+    x = torch.randn(BATCH, STEPS, FEATURES)
+    with TorchCalls() as calls:
+        fused(x)
+    first = calls.names.index("addmm")  # the loop's first step; before it, the projections once
+    per_step = len(STEP_CALLS[cell])
+    assert calls.names[first : first + per_step] == STEP_CALLS[cell]
+    assert calls.names[first : first + STEPS * per_step] == STEP_CALLS[cell] * STEPS
 
 
 def cell_block(nodes: list[tuple]) -> dict:
@@ -152,6 +179,39 @@ def test_a_linear_fed_by_x_and_h_together_stays_in_the_step_and_the_result_is_th
     fused, loop = fused_and_loop(recurrent_net("mixed", bidirectional, blocks={"mixed": mixed_cell()}))
     plan = fused.rnn.plans[0]
     assert [g.names for g in plan.hoisted] == [("a_x",)] and [g.names for g in plan.per_step] == [("a_h", "b_h")]
+    assert_same(fused, loop, torch.randn(BATCH, STEPS, FEATURES))
+
+
+def biases_apart_cell() -> dict:
+    """Two gates whose x Linears have no bias and whose h Linears have one, and a third h Linear that no x Linear
+    is added to: h' = sigmoid(a_x(x_t) + a_h(h)) * tanh(b_x(x_t) + b_h(h)) + c_h(h)."""
+    no_bias = {**HIDDEN_LINEAR, "bias": False}
+    return cell_block(
+        [
+            *STATE_INPUTS,
+            ("a_x", "Linear", no_bias, ["x_t"]),
+            ("b_x", "Linear", no_bias, ["x_t"]),
+            ("a_h", "Linear", HIDDEN_LINEAR, ["h"]),
+            ("b_h", "Linear", HIDDEN_LINEAR, ["h"]),
+            ("c_h", "Linear", HIDDEN_LINEAR, ["h"]),
+            ("a", "Add", {}, ["a_x", "a_h"]),
+            ("b", "Add", {}, ["b_x", "b_h"]),
+            ("a_act", "Sigmoid", {}, ["a"]),
+            ("b_act", "Tanh", {}, ["b"]),
+            ("gated", "Multiply", {}, ["a_act", "b_act"]),
+            ("h_next", "Add", {}, ["gated", "c_h"]),
+            ("h_out", "Output", {"port": 0}, ["h_next"]),
+        ]
+    )
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_h_biases_go_into_x_projections_without_bias_and_an_unpaired_h_linear_keeps_its_own(bidirectional):
+    fused, loop = fused_and_loop(recurrent_net("apart", bidirectional, blocks={"apart": biases_apart_cell()}))
+    plan = fused.rnn.plans[0]
+    assert [g.names for g in plan.hoisted] == [("a_x", "b_x")] and not plan.hoisted[0].bias
+    assert [g.names for g in plan.per_step] == [("a_h", "b_h", "c_h")] and plan.per_step[0].bias
+    assert [p.count for p in plan.pairings] == [2]
     assert_same(fused, loop, torch.randn(BATCH, STEPS, FEATURES))
 
 

@@ -32,7 +32,15 @@ import torch.nn.functional as F
 from torch import Tensor, fx, nn
 from torch.nn.modules import module as module_hooks
 
-from engine.compile.layers import Recurrent
+from engine.compile.layers import OneMinus, Recurrent
+
+# Parameter-free element-wise modules and the call their forward makes: a step calls it directly, and where the
+# gates of a fused output are adjacent and share one, it runs once over their columns (then splits).
+ELEMENTWISE: dict[type, Callable[[fx.Graph, fx.Node], fx.Node]] = {
+    nn.Sigmoid: lambda graph, x: graph.call_function(torch.sigmoid, (x,)),
+    nn.Tanh: lambda graph, x: graph.call_function(torch.tanh, (x,)),
+    OneMinus: lambda graph, x: graph.call_function(operator.sub, (1.0, x)),  # its forward: 1.0 - x
+}
 
 
 @dataclass(frozen=True)
@@ -45,14 +53,38 @@ class LinearGroup:
 
 
 @dataclass(frozen=True)
+class Pairing:
+    """The first `count` Linears of hoisted group `hoisted` and of per-step group `per_step` are added pairwise
+    (W_x x + b_x + W_h h + b_h): both biases go into the hoisted projection, and each step's one addmm of h adds
+    the whole group to those columns."""
+
+    hoisted: int
+    per_step: int
+    count: int
+
+
+@dataclass(frozen=True)
 class CellPlan:
     """How a FusedRecurrent runs one cell (module doc)."""
 
     hoisted: tuple[LinearGroup, ...]  # fed by x_t: one F.linear over [B, T, F] each, before the loop
-    per_step: tuple[LinearGroup, ...]  # fed by one same value in the step: one F.linear per step each
-    hoisted_used: tuple[int, ...]  # what the step reads of x_t's projections: each Linear's, then each group's
+    per_step: tuple[LinearGroup, ...]  # fed by one same value in the step: one addmm / mm per step each
+    pairings: tuple[Pairing, ...]
+    hoisted_used: tuple[int, ...]  # the slots (hoisted_slots) the step reads
     uses_x: bool  # whether anything in the step still reads x_t itself
     step: Callable  # step(cell, x_t, state, hoisted_parts, weights, biases) -> new state (list)
+
+
+def hoisted_slots(hoisted, pairings) -> list:
+    """What the loop hands each step of the hoisted projections, in order: per paired group its addend (the paired
+    columns, biases folded in, then the per-step group's unpaired biases), then each Linear not paired."""
+    paired = {p.hoisted: p.count for p in pairings}
+    slots = []
+    for g, group in enumerate(hoisted):
+        if g in paired:
+            slots.append(("addend", g))
+        slots += group.names[paired.get(g, 0) :]
+    return slots
 
 
 def _linear_input(cell: fx.GraphModule, node: fx.Node) -> fx.Node | None:
@@ -85,48 +117,106 @@ def _groups(cell: fx.GraphModule) -> tuple[list[LinearGroup], list[LinearGroup]]
     return hoisted, per_step
 
 
-def _pairs(cell: fx.GraphModule, hoisted: list[LinearGroup], per_step: list[LinearGroup]) -> dict:
-    """Hoisted group index -> (per-step group index, its Linears reordered, the Adds in the hoisted order) where
-    every Linear of the hoisted group is added (a binary torch.add) to its own Linear of the per-step group, of the
-    same size: the Adds then run as one over the two fused outputs (the LSTM's W_x x + b_x + W_h h + b_h)."""
-    adds: dict[frozenset, fx.Node] = {}
+def _activation(cell: fx.GraphModule, node: fx.Node) -> type | None:
+    """The ELEMENTWISE module type that alone reads `node`; None otherwise."""
+    (user,) = node.users if len(node.users) == 1 else (None,)
+    if user is None or user.op != "call_module" or len(user.args) != 1 or user.kwargs:
+        return None
+    kind = type(cell.get_submodule(user.target))
+    return kind if kind in ELEMENTWISE else None
+
+
+def _adds(cell: fx.GraphModule) -> dict[frozenset, fx.Node]:
+    """{the two Linears: their binary torch.add}, where each Linear's only use is that Add."""
+    adds = {}
     for node in cell.graph.nodes:
         if node.op == "call_function" and node.target is torch.add and len(node.args) == 2 and not node.kwargs:
-            if all(isinstance(a, fx.Node) and a.op == "call_module" for a in node.args):
-                adds[frozenset(a.target for a in node.args)] = node
-    pairs, taken = {}, set()
-    for g_index, group in enumerate(hoisted):
-        for p_index, other in enumerate(per_step):
-            if p_index in taken or len(other.names) != len(group.names):
+            a, b = node.args
+            if all(isinstance(v, fx.Node) and v.op == "call_module" and len(v.users) == 1 for v in (a, b)) and a != b:
+                adds[frozenset(v.target for v in node.args)] = node
+    return adds
+
+
+def _pair(cell: fx.GraphModule, hoisted: list[LinearGroup], per_step: list[LinearGroup]) -> list[Pairing]:
+    """Pair each hoisted group with a per-step group whose Linears are added to its own (same size), reordering
+    both: the paired first, in the same order, those under one same activation adjacent (module doc)."""
+    adds = _adds(cell)
+    pairings, taken = [], set()
+    for g, group in enumerate(hoisted):
+        for p, other in enumerate(per_step):
+            if p in taken:
                 continue
-            partner = {x: next((h for h in other.names if frozenset((x, h)) in adds), None) for x in group.names}
-            order = [partner[x] for x in group.names]
-            sizes_match = all(
-                h is not None and other.sizes[other.names.index(h)] == s for h, s in zip(order, group.sizes)
-            )
-            if sizes_match and len(set(order)) == len(order):
-                pairs[g_index] = (p_index, tuple(order), [adds[frozenset((x, h))] for x, h in zip(group.names, order)])
-                taken.add(p_index)
-                break
-    return pairs
+            sizes = dict(zip(other.names, other.sizes))
+            partner = {}
+            for x_name, size in zip(group.names, group.sizes):
+                h = next((h for h in other.names if frozenset((x_name, h)) in adds and sizes[h] == size), None)
+                if h is not None and h not in partner.values():
+                    partner[x_name] = h
+            if not partner:
+                continue
+            kinds = {x: _activation(cell, adds[frozenset((x, h))]) for x, h in partner.items()}
+            first = {}  # each activation's first place: the paired Linears grouped by it, stably
+            for x in partner:
+                first.setdefault(kinds[x] or x, len(first))
+            paired_x = sorted(partner, key=lambda x: first[kinds[x] or x])
+            paired_h = [partner[x] for x in paired_x]
+            hoisted[g] = _reordered(group, paired_x + [n for n in group.names if n not in partner])
+            per_step[p] = _reordered(other, paired_h + [n for n in other.names if n not in paired_h])
+            pairings.append(Pairing(g, p, len(partner)))
+            taken.add(p)
+            break
+    return pairings
+
+
+def _reordered(group: LinearGroup, names: list[str]) -> LinearGroup:
+    sizes = dict(zip(group.names, group.sizes))
+    return LinearGroup(tuple(names), tuple(sizes[n] for n in names), group.bias)
+
+
+def _segments(cell: fx.GraphModule, plan_groups: tuple, pairing: Pairing | None, adds: dict) -> list[list[tuple]]:
+    """A per-step group's fused output cut into column segments, each [(node, size, activation)]: a run of paired
+    Adds under one same ELEMENTWISE activation (run once over the run), or one Add, or one unpaired Linear."""
+    hoisted, per_step, p = plan_groups
+    group, segments = per_step[p], []
+    nodes = {n.target: n for n in cell.graph.nodes if n.op == "call_module"}
+    count = pairing.count if pairing is not None else 0
+    for i in range(count):
+        add = adds[frozenset((hoisted[pairing.hoisted].names[i], group.names[i]))]
+        kind = _activation(cell, add)
+        if segments and kind is not None and segments[-1][-1][2] is kind:
+            segments[-1].append((add, group.sizes[i], kind))
+        else:
+            segments.append([(add, group.sizes[i], kind)])
+    segments += [[(nodes[name], size, None)] for name, size in zip(group.names[count:], group.sizes[count:])]
+    return segments
 
 
 class _StepGraph:
-    """The cell's graph with the grouped Linears replaced (and the paired Adds fused), for `step`."""
+    """The cell's graph with the grouped Linears replaced by one addmm per group (plus the hoisted addend), the
+    paired Adds and their shared activations run once per segment, then split (module doc)."""
 
-    def __init__(self, cell: fx.GraphModule, hoisted: list[LinearGroup], per_step: list[LinearGroup], pairs: dict):
-        self.cell, self.graph, self.env = cell, fx.Graph(), {}
+    def __init__(self, cell: fx.GraphModule, hoisted: list, per_step: list, pairings: list[Pairing]):
+        self.cell, self.graph, self.env, self.made = cell, fx.Graph(), {}, {}
         self.originals = [n for n in cell.graph.nodes if n.op == "placeholder"]
         for node in self.originals:
             self.env[node] = self.graph.node_copy(node, lambda n: self.env[n])
         self.parts, self.weights, self.biases = map(self.graph.placeholder, ("hoisted_parts", "weights", "biases"))
-        names = [name for group in hoisted for name in group.names]
-        self.hoisted_index = {name: k for k, name in enumerate(names)}
-        self.whole_index = {g: len(names) + g for g in range(len(hoisted))}  # a hoisted group's whole output
-        self.per_step = per_step
-        self.group_of = {name: g for g, group in enumerate(per_step) for name in group.names}
-        self.added = {add: (g, k) for g, (_, _, adds) in pairs.items() for k, add in enumerate(adds)}
-        self.pairs, self.hoisted, self.made = pairs, hoisted, {}
+        self.slot = {key: k for k, key in enumerate(hoisted_slots(hoisted, pairings))}
+        self.per_step, self.pairing_of = per_step, {p.per_step: p for p in pairings}
+        adds, self.segments, self.place = _adds(cell), {}, {}  # place: node -> (group, segment, index in it)
+        for p in range(len(per_step)):
+            self.segments[p] = _segments(cell, (hoisted, per_step, p), self.pairing_of.get(p), adds)
+            for s, segment in enumerate(self.segments[p]):
+                for i, (node, _, kind) in enumerate(segment):
+                    self.place[node] = (p, s, i)
+                    if len(segment) > 1:
+                        self.place[next(iter(node.users))] = (p, s, i, kind)  # its activation
+        self.skipped = {name for p in pairings for name in hoisted[p.hoisted].names[: p.count]}
+        self.skipped |= {name for p in pairings for name in per_step[p.per_step].names[: p.count]}
+        self.sources = {p: self._source(group) for p, group in enumerate(per_step)}
+
+    def _source(self, group: LinearGroup) -> fx.Node:
+        return next(n.args[0] for n in self.cell.graph.nodes if n.op == "call_module" and n.target == group.names[0])
 
     def _get(self, of: fx.Node, k: int) -> fx.Node:
         return self.graph.call_function(operator.getitem, (of, k))
@@ -136,53 +226,98 @@ class _StepGraph:
             self.made[key] = make()
         return self.made[key]
 
-    def _fused(self, g: int, source: fx.Node) -> fx.Node:
-        """The per-step group's one F.linear of its input."""
+    def _split(self, key, whole: fx.Node, sizes: list[int]) -> fx.Node:
+        return self._once(key, lambda: self.graph.call_method("split", (whole, sizes, -1)))
+
+    def _fused(self, p: int) -> fx.Node:
+        """The per-step group's one matmul of its input, plus the hoisted addend or its bias (F.linear's addmm)."""
 
         def make() -> fx.Node:
-            bias = self._get(self.biases, g) if self.per_step[g].bias else None
-            return self.graph.call_function(F.linear, (self.env[source], self._get(self.weights, g), bias))
+            source, weight = self.env[self.sources[p]], self._get(self.weights, p)
+            if p in self.pairing_of:
+                addend = self._get(self.parts, self.slot[("addend", self.pairing_of[p].hoisted)])
+                return self.graph.call_function(torch.addmm, (addend, source, weight))
+            if self.per_step[p].bias:
+                return self.graph.call_function(torch.addmm, (self._get(self.biases, p), source, weight))
+            return self.graph.call_function(torch.mm, (source, weight))
 
-        return self._once(("fused", g), make)
+        return self._once(("fused", p), make)
 
-    def _split(self, key, whole: fx.Node, sizes: tuple[int, ...]) -> fx.Node:
-        return self._once(key, lambda: self.graph.call_method("split", (whole, list(sizes), -1)))
+    def _segment(self, p: int, s: int) -> fx.Node:
+        if len(self.segments[p]) == 1:
+            return self._fused(p)
+        sizes = [sum(size for _, size, _ in segment) for segment in self.segments[p]]
+        return self._get(self._split(("segments", p), self._fused(p), sizes), s)
 
-    def emit(self, node: fx.Node) -> fx.Node:
-        target = node.target if node.op == "call_module" else None
-        if node in self.added:  # x-part + h-part of one gate: one Add of the two groups' outputs, split
-            g, k = self.added[node]
-            p, _, adds = self.pairs[g]
-            h_node = next(a for a in node.args if a.target in self.group_of)
-            total = self._once(
-                ("sum", g),
-                lambda: self.graph.call_function(
-                    node.target, (self._get(self.parts, self.whole_index[g]), self._fused(p, h_node.args[0]))
-                ),
-            )
-            return self._get(self._split(("sum_split", g), total, self.hoisted[g].sizes), k)
-        if target in self.hoisted_index:
-            return self._get(self.parts, self.hoisted_index[target])
-        if target in self.group_of:
-            g = self.group_of[target]
-            split = self._split(("split", g), self._fused(g, node.args[0]), self.per_step[g].sizes)
-            return self._get(split, self.per_step[g].names.index(target))
-        if node.op == "call_module":  # the module's forward itself: no hook is on it where the steps run
-            module = self.graph.get_attr(node.target)
-            args = tuple(self.env[a] if isinstance(a, fx.Node) else a for a in node.args)
-            return self.graph.call_method("forward", (module, *args))
-        return self.graph.node_copy(node, lambda n: self.env[n])
+    def _placed(self, node: fx.Node) -> fx.Node:
+        """A paired Add, an unpaired per-step Linear, or an activation shared by a run: its columns."""
+        p, s, i, *kind = self.place[node]
+        segment = self.segments[p][s]
+        if len(segment) == 1:
+            return self._segment(p, s)
+        sizes = [size for _, size, _ in segment]
+        whole = self._segment(p, s)
+        if kind:  # the activation once over the run's columns
+            whole = self._once(("act", p, s), lambda: ELEMENTWISE[kind[0]](self.graph, self._segment(p, s)))
+        return self._get(self._split(("split", whole), whole, sizes), i)
+
+    def emit(self, node: fx.Node) -> fx.Node | None:
+        if node in self.place:
+            return self._placed(node)
+        if node.op != "call_module":
+            return self.graph.node_copy(node, lambda n: self.env[n])
+        if node.target in self.skipped:  # a paired Linear: its Add reads the fused output
+            return None
+        if node.target in self.slot:  # a hoisted Linear not paired
+            return self._get(self.parts, self.slot[node.target])
+        module = self.cell.get_submodule(node.target)
+        args = tuple(self.env[a] if isinstance(a, fx.Node) else a for a in node.args)
+        if type(module) in ELEMENTWISE and len(args) == 1 and not node.kwargs:
+            return ELEMENTWISE[type(module)](self.graph, args[0])
+        # the module's forward itself: no hook is on it where the steps run
+        return self.graph.call_method("forward", (self.graph.get_attr(node.target), *args))
 
     def build(self) -> tuple[Callable, tuple[int, ...], bool]:
-        """(step function, the hoisted parts it reads, whether it reads x_t)."""
+        """(step function, the hoisted slots it reads, whether it reads x_t)."""
         for node in self.cell.graph.nodes:
             if node.op != "placeholder":
                 self.env[node] = self.emit(node)
+        _fuse_multiply_adds(self.graph)
         self.graph.eliminate_dead_code()
         self.graph.lint()
         used = sorted(n.args[1] for n in self.graph.nodes if n.op == "call_function" and n.args[0] is self.parts)
         step = type(fx.GraphModule(self.cell, self.graph)).forward
         return step, tuple(used), bool(self.env[self.originals[0]].users)
+
+
+def _multiply(node) -> bool:
+    """A binary torch.mul of two values, read once."""
+    return (
+        isinstance(node, fx.Node)
+        and node.op == "call_function"
+        and node.target is torch.mul
+        and len(node.args) == 2
+        and not node.kwargs
+        and len(node.users) == 1
+        and all(isinstance(a, fx.Node) for a in node.args)
+    )
+
+
+def _fuse_multiply_adds(graph: fx.Graph) -> None:
+    """a + b * c (a binary torch.add with a Multiply read once) as one torch.addcmul(a, b, c): the same product
+    and sum, one operation (and one node of the backward) instead of two."""
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target is not torch.add or len(node.args) != 2 or node.kwargs:
+            continue
+        for k in (1, 0):
+            product, other = node.args[k], node.args[1 - k]
+            if _multiply(product) and isinstance(other, fx.Node):
+                with graph.inserting_after(node):
+                    fused = graph.call_function(torch.addcmul, (other, *product.args))
+                node.replace_all_uses_with(fused)
+                graph.erase_node(node)
+                graph.erase_node(product)
+                break
 
 
 def plan_cell(cell: nn.Module) -> CellPlan | None:
@@ -192,19 +327,22 @@ def plan_cell(cell: nn.Module) -> CellPlan | None:
     hoisted, per_step = _groups(cell)
     if not hoisted and not per_step:
         return None
-    pairs = _pairs(cell, hoisted, per_step)
-    for p, names, _ in pairs.values():  # the per-step group's Linears in their hoisted partners' order
-        group = per_step[p]
-        per_step[p] = LinearGroup(names, tuple(group.sizes[group.names.index(n)] for n in names), group.bias)
-    step, used, uses_x = _StepGraph(cell, hoisted, per_step, pairs).build()
-    return CellPlan(tuple(hoisted), tuple(per_step), used, uses_x, step)
+    pairings = _pair(cell, hoisted, per_step)
+    step, used, uses_x = _StepGraph(cell, hoisted, per_step, pairings).build()
+    return CellPlan(tuple(hoisted), tuple(per_step), tuple(pairings), used, uses_x, step)
 
 
-def _concatenated(cell: nn.Module, group: LinearGroup) -> tuple[Tensor, Tensor | None]:
-    """The group's weights [sum out, in] and biases [sum out] (None without), read from the cell now."""
-    linears = [cell.get_submodule(name) for name in group.names]
-    weight = torch.cat([linear.weight for linear in linears])
-    return weight, torch.cat([linear.bias for linear in linears]) if group.bias else None
+def _hoisted_weights(cell: nn.Module, group: LinearGroup, partner: LinearGroup | None, count: int) -> tuple:
+    """The hoisted group's weights [sum out, in] and biases [sum out] (None without), its paired partners' biases
+    added in, read from the cell now."""
+    weight = torch.cat([cell.get_submodule(name).weight for name in group.names])
+    bias = torch.cat([cell.get_submodule(name).bias for name in group.names]) if group.bias else None
+    if partner is None or not partner.bias:
+        return weight, bias
+    h_biases = [cell.get_submodule(name).bias for name in partner.names[:count]]
+    rest = sum(group.sizes[count:])
+    h_bias = torch.cat(h_biases + ([weight.new_zeros(rest)] if rest else []))
+    return weight, h_bias if bias is None else bias + h_bias
 
 
 class _Direction:
@@ -212,21 +350,31 @@ class _Direction:
 
     def __init__(self, cell: nn.Module, plan: CellPlan, x: Tensor):  # x: (B, T, F)
         self.cell, self.plan = cell, plan
-        per_linear, whole = [], []  # T x (B, out) per hoisted Linear; T x (B, sum out) per hoisted group
-        for group in plan.hoisted:
-            projected = F.linear(x, *_concatenated(cell, group))  # (B, T, sum out): one matmul of [B * T, F]
-            per_linear += projected.split(list(group.sizes), -1)
-            whole.append(projected)
-        available = per_linear + whole
-        steps = x.size(1)
-        columns = [(k, available[k].unbind(1)) for k in plan.hoisted_used]  # only what the step reads
-        self.parts = [[None] * len(available) for _ in range(steps)]
-        for k, at_t in columns:
-            for t in range(steps):
-                self.parts[t][k] = at_t[t]
-        fused = [_concatenated(cell, group) for group in plan.per_step]
-        self.weights = [weight for weight, _ in fused]
-        self.biases = [bias for _, bias in fused]
+        per_step, available = plan.per_step, []  # what the slots hold: (B, T, columns) each
+        paired = {p.hoisted: p for p in plan.pairings}
+        for g, group in enumerate(plan.hoisted):
+            pairing = paired.get(g)
+            partner = per_step[pairing.per_step] if pairing is not None else None
+            count = pairing.count if pairing is not None else 0
+            projected = F.linear(x, *_hoisted_weights(cell, group, partner, count))  # one matmul of [B * T, F]
+            if pairing is None:
+                available += projected.split(list(group.sizes), -1)
+                continue
+            addend, *rest = projected.split([sum(group.sizes[:count]), *group.sizes[count:]], -1)
+            if len(partner.names) > count:  # the per-step group's unpaired columns: their biases (or zeros)
+                tail = [cell.get_submodule(name).bias for name in partner.names[count:]] if partner.bias else []
+                tail = torch.cat(tail) if tail else x.new_zeros(sum(partner.sizes[count:]))
+                addend = torch.cat([addend, tail.expand(*addend.shape[:2], -1)], -1)
+            available += [addend, *rest]
+        steps, used = x.size(1), set(plan.hoisted_used)
+        columns = [part.unbind(1) if k in used else (None,) * steps for k, part in enumerate(available)]
+        self.parts = list(zip(*columns))  # T x (one (B, columns) a slot)
+        self.weights = [torch.cat([cell.get_submodule(n).weight for n in group.names]).t() for group in per_step]
+        paired_steps = {p.per_step for p in plan.pairings}  # their biases are in the addend
+        self.biases = [
+            torch.cat([cell.get_submodule(n).bias for n in group.names]) if group.bias else None for group in per_step
+        ]
+        self.biases = [None if p in paired_steps else bias for p, bias in enumerate(self.biases)]
         self.x_steps = x.unbind(1) if plan.uses_x else None  # T x (B, F)
 
     def step(self, t: int, state: list[Tensor]) -> list[Tensor]:
