@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import types
 
 import pytest
@@ -42,7 +41,10 @@ def test_start_pause_resume_stop(manager):
     paused = manager.wait(run, 30, until=lambda r: r.status == "paused")
     assert paused.message.startswith("paused at step")
     rows = len(manager.metrics(run))
-    time.sleep(0.6)  # a paused worker takes no steps
+    # a paused worker takes no steps: send it another pause and wait until its paused loop has taken that
+    # command (an event, not a time), then nothing may have moved
+    manager.pause(run)
+    manager.wait(run, 30, until=lambda r: not manager.store.has_commands(run))
     assert len(manager.metrics(run)) == rows and manager.status(run).progress["step"] == paused.progress["step"]
     assert read_bundle(manager.store.bundle_dir(run)).meta["metrics"]["status"] == "paused"  # pausing checkpoints
 
