@@ -94,7 +94,7 @@ def test_the_card_plans_the_phases_the_dbn_trainer_runs_and_counts_them_the_same
         "pretraining (rbm2) 2 / 4 · fine-tuning 0 / 1",
         "pretraining (rbm2) 3 / 4 · fine-tuning 0 / 1",
         "fine-tuning 0 / 1 · pretraining done 4 / 4",
-        "fine-tuning done 1 / 1 · pretraining done 4 / 4",
+        "pretraining done 4 / 4 · fine-tuning done 1 / 1",
     ]
     assert trainer.metrics()["counter"] == seen[-1] and trainer.metrics()["epochs"] == 5
 
@@ -104,6 +104,11 @@ def test_counters_of_one_phase_and_of_dsn_modules():
     assert counter_text(phase_counts(planned, 8827)) == "8,827 / 40,000 epochs"
     modules = plan_of(card_for("dsn"), {"epochs": 8}, {"module": ["m1", "m2", "out"]})
     assert counter_text(phase_counts(modules, 11)) == "module 2 (m2) 3 / 8 · module 1 done 8 / 8 · module 3 0 / 8"
+    done = "module 1 done 8 / 8 · module 2 done 8 / 8 · module 3 done 8 / 8"
+    assert counter_text(phase_counts(modules, 24)) == done  # all done: in training order, none put first
+    modules4 = plan_of(card_for("dsn"), {"epochs": 2}, {"module": ["m1", "m2", "m3", "out"]})
+    in_order = "module 3 (m3) 1 / 2 · module 1 done 2 / 2 · module 2 done 2 / 2 · module 4 0 / 2"
+    assert counter_text(phase_counts(modules4, 5)) == in_order
 
 
 def test_continue_is_said_in_the_rules_terms():

@@ -111,7 +111,7 @@ def test_dbn_has_a_setting_per_phase_and_counts_phases_the_same_everywhere():
     line = "DBN: pretrains rbm1 then rbm2 by CD-1, 1 epoch each, then fine-tunes the whole stack by backprop"
     assert line in texts(at) and "takes no gradient steps" not in texts(at)
     train(at)
-    counter = "fine-tuning done 2 / 2 · pretraining done 2 / 2"
+    counter = "pretraining done 2 / 2 · fine-tuning done 2 / 2"
     assert metric(at, "Epochs") == "4 / 4" and f"Epochs by phase: {counter}" in texts(at)
     assert runs_table_epochs(at) == counter
     assert tabs(at) == ["Live views", "Weights", "Confusion matrix"]
@@ -128,7 +128,7 @@ def test_dsn_offers_no_tab_that_cannot_fill_and_says_why():
     train(at)
     assert tabs(at) == ["Weights", "Confusion matrix"]
     assert "Gradients and activations are not sampled: each module's steps run through a prefix" in texts(at)
-    assert "module 3 done 1 / 1 · module 1 done 1 / 1 · module 2 done 1 / 1" in runs_table_epochs(at)
+    assert "module 1 done 1 / 1 · module 2 done 1 / 1 · module 3 done 1 / 1" in runs_table_epochs(at)
 
 
 def test_backprop_on_2d_classes_offers_every_probe_view():

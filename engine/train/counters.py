@@ -42,17 +42,21 @@ def _groups(phases: list[dict]) -> list[dict]:
 
 def counter_text(phases: list[dict]) -> str:
     """The counter of a run: "7 / 15 epochs" for one phase; for several, the phase in progress first, then
-    the finished ones ("done") and those still to come: "fine-tuning 7 / 15 · pretraining done 20 / 20"."""
+    the finished ones ("done") and those still to come, each in training order: "fine-tuning 7 / 15 ·
+    pretraining done 20 / 20", "module 2 (m2) 3 / 8 · module 1 done 8 / 8 · module 3 0 / 8". A run with
+    every phase done lists them all in training order: "module 1 done 1 / 1 · module 2 done 1 / 1 · ..."."""
     if not phases:
         return "0 epochs"
     groups = _groups(phases)
     if len(groups) == 1:
         g = groups[0]
         return f"{g['done']:,} / {g['epochs']:,} epochs"
-    current = next((g for g in groups if g["done"] < g["epochs"]), groups[-1])
-    parts = [_group_text(current, current=True)]
-    parts += [_group_text(g) for g in groups if g is not current]
-    return " · ".join(parts)
+    current = next((g for g in groups if g["done"] < g["epochs"]), None)
+    if current is None:  # all done: no phase in progress to put first
+        return " · ".join(_group_text(g) for g in groups)
+    finished = [g for g in groups if g is not current and g["done"] == g["epochs"]]
+    coming = [g for g in groups if g is not current and g["done"] < g["epochs"]]
+    return " · ".join([_group_text(current, current=True)] + [_group_text(g) for g in finished + coming])
 
 
 def _group_text(g: dict, current: bool = False) -> str:
