@@ -1,7 +1,7 @@
 """Run bundles (docs/ARCHITECTURE.md §3): the directory a finished or stopped run leaves behind.
 
     spec.json            the GraphSpec
-    train.json           the TrainConfig
+    train.json           the TrainConfig: the settings the run's learning rule reads (the rest default)
     weights.safetensors  the state dict (safetensors, never pickle)
     meta.json            versions, input shape (no batch dim) and dtype, task, class names,
                          normalisation, final metrics, creation time
@@ -42,6 +42,7 @@ from engine.data.datasets import Dataset
 from engine.errors import BundleError
 from engine.runs.meta_schema import meta_problem
 from engine.train.config import TrainConfig
+from engine.train.rule_card import stored_config
 
 SPEC_FILE, CONFIG_FILE, WEIGHTS_FILE, META_FILE = "spec.json", "train.json", "weights.safetensors", "meta.json"
 BUNDLE_FILES = (SPEC_FILE, CONFIG_FILE, WEIGHTS_FILE, META_FILE)
@@ -115,9 +116,12 @@ def portable_dataset(name: str) -> str:
     return CSV_PREFIX + dataset_label(name) if name.startswith(CSV_PREFIX) else name
 
 
-def portable_config(config: TrainConfig) -> dict:
-    """train.json: the config, its dataset named without a path (portable_dataset)."""
-    return {**config.to_dict(), "dataset": portable_dataset(config.dataset)}
+def portable_config(config: TrainConfig, spec: dict | None = None) -> dict:
+    """train.json: the config, its dataset named without a path (portable_dataset). Given the run's `spec`,
+    only the settings its learning rule reads (engine.train.rule_card.stored_config: a SOM run has no
+    optimizer, loss or weight decay); TrainConfig.from_dict gives the others their defaults when read back."""
+    raw = config.to_dict() if spec is None else stored_config(spec, config.to_dict())
+    return {**raw, "dataset": portable_dataset(config.dataset)}
 
 
 @functools.lru_cache(maxsize=8)
@@ -173,8 +177,9 @@ def write_bundle(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / SPEC_FILE, spec.to_dict() if isinstance(spec, GraphSpec) else spec)
-    _write_json(out / CONFIG_FILE, portable_config(config))  # no server path leaves in a bundle
+    spec_dict = spec.to_dict() if isinstance(spec, GraphSpec) else spec
+    _write_json(out / SPEC_FILE, spec_dict)
+    _write_json(out / CONFIG_FILE, portable_config(config, spec_dict))  # no server path; only what the rule reads
     tensors = cpu_state_dict(model)
     _write_atomic(out / WEIGHTS_FILE, lambda tmp: safetensors.torch.save_file(tensors, tmp, metadata={"format": "pt"}))
     _write_json(out / META_FILE, build_meta(config, dataset, metrics))
