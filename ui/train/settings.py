@@ -136,7 +136,13 @@ def _describe(name: str) -> str:
     if name == CSV_CHOICE:
         return "CSV file (upload)"
     info = DATASETS[name]
-    return f"{name} · {list(info.feature_shape)} · {info.description}"
+    return f"{name} · {list(info.feature_shape)}"  # short: a select's closed field is one line; the description
+    # goes under it (dataset_caption), whole
+
+
+def dataset_caption(name: str) -> str:
+    """What a built-in dataset is, in full, under the Dataset select (empty for the CSV choice)."""
+    return DATASETS[name].description if name in DATASETS else ""
 
 
 def draw_settings(spec: GraphSpec) -> Settings:
@@ -144,6 +150,8 @@ def draw_settings(spec: GraphSpec) -> Settings:
     seed and device; a setting the rule ignores is not drawn (its value is kept for when it is drawn again)."""
     _restore(spec)
     dataset = st.selectbox("Dataset", [*DATASETS, CSV_CHOICE], format_func=_describe, key=KEY + "dataset")
+    if dataset_caption(dataset):
+        st.caption(dataset_caption(dataset))
     raw, problems, names = {"dataset": dataset}, [], ()
     if dataset == CSV_CHOICE:
         upload = draw_csv_upload()
