@@ -105,9 +105,10 @@ def test_the_x_linears_run_once_over_the_sequence_and_the_h_linears_once_a_step(
 # torch calls in one step: the h matmul with the x projection (both biases in it) as its addend, one split into
 # the columns under one activation, the sigmoid once over the adjacent sigmoid gates and its split, then the cell's
 # element-wise rest, a + b * c as one addcmul (the loop: 8 Linears, 4 Adds, 4 activations, 3 Multiplies, ...)
+SPLIT = "split_with_sizes"
 STEP_CALLS = {
-    "lstm_cell": ["addmm", "split", "sigmoid", "split", "tanh", "mul", "addcmul", "tanh", "mul"],
-    "gru_cell": ["addmm", "split", "sigmoid", "split", "addcmul", "tanh", "__rsub__", "mul", "addcmul"],
+    "lstm_cell": ["addmm", SPLIT, "sigmoid", SPLIT, "tanh", "mul", "addcmul", "tanh", "mul"],
+    "gru_cell": ["addmm", SPLIT, "sigmoid", SPLIT, "addcmul", "tanh", "__rsub__", "mul", "addcmul"],
 }
 
 

@@ -227,7 +227,8 @@ class _StepGraph:
         return self.made[key]
 
     def _split(self, key, whole: fx.Node, sizes: list[int]) -> fx.Node:
-        return self._once(key, lambda: self.graph.call_method("split", (whole, sizes, -1)))
+        # Tensor.split_with_sizes: the op Tensor.split calls, without its Python wrapper
+        return self._once(key, lambda: self.graph.call_method("split_with_sizes", (whole, sizes, -1)))
 
     def _fused(self, p: int) -> fx.Node:
         """The per-step group's one matmul of its input, plus the hoisted addend or its bias (F.linear's addmm)."""
@@ -332,14 +333,20 @@ def plan_cell(cell: nn.Module) -> CellPlan | None:
     return CellPlan(tuple(hoisted), tuple(per_step), tuple(pairings), used, uses_x, step)
 
 
+def _module(cell: nn.Module, name: str) -> nn.Module:
+    """The cell's module `name` (a direct child looked up in its dict: this runs at every forward)."""
+    module = cell._modules.get(name)
+    return module if module is not None else cell.get_submodule(name)
+
+
 def _hoisted_weights(cell: nn.Module, group: LinearGroup, partner: LinearGroup | None, count: int) -> tuple:
     """The hoisted group's weights [sum out, in] and biases [sum out] (None without), its paired partners' biases
     added in, read from the cell now."""
-    weight = torch.cat([cell.get_submodule(name).weight for name in group.names])
-    bias = torch.cat([cell.get_submodule(name).bias for name in group.names]) if group.bias else None
+    weight = torch.cat([_module(cell, name).weight for name in group.names])
+    bias = torch.cat([_module(cell, name).bias for name in group.names]) if group.bias else None
     if partner is None or not partner.bias:
         return weight, bias
-    h_biases = [cell.get_submodule(name).bias for name in partner.names[:count]]
+    h_biases = [_module(cell, name).bias for name in partner.names[:count]]
     rest = sum(group.sizes[count:])
     h_bias = torch.cat(h_biases + ([weight.new_zeros(rest)] if rest else []))
     return weight, h_bias if bias is None else bias + h_bias
@@ -358,21 +365,21 @@ class _Direction:
             count = pairing.count if pairing is not None else 0
             projected = F.linear(x, *_hoisted_weights(cell, group, partner, count))  # one matmul of [B * T, F]
             if pairing is None:
-                available += projected.split(list(group.sizes), -1)
+                available += projected.split_with_sizes(list(group.sizes), -1)
                 continue
-            addend, *rest = projected.split([sum(group.sizes[:count]), *group.sizes[count:]], -1)
+            addend, *rest = projected.split_with_sizes([sum(group.sizes[:count]), *group.sizes[count:]], -1)
             if len(partner.names) > count:  # the per-step group's unpaired columns: their biases (or zeros)
-                tail = [cell.get_submodule(name).bias for name in partner.names[count:]] if partner.bias else []
+                tail = [_module(cell, name).bias for name in partner.names[count:]] if partner.bias else []
                 tail = torch.cat(tail) if tail else x.new_zeros(sum(partner.sizes[count:]))
                 addend = torch.cat([addend, tail.expand(*addend.shape[:2], -1)], -1)
             available += [addend, *rest]
         steps, used = x.size(1), set(plan.hoisted_used)
         columns = [part.unbind(1) if k in used else (None,) * steps for k, part in enumerate(available)]
         self.parts = list(zip(*columns))  # T x (one (B, columns) a slot)
-        self.weights = [torch.cat([cell.get_submodule(n).weight for n in group.names]).t() for group in per_step]
+        self.weights = [torch.cat([_module(cell, n).weight for n in group.names]).t() for group in per_step]
         paired_steps = {p.per_step for p in plan.pairings}  # their biases are in the addend
         self.biases = [
-            torch.cat([cell.get_submodule(n).bias for n in group.names]) if group.bias else None for group in per_step
+            torch.cat([_module(cell, n).bias for n in group.names]) if group.bias else None for group in per_step
         ]
         self.biases = [None if p in paired_steps else bias for p, bias in enumerate(self.biases)]
         self.x_steps = x.unbind(1) if plan.uses_x else None  # T x (B, F)
@@ -388,14 +395,23 @@ _GLOBAL_HOOKS = (
     "_global_backward_hooks",
     "_global_backward_pre_hooks",
 )
-_MODULE_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 
 
 def hooked(cells: list[nn.Module]) -> bool:
     """Whether a hook would see the cells' modules called: on any module in them, or a global module hook."""
     if any(getattr(module_hooks, name, None) for name in _GLOBAL_HOOKS):
         return True
-    return any(getattr(m, name, None) for cell in cells for m in cell.modules() for name in _MODULE_HOOKS)
+    return any(_hooked(cell) for cell in cells)
+
+
+def _hooked(module: nn.Module) -> bool:
+    """Whether a hook is on `module` or any module in it (the dicts read directly: this runs at every forward)."""
+    if module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or module._backward_pre_hooks:
+        return True
+    for child in module._modules.values():
+        if child is not None and _hooked(child):
+            return True
+    return False
 
 
 class FusedRecurrent(Recurrent):
