@@ -283,42 +283,11 @@ class _StepGraph:
         for node in self.cell.graph.nodes:
             if node.op != "placeholder":
                 self.env[node] = self.emit(node)
-        _fuse_multiply_adds(self.graph)
         self.graph.eliminate_dead_code()
         self.graph.lint()
         used = sorted(n.args[1] for n in self.graph.nodes if n.op == "call_function" and n.args[0] is self.parts)
         step = type(fx.GraphModule(self.cell, self.graph)).forward
         return step, tuple(used), bool(self.env[self.originals[0]].users)
-
-
-def _multiply(node) -> bool:
-    """A binary torch.mul of two values, read once."""
-    return (
-        isinstance(node, fx.Node)
-        and node.op == "call_function"
-        and node.target is torch.mul
-        and len(node.args) == 2
-        and not node.kwargs
-        and len(node.users) == 1
-        and all(isinstance(a, fx.Node) for a in node.args)
-    )
-
-
-def _fuse_multiply_adds(graph: fx.Graph) -> None:
-    """a + b * c (a binary torch.add with a Multiply read once) as one torch.addcmul(a, b, c): the same product
-    and sum, one operation (and one node of the backward) instead of two."""
-    for node in list(graph.nodes):
-        if node.op != "call_function" or node.target is not torch.add or len(node.args) != 2 or node.kwargs:
-            continue
-        for k in (1, 0):
-            product, other = node.args[k], node.args[1 - k]
-            if _multiply(product) and isinstance(other, fx.Node):
-                with graph.inserting_after(node):
-                    fused = graph.call_function(torch.addcmul, (other, *product.args))
-                node.replace_all_uses_with(fused)
-                graph.erase_node(node)
-                graph.erase_node(product)
-                break
 
 
 def plan_cell(cell: nn.Module) -> CellPlan | None:
