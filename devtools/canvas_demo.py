@@ -6,7 +6,10 @@
 
 It mounts `flow_canvas` with tests/fixtures/canvas_payload.json and applies nothing: it writes every event the
 component sent into the page (one `st.code` of its JSON each, oldest first) and counts the script's runs
-(`reruns: n`), so a test can read exactly what the component sent and how many reruns it caused. Two buttons
+(`reruns: n`), so a test can read exactly what the component sent and how many reruns it caused; its last
+element (`data-testid='demo-state'`, attributes `data-events` and `data-reruns`) says how many events the run
+that wrote it had processed and which run it was, so a test waits for an event to be processed instead of for
+the page to stay unchanged a while. Two buttons
 play Python's part: "New picture" bumps `rev` (the first node moved right, the last one selected) and "Fit"
 bumps `fit`; "Ask for the page" bumps `refresh` (the component answers a new value with one `refresh` event).
 """
@@ -82,8 +85,9 @@ def new_picture(payload: dict, pictures: int) -> dict:
     return {**payload, "rev": payload["rev"] + pictures, "nodes": nodes, "selected": [nodes[-1]["id"]]}
 
 
-st.set_page_config(page_title="Canvas demo", layout="wide")
+# Counted before the first Streamlit call, so a run that a newer request interrupts (at any st.* call) counts too.
 st.session_state["reruns"] = st.session_state.get("reruns", 0) + 1
+st.set_page_config(page_title="Canvas demo", layout="wide")
 events = st.session_state.setdefault("events", [])
 left, middle, right = st.columns(3)
 if left.button("New picture", help="rev + 1: the first node moves right, the last one is selected"):
@@ -103,3 +107,9 @@ if event is not None:
 st.caption(f"reruns: {st.session_state['reruns']}")
 for received in events:
     st.code(json.dumps(received, sort_keys=True), language="json")
+# Last, so that a test which sees it show n events knows this run has written all n: the run that processed
+# the n-th event has reached its end, and `data-reruns` is the number of runs counted at that moment.
+st.html(
+    f"<div data-testid='demo-state' data-events='{len(events)}' data-reruns='{st.session_state['reruns']}'>"
+    f"processed {len(events)} events in {st.session_state['reruns']} runs</div>"
+)

@@ -6,18 +6,28 @@ Flow's `data-handleid` (`in-<k>`, `out-0`), `block-open-<id>`, `block-expand-<id
 `breadcrumb-<i>`, and React Flow's own `rf__edge-<edge id>`. Positions in flow coordinates go through the
 viewport's transform, read from the page, so a test need not know the zoom.
 
-The demo page (devtools/canvas_demo.py) shows each event the component sent as a `st.code` block and the
-number of script runs as `reruns: n`; `events` and `rerun_count` read them.
+The demo page (devtools/canvas_demo.py) shows each event the component sent as a `st.code` block and, as its
+last element, how many events the run that wrote it had processed and which run that was (`demo-state`);
+`events` reads the former, `demo_state` and `wait_until_processed` the latter. Nothing here waits for the page to
+stay unchanged for a while: a wait ends on what the page shows (an event processed, a frame drawn).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 
 PANE = "[data-testid='canvas-pane']"
-RERUNS = re.compile(r"^reruns: (\d+)$")
+DEMO_STATE_JS = """() => {
+  const state = document.querySelector("[data-testid='demo-state']");
+  return state ? [Number(state.dataset.events), Number(state.dataset.reruns)] : null;
+}"""
+# (events processed, run number) once a run that has processed at least `count` events wrote them; null before.
+PROCESSED_JS = f"""(count) => {{
+  const state = ({DEMO_STATE_JS})();
+  return state && state[0] >= count ? state : null;
+}}"""
+TWO_FRAMES_JS = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
 # A point on an SVG path, in screen pixels: `fraction` of the way along it.
 POINT_ON_PATH_JS = """(edge, fraction) => {
   const path = edge.querySelector('.react-flow__edge-path');
@@ -147,15 +157,16 @@ def click_edge(page, edge_id: str) -> None:
     page.mouse.click(*edge_point(page, edge_id))
 
 
-def box_select(page, corner: tuple[float, float], other_corner: tuple[float, float], via=None, pause_ms=0) -> None:
-    """Shift-drag a selection box between two screen points, through `via` (pausing there `pause_ms`) if given."""
+def box_select(page, corner: tuple[float, float], other_corner: tuple[float, float], via=None, at_via=None) -> None:
+    """Shift-drag a selection box between two screen points, through `via` (calling `at_via()` there) if given."""
     page.keyboard.down("Shift")
     try:
         page.mouse.move(*corner)
         page.mouse.down()
         if via is not None:
             page.mouse.move(*via, steps=8)
-            page.wait_for_timeout(pause_ms)
+            if at_via is not None:
+                at_via()
         page.mouse.move(*other_corner, steps=8)
         page.mouse.up()
     finally:
@@ -184,31 +195,21 @@ def events(page) -> list[dict]:
     return [json.loads(text) for text in page.locator("[data-testid='stCode'] code").all_inner_texts()]
 
 
-def rerun_count(page) -> int:
-    text = page.get_by_text(RERUNS).inner_text()
-    return int(RERUNS.match(text.strip()).group(1))
+def demo_state(page) -> tuple[int, int]:
+    """(events processed, run number) as the demo's last element shows them now."""
+    state = page.evaluate(DEMO_STATE_JS)
+    assert state is not None, "the demo page shows no demo-state"
+    return state[0], state[1]
 
 
-def wait_for_events(page, count: int, timeout_s: float = 30.0) -> list[dict]:
-    """The page's events once there are at least `count`; AssertionError if they do not come in time."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        shown = events(page)
-        if len(shown) >= count:
-            return shown
-        page.wait_for_timeout(100)
-    raise AssertionError(f"expected {count} events within {timeout_s:g} s, the page shows {events(page)}")
+def wait_until_processed(page, count: int, timeout_ms: float = 30_000) -> tuple[int, int]:
+    """Until a run that has processed at least `count` events has written the page (its last element): then
+    (events processed, run number) as that element shows them, read together. The timeout is only a bound
+    for a failure."""
+    state = page.wait_for_function(PROCESSED_JS, arg=count, timeout=timeout_ms).json_value()
+    return state[0], state[1]
 
 
-def settled_reruns(page, quiet_s: float = 1.0, timeout_s: float = 30.0) -> int:
-    """The rerun count once it has not changed for `quiet_s` seconds."""
-    deadline = time.monotonic() + timeout_s
-    last, since = rerun_count(page), time.monotonic()
-    while time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-        now = rerun_count(page)
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            return now
-    return last
+def next_frames(page) -> None:
+    """Until the browser has drawn two more frames: whatever the last input changed is on screen."""
+    page.evaluate(TWO_FRAMES_JS)

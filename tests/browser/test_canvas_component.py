@@ -1,7 +1,10 @@
 """The canvas component's gestures, each checked by the exact event it sends, in the system Chromium.
 
 Driven against devtools/canvas_demo.py (the component alone, with tests/fixtures/canvas_payload.json), which
-shows every event it receives and counts its reruns. Run:
+shows every event it receives and counts its reruns. No test waits for the page to stay quiet: a gesture's event
+is waited for until the run that processed it has written the page, and "nothing was sent" is proven by order:
+a sentinel gesture whose event is known comes after, and its event must be the very next one, processed by the
+very next run. Run:
 
     .venv/bin/python -m pytest -q tests/browser/test_canvas_component.py
 """
@@ -16,8 +19,6 @@ from tests.browser.conftest import ARTIFACTS, failed
 
 pytestmark = pytest.mark.browser
 
-QUIET_S = 1.5  # how long "nothing happens" is watched for
-
 
 @pytest.fixture(scope="module")
 def demo_url():
@@ -27,7 +28,7 @@ def demo_url():
 
 @pytest.fixture
 def open_demo(browser, demo_url, request):
-    """open_demo(query="") -> a fresh session's page on the demo with the canvas drawn and settled."""
+    """open_demo(query="") -> a fresh session's page on the demo, the canvas drawn and the first run's page written."""
     contexts = []
 
     def open_page(query: str = ""):
@@ -37,7 +38,7 @@ def open_demo(browser, demo_url, request):
         page.set_default_timeout(30_000)
         page.goto(f"{demo_url}/{query}")
         canvas.wait_for_canvas(page)
-        canvas.settled_reruns(page, quiet_s=0.5)
+        assert canvas.wait_until_processed(page, 0)[0] == 0  # the first run has written the whole page
         return page
 
     yield open_page
@@ -53,21 +54,32 @@ def body(event: dict) -> dict:
     return {k: v for k, v in event.items() if k not in ("client", "seq")}
 
 
-def next_event(page, gesture) -> dict:
-    """Do `gesture()`; the one new event it sent (after the rerun it caused has settled)."""
-    before = canvas.events(page)
+def next_event(page, gesture, since: tuple[int, int] | None = None) -> dict:
+    """Do `gesture()`; the first event processed after `since` (events processed, run number; by default what
+    the page shows now), once the run that processed it has written the page. That run must be the very next
+    one after `since` and that event the only new one it shows."""
+    events_before, runs_before = since or canvas.demo_state(page)
     gesture()
-    shown = canvas.wait_for_events(page, len(before) + 1)
-    canvas.settled_reruns(page, quiet_s=0.5)
-    shown = canvas.events(page)
-    assert len(shown) == len(before) + 1, f"one gesture sent {shown[len(before) :]}"
+    processed, run = canvas.wait_until_processed(page, events_before + 1)
+    shown = canvas.events(page)[:processed]
+    assert len(shown) == events_before + 1, f"sent after event {events_before}: {shown[events_before:]}"
+    assert run == runs_before + 1, f"run {run} processed event {events_before + 1}; expected run {runs_before + 1}"
     return shown[-1]
 
 
-def assert_quiet(page, reruns_before: int, events_before: int) -> None:
-    page.wait_for_timeout(QUIET_S * 1000)
-    assert canvas.rerun_count(page) == reruns_before
-    assert len(canvas.events(page)) == events_before, canvas.events(page)[events_before:]
+def undo_is_next(page, since: tuple[int, int]) -> None:
+    """Nothing was sent and nothing reran since `since`, proven by order: Ctrl+Z's undo (an event the demo
+    applies nowhere) is the first event after it, processed by the very next run."""
+    assert body(next_event(page, lambda: canvas.press(page, "Control+z"), since=since)) == {"kind": "undo"}
+
+
+def new_picture(page) -> None:
+    """Click "New picture" (rev + 1: x moved right, fc selected) and wait until the component has drawn it."""
+    page.get_by_role("button", name="New picture").click()
+    page.wait_for_function(
+        "() => { const h = [...document.querySelectorAll('*')].find((e) => e.shadowRoot);"
+        " return h.shadowRoot.querySelector(\"[data-testid='node-fc'].nc-card-selected\"); }"
+    )
 
 
 def test_palette_drop_on_the_pane_adds_at_the_drop_position(open_demo):
@@ -131,8 +143,15 @@ def test_box_select_sends_one_select_with_the_nodes_inside(open_demo):
     page = open_demo()
     corner, other = canvas.box_around(page, ["conv_b", "pool"])
     _, around_conv_b = canvas.box_around(page, ["conv_b"])
-    # a pause with only conv_b inside: the selection is sent once, when the box is let go
-    event = next_event(page, lambda: canvas.box_select(page, corner, other, via=around_conv_b, pause_ms=1500))
+
+    # a stop with only conv_b inside: the selection is sent once, when the box is let go
+    def conv_b_alone_inside():  # the box has been drawn over conv_b alone: shown selected, sent nothing yet
+        page.locator("[data-testid='node-conv_b'].nc-card-selected").wait_for()
+        assert page.locator(".nc-card-selected").count() == 1
+
+    event = next_event(
+        page, lambda: canvas.box_select(page, corner, other, via=around_conv_b, at_via=conv_b_alone_inside)
+    )
     assert event["kind"] == "select" and sorted(event["nodes"]) == ["conv_b", "pool"]
 
 
@@ -161,19 +180,18 @@ def test_undo_and_redo_keys(open_demo):
 
 def test_keys_on_the_canvas_do_not_reach_streamlit(open_demo):
     page = open_demo()
-    reruns, shown = canvas.rerun_count(page), len(canvas.events(page))
+    before = canvas.demo_state(page)
     canvas.press(page, "r", "c", "Escape")  # Streamlit's "r" would rerun the script
-    assert_quiet(page, reruns, shown)
+    undo_is_next(page, since=before)
 
 
 def test_copy_then_paste_sends_the_copied_ids_with_an_offset(open_demo):
     page = open_demo()
     next_event(page, lambda: canvas.click_node(page, "conv_a"))
     next_event(page, lambda: canvas.click_node(page, "conv_b", shift=True))
-    reruns, shown = canvas.rerun_count(page), len(canvas.events(page))
-    canvas.press(page, "Control+c")
-    assert_quiet(page, reruns, shown)  # copying is local
-    event = next_event(page, lambda: canvas.press(page, "Control+v"))
+    before = canvas.demo_state(page)
+    canvas.press(page, "Control+c")  # copying is local: the paste is the next event, by the next run
+    event = next_event(page, lambda: canvas.press(page, "Control+v"), since=before)
     assert event["kind"] == "paste" and sorted(event["nodes"]) == ["conv_a", "conv_b"]
     assert event["dx"] > 0 and event["dy"] > 0
     again = next_event(page, lambda: canvas.press(page, "Control+v"))
@@ -189,14 +207,18 @@ def test_select_all_key(open_demo):
 
 def test_node_drag_sends_move_end_only_at_the_drop(open_demo):
     page = open_demo()
-    reruns, shown = canvas.rerun_count(page), len(canvas.events(page))
+    before = canvas.demo_state(page)
     x0, y0 = canvas.centre(canvas.node(page, "pool").locator(".nc-card-id"))
     _, _, zoom = canvas.viewport(page)
 
-    def mid_drag():
-        assert_quiet(page, reruns, shown)  # nothing is sent while the node is being dragged
+    def mid_drag():  # the node is being dragged (moved on screen): the move_end after the release must be next
+        page.locator(".react-flow__node[data-id='pool'].dragging").wait_for()
+        canvas.next_frames(page)
 
-    event = next_event(page, lambda: canvas.mouse_drag(page, (x0, y0), (x0 + 90, y0 + 45), before_release=mid_drag))
+    # nothing is sent while the node is being dragged: the first event after the press is the drop's move_end
+    event = next_event(
+        page, lambda: canvas.mouse_drag(page, (x0, y0), (x0 + 90, y0 + 45), before_release=mid_drag), since=before
+    )
     assert event["kind"] == "move_end" and list(event["positions"]) == ["pool"]
     x, y = event["positions"]["pool"]
     box = page.locator(".react-flow__node[data-id='pool']").bounding_box()
@@ -235,18 +257,17 @@ def test_make_a_block_of_the_selection(open_demo):
 
 def test_pan_and_zoom_cause_no_rerun(open_demo):
     page = open_demo()
-    reruns, shown = canvas.rerun_count(page), len(canvas.events(page))
+    state = canvas.demo_state(page)
     before = canvas.viewport(page)
     pane = page.locator(".react-flow__pane").bounding_box()
     spot = (pane["x"] + 40, pane["y"] + pane["height"] - 80)  # empty pane
     page.mouse.move(*spot)
     page.mouse.wheel(0, -300)
     canvas.mouse_drag(page, spot, (spot[0] + 120, spot[1] - 60))
-    page.wait_for_timeout(300)
+    canvas.next_frames(page)
     after = canvas.viewport(page)
     assert after != before  # the view did move
-    assert_quiet(page, reruns, shown)
-    next_event(page, lambda: canvas.press(page, "Control+z"))  # a rerun keeps the view
+    undo_is_next(page, since=state)  # no event and no rerun came of it; the undo's rerun keeps the view
     assert canvas.viewport(page) == pytest.approx(after, abs=0.5)
 
 
@@ -258,13 +279,13 @@ def test_read_only_shows_no_palette_and_sends_no_edits(open_demo):
     conv_a = canvas.node(page, "conv_a")  # the demo's second node: fill #90caf9, badge 1.0e-02
     assert conv_a.evaluate("(card) => getComputedStyle(card).backgroundColor") == "rgb(144, 202, 249)"
     assert conv_a.locator(".nc-card-badge").inner_text() == "‖g‖ 1.0e-02"
-    reruns, shown = canvas.rerun_count(page), len(canvas.events(page))
+    before = canvas.demo_state(page)
     x0, y0 = canvas.centre(canvas.node(page, "pool").locator(".nc-card-id"))
     canvas.mouse_drag(page, (x0, y0), (x0 + 80, y0 + 40))  # no drag
     canvas.connect(page, "pool", "cat", 2)  # no connect
     canvas.press(page, "Delete", "Control+z", "Control+y", "Control+a", "Control+v")  # no keys
-    assert_quiet(page, reruns, shown)
-    event = next_event(page, lambda: canvas.click_node(page, "conv_a"))  # selecting is still allowed
+    # selecting is still allowed, and its select is the first event after all of the above, by the next run
+    event = next_event(page, lambda: canvas.click_node(page, "conv_a"), since=before)
     assert body(event) == {"kind": "select", "nodes": ["conv_a"]}
 
 
@@ -272,11 +293,12 @@ def test_keys_typed_in_the_palette_search_do_nothing(open_demo):
     page = open_demo()
     search = page.locator("[data-testid='palette-search']")
     search.click()
-    reruns, shown = canvas.rerun_count(page), len(canvas.events(page))
+    before = canvas.demo_state(page)
     page.keyboard.type("rel")
     for key in ("Backspace", "Delete", "Control+z", "Control+y", "Control+a", "r"):
         page.keyboard.press(key)
-    assert_quiet(page, reruns, shown)
+    undo_is_next(page, since=before)
+    before = canvas.demo_state(page)
     search.fill("relu")
     assert page.locator("[data-testid='palette-ReLU']").is_visible()
     assert page.locator("[data-testid='palette-Linear']").count() == 0
@@ -287,7 +309,7 @@ def test_keys_typed_in_the_palette_search_do_nothing(open_demo):
     assert page.locator("[data-testid='palette-search']").count() == 0
     page.locator("[data-testid='palette-toggle']").click()
     assert page.locator("[data-testid='palette-search']").is_visible()
-    assert_quiet(page, reruns, shown)
+    undo_is_next(page, since=before)
 
 
 def test_a_new_rev_replaces_local_moves_and_selection_without_an_echo(open_demo):
@@ -298,17 +320,12 @@ def test_a_new_rev_replaces_local_moves_and_selection_without_an_echo(open_demo)
     assert moved[0] > 290
     next_event(page, lambda: canvas.click_node(page, "conv_a"))  # a rerun with the same rev
     assert canvas.node_position(page, "pool") == pytest.approx(moved, abs=1)  # the local move stays
-    shown = len(canvas.events(page))
-    page.get_by_role("button", name="New picture").click()  # rev + 1: x moved right, fc selected
-    page.wait_for_function(
-        "() => { const h = [...document.querySelectorAll('*')].find((e) => e.shadowRoot);"
-        " return h.shadowRoot.querySelector(\"[data-testid='node-fc'].nc-card-selected\"); }"
-    )
-    canvas.settled_reruns(page)
+    shown, runs = canvas.demo_state(page)
+    new_picture(page)
     assert canvas.node_position(page, "pool") == pytest.approx((270.0, 260.0), abs=1)  # Python's picture
     assert canvas.node_position(page, "x") == pytest.approx((40.0, 130.0), abs=1)
     assert page.locator(".nc-card-selected").count() == 1  # conv_a no longer
-    assert len(canvas.events(page)) == shown  # taking Python's selection sends nothing back
+    undo_is_next(page, since=(shown, runs + 1))  # taking Python's selection sends nothing back (one run: the click's)
 
 
 def test_fit_keeps_the_nodes_clear_of_the_controls_and_the_minimap(open_demo):
@@ -329,7 +346,7 @@ def test_the_fit_counter_fits_again_and_one_node_is_not_shown_huge(open_demo):
     pane = page.locator(".react-flow__pane").bounding_box()
     page.mouse.move(pane["x"] + 60, pane["y"] + 60)
     page.mouse.wheel(0, -400)
-    page.wait_for_timeout(300)
+    canvas.next_frames(page)
     assert canvas.viewport(page)[2] > fitted[2]
     page.get_by_role("button", name="Fit", exact=True).click()
     canvas.wait_for_viewport(page, fitted)
@@ -339,11 +356,11 @@ def test_a_new_refresh_counter_is_answered_with_one_request_once_drawn(open_demo
     """The Build page's canvas is a fragment: after a picture with a new `refresh`, the component asks for the
     whole page once; the first picture (a load or a reload) and the same counter again ask for nothing."""
     page = open_demo()
-    canvas.settled_reruns(page)
-    page.get_by_role("button", name="New picture").click()  # a new rev, the same refresh
-    canvas.settled_reruns(page)
-    assert [e for e in canvas.events(page) if e["kind"] == "refresh"] == []
-    page.get_by_role("button", name="Ask for the page").click()
-    canvas.wait_for_events(page, 1)
-    canvas.settled_reruns(page)
-    assert [(e["kind"], e["n"]) for e in canvas.events(page)] == [("refresh", 1)]
+    shown, runs = canvas.demo_state(page)
+    assert shown == 0
+    new_picture(page)  # a new rev, the same refresh
+    # the load and the new picture asked for nothing: the first event is the answer to the new counter, by the
+    # run after the two clicks' runs
+    event = next_event(page, lambda: page.get_by_role("button", name="Ask for the page").click(), since=(0, runs + 2))
+    assert (event["kind"], event["n"]) == ("refresh", 1)
+    undo_is_next(page, since=(1, runs + 3))  # once: the payload of the refresh's own run asks for nothing
