@@ -6,15 +6,22 @@ FusedRecurrent holds the same cells (the same modules and Parameters, so the sta
 
 - hoisted: the Linears fed only by x_t (the cell's first Input, directly) run once over the whole sequence before
   the loop, as one F.linear of [B, T, F] with their weights and biases concatenated (torch.cat at forward time,
-  so the gradients flow back to each Linear's own Parameters), then split per Linear and per step;
-- per step: the Linears fed by one same value (h, the state read from the list) run as one F.linear per step with
-  their weights concatenated, then split;
-- everything else (the Adds, the gates' activations, the Multiplies, a Linear fed by both x_t and h through a
-  Concat) runs as in the cell, node for node, by a step function generated from the cell's graph with those
-  Linears replaced (it is called with the cell as `self`, so it calls the cell's own modules).
+  so the gradients flow back to each Linear's own Parameters), then split and unbound per step;
+- per step: the Linears fed by one same value (h, the state read from the list) run as one matmul per step with
+  their weights concatenated (and transposed) once per forward: torch.addmm, F.linear's own call;
+- paired: where an x Linear and an h Linear of the same size are added (a binary Add, each Linear read by it
+  alone: W_x x + b_x + W_h h + b_h), the h bias goes into the hoisted projection (b_x + b_h once per forward) and
+  the step's addmm adds h's matmul onto it, so the Add and the h bias cost nothing per step; an h Linear of the
+  group with no x partner (the GRU's candidate_h, multiplied by the reset gate first) keeps its bias in those
+  added columns. Both groups are ordered paired first, and among those the gates under one same parameter-free
+  element-wise activation (ELEMENTWISE: Sigmoid, Tanh, OneMinus) adjacent, so that activation runs once over
+  their columns, then splits (the LSTM's i, f, o: one sigmoid over [B, 3H]);
+- everything else (the remaining activations, called as the functions their forwards call; the Multiplies; a
+  Linear fed by both x_t and h through a Concat) runs as in the cell, node for node, by a step function generated
+  from the cell's graph (it is called with the cell as `self`, so other modules are the cell's own).
 
-The arithmetic is the cell's (each output is W x + b, each Add and activation the same), so the values and the
-gradients equal the loop's to float rounding (~1e-7). The loop of layers.Recurrent still runs where something must
+The arithmetic is the cell's but for the order of the two bias additions, so the values and the gradients equal
+the loop's to float rounding (~1e-7). The loop of layers.Recurrent still runs where something must
 see each step's call of the cell or of its modules: a hook on the cell or any module in it (the recurrent probes
 hook the gates and the cell), a global module hook, torch.jit tracing and torch.export (the ONNX export); and
 torch.jit.script scripts a plain Recurrent over the same cells (`__prepare_scriptable__`), so model.ts, model.onnx
