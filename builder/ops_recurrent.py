@@ -1,4 +1,4 @@
-"""The `Recurrent` op: a cell block run over the time steps of a sequence [T, F] (GraphSpec v2, DESIGN §8.2).
+"""The `Recurrent` op: a cell block run over the steps of a sequence [T, F] (GraphSpec v2: docs/ARCHITECTURE.md §3).
 
     {"id": "rnn", "op": "Recurrent", "params": {"cell": "lstm_cell", "hidden": 32, "return_sequences": false}}
 

@@ -1,4 +1,4 @@
-"""The run queue (DESIGN.md §8.4): at most `workers` training workers at once, at most `per_session` active
+"""The run queue (docs/ARCHITECTURE.md §2): at most `workers` training workers at once, at most `per_session` active
 runs per session key, and the runs beyond the workers waiting in the store in the order they were submitted.
 
     queue = RunQueue(store, workers=3, per_session=2, per_address=4)

@@ -1,4 +1,4 @@
-"""The protocol every trainer follows (docs/ARCHITECTURE.md §2, ../shared/DESIGN.md §8.1) and the machinery they share.
+"""The protocol every trainer follows (docs/ARCHITECTURE.md §2) and the machinery they share.
 
     trainer = SomeTrainer(model, dataset, config, sink)  # after seed_everything(config.seed)
     trainer.resume_at(step, epoch)                         # optional: continue a stopped run
