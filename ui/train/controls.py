@@ -10,6 +10,7 @@ it out of the queue.
 from __future__ import annotations
 
 import json
+import time
 
 import streamlit as st
 
@@ -19,16 +20,16 @@ from engine.errors import NetCanvasError, SpecInvalid
 from engine.runs.checkpoint import CarryPlan
 from engine.runs.manager import Readiness, continue_terms_of
 from engine.runs.page_jobs import run_page_job
-from engine.runs.run_queue import SessionFull
+from engine.runs.run_queue import Place, SessionFull
 from engine.runs.store import RunRecord
 from engine.train.config import TrainConfig
 from engine.train.rule_card import RuleCard
 from ui.session_keep import without_server_paths
+from ui.train.live_pace import pace
 from ui.train.page_state import clear_notice, manager, owner, show_run, tell
 from ui.train.run_view import place_text
 
 CONTINUABLE = ("paused", "stopped", "finished")
-QUEUE_POLL_SECONDS = 2.0  # how often a waiting run's place is read again
 
 
 def user_message(err: NetCanvasError) -> str:
@@ -124,7 +125,8 @@ def draw_controls(
     if full is not None:
         st.caption(f"Train is off: {full}.")
     if record is not None and record.waiting:
-        st.fragment(run_every=QUEUE_POLL_SECONDS)(_queue_place)(record.id)
+        every = _queue_pace(manager().place(record.id), record.created)
+        st.fragment(run_every=every)(_queue_place)(record.id, record.created, every)
     if offer is not None:
         what, _ = continue_terms_of(spec, config, int(record.progress.get("epoch", 0)))  # the counters' terms
         st.caption(f"Continue training would run {what}, and {offer.summary()}.")
@@ -189,13 +191,24 @@ def _continue_offer(record: RunRecord | None, spec: GraphSpec, config: TrainConf
     return manager().continue_offer(record.id, spec, config)
 
 
-def _queue_place(run_id: str) -> None:
-    """A waiting run's place, read again every QUEUE_POLL_SECONDS; once it has left the queue (started,
-    stopped), the page is drawn again so the buttons and the run view follow."""
+def _queue_pace(place: Place | None, created: float) -> float:
+    """How often a waiting run's place is read (ui.train.live_pace): fast while nothing is ahead of it or in
+    its first seconds, so the page learns at once that a worker took it."""
+    if place is None:  # it has just left the queue: the next read reruns the page
+        return pace(1, 0.0, False)
+    return pace(place.place, time.time() - created, False, held=place.held)
+
+
+def _queue_place(run_id: str, created: float, every: float) -> None:
+    """A waiting run's place, read again at its pace (_queue_pace); once it has left the queue (started,
+    stopped), or its pace is another (the runs ahead of it have started), the page is drawn again so the
+    buttons, the run view and the pace follow."""
     place = manager().place(run_id)
     if place is None:
         st.rerun()
     st.info(place_text(place), icon=":material/hourglass_top:")
+    if _queue_pace(place, created) != every:
+        st.rerun()
 
 
 def draw_readiness(

@@ -1,6 +1,7 @@
 """The live view of one run: status and progress, loss and accuracy, the network coloured by gradient norm,
-and the probe panels. A fragment that polls the store every POLL_SECONDS while the run is active and stops
-polling once it has ended (it then reruns the page once, so the buttons follow)."""
+and the probe panels. A fragment that polls the store at the pace ui.train.live_pace decides while the run is
+active (fast while it can start and for its first points) and stops polling once it has ended (it then reruns
+the page once, so the buttons follow)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from engine.runs.store import RunRecord
 from engine.train.counters import epochs_text
 from ui.build.editor_state import editor
 from ui.figures import training as figures
+from ui.train.live_pace import pace
 from ui.train.network_view import draw_network
 from ui.train.page_state import manager, run_view
 from ui.train.probe_panels import GRADIENT_KINDS, draw_details
@@ -22,13 +24,11 @@ from ui.train.rule_of_run import RunRule, run_rule
 from ui.train.rule_panels import draw_rule_curves, is_rule_run
 from ui.train.run_view import RunView, curves, gradient_warnings, latest_norms
 
-POLL_SECONDS = 2.0  # the page's pace while a run is active (each poll redraws the charts in the browser)
 DETAILS_POLL_SECONDS = 5.0
 GRADIENT_KEY = "train_grad_kind"
 POLL_TIMES_KEY = "train_poll_ms"
 RULES_KEY = "train_run_rules"
-FIRST_POLL_SECONDS = 0.5  # until the first loss is on the page
-QUEUED_POLL_SECONDS = 2.0  # a run waiting for a worker (20 waiting tabs at 0.5 s would cost 40 reruns/s)
+DRAWN_KEY = "train_runs_drawn"  # the runs whose first points the live fragment has drawn
 CHART_CONFIG = {"displaylogo": False}
 STATUS_ICONS = {
     "queued": ":material/hourglass_top:",
@@ -45,7 +45,7 @@ def chart(fig, key: str) -> None:
 
 
 def draw_run(record: RunRecord) -> None:
-    """Two fragments: the run's status, curves and coloured network at POLL_SECONDS, the probe panels at
+    """Two fragments: the run's status, curves and coloured network at its pace (poll_every), the probe panels at
     DETAILS_POLL_SECONDS (each chart redrawn costs the browser a few hundred ms of CPU); between them, once
     the run has ended, the gradient replay (ui.train.replay).
 
@@ -57,11 +57,8 @@ def draw_run(record: RunRecord) -> None:
         draw_status(record)
         st.info("This run was stopped while it waited in the queue: it never started, so it has no curves.")
         return
-    waiting = record.active and not run_view(run_id).metrics
-    every = (FIRST_POLL_SECONDS if waiting else POLL_SECONDS) if record.active else None
-    if record.waiting:  # in the queue: nothing to draw until a worker takes it (its place polls in controls)
-        every = QUEUED_POLL_SECONDS
-    st.fragment(run_every=every)(_live)(run_id, record.active, waiting, record.status)
+    every = poll_every(record) if record.active else None
+    st.fragment(run_every=every)(_live)(run_id, record.active, every, record.status)
     draw_replay(record, run_view(run_id))  # a run that has ended: its snapshots step by step (read by _live)
     st.fragment(run_every=DETAILS_POLL_SECONDS if record.active else None)(_details)(run_id)
 
@@ -104,7 +101,16 @@ def run_rule_of(record: RunRecord) -> RunRule | None:
     return cache[key]
 
 
-def _live(run_id: str, polled: bool, waiting: bool, drawn_status: str) -> None:
+def poll_every(record: RunRecord) -> float:
+    """The pace of an active run's polls now (ui.train.live_pace): its place if it waits in the queue, the
+    seconds since it was queued or started, and whether its first points are drawn."""
+    place = manager().place(record.id) if record.waiting else None
+    since = record.started if record.started is not None and place is None else record.created
+    drawn = record.id in st.session_state.get(DRAWN_KEY, set())
+    return pace(place.place if place else None, time.time() - since, drawn, held=bool(place and place.held))
+
+
+def _live(run_id: str, polled: bool, every: float | None, drawn_status: str) -> None:
     started = time.perf_counter()
     mgr = manager()
     record = mgr.status(run_id)
@@ -127,8 +133,10 @@ def _live(run_id: str, polled: bool, waiting: bool, drawn_status: str) -> None:
         else:
             _graph(record, view)
     _poll_time(started)
-    if waiting and view.metrics:
-        st.rerun()  # the first loss is drawn: go on at the slower pace
+    if polled and poll_every(record) != every:
+        st.rerun()  # another pace (the first points have been on the page a poll, the run left the queue's head...)
+    if view.metrics:  # drawn: the next poll may go on at the slower pace, with these points already on the page
+        st.session_state.setdefault(DRAWN_KEY, set()).add(run_id)
 
 
 def _poll_time(started: float) -> None:
