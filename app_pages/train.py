@@ -12,7 +12,6 @@ from ui.session_keep import without_server_paths
 from ui.train.autograd_view import draw_autograd_view
 from ui.train.controls import check_run, draw_controls, draw_readiness
 from ui.train.data_fixes import draw_data_fixes
-from ui.train.live_view import draw_other_network, draw_run
 from ui.train.page_state import current_run, manager, run_for_network, show_train_notice, sync_url
 from ui.train.rule_of_run import settings_line
 from ui.train.runs_table import draw_runs
@@ -52,9 +51,11 @@ draw_readiness(ready, problems, error, settings.card)
 draw_data_fixes(ed, error)  # a button that sets the Input shape or the output width the data asks for
 live_tab, runs_tab = st.tabs(["Run", "Your runs"])
 with live_tab:
-    if record is not None and record.spec.get("name") != spec.name:
-        draw_other_network(record, spec.name)
-    if record is not None:
+    if record is not None:  # the live view's figure modules are imported once there is a run to draw
+        from ui.train.live_view import draw_other_network, draw_run
+
+        if record.spec.get("name") != spec.name:
+            draw_other_network(record, spec.name)
         draw_run(record)  # the record the buttons were drawn from: one status per page run
     else:
         st.caption("Press Train: the curves, the network coloured by gradient strength and its insides appear here.")

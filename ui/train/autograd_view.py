@@ -9,14 +9,17 @@ a node (or the multiselect) expands it into its operations; a click on an operat
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from builder.spec import GraphSpec
-from engine.probes.autograd_graph import AutogradGraph, Operation
 from engine.runs.page_jobs import run_page_job
 from engine.train.config import TrainConfig
-from ui.figures.autograd import GROUP_PREFIX, OP_PREFIX, autograd_figure, shape_text
+
+if TYPE_CHECKING:  # the graph's module (torch's fx, the training pipeline) and its figure (plotly) are imported
+    # when a graph is computed or drawn, not on every visit of the Train page
+    from engine.probes.autograd_graph import AutogradGraph, Operation
 
 RESULT_KEY = "autograd_result"  # (signature, AutogradGraph or None, error message or None)
 EXPAND_KEY = "autograd_expand"
@@ -57,6 +60,8 @@ def compute_graph(spec: GraphSpec, config: TrainConfig) -> tuple[AutogradGraph |
     result, error = run_page_job("autograd_graph", {"spec": spec.to_dict(), "config": config.to_dict()})
     if error is not None:
         return None, str(error)
+    from engine.probes.autograd_graph import AutogradGraph
+
     return AutogradGraph.from_dict(result), None
 
 
@@ -79,6 +84,8 @@ def _clicked_key() -> str | None:
 
 def _apply_click(graph: AutogradGraph) -> None:
     """A new click on a node expands it; on an operation, selects it. Runs before the multiselect is drawn."""
+    from ui.figures.autograd import GROUP_PREFIX, OP_PREFIX
+
     key = _clicked_key()
     if key is None or key == st.session_state.get(CLICK_KEY):
         return
@@ -91,6 +98,8 @@ def _apply_click(graph: AutogradGraph) -> None:
 
 
 def _draw_graph(graph: AutogradGraph) -> None:
+    from ui.figures.autograd import OP_PREFIX, autograd_figure
+
     _apply_click(graph)
     st.caption(
         f"Loss {graph.loss:.4g} on a batch of {graph.batch_size}. Boxes are your nodes, coloured by the largest "
@@ -121,6 +130,8 @@ def _op_stats(op: Operation | None) -> None:
     if op is None:
         st.caption("Click an operation of an expanded node to see its forward value and gradient here.")
         return
+    from ui.figures.autograd import shape_text
+
     st.markdown(f"**{op.name}** in `{op.group}`" + (f"  \nparameter `{op.param}`" if op.param else ""))
     if op.forward:
         f = op.forward
