@@ -71,4 +71,4 @@ def epochs_text(progress: dict) -> str:
     if progress.get("counter"):
         return str(progress["counter"])
     done, total = int(progress.get("epoch", progress.get("epochs_done", 0)) or 0), progress.get("epochs")
-    return f"{done:,} / {int(total):,} epochs" if total else f"{done:,} epochs"
+    return f"{done:,} / {int(total):,} epochs" if total else f"{done:,} epoch" + ("" if done == 1 else "s")

@@ -316,7 +316,8 @@ class TrainerBase:
             "kind": "done",
             "seconds": seconds,
             "train_seconds": sum(e["train_seconds"] for e in self.history),
-            "message": f"trained {self.epoch} epochs ({self.step} steps) in {seconds:.1f} s{why}: {quoted}",
+            "message": f"trained {_count(self.epoch, 'epoch')} ({_count(self.step, 'step')}) in {seconds:.1f} s"
+            f"{why}: {quoted}",
         }
 
     def panel_data(self) -> dict:
@@ -339,3 +340,8 @@ class TrainerBase:
             "counter": counter_text(self.counts()),  # "fine-tuning 7 / 15 · pretraining done 20 / 20"
             **{k: last[k] for k in self.metric_names if k in last},
         }
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 epoch', '3 epochs'."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"

@@ -51,7 +51,7 @@ def test_a_rule_family_trains_and_every_offered_tab_draws(page: Page, family: st
         set_number(page, label, value)
     expect(page.get_by_text("Learning rule ·").first).to_be_visible()
     press(page, "train_start")
-    expect(page.get_by_text(re.compile(r"^trained \d+ epochs")).first).to_be_visible(timeout=240_000)
+    expect(page.get_by_text(re.compile(r"^trained [\d,]+ epochs?")).first).to_be_visible(timeout=240_000)
     settle(page)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"rule_family_{family}.png"), full_page=True)

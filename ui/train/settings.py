@@ -47,6 +47,7 @@ FIELDS = (
     "val_split",
     "amp",
     "deterministic",
+    "threads",
     "trainer",
     *RULE_FIELDS,
 )
@@ -117,13 +118,20 @@ def _restore(spec: GraphSpec) -> None:
     fresh = st.session_state.get(KEY + "for") != spec.name
     if fresh:
         values = defaults_for(spec)
-        saved.update(
-            {name: "auto" if values[name] is None and name in NONE_IS_AUTO else values[name] for name in FIELDS}
-        )
+        saved.update({name: _widget_value(values, name) for name in FIELDS})
         st.session_state[KEY + "for"] = spec.name
+    missing = [name for name in FIELDS if name not in saved]  # a session saved before a setting existed
+    if missing:
+        values = defaults_for(spec)
+        saved.update({name: _widget_value(values, name) for name in missing})
     for name in FIELDS:
         if fresh or KEY + name not in st.session_state:
             st.session_state[KEY + name] = saved[name]
+
+
+def _widget_value(values: dict, name: str):
+    """A config default as its widget holds it: None is "auto" in a selectbox that offers auto."""
+    return "auto" if values[name] is None and name in NONE_IS_AUTO else values[name]
 
 
 def _save() -> None:
@@ -185,6 +193,15 @@ def draw_settings(spec: GraphSpec) -> Settings:
             "Deterministic",
             key=KEY + "deterministic",
             help="Only deterministic algorithms: the same seed repeats the run exactly, on a GPU too (slower there).",
+        )
+        raw["threads"] = st.number_input(
+            "CPU threads",
+            step=1,
+            placeholder="auto",
+            key=KEY + "threads",
+            help="Torch's threads for this run on the CPU. Empty (auto): one thread for a small network; for a large "
+            "one, one per 20 M operations a step, up to the cores free when it starts. The run's start message says "
+            "which and why.",
         )
     _save()
     if problems:
