@@ -62,13 +62,18 @@ def test_app_routes_to_the_build_page_and_draws_the_starter_graph(at):
     assert {"dense", "activation", "merge"} <= {group["group"] for group in data["palette"]}
 
 
+def id_field(at):
+    """The inspector's id field (the network name's field comes first on the page)."""
+    return next(field for field in at.text_input if field.label == "id")
+
+
 def test_clicking_a_node_selects_it_and_the_selection_survives_reruns(at):
     rev = canvas_data(at)["rev"]
     click_node(at, "fc1")
     assert editor(at).selected == "fc1"
     at.run()
     assert editor(at).selected == "fc1"
-    assert at.text_input[0].value == "fc1"
+    assert id_field(at).value == "fc1"
     assert canvas_data(at)["selected"] == ["fc1"]
     assert canvas_data(at)["rev"] == rev  # the browser shows the selection already: no new picture
 
@@ -107,9 +112,9 @@ def test_a_layer_dropped_onto_an_edge_is_inserted_there(at):
 
 def test_rename_checks_the_id_then_renames(at):
     click_node(at, "relu")
-    at.text_input[0].set_value("fc1").run()
+    id_field(at).set_value("fc1").run()
     assert "already used" in at.error[0].value
-    at.text_input[0].set_value("act").run()
+    id_field(at).set_value("act").run()
     assert editor(at).selected == "act"
     assert edge_label(at, "act", "fc2") == "[16]"
 
