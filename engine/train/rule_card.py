@@ -88,7 +88,13 @@ LR = SettingSpec("lr", "Learning rate", "float", 1e-7, 10.0, "the step size of t
 EPOCHS = SettingSpec("epochs", "Epochs", "int", 1, 100_000)
 BATCH = SettingSpec("batch_size", "Batch size", "int", 1, 65_536, "examples per gradient step")
 DECAY = SettingSpec("weight_decay", "Weight decay", "float", 0.0, 1.0)
-LOSS = SettingSpec("loss", "Loss", "choice", help="cross_entropy or mse for classification; mse, l1 or huber else")
+LOSS = SettingSpec(
+    "loss",
+    "Loss",
+    "choice",
+    help="auto: chosen from the task and the output node; cross_entropy or mse for "
+    "classification; mse, l1 or huber else",
+)
 OPTIMIZER = SettingSpec("optimizer", "Optimizer", "choice")
 AMP = SettingSpec("amp", "Mixed precision", "choice", help="bf16 or fp16 forward passes; the weights stay 32-bit")
 LABELLED = SettingSpec("label_fraction", "Labelled share", "float", 0.0, 1.0, "of the training rows (stratified)")

@@ -14,13 +14,21 @@ from engine.train.config import LOSSES, OPTIMIZERS, SOM_DECAYS, SOM_MODES, TRAIN
 from engine.train.rule_card import RuleCard, SettingSpec, card_for
 
 KEY = "ts_"  # the settings' widget keys (ui.train.settings)
-LABELS = {
-    "backprop": "backprop (gradient descent on the loss)",
-    "perceptron": "perceptron rule (Rosenblatt)",
+LABELS = {  # short: a sidebar select's closed field shows one line of about 28 characters; DESCRIPTIONS go under it
+    "backprop": "backprop",
+    "perceptron": "perceptron rule",
     "rbm": "CD-k (RBM)",
-    "dbn": "DBN (pretrain RBMs, then fine-tune)",
-    "dsn": "DSN (module by module)",
+    "dbn": "DBN",
+    "dsn": "DSN",
     "som": "SOM (Kohonen)",
+}
+DESCRIPTIONS = {
+    "backprop": "Gradient descent on the loss through the whole graph.",
+    "perceptron": "Rosenblatt's rule: one example at a time, the weights move on each mistake.",
+    "rbm": "Contrastive divergence on the graph's RBM.",
+    "dbn": "Pretrains the RBMs one by one by CD, then fine-tunes the whole stack by backprop.",
+    "dsn": "Trains the stacking network module by module, the modules below frozen.",
+    "som": "Kohonen's self-organising map.",
 }
 CHOICES = {"loss": ["auto", *LOSSES], "optimizer": list(OPTIMIZERS), "som_decay": SOM_DECAYS, "som_mode": SOM_MODES}
 UNDER_MORE = ("amp",)  # drawn with the other rarely changed settings (ui.train.settings)
@@ -54,6 +62,8 @@ def draw_rule(spec: GraphSpec, dataset: str, task: str | None) -> tuple[dict, Ru
     )
     if trainer == "auto" and choice is not None:
         st.caption(choice.reason)
+    elif trainer in DESCRIPTIONS:
+        st.caption(DESCRIPTIONS[trainer])
     rule = (choice.trainer if choice else "backprop") if trainer == "auto" else trainer
     card = card_for(rule, task or (DATASETS[dataset].task if dataset in DATASETS else None))
     return {"trainer": trainer, **draw_card_settings(card)}, card
@@ -87,7 +97,7 @@ def _widget(setting: SettingSpec, where):
     if setting.kind == "bool":
         return where.checkbox(setting.label, key=key, help=help_text)
     if setting.kind == "choice":
-        fmt = (lambda x: "auto (chosen for the task and the output)" if x == "auto" else x) if name == "loss" else str
+        fmt = (lambda x: "auto (for the task)" if x == "auto" else x) if name == "loss" else str
         value = where.selectbox(setting.label, CHOICES[name], key=key, format_func=fmt, help=help_text)
         return None if name == "loss" and value == "auto" else value
     if setting.kind.startswith("int"):

@@ -166,7 +166,7 @@ def draw_settings(spec: GraphSpec) -> Settings:
         problems += [upload.problem] if upload.problem else []
         raw.update(dataset=CSV_PREFIX + upload.path, target=upload.target)
         names = ((CSV_PREFIX + upload.path, upload.name), (upload.path, upload.name))
-    inferred = DATASETS[dataset].task if dataset in DATASETS else "from the target column"
+    inferred = DATASETS[dataset].task if dataset in DATASETS else "from the target"
     task = st.selectbox(
         "Task", ["auto", *TASKS], key=KEY + "task", format_func=lambda t: f"auto ({inferred})" if t == "auto" else t
     )
