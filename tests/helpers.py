@@ -1,4 +1,4 @@
-"""Small spec builders shared by the tests."""
+"""Small spec builders and AppTest helpers shared by the tests."""
 
 from __future__ import annotations
 
@@ -21,3 +21,16 @@ def make_spec(nodes: list, edges: list, name: str = "t") -> GraphSpec:
 def chain(*nodes) -> GraphSpec:
     """A straight chain of nodes, each fed by the one before."""
     return make_spec(list(nodes), [(a[0], b[0]) for a, b in zip(nodes, nodes[1:])])
+
+
+def elements_in_order(at) -> list:
+    """Every leaf element of an AppTest page (widgets, text, alerts), in the order drawn."""
+    out, stack = [], [at._tree]
+    while stack:
+        node = stack.pop()
+        children = getattr(node, "children", None)
+        if children:
+            stack.extend(reversed(list(children.values())))
+        else:
+            out.append(node)
+    return out

@@ -7,30 +7,16 @@ import pathlib
 
 from streamlit.testing.v1 import AppTest
 
+from tests.helpers import elements_in_order
+
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
-
-
-def page_order(at: AppTest) -> list:
-    """Every element of the page, in the order drawn."""
-    out = []
-
-    def walk(node):
-        children = getattr(node, "children", None)
-        if children:
-            for child in children.values():
-                walk(child)
-        else:
-            out.append(node)
-
-    walk(at._tree)
-    return out
 
 
 def test_the_name_field_comes_before_the_toolbars_buttons_and_the_summary():
     at = AppTest.from_file(APP, default_timeout=30)
     at.run()
     assert not at.exception, at.exception
-    elements = page_order(at)
+    elements = elements_in_order(at)
     where = {
         "name": next(i for i, e in enumerate(elements) if getattr(e, "label", None) == "Network name"),
         "templates": next(i for i, e in enumerate(elements) if getattr(e, "label", None) == "Templates"),

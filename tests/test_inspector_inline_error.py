@@ -8,6 +8,7 @@ import pathlib
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest_canvas import send_event
+from tests.helpers import elements_in_order
 
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
 
@@ -33,24 +34,8 @@ def test_an_out_of_range_value_is_refused_with_its_message_under_the_field():
     assert [e.value for e in at.error] == [message]
     assert at.session_state["build_editor"].spec.node("fc1").params["out_features"] == 16
     assert field(at, "out_features *").value == 0  # what was typed stays in the field, with the reason under it
-    labels = [getattr(e, "label", None) or getattr(e, "value", None) for e in inspector_elements(at)]
+    labels = [getattr(e, "label", None) or getattr(e, "value", None) for e in elements_in_order(at)]
     assert labels[labels.index("out_features *") + 1] == message
 
     field(at, "out_features *").set_value(8).run()
     assert not at.error and at.session_state["build_editor"].spec.node("fc1").params["out_features"] == 8
-
-
-def inspector_elements(at: AppTest) -> list:
-    """Every element in page order (widgets and alerts), flattened."""
-    out = []
-
-    def walk(node):
-        children = getattr(node, "children", None)
-        if children:
-            for child in children.values():
-                walk(child)
-        else:
-            out.append(node)
-
-    walk(at._tree)
-    return out
