@@ -211,6 +211,8 @@ def _train(args, world: World) -> int:
             path = write_bundle(args.out, spec, config, run.model, run.dataset, metrics)
             if not args.json:
                 print(f"bundle written to {path}")
+        dist.barrier()  # every rank done (rank 0's bundle written) before any rank takes the group down
+        del run  # the DDP wrapper's reducer holds the group's work objects: gone before the group
     finally:
         dist.destroy_process_group()
     return EXIT_DIVERGED if last.get("kind") == "diverged" else EXIT_OK
