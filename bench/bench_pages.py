@@ -36,6 +36,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.bench_train_page import FIRST_POINT, NEW_RUN  # the same run-id and first-loss-point checks
 from devtools.app_server import ROOT, free_port, launch_chromium, stop, streamlit_command, wait_healthy
 
 VIEWPORT = {"width": 1500, "height": 1000}
@@ -69,14 +70,6 @@ EXPORTED_JS = """() => {
 RUNNING_JS = (
     "() => document.querySelector(\"[data-testid='stApp']\").getAttribute('data-test-script-state') !== 'notRunning'"
 )
-NEW_RUN = "old => { const m = location.search.match(/run=([\\w-]+)/); return !!m && m[1] !== old; }"
-FIRST_POINT = """run => {
-    const fresh = el => el.closest('[data-stale="true"]') === null;
-    const shown = [...document.querySelectorAll('code')].some(c => c.textContent === run && fresh(c));
-    const plot = [...document.querySelectorAll('.js-plotly-plot')]
-        .find(p => fresh(p) && p.layout && p.layout.title && String(p.layout.title.text).includes('Loss'));
-    return shown && !!plot && plot.data.some(t => t.x && t.x.length > 0);
-}"""
 MEASURES = [
     ("server start -> first Build page", 2.0),
     (f"template {TEMPLATE} (23 nodes) -> picture", 0.5),

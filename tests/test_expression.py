@@ -61,7 +61,8 @@ def torch_trace(expr: Expression, values: dict, upstream: float):
             tensors[node.id] = torch.tensor(node.value, dtype=torch.float64)
         else:
             tensors[node.id] = TORCH_OPS[node.op](*[tensors[i] for i in node.inputs])
-            tensors[node.id].retain_grad()
+            if tensors[node.id].requires_grad:  # an operation on constants only has no gradient
+                tensors[node.id].retain_grad()
     tensors[expr.output].backward(torch.tensor(upstream, dtype=torch.float64))
     return tensors
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 import os
 
-import torch
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from builder.expression import Expression, parse_expression
 from builder.expression_trace import Trace, TraceError, trace
+from tests.test_expression import torch_trace
 
 FUZZ = os.environ.get("NETCANVAS_FUZZ") == "1"
 SETTINGS = settings(
@@ -33,20 +33,6 @@ VARIABLES = ("x", "y", "z")
 CONSTANTS = ("0", "1", "2", "0.5", "3", "(-1)", "1e-3")
 VALUES = (0.0, 0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.0, 1e-3, 1e3, 710.0, 1e-200, 1e200)
 UPSTREAMS = (1.0, -2.0, 0.0, 0.5)
-TORCH_OPS = {
-    "+": torch.add,
-    "-": torch.sub,
-    "*": torch.mul,
-    "/": torch.div,
-    "**": torch.pow,
-    "neg": torch.neg,
-    "exp": torch.exp,
-    "log": torch.log,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "max": torch.maximum,
-}
 
 
 def _grow(children):
@@ -63,23 +49,6 @@ LEAVES = st.sampled_from(VARIABLES * 3 + CONSTANTS)
 EXPRESSIONS = st.recursive(LEAVES, _grow, max_leaves=8)
 
 
-def torch_graph(expr: Expression, values: dict[str, float], upstream: float) -> dict[str, torch.Tensor]:
-    """Every node's tensor in float64 after backward; leaves' and operations' .grad hold their gradients."""
-    leaves = {n: torch.tensor(float(v), dtype=torch.float64, requires_grad=True) for n, v in values.items()}
-    tensors: dict[str, torch.Tensor] = {}
-    for node in expr.nodes:
-        if node.kind == "input":
-            tensors[node.id] = leaves[node.name]
-        elif node.kind == "constant":
-            tensors[node.id] = torch.tensor(node.value, dtype=torch.float64)
-        else:
-            tensors[node.id] = TORCH_OPS[node.op](*[tensors[i] for i in node.inputs])
-            if tensors[node.id].requires_grad:
-                tensors[node.id].retain_grad()
-    tensors[expr.output].backward(torch.tensor(upstream, dtype=torch.float64))
-    return tensors
-
-
 def same(ours: float, theirs: float) -> bool:
     if math.isnan(ours) or math.isnan(theirs):
         return math.isnan(ours) and math.isnan(theirs)
@@ -94,7 +63,7 @@ def compare(text: str, values: dict[str, float], upstream: float) -> None:
     assume(expr.variables)
     values = {name: values[name] for name in expr.variables}
     ours = trace(expr, values, upstream)
-    tensors = torch_graph(expr, values, upstream)
+    tensors = torch_trace(expr, values, upstream)
     torch_values = {node_id: t.item() for node_id, t in tensors.items()}
     leaf_grads = {n.id: tensors[n.id].grad.item() for n in expr.nodes if n.kind == "input"}
     torch_finite = all(map(math.isfinite, torch_values.values())) and all(map(math.isfinite, leaf_grads.values()))
