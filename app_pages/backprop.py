@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from builder.expression import ParseError, parse_expression
-from builder.expression_trace import TraceError, snapshot, trace
+from builder.explorer.expression import ParseError, parse_expression
+from builder.explorer.expression_trace import TraceError, snapshot, trace
 from ui.explorer.inputs import draw_expression, draw_values, show_parse_error
 from ui.explorer.state import current_step, keep_expression, start
 from ui.explorer.steps import draw_gradients, draw_node_table, draw_step_buttons, step_line

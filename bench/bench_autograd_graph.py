@@ -18,8 +18,8 @@ import time
 
 import torch
 
-from builder.spec import Edge, GraphSpec, Node
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.spec.spec import Edge, GraphSpec, Node
 from engine.compile.fx_module import compile_analysis
 from engine.probes.autograd_graph import trace_step
 from engine.threads import ThreadChoice, apply_threads

@@ -15,9 +15,9 @@ import argparse
 import statistics
 import time
 
-from builder.block_library import resnet18
-from builder.spec import Edge, GraphSpec, Node, parse_spec
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.library.block_library import resnet18
+from builder.spec.spec import Edge, GraphSpec, Node, parse_spec
 from engine.compile.fx_module import compile_analysis
 from engine.threads import ThreadChoice, apply_threads
 

@@ -80,7 +80,7 @@ def _stats(values: list[float]) -> str:
 def bench_server(n_nodes: int, edits: int) -> dict[str, list[float]]:
     from streamlit.testing.v1 import AppTest
 
-    from builder.session import EditorSession
+    from builder.editor.session import EditorSession
     from tests.apptest_canvas import send_event
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)

@@ -15,10 +15,10 @@ import resource
 import time
 
 from bench.big_graph import residual_mlp
-from builder import canvas_events
-from builder.canvas_events import EventLog, apply_event
-from builder.session import EditorSession
-from builder.upload import loader_refusal, read_spec_upload, saved_text
+from builder.analysis.upload import loader_refusal, read_spec_upload, saved_text
+from builder.editor import canvas_events
+from builder.editor.canvas_events import EventLog, apply_event
+from builder.editor.session import EditorSession
 
 LONG = "a" * 1_000_000
 NUMBERS = [1e300, -1e300, math.inf, -math.inf, math.nan, -0.0, 10**400, 2**63, True, "12", None, [1], {"x": 1}]

@@ -27,10 +27,10 @@ import time
 import torch
 from torch import fx, nn
 
-from builder.block_library import cell_net
-from builder.spec import parse_spec
-from builder.templates import TEMPLATES
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.library.block_library import cell_net
+from builder.library.templates import TEMPLATES
+from builder.spec.spec import parse_spec
 from engine.compile.cell_weights import copy_torch_weights
 from engine.compile.fused_cells import FusedRecurrent
 from engine.compile.fx_module import compile_analysis, compile_spec

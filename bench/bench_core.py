@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from builder.spec import parse_spec  # noqa: E402
-from builder.templates import TEMPLATES  # noqa: E402
-from builder.validate import analyze  # noqa: E402
+from builder.analysis.validate import analyze  # noqa: E402
+from builder.library.templates import TEMPLATES  # noqa: E402
+from builder.spec.spec import parse_spec  # noqa: E402
 from engine.compile.fx_module import compile_analysis  # noqa: E402
 from engine.data.datasets import fit_to_analysis, load_dataset  # noqa: E402
 from engine.threads import ThreadChoice, apply_threads  # noqa: E402

@@ -15,7 +15,7 @@ import dataclasses
 import statistics
 import time
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.threads import ThreadChoice, apply_threads
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run

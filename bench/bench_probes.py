@@ -41,7 +41,7 @@ import time
 
 import torch
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.probes.epoch_probes import EpochProbes
 from engine.probes.recurrent_probes import RecurrentProbes
 from engine.probes.step_probes import DEFAULT_PROBES, ProbeSettings, StepProbes

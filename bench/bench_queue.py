@@ -29,7 +29,7 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from devtools.app_server import ROOT
 from engine.runs.store import RUNS_DIR_ENV
 from engine.train.config import TrainConfig

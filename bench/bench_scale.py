@@ -12,12 +12,12 @@ import os
 import tempfile
 import time
 
-os.environ["NETCANVAS_MAX_NODES"] = "1000000"  # before builder.limits reads it
+os.environ["NETCANVAS_MAX_NODES"] = "1000000"  # before builder.spec.limits reads it
 
-from builder.layout import layered_layout  # noqa: E402
-from builder.spec import Edge, GraphSpec, Node  # noqa: E402
-from builder.summary import format_table  # noqa: E402
-from builder.validate import analyze  # noqa: E402
+from builder.analysis.summary import format_table  # noqa: E402
+from builder.analysis.validate import analyze  # noqa: E402
+from builder.editor.layout import layered_layout  # noqa: E402
+from builder.spec.spec import Edge, GraphSpec, Node  # noqa: E402
 from engine.data.csv_dataset import read_csv  # noqa: E402
 from engine.threads import ThreadChoice, apply_threads  # noqa: E402
 

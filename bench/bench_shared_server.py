@@ -160,7 +160,7 @@ def case_hostile_names(args: dict) -> dict:
     """N hostile names and metadata through model.py's and README's generation, each parsed back by ast."""
     import ast
 
-    from builder.validate import analyze
+    from builder.analysis.validate import analyze
     from engine.compile.fx_module import compile_analysis
     from tests.helpers import chain
     from tests.test_codegen_literal import N_CLASSES, _class_names, _generated, _meta, _shape
@@ -193,9 +193,9 @@ def case_hostile_names(args: dict) -> dict:
 
 def case_spec_bomb(args: dict) -> dict:
     """A bomb through parse_spec + analyze (the engine's route) or read_spec_upload + analyze (the Build page's)."""
-    from builder.spec import parse_spec
-    from builder.upload import read_spec_upload
-    from builder.validate import analyze
+    from builder.analysis.upload import read_spec_upload
+    from builder.analysis.validate import analyze
+    from builder.spec.spec import parse_spec
     from tests.spec_bombs import duplicate_edge_bomb, nested_block_bomb
 
     maker = {"nested": nested_block_bomb, "edges": duplicate_edge_bomb}[args["kind"]]
@@ -232,7 +232,7 @@ def case_page_job(args: dict) -> dict:
 
     job, job_args = args["job"], dict(args.get("job_args", {}))
     if job == "autograd_graph":
-        from builder.block_library import cell_net
+        from builder.library.block_library import cell_net
         from engine.train.config import TrainConfig
 
         steps = args["steps"]
@@ -258,7 +258,7 @@ def case_session_secrets(args: dict) -> dict:
     the runs folder or 'uploads/'; then read_csv's messages for bad files under that path name no key."""
     import secrets
 
-    from builder.templates import TEMPLATES
+    from builder.library.templates import TEMPLATES
     from engine.data.csv_dataset import read_csv
     from engine.errors import DataError
     from engine.export.exporter import export_bundle

@@ -113,7 +113,7 @@ def apptest_rate(runs: str, epochs: int, every: float) -> float:
     seconds while the run trains, in this process, with no browser; the run's steps per second."""
     from streamlit.testing.v1 import AppTest
 
-    from builder.templates import TEMPLATES
+    from builder.library.templates import TEMPLATES
 
     os.environ["NETCANVAS_RUNS_DIR"] = runs
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from builder.layout import layered_layout
-from builder.spec import Edge, GraphSpec, Node
+from builder.editor.layout import layered_layout
+from builder.spec.spec import Edge, GraphSpec, Node
 
 WIDTH = 64
 

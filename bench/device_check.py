@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from builder.templates import TEMPLATES  # noqa: E402
+from builder.library.templates import TEMPLATES  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
 from engine.train.config import TrainConfig  # noqa: E402
 from engine.train.pipeline import prepare_run  # noqa: E402

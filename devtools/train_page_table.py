@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.runs.store import RUNS_DIR_ENV
 
 RUN_SECONDS = 300.0  # a template whose short run takes longer is reported as such

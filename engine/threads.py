@@ -30,10 +30,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from builder.opdef import numel
-from builder.spec import GraphSpec
-from builder.summary import sequence_steps
-from builder.validate import Analysis, analyze
+from builder.analysis.summary import sequence_steps
+from builder.analysis.validate import Analysis, analyze
+from builder.ops.opdef import numel
+from builder.spec.spec import GraphSpec
 
 # Operations a step per thread. The templates' small networks (the digits MLP, RBM, SOM, LeNet even at batch 256:
 # at most 6.3 M) stay under 2 x GRAIN, Mini ResNet at batch 256 (150 M) and ResNet-18 pass it. Set from the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.runs.bundle import BUNDLE_FILES, write_bundle
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run

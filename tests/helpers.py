@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from builder.spec import GraphSpec, parse_spec
+from builder.spec.spec import GraphSpec, parse_spec
 
 
 def make_spec(nodes: list, edges: list, name: str = "t") -> GraphSpec:

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from builder.catalog import CATALOG
+from builder.ops.catalog import CATALOG
 from engine.compile.activation_curves import (
     ACTIVATION_OPS,
     STRAIGHT_THROUGH,

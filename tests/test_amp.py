@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.cli.main import main
 from engine.train.backprop import seed_everything
 from engine.train.config import TrainConfig
@@ -88,7 +88,7 @@ def test_amp_on_the_cpu_refuses_a_recurrent_layer_naming_the_node(capsys):
 
 
 def test_bf16_gets_a_gradient_scaler_only_where_cuda_runs_a_fused_recurrent_layer_in_float16():
-    from builder.validate import analyze
+    from builder.analysis.validate import analyze
     from engine.compile.fx_module import compile_analysis
     from engine.train.amp import needs_scaler
 

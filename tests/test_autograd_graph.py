@@ -9,9 +9,9 @@ import json
 import pytest
 import torch
 
-from builder.datasets import DATASETS
-from builder.templates import TEMPLATES
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.library.datasets import DATASETS
+from builder.library.templates import TEMPLATES
 from engine.cli.main import main
 from engine.compile.fx_module import compile_analysis
 from engine.errors import ConfigError

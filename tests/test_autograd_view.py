@@ -7,7 +7,7 @@ import pathlib
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.runs.store import RUNS_DIR_ENV
 from ui.train.autograd_view import BUTTON, EXPAND_KEY
 

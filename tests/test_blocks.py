@@ -11,13 +11,13 @@ import pytest
 import torch
 from torch import nn
 
-from builder.block_library import LIBRARY, blocks_for, resnet18
-from builder.fixes import apply_fix
-from builder.session import EditorSession
-from builder.spec import SPEC_VERSION, parse_spec
-from builder.summary import format_table, summary_rows
-from builder.templates import TEMPLATES
-from builder.validate import analyze
+from builder.analysis.fixes import apply_fix
+from builder.analysis.summary import format_table, summary_rows
+from builder.analysis.validate import analyze
+from builder.editor.session import EditorSession
+from builder.library.block_library import LIBRARY, blocks_for, resnet18
+from builder.library.templates import TEMPLATES
+from builder.spec.spec import SPEC_VERSION, parse_spec
 from engine.compile.fx_module import compile_analysis, compile_spec, param_count
 
 TORCHVISION_RESNET18_PARAMS = 11_689_512  # torchvision.models.resnet18(): 3x224x224 in, 1000 classes

@@ -9,7 +9,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from builder.validate import analyze
+from builder.analysis.validate import analyze
 from tests.apptest_canvas import canvas_data, canvas_node, send_event
 
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
@@ -245,7 +245,7 @@ def test_save_button_offers_the_spec_as_json(at):
     ["io", "dense", "normalisation", "convolution", "activation", "recurrent", "merge", "attention", "unsupervised"],
 )
 def test_inspector_has_a_widget_for_every_parameter_of_every_op(at, group):
-    from builder.catalog import ops_by_group
+    from builder.ops.catalog import ops_by_group
 
     for op in ops_by_group()[group]:
         if op.name in ("Output", "Block", "Recurrent"):  # inside blocks; made from a selection; comes as a cell
@@ -277,7 +277,7 @@ def test_float_choice_and_derived_parameters_can_be_edited(at):
 
 
 def test_merge_shape_error_offers_an_adapter_and_concat(at):
-    from builder.session import EditorSession
+    from builder.editor.session import EditorSession
     from tests.helpers import make_spec
 
     spec = make_spec(
@@ -395,7 +395,7 @@ def test_an_applied_event_asks_for_the_whole_page_and_the_answer_changes_nothing
 
 def test_a_graph_with_hundreds_of_problems_lists_the_first_hundred_and_counts_the_rest(at):
     """Each listed problem is a container with its buttons: thousands would stall the page's server."""
-    from builder.spec import parse_spec
+    from builder.spec.spec import parse_spec
 
     nodes = [{"id": "x", "op": "Input", "params": {"shape": [4]}}, {"id": "add", "op": "Add"}]
     nodes += [{"id": f"fc{i}", "op": "Linear", "params": {"out_features": 3}} for i in range(150)]

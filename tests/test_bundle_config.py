@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.runs.bundle import CONFIG_FILE, read_bundle
 from engine.train.config import TrainConfig
 from tests.bundles import trained_bundle

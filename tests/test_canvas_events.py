@@ -6,15 +6,15 @@ import math
 
 import pytest
 
-from builder.canvas_events import EventLog, apply_event, shown_as_sent
-from builder.canvas_payload import CANVAS_LIMIT
-from builder.canvas_picture import palette, picture_edges, picture_nodes
-from builder.limits import limits
-from builder.session import EditorSession
-from builder.spec import Edge, GraphSpec, Node
-from builder.templates import TEMPLATES
-from builder.upload import read_spec_upload, saved_text
-from builder.validate import analyze
+from builder.analysis.upload import read_spec_upload, saved_text
+from builder.analysis.validate import analyze
+from builder.editor.canvas_events import EventLog, apply_event, shown_as_sent
+from builder.editor.canvas_payload import CANVAS_LIMIT
+from builder.editor.canvas_picture import palette, picture_edges, picture_nodes
+from builder.editor.session import EditorSession
+from builder.library.templates import TEMPLATES
+from builder.spec.limits import limits
+from builder.spec.spec import Edge, GraphSpec, Node
 
 
 class Canvas:
@@ -213,7 +213,7 @@ def test_the_picture_marks_a_node_with_a_problem():
 
 
 def test_the_palette_offers_the_built_in_blocks_and_each_adds_a_valid_use():
-    from builder.palette_blocks import PALETTE_BLOCKS
+    from builder.editor.palette_blocks import PALETTE_BLOCKS
 
     offered = {op["name"] for group in palette() if group["group"] == "blocks" for op in group["ops"]}
     assert offered == {"ResNet basic block", "Bottleneck block", "LSTM cell", "GRU cell", "Transformer encoder block"}

@@ -21,11 +21,11 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from builder.canvas_edit import edge_ids
-from builder.canvas_events import KINDS, EventLog, apply_event
-from builder.session import EditorSession
-from builder.templates import TEMPLATES
-from builder.upload import read_spec_upload, saved_text
+from builder.analysis.upload import read_spec_upload, saved_text
+from builder.editor.canvas_edit import edge_ids
+from builder.editor.canvas_events import KINDS, EventLog, apply_event
+from builder.editor.session import EditorSession
+from builder.library.templates import TEMPLATES
 from engine.runs.session_state import load_state, save_state
 from ui.session_keep import state_problem
 

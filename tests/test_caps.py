@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import pytest
 
-from builder import canvas_picture, graph_size, validate
-from builder.block_library import blocks_for
-from builder.fixes import apply_fix
-from builder.limits import limits, limits_from
-from builder.session import EditorSession
-from builder.spec import parse_spec
-from builder.summary import memory_estimate
-from builder.upload import read_spec_upload
-from builder.validate import analyze
+from builder.analysis import validate
+from builder.analysis.fixes import apply_fix
+from builder.analysis.summary import memory_estimate
+from builder.analysis.upload import read_spec_upload
+from builder.analysis.validate import analyze
+from builder.editor import canvas_picture
+from builder.editor.session import EditorSession
+from builder.library.block_library import blocks_for
+from builder.spec import graph_size
+from builder.spec.limits import limits, limits_from
+from builder.spec.spec import parse_spec
 from tests.spec_bombs import duplicate_edge_bomb, nested_block_bomb, wide_merge_net
 from tests.test_blocks import parsed
 from tests.test_cells import recurrent_net
@@ -30,7 +32,7 @@ LSTM_VALUES_PER_STEP = (
 
 @pytest.fixture
 def caps(monkeypatch):
-    """Set caps through their environment variables for one test (builder.limits reads them once per process)."""
+    """Set caps through their environment variables for one test (builder.spec.limits reads them once per process)."""
 
     def set_caps(**env):
         for name, value in env.items():

@@ -1,5 +1,5 @@
-"""LSTM and GRU cells built from their gates (builder/block_library.py) and the Recurrent op that runs them
-(builder/ops_recurrent.py, engine.compile.layers.Recurrent): equal to torch.nn.LSTM and torch.nn.GRU on the outputs
+"""LSTM and GRU cells built from their gates (builder/library/block_library.py) and the Recurrent op that runs them
+(builder/ops/ops_recurrent.py, engine.compile.layers.Recurrent): equal to torch.nn.LSTM and torch.nn.GRU on the outputs
 and the gradients, compiled with readable names, exported, and refused with one line naming the node and the block."""
 
 # ruff: noqa: E501 (the expected messages are quoted whole)
@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from builder.block_library import TORCH_GATES, blocks_for, cell_net
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.library.block_library import TORCH_GATES, blocks_for, cell_net
 from engine.compile.cell_weights import CellWeightsError, copy_torch_weights, packed_like
 from engine.compile.fx_module import compile_analysis, compile_spec, param_count
 from tests.test_blocks import errors, parsed

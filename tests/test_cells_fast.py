@@ -12,7 +12,7 @@ import torch
 from torch import fx, nn
 from torch.overrides import TorchFunctionMode
 
-from builder.validate import analyze
+from builder.analysis.validate import analyze
 from engine.compile.fused_cells import FusedRecurrent
 from engine.compile.fx_module import compile_analysis, compile_spec
 from engine.compile.layers import Recurrent

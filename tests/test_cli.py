@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.cli.main import main
 from engine.runs.bundle import read_bundle
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from builder.validate import analyze
+from builder.analysis.validate import analyze
 from engine.compile.fx_module import compile_analysis
 from engine.export.literal import inert_text, one_line, py_identifier, py_literal
 from engine.export.preprocess import input_normalization

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from builder.templates import TEMPLATES
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.library.templates import TEMPLATES
 from engine.compile.fx_module import compile_analysis, compile_spec, node_modules, param_count
 from engine.errors import NetCanvasError, SpecInvalid
 from tests.helpers import chain, make_spec

@@ -1,7 +1,7 @@
 import re
 
-from builder.reserved import is_reserved
-from builder.validate import ID_PATTERN
+from builder.analysis.validate import ID_PATTERN
+from builder.spec.reserved import is_reserved
 from engine.compile.fx_module import reserved_names
 
 

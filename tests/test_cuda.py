@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.cli.main import main
 from engine.export.exporter import export_bundle
 from engine.train.config import TrainConfig

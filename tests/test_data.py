@@ -1,4 +1,5 @@
-"""Datasets: shapes and dtypes match builder.datasets, determinism, the text grammar, CSV errors, fit_to_input."""
+"""Datasets: shapes and dtypes match builder.library.datasets; determinism, the text grammar, CSV errors,
+fit_to_input."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 import pytest
 import torch
 
-from builder.datasets import DATASETS, TEXT_ALPHABET, TEXT_STEPS
+from builder.library.datasets import DATASETS, TEXT_ALPHABET, TEXT_STEPS
 from engine.data import text_corpus
 from engine.data.datasets import fit_to_input, load_dataset
 from engine.errors import DataError

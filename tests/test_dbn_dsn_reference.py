@@ -28,7 +28,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.compile.fx_module import compile_analysis
 from engine.train.backprop import seed_everything
 from engine.train.config import TrainConfig

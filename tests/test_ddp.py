@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.cli.main import main
 from engine.cli.train_ddp import World, backend_and_device, shard_indices
 from engine.errors import ConfigError, DataError

@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.cli.train_ddp import World, prepare_ddp_run
 from engine.compile.fx_module import compile_analysis
 from engine.train.backprop import Trainer, seed_everything

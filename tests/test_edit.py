@@ -6,16 +6,16 @@ import json
 
 import pytest
 
-from builder import edit
-from builder.catalog import CATALOG
-from builder.history import History
-from builder.layout import LAYER_GAP, layered_layout, needs_layout
-from builder.opdef import Param
-from builder.session import EditorSession
-from builder.spec import GraphSpec
-from builder.templates import TEMPLATES
-from builder.upload import MAX_UPLOAD_BYTES, read_spec_upload
-from builder.validate import analyze
+from builder.analysis.upload import MAX_UPLOAD_BYTES, read_spec_upload
+from builder.analysis.validate import analyze
+from builder.editor import edit
+from builder.editor.history import History
+from builder.editor.layout import LAYER_GAP, layered_layout, needs_layout
+from builder.editor.session import EditorSession
+from builder.library.templates import TEMPLATES
+from builder.ops.catalog import CATALOG
+from builder.ops.opdef import Param
+from builder.spec.spec import GraphSpec
 from tests.helpers import chain, make_spec
 
 

@@ -20,8 +20,8 @@ import safetensors.torch
 import torch
 
 import engine.export.exporter
-from builder.templates import TEMPLATES
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.library.templates import TEMPLATES
 from engine.compile.fx_module import compile_analysis
 from engine.export.exporter import export_bundle, export_many, load_trained, read_report
 from engine.export.formats import FORMAT_FILES, FORMATS, TOLERANCE, max_abs_diff

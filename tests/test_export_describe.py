@@ -13,8 +13,8 @@ import pytest
 import safetensors.torch
 import torch
 
-from builder.spec import parse_spec
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.spec.spec import parse_spec
 from engine.compile.fx_module import compile_analysis
 from engine.errors import BundleError
 from engine.export.exporter import describe_bundle, load_trained

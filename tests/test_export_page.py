@@ -8,8 +8,8 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from builder.session import EditorSession
-from builder.templates import TEMPLATES
+from builder.editor.session import EditorSession
+from builder.library.templates import TEMPLATES
 from tests.bundles import ROOT, trained_bundle, zip_bundle
 from tests.test_export import UPSAMPLE, _bundle_of
 from tests.test_zipsafe import make_zip, special

@@ -23,7 +23,7 @@ import onnxruntime
 import pytest
 import torch
 
-from builder.validate import analyze
+from builder.analysis.validate import analyze
 from engine.compile.fx_module import compile_analysis
 from engine.data.datasets import MAKERS, load_dataset_for
 from engine.errors import BundleError

@@ -1,4 +1,4 @@
-"""builder.expression against torch.autograd: every node's value and gradient, each edge's local derivative,
+"""builder.explorer.expression against torch.autograd: every node's value and gradient, each edge's local derivative,
 the steps between, and the parser's refusals with their columns."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from builder.expression import MAX_DEPTH, Expression, ParseError, parse_expression
-from builder.expression_trace import Trace, TraceError, describe_step, snapshot, trace
+from builder.explorer.expression import MAX_DEPTH, Expression, ParseError, parse_expression
+from builder.explorer.expression_trace import Trace, TraceError, describe_step, snapshot, trace
 
 TORCH_OPS = {
     "+": lambda a, b: a + b,

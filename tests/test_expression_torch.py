@@ -16,8 +16,8 @@ import os
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from builder.expression import Expression, parse_expression
-from builder.expression_trace import Trace, TraceError, trace
+from builder.explorer.expression import Expression, parse_expression
+from builder.explorer.expression_trace import Trace, TraceError, trace
 from tests.test_expression import torch_trace
 
 FUZZ = os.environ.get("NETCANVAS_FUZZ") == "1"

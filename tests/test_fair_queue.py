@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from builder.limits import limits_from
+from builder.spec.limits import limits_from
 from engine.runs.liveness import pid_alive
 from engine.runs.manager import RunManager
 from engine.runs.run_queue import REQUEUED_MESSAGE, RunQueue, SessionFull

@@ -7,9 +7,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from builder.expression import parse_expression
-from builder.expression_trace import snapshot, trace
-from builder.graph_svg import contrast
+from builder.editor.graph_svg import contrast
+from builder.explorer.expression import parse_expression
+from builder.explorer.expression_trace import snapshot, trace
 from ui.figures import autograd, explorer, rules, style, trainers
 from ui.figures.autograd import autograd_figure
 from ui.figures.explorer import explorer_figure

@@ -29,19 +29,19 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from builder.block_library import resnet18
-from builder.canvas_edit import edge_ids
-from builder.canvas_events import EventLog, apply_event
-from builder.canvas_picture import picture_nodes
-from builder.catalog import CATALOG
-from builder.layout import layered_layout
-from builder.opdef import Param, numel
-from builder.session import EditorSession
-from builder.spec import parse_spec
-from builder.summary import format_table, memory_estimate, summary_rows
-from builder.templates import TEMPLATES
-from builder.upload import loading_problems, read_spec_upload
-from builder.validate import analyze
+from builder.analysis.summary import format_table, memory_estimate, summary_rows
+from builder.analysis.upload import loading_problems, read_spec_upload
+from builder.analysis.validate import analyze
+from builder.editor.canvas_edit import edge_ids
+from builder.editor.canvas_events import EventLog, apply_event
+from builder.editor.canvas_picture import picture_nodes
+from builder.editor.layout import layered_layout
+from builder.editor.session import EditorSession
+from builder.library.block_library import resnet18
+from builder.library.templates import TEMPLATES
+from builder.ops.catalog import CATALOG
+from builder.ops.opdef import Param, numel
+from builder.spec.spec import parse_spec
 
 FUZZ = os.environ.get("NETCANVAS_FUZZ") == "1"
 COMMON = {"derandomize": True, "database": None, "deadline": None, "print_blob": True}

@@ -9,7 +9,7 @@ import pathlib
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 
 SVG_URL = "data:image/svg+xml;base64,"
 APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")

@@ -5,11 +5,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from builder.block_library import resnet18
-from builder.canvas_picture import GROUP_COLOURS
-from builder.graph_svg import ARROW_GREY, contrast, graph_svg, text_colour
-from builder.spec import Edge, GraphSpec, Node, parse_spec
-from builder.templates import TEMPLATES
+from builder.editor.canvas_picture import GROUP_COLOURS
+from builder.editor.graph_svg import ARROW_GREY, contrast, graph_svg, text_colour
+from builder.library.block_library import resnet18
+from builder.library.templates import TEMPLATES
+from builder.spec.spec import Edge, GraphSpec, Node, parse_spec
 
 SVG = "{http://www.w3.org/2000/svg}"
 STREAMLIT_DARK_BACKGROUND = "#0e1117"

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from builder.edit import rename_node
-from builder.spec import loads_spec
-from builder.upload import read_spec_upload
-from builder.validate import analyze
+from builder.analysis.upload import read_spec_upload
+from builder.analysis.validate import analyze
+from builder.editor.edit import rename_node
+from builder.spec.spec import loads_spec
 from tests.helpers import chain
 
 
@@ -108,7 +108,7 @@ def test_an_out_folder_that_is_a_file_is_refused_before_training(capsys, tmp_pat
         assert printed.strip() == f"error: --out {out}: {blocker} is a file, and the bundle needs a folder there"
 
 
-# --- caps before allocation (builder/limits.py) ------------------------------------------------------------
+# --- caps before allocation (builder/spec/limits.py) ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,7 @@ def test_the_network_total_and_the_node_count_are_capped():
 
 
 def test_caps_come_from_the_environment_and_bad_values_keep_the_default():
-    from builder.limits import Limits, limits_from
+    from builder.spec.limits import Limits, limits_from
 
     caps, problems = limits_from({"NETCANVAS_MAX_PARAMS": "1000", "NETCANVAS_MAX_DIM": "-3", "OTHER": "x"})
     assert caps == Limits(max_params=1000)
@@ -170,7 +170,7 @@ def test_activation_memory_is_checked_at_the_batch_size_the_data_allows(single_t
 
 
 def test_token_ids_beyond_the_embedding_table_are_refused_before_the_run(single_thread_torch):
-    from builder.templates import TEMPLATES
+    from builder.library.templates import TEMPLATES
     from engine.errors import DataError
     from engine.train.config import TrainConfig
     from engine.train.pipeline import prepare_run
@@ -234,7 +234,7 @@ def test_out_of_memory_in_the_cli_is_one_line_with_a_hint(capsys, monkeypatch):
 
 
 def test_out_of_memory_in_a_run_keeps_a_checkpoint_and_says_what_to_do(tmp_path, monkeypatch, single_thread_torch):
-    from builder.templates import TEMPLATES
+    from builder.library.templates import TEMPLATES
     from engine.runs.store import RunStore
     from engine.runs.worker_loop import RunLoop
     from engine.train.config import TrainConfig
@@ -277,8 +277,8 @@ def test_deterministic_is_a_setting_that_repeats_a_run(capsys):
 def test_an_activation_refusal_says_when_the_recurrent_cells_steps_hold_most_of_it(single_thread_torch):
     """A gate-level LSTM over a long sequence holds its memory in the cell's steps, not in any one output: the
     refusal says to shorten the sequence instead of naming the largest output."""
-    from builder.block_library import cell_net
-    from builder.spec import parse_spec
+    from builder.library.block_library import cell_net
+    from builder.spec.spec import parse_spec
     from engine.errors import ConfigError
     from engine.train.pipeline import check_activation_memory
 

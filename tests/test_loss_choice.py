@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.errors import ConfigError
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from builder.spec import parse_spec
-from builder.summary import memory_estimate
-from builder.templates import TEMPLATES, template_names
-from builder.validate import Analysis, analyze
+from builder.analysis.summary import memory_estimate
+from builder.analysis.validate import Analysis, analyze
+from builder.library.templates import TEMPLATES, template_names
+from builder.spec.spec import parse_spec
 from engine.compile.fx_module import compile_analysis
 from engine.train.backprop import make_optimizer
 from engine.train.config import TrainConfig

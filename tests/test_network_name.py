@@ -9,9 +9,9 @@ import pathlib
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from builder.edit import rename_network
-from builder.session import EditorSession
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.editor.edit import rename_network
+from builder.editor.session import EditorSession
 from engine.compile.fx_module import compile_analysis
 from engine.export.exporter import safe_name
 from engine.export.python_source import model_source

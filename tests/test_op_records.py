@@ -1,4 +1,4 @@
-"""The engine's op records (engine/compile/op_records.py) against the builder's catalog (builder/catalog.py).
+"""The engine's op records (engine/compile/op_records.py) against the builder's catalog (builder/ops/catalog.py).
 
 An op is defined in three places: its builder definition (an OpDef in builder/ops_*.py), its engine record and
 its rows in tests/test_ops.py. These tests fail while one side names an op the other lacks, and check that a
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from builder.catalog import CATALOG
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.ops.catalog import CATALOG
 from engine.compile.fx_module import compile_analysis
 from engine.compile.op_records import OP_RECORDS, Blocker, OpRecord, OutputKind, op_record, output_kind
 from engine.export.formats import FORMATS, blocking_reasons
@@ -29,7 +29,7 @@ def test_every_catalog_op_has_an_engine_record_and_every_record_a_catalog_op():
     without_record = sorted(set(CATALOG) - set(OP_RECORDS))
     without_op = sorted(set(OP_RECORDS) - set(CATALOG))
     assert not without_record, f"catalog ops with no record in engine/compile/op_records.py: {without_record}"
-    assert not without_op, f"records in engine/compile/op_records.py with no op in builder/catalog.py: {without_op}"
+    assert not without_op, f"records in engine/compile/op_records.py with no op in builder/ops/catalog.py: {without_op}"
     assert all(record.op == op for op, record in OP_RECORDS.items())
 
 
@@ -96,8 +96,8 @@ def test_blocking_reasons_walk_the_records_blockers():
 
 
 def test_blocking_reasons_look_inside_blocks_and_cells_and_name_the_use():
-    from builder.spec import parse_spec
-    from builder.templates import TEMPLATES
+    from builder.library.templates import TEMPLATES
+    from builder.spec.spec import parse_spec
 
     tanh_blocks_onnx = OpRecord("Tanh", blocks=(Blocker("onnx", lambda p: True, lambda p: "it is a test"),))
     records = {**OP_RECORDS, "Tanh": tanh_blocks_onnx}

@@ -4,7 +4,7 @@ Each row compiles a tiny spec `x (Input) -> pre (Identity) -> op` (merges get se
 in training mode with a full backward hook on every module (an in-place op after a hooked module raises there),
 and compares `analyze` with what torch did.
 
-An op is defined in three places: its builder definition (an OpDef in builder/ops_basic.py, ops_conv.py or
+An op is defined in three places: its builder definition (an OpDef in builder/ops/ops_basic.py, ops_conv.py or
 ops_seq.py), its engine record (engine/compile/op_records.py) and its rows here, at least two per op
 (tests/test_export.py also exports every row to model.py; tests/test_op_records.py checks that the catalog and
 the records name the same ops).
@@ -19,8 +19,8 @@ import pytest
 import torch
 from torch import nn
 
-from builder.catalog import CATALOG
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.ops.catalog import CATALOG
 from engine.compile.fx_module import compile_spec, node_modules, param_count
 from engine.compile.layers import RBM, SOM, GRULayer, LSTMLayer, Maxout, RNNLayer, Step
 from engine.compile.op_records import FUNCTION_OPS, GRAPH_OPS, MODULE_OPS, PLACEHOLDER_OPS

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.errors import DataError
 from engine.runs import page_jobs
 from engine.train.config import TrainConfig

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from builder.block_library import cell_net
-from builder.spec import parse_spec
-from builder.templates import TEMPLATES
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.library.block_library import cell_net
+from builder.library.templates import TEMPLATES
+from builder.spec.spec import parse_spec
 from engine.compile.fx_module import compile_analysis
 from engine.errors import ConfigError, DataError, NetCanvasError, SpecInvalid
 from engine.probes.autograd_graph import AutogradGraph, autograd_graph, trace_step

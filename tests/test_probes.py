@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.fx import Interpreter
 from torch.overrides import TorchFunctionMode
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.compile.fx_module import compile_spec
 from engine.compile.op_records import FUNCTION_OPS
 from engine.probes.epoch_probes import EpochProbes, predicted_classes

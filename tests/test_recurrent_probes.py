@@ -11,9 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from builder.block_library import cell_net
-from builder.spec import parse_spec
-from builder.templates import TEMPLATES
+from builder.library.block_library import cell_net
+from builder.library.templates import TEMPLATES
+from builder.spec.spec import parse_spec
 from engine.compile.fx_module import compile_spec
 from engine.probes.recurrent_probes import MAX_STEPS, MAX_UNITS, RecurrentProbes, shown_steps
 from engine.probes.step_probes import ProbeSettings

@@ -9,8 +9,8 @@ import pathlib
 
 import torch
 
-from builder.templates import TEMPLATES
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.library.templates import TEMPLATES
 from engine.train.config import TRAINERS, TrainConfig
 from engine.train.counters import counter_text, phase_counts
 from engine.train.pipeline import prepare_run

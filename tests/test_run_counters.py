@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.errors import ConfigError
 from engine.runs.manager import RunManager
 from engine.runs.store import RunStore

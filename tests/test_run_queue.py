@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from builder.limits import limits_from
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
+from builder.spec.limits import limits_from
 from engine.runs.manager import RunManager
 from engine.runs.run_queue import Place, RunQueue, SessionFull
 from engine.runs.store import RUNS_DIR_ENV, RunStore

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import threading
 
-from builder.edit import starter_spec
-from builder.upload import saved_text
+from builder.analysis.upload import saved_text
+from builder.editor.edit import starter_spec
 from engine.runs import session_state
 from engine.runs.session_state import PREV_FILE, STATE_FILE, load_state, save_state, session_dir
 from ui.session_keep import state_problem
@@ -81,7 +81,7 @@ def test_a_restore_that_fails_once_is_tried_again_and_never_saved_over(tmp_path,
 
     from streamlit.testing.v1 import AppTest
 
-    from builder.templates import TEMPLATES
+    from builder.library.templates import TEMPLATES
     from engine.runs.store import RUNS_DIR_ENV
     from ui import session_keep
 

@@ -15,8 +15,8 @@ import pathlib
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from builder.edit import starter_spec
-from builder.upload import saved_text
+from builder.analysis.upload import saved_text
+from builder.editor.edit import starter_spec
 from engine.runs.session_state import PREV_FILE, STATE_FILE, UnloadableState, load_state, save_state, session_dir
 from engine.runs.store import RUNS_DIR_ENV
 from tests.apptest_canvas import send_event

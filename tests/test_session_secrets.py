@@ -17,8 +17,8 @@ import zipfile
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from builder.limits import limits, limits_from
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
+from builder.spec.limits import limits, limits_from
 from engine.data.csv_dataset import read_csv
 from engine.errors import DataError
 from engine.runs import session_cleanup

@@ -13,9 +13,9 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from builder.datasets import dataset_label
-from builder.session import EditorSession
-from builder.templates import TEMPLATES
+from builder.editor.session import EditorSession
+from builder.library.datasets import dataset_label
+from builder.library.templates import TEMPLATES
 from engine.runs import session_state
 from engine.runs.session_state import (
     list_uploads,

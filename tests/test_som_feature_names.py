@@ -3,7 +3,7 @@
 
 import pytest
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.data.datasets import load_dataset
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from builder.spec import load_spec, loads_spec, parse_spec, save_spec
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
+from builder.spec.spec import load_spec, loads_spec, parse_spec, save_spec
 
 GOOD = {
     "version": 2,

@@ -8,7 +8,7 @@ import pathlib
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.runs.checkpoint import save_checkpoint
 from engine.runs.store import RUNS_DIR_ENV, RunStore
 from engine.train.config import TrainConfig

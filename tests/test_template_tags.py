@@ -5,9 +5,9 @@ import dataclasses
 
 import pytest
 
-from builder.datasets import DATASETS
-from builder.template_tags import RULE_LABELS, UNSUPERVISED_TASKS, matching, template_tags
-from builder.templates import TEMPLATES
+from builder.library.datasets import DATASETS
+from builder.library.template_tags import RULE_LABELS, UNSUPERVISED_TASKS, matching, template_tags
+from builder.library.templates import TEMPLATES
 from engine.train.choose import resolve_trainer
 from engine.train.config import TrainConfig
 from engine.train.pipeline import analysis_for_training, fitted_dataset, objective_of

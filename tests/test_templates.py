@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from builder.templates import TEMPLATES
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.library.templates import TEMPLATES
 from engine.train.backprop import Trainer
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run

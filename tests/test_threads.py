@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from builder.opdef import numel
-from builder.templates import TEMPLATES
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.library.templates import TEMPLATES
+from builder.ops.opdef import numel
 from engine.threads import Cores, Work, choose_threads, threads_for, work_of
 from engine.train.config import TrainConfig
 

@@ -263,7 +263,7 @@ def test_huge_learning_rate_diverges_with_a_clear_message():
 
 def test_compiled_spec_trains_when_the_compiler_is_there():
     compile_mod = pytest.importorskip("engine.compile.fx_module")
-    from builder.validate import analyze
+    from builder.analysis.validate import analyze
     from engine.data.datasets import fit_to_analysis
     from tests.helpers import chain
 

@@ -9,7 +9,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.runs.store import RUNS_DIR_ENV
 from tests.apptest_canvas import canvas_data
 from tests.helpers import make_spec

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.runs.store import RUNS_DIR_ENV
 from tests.test_train_page import PAGE, open_train_page, run_status, set_number, texts, wait_for
 

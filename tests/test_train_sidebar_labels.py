@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from builder.datasets import DATASETS
+from builder.library.datasets import DATASETS
 from tests.test_train_page import open_train_page
 
 SIDEBAR_CHARACTERS = 28  # what the closed field of a sidebar select shows on one line at the default width

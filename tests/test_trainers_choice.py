@@ -2,9 +2,9 @@
 
 import pytest
 
-from builder.spec import parse_spec
-from builder.templates import TEMPLATES, graph
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.library.templates import TEMPLATES, graph
+from builder.spec.spec import parse_spec
 from engine.train.choose import choose_trainer, trainer_issues
 from engine.train.config import TrainConfig
 from engine.train.pipeline import planned_epochs_of, prepare_run

@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 import torch
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.errors import ConfigError
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run

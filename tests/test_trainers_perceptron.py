@@ -8,9 +8,9 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Perceptron
 
-from builder.spec import parse_spec
-from builder.templates import TEMPLATES, graph
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.library.templates import TEMPLATES, graph
+from builder.spec.spec import parse_spec
 from engine.compile.fx_module import compile_analysis
 from engine.data.datasets import Dataset
 from engine.errors import ConfigError

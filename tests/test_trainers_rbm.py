@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from builder.spec import parse_spec
-from builder.templates import TEMPLATES, graph
+from builder.library.templates import TEMPLATES, graph
+from builder.spec.spec import parse_spec
 from engine.cli.main import main
 from engine.runs.bundle import read_bundle
 from engine.train.config import TrainConfig

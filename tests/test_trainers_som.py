@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from builder.spec import parse_spec
-from builder.templates import TEMPLATES, graph
+from builder.library.templates import TEMPLATES, graph
+from builder.spec.spec import parse_spec
 from engine.errors import ConfigError
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run

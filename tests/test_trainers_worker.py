@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.runs.bundle import read_bundle
 from engine.runs.checkpoint import OPTIMIZER_FILE
 from engine.runs.manager import RunManager

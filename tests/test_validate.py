@@ -2,9 +2,9 @@
 
 from collections import Counter
 
-from builder import validate
-from builder.fixes import apply_fix
-from builder.validate import analyze
+from builder.analysis import validate
+from builder.analysis.fixes import apply_fix
+from builder.analysis.validate import analyze
 from tests.helpers import chain, make_spec
 
 X4 = ("x", "Input", {"shape": [4]})

@@ -12,7 +12,7 @@ import types
 
 import pytest
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.errors import BundleError, ConfigError, DataError, SpecInvalid
 from engine.runs.bundle import WEIGHTS_FILE, read_bundle
 from engine.runs.manager import RunManager

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from builder.limits import MB, limits
-from builder.spec import parse_spec
+from builder.spec.limits import MB, limits
+from builder.spec.spec import parse_spec
 from engine.child_limits import GiB
 from engine.runs.bundle import read_bundle
 from engine.runs.manager import RunManager

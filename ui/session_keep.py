@@ -19,9 +19,9 @@ import time
 
 import streamlit as st
 
-from builder.limits import limits
-from builder.session import EditorSession, fingerprint
-from builder.upload import read_spec_upload, saved_text
+from builder.analysis.upload import read_spec_upload, saved_text
+from builder.editor.session import EditorSession, fingerprint
+from builder.spec.limits import limits
 from engine.runs.session_cleanup import sweep_soon, touch_session
 from engine.runs.session_state import load_state, save_state, valid_owner
 from engine.runs.store import resolve_runs_dir

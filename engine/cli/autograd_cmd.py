@@ -11,7 +11,7 @@ import json
 import math
 from pathlib import Path
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.cli.files import csv_problem, out_problem
 from engine.cli.inspect_cmds import (
     EXIT_BAD_INPUT,

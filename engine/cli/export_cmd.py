@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builder.limits import MB, cap_name, limits
+from builder.spec.limits import MB, cap_name, limits
 from engine.cli.files import out_problem
 from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_OK
 from engine.errors import BundleError

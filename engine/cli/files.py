@@ -16,10 +16,10 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePath
 
-from builder.datasets import CSV_PREFIX
-from builder.issues import Issue
-from builder.limits import MB, cap_name, limits
-from builder.spec import GraphSpec, loads_spec
+from builder.library.datasets import CSV_PREFIX
+from builder.spec.issues import Issue
+from builder.spec.limits import MB, cap_name, limits
+from builder.spec.spec import GraphSpec, loads_spec
 from engine.user_files import UserFileError, check_regular_file, read_user_file
 
 SYSTEM_TREES = ("/proc", "/sys", "/dev")  # kernel views and devices: never an output

@@ -9,12 +9,12 @@ import json
 from collections.abc import Callable
 from typing import TypeVar
 
-from builder.datasets import DATASETS
-from builder.opdef import fmt
-from builder.spec import GraphSpec
-from builder.summary import format_table, summary_json
-from builder.templates import TEMPLATES
-from builder.validate import Analysis, analyze
+from builder.analysis.summary import format_table, summary_json
+from builder.analysis.validate import Analysis, analyze
+from builder.library.datasets import DATASETS
+from builder.library.templates import TEMPLATES
+from builder.ops.opdef import fmt
+from builder.spec.spec import GraphSpec
 from engine.cli.files import read_spec_file
 from engine.errors import NetCanvasError, SpecInvalid
 

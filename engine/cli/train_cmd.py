@@ -11,7 +11,7 @@ import json
 import math
 from typing import TYPE_CHECKING
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from engine.cli.files import csv_problem, out_problem
 from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OK, load_spec_or_report, run_or_report
 from engine.threads import applied, apply_threads, threads_for_spec

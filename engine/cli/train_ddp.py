@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from builder.spec import GraphSpec
+from builder.spec.spec import GraphSpec
 from engine.cli import train_cmd as cli_train
 from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OK, print_issues
 from engine.compile.fx_module import compile_analysis

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from builder.catalog import ops_by_group
+from builder.ops.catalog import ops_by_group
 from engine.compile.op_records import build_module
 
 X_RANGE = (-4.0, 4.0)

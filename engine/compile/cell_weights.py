@@ -3,7 +3,7 @@
 torch packs a layer's gates in rows: weight_ih_l0 is [gates * H, F] with the rows of i, f, g, o (LSTM) or r, z, n
 (GRU), weight_hh_l0 [gates * H, H], bias_ih_l0 and bias_hh_l0 [gates * H], and the backward direction's the same
 with `_reverse`. A gate-level cell holds each gate's rows in two Linears of its own: `{gate}_x` (weight_ih and
-bias_ih) and `{gate}_h` (weight_hh and bias_hh), gates named as in builder.block_library.TORCH_GATES. So:
+bias_ih) and `{gate}_h` (weight_hh and bias_hh), gates named as in builder.library.block_library.TORCH_GATES. So:
 
     copy_torch_weights(gm.rnn, lstm)          # the Recurrent now computes what lstm does
     packed = packed_like(gm.rnn, lstm)        # {"weight_ih_l0": [4H, F], ...}: its weights in torch's packing
@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from builder.block_library import TORCH_GATES
+from builder.library.block_library import TORCH_GATES
 from engine.compile.layers import Recurrent
 from engine.errors import NetCanvasError
 

@@ -37,9 +37,9 @@ import re
 import torch
 from torch import fx, nn
 
-from builder.ops_recurrent import directions
-from builder.spec import GraphSpec
-from builder.validate import Analysis, analyze
+from builder.analysis.validate import Analysis, analyze
+from builder.ops.ops_recurrent import directions
+from builder.spec.spec import GraphSpec
 from engine.compile.fused_cells import recurrent_module
 from engine.compile.op_records import PLACEHOLDER_OPS, emit_function, module_args, op_record
 from engine.errors import SpecInvalid
@@ -134,7 +134,7 @@ def _emit_node(graph: fx.Graph, modules: dict, node_id: str, op_name: str, args:
 @functools.cache
 def reserved_names() -> frozenset[str]:
     """Names a submodule cannot take: Python keywords and attributes every compiled module already has.
-    builder.reserved.RESERVED_IDS must cover these (tests/test_compile_names.py checks it)."""
+    builder.spec.reserved.RESERVED_IDS must cover these (tests/test_compile_names.py checks it)."""
     instance = fx.GraphModule(nn.Module(), fx.Graph())
     return frozenset(keyword.kwlist) | frozenset(dir(instance))
 

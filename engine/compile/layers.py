@@ -290,7 +290,8 @@ class GRULayer(nn.GRU):
 
 
 class Recurrent(nn.Module):
-    """A cell run over the time steps of (B, T, F), from a zero state: the `Recurrent` op (builder/ops_recurrent.py).
+    """A cell run over the time steps of (B, T, F), from a zero state: the `Recurrent` op
+    (builder/ops/ops_recurrent.py).
 
     `cell(x_t, state) -> state` takes x_t (B, F) and its state, a list of `num_states` tensors (B, hidden) (h, or h
     and c), and returns the new state, h first. With `cell_reverse` a second cell reads the steps backwards and

@@ -1,8 +1,8 @@
 """The engine side of the op catalog: one OpRecord per op, in OP_RECORDS.
 
 An op is defined in three places, once each (docs/ARCHITECTURE.md §4, "An op"):
-- builder: its OpDef (parameters, arity, shape and parameter-count rules) in builder/ops_basic.py, ops_conv.py or
-  ops_seq.py, gathered in builder.catalog.CATALOG; builder/ knows nothing of torch;
+- builder: its OpDef (parameters, arity, shape and parameter-count rules) in builder/ops/ops_basic.py, ops_conv.py or
+  ops_seq.py, gathered in builder.ops.catalog.CATALOG; builder/ knows nothing of torch;
 - engine: its OpRecord here, everything the engine needs to know about it;
 - tests: at least two rows in tests/test_ops.py (ROWS, MERGE_ROWS), which compare the builder's shapes and
   parameter counts with torch; tests/test_export.py exports every row to model.py. tests/test_op_records.py
@@ -10,7 +10,7 @@ An op is defined in three places, once each (docs/ARCHITECTURE.md §4, "An op"):
 
 How an op compiles (engine/compile/fx_module.py):
 - a module op has a `layer` (an nn.Module class) and `args(params, in_shapes) -> kwargs`: the node's module is
-  `layer(**kwargs)`. `params` are the node's resolved params (defaults filled by builder.validate), `in_shapes`
+  `layer(**kwargs)`. `params` are the node's resolved params (defaults filled by builder.analysis.validate), `in_shapes`
   its input shapes without the batch dimension; sizes that follow from the input (in_features, in_channels,
   num_features, input_size, embed_dim) come from the shapes. The kwargs are kept in the fx node's
   meta["spec_args"], and model.py (engine/export/python_source.py) writes the same call;
@@ -39,7 +39,7 @@ from enum import StrEnum
 import torch
 from torch import fx, nn
 
-from builder.opdef import pair
+from builder.ops.opdef import pair
 from engine.compile import layers
 
 Shape = tuple[int, ...]

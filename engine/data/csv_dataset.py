@@ -14,7 +14,7 @@ from pathlib import PurePath
 
 import torch
 
-from builder.limits import MB, cap_name, limits
+from builder.spec.limits import MB, cap_name, limits
 from engine.errors import DataError
 from engine.runs.meta_schema import MAX_CLASS_NAME
 from engine.user_files import UserFileError, read_user_file

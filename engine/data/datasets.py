@@ -1,7 +1,7 @@
-"""Datasets as in-memory tensors: the built-in ones (builder/datasets.py) and `csv:PATH` files.
+"""Datasets as in-memory tensors: the built-in ones (builder/library/datasets.py) and `csv:PATH` files.
 
 Everything is small enough to live on the device whole; the trainer batches by indexing. Shapes and
-dtypes match builder.datasets.DATASETS exactly. The same seed gives identical tensors. Any input a user
+dtypes match builder.library.datasets.DATASETS exactly. The same seed gives identical tensors. Any input a user
 can get wrong raises DataError with a one-line message naming the dataset, file, column or row.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from builder.datasets import CSV_PREFIX, DATASETS, PARITY_BITS, SINE_STEPS, TEXT_ALPHABET, TEXT_STEPS
+from builder.library.datasets import CSV_PREFIX, DATASETS, PARITY_BITS, SINE_STEPS, TEXT_ALPHABET, TEXT_STEPS
 from engine.data import text_corpus
 from engine.data.csv_dataset import read_csv_named
 from engine.errors import DataError
@@ -190,7 +190,7 @@ MAKERS = {
     "parity": _parity,
     "text": _text,
 }
-assert set(MAKERS) == set(DATASETS), "every dataset in builder.datasets needs a maker here"
+assert set(MAKERS) == set(DATASETS), "every dataset in builder.library.datasets needs a maker here"
 
 
 # --- splitting, normalising, loading -----------------------------------------------------------------
@@ -306,7 +306,7 @@ def fit_to_input(dataset: Dataset, input_shape, input_dtype: str = "float32", in
 
 
 def fit_to_analysis(dataset: Dataset, analysis) -> Dataset:
-    """fit_to_input for a validated spec (builder.validate.Analysis): uses its Input node's shape and dtype."""
+    """fit_to_input for a validated spec (builder.analysis.validate.Analysis): uses its Input node's shape and dtype."""
     input_id = analysis.input_id
     assert input_id is not None and input_id in analysis.params, "fit_to_analysis needs a valid Analysis"
     params = analysis.params[input_id]

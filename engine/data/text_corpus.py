@@ -8,14 +8,14 @@ order, sentences ending in a period) without shipping or downloading any text. T
     noun_phrase -> determiner adjective? noun ("near" | "under" | ... noun_phrase)?   (one level deep)
     verb_phrase -> transitive_verb noun_phrase | intransitive_verb adverb?
 
-Only characters of builder.datasets.TEXT_ALPHABET appear (lower-case letters, space, period).
+Only characters of builder.library.datasets.TEXT_ALPHABET appear (lower-case letters, space, period).
 """
 
 from __future__ import annotations
 
 import random
 
-from builder.datasets import TEXT_ALPHABET
+from builder.library.datasets import TEXT_ALPHABET
 
 DETERMINERS = ("the", "a", "every", "one", "my", "this", "that", "her", "his")
 ADJECTIVES = (

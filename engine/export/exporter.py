@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from torch import fx
 
-from builder.validate import Analysis, analyze
+from builder.analysis.validate import Analysis, analyze
 from engine.compile.fx_module import compile_analysis
 from engine.errors import BundleError, NetCanvasError
 from engine.export.formats import (

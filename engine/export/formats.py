@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import torch
 
-from builder.validate import Analysis
+from builder.analysis.validate import Analysis
 from engine.compile.op_records import OP_RECORDS, OpRecord
 
 FORMATS = ("onnx", "torchscript", "python")

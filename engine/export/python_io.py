@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from builder.validate import Analysis
+from builder.analysis.validate import Analysis
 from engine.compile.op_records import output_kind
 from engine.export.literal import inert_text, one_line, py_identifier, py_literal
 from engine.export.preprocess import InputNormalization, class_names_of

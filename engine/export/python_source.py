@@ -31,7 +31,7 @@ import operator
 import torch
 from torch import fx, nn
 
-from builder.validate import Analysis
+from builder.analysis.validate import Analysis
 from engine.compile import layers
 from engine.compile.fx_module import class_name
 from engine.export import python_io

@@ -31,7 +31,7 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
-from builder.limits import MB, limits
+from builder.spec.limits import MB, limits
 from engine.child_limits import ChildLimits, GiB, clean_env, current_address_space
 
 PROJECT_PACKAGES = ("engine", "builder", "ui", "app_pages")

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import fx
 
-from builder.spec import GraphSpec
+from builder.spec.spec import GraphSpec
 from engine.errors import ConfigError
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run

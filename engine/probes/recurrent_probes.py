@@ -11,7 +11,7 @@ first training row when there is no validation set), in evaluation mode, with th
   pre-hook hands the node an input that requires grad (the data itself is a leaf that does not); the gradients
   come from torch.autograd.grad, so no parameter's .grad is touched. Early steps with tiny norms are a gradient
   vanishing through time.
-- for a Recurrent node (a gate-level cell, builder/ops_recurrent.py), its forward direction: `gates`, each Sigmoid
+- for a Recurrent node (a gate-level cell, builder/ops/ops_recurrent.py), its forward direction: `gates`, each Sigmoid
   node of the cell (lstm_cell: input_gate, forget_gate, output_gate; gru_cell: reset_gate, update_gate) per step,
   by forward hooks on those nodes' modules (the cell's GraphModule is called once per step); and `state`, the
   cell's last state output per step (lstm_cell: the cell state c_next; gru_cell: h_next), by a forward hook on

@@ -36,8 +36,8 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from builder.datasets import CSV_PREFIX, dataset_label
-from builder.spec import GraphSpec, parse_spec
+from builder.library.datasets import CSV_PREFIX, dataset_label
+from builder.spec.spec import GraphSpec, parse_spec
 from engine.data.datasets import Dataset
 from engine.errors import BundleError
 from engine.runs.meta_schema import meta_problem

@@ -23,7 +23,7 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from builder.spec import GraphSpec
+from builder.spec.spec import GraphSpec
 from engine.data.datasets import Dataset, fmt_shape
 from engine.runs.bundle import CONFIG_FILE, SPEC_FILE, WEIGHTS_FILE, write_bundle
 from engine.train.config import TrainConfig

@@ -52,10 +52,10 @@ from pathlib import Path
 
 import torch
 
-from builder.datasets import CSV_PREFIX, DATASETS
-from builder.limits import limits
-from builder.spec import GraphSpec
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.library.datasets import CSV_PREFIX, DATASETS
+from builder.spec.limits import limits
+from builder.spec.spec import GraphSpec
 from engine.compile.fx_module import compile_analysis
 from engine.errors import BundleError, ConfigError, NetCanvasError
 from engine.probes.step_probes import DEFAULT_PROBES, ProbeSettings

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 
-from builder.spec import GraphSpec, parse_spec
+from builder.spec.spec import GraphSpec, parse_spec
 from engine.errors import ConfigError, SpecInvalid
 from engine.threads import apply_threads, choose_threads, read_cores, threads_for_spec
 from engine.train.config import TrainConfig

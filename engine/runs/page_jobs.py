@@ -32,7 +32,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.datasets import CSV_PREFIX
+from builder.library.datasets import CSV_PREFIX
 from engine.child_limits import ChildLimits, current_address_space
 from engine.errors import BundleError, ConfigError, DataError, NetCanvasError, SpecInvalid
 from engine.runs.manager import PRELOAD, Readiness, _plain_main
@@ -205,7 +205,7 @@ def _death(exitcode: int | None, limits: JobLimits) -> str:
 
 def _error_from(data: dict) -> NetCanvasError:
     if data.get("class") == "SpecInvalid":
-        from builder.issues import Issue
+        from builder.spec.issues import Issue
 
         return SpecInvalid([Issue(**issue) for issue in data.get("issues", [])])
     return ERRORS.get(data.get("class"), NetCanvasError)(data.get("message", ""))

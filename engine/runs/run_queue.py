@@ -39,7 +39,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from builder.limits import limits
+from builder.spec.limits import limits
 from engine.errors import ConfigError
 from engine.runs.store import RunRecord, RunStore, run_record, to_json
 

@@ -1,5 +1,5 @@
 """Removing what sessions no one uses any more: a session key's saved work and uploads
-(`RUNS/sessions/<key>/`, engine.runs.session_state) unused for NETCANVAS_SESSION_DAYS days (builder.limits,
+(`RUNS/sessions/<key>/`, engine.runs.session_state) unused for NETCANVAS_SESSION_DAYS days (builder.spec.limits,
 default 30), and, in a session still in use, an upload unused that long.
 
 "Used" is the newest of: the session folder's mtime (ui.session_keep touches it when a browser session starts
@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder.datasets import CSV_PREFIX
+from builder.library.datasets import CSV_PREFIX
 from engine.errors import NetCanvasError
 from engine.runs.session_state import SESSIONS_DIR, STATE_FILE, UPLOADS_DIR, valid_owner
 from engine.runs.store import DB_NAME, RunStore

@@ -29,8 +29,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.limits import limits
-from builder.spec import parse_spec
+from builder.spec.limits import limits
+from builder.spec.spec import parse_spec
 from engine.child_limits import GiB
 from engine.errors import NetCanvasError
 from engine.probes.epoch_probes import EpochProbes

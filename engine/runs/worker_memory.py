@@ -9,7 +9,7 @@ checkpoint instead of taking the machine's memory from the server and every othe
 
 The budget, above the address space the worker maps when it starts (current_address_space(): the
 interpreter, torch and its libraries, an allowance of THREAD_BYTES per torch thread for its stack and malloc
-arena), is the activation estimate of builder.summary.memory_estimate at the run's batch size times
+arena), is the activation estimate of builder.analysis.summary.memory_estimate at the run's batch size times
 ACTIVATION_FACTOR (forward outputs, their gradients, the step's temporaries) plus the weights with their
 gradients, optimizer moments and a checkpoint's copy (STATE_FACTOR x weights), the data (a CSV's file size x
 CSV_FACTOR, else DATA_BYTES) and SLACK_BYTES. It is never above the activation cap
@@ -27,11 +27,11 @@ from dataclasses import dataclass
 
 import torch
 
-from builder.datasets import CSV_PREFIX
-from builder.limits import MB, limits
-from builder.spec import parse_spec
-from builder.summary import memory_estimate
-from builder.validate import analyze
+from builder.analysis.summary import memory_estimate
+from builder.analysis.validate import analyze
+from builder.library.datasets import CSV_PREFIX
+from builder.spec.limits import MB, limits
+from builder.spec.spec import parse_spec
 from engine.child_limits import ChildLimits, GiB, current_address_space
 from engine.train.config import TrainConfig
 

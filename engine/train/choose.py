@@ -12,7 +12,7 @@
 A deep stacking network is trained end to end unless `dsn` is chosen: a Concat of predictions is also an
 ordinary skip connection, so the graph alone does not say which one is meant.
 
-Plain Python over builder.validate.Analysis (ops, producers, shapes, parameter counts): the Train page asks
+Plain Python over builder.analysis.validate.Analysis (ops, producers, shapes, parameter counts): the Train page asks
 before a run, engine.train.pipeline asks again with the loaded data's number of classes.
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from builder.issues import Issue
-from builder.validate import Analysis
+from builder.analysis.validate import Analysis
+from builder.spec.issues import Issue
 
 NAMES = {
     "backprop": "backprop",

@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from builder.datasets import CSV_PREFIX, DATASETS
+from builder.library.datasets import CSV_PREFIX, DATASETS
 
 TASKS = ("classification", "regression", "reconstruction", "unsupervised")  # unsupervised: the target is the input
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from torch import fx
 
-from builder.validate import Analysis
+from builder.analysis.validate import Analysis
 from engine.data.datasets import Dataset
 from engine.train.backprop import Trainer, make_optimizer
 from engine.train.choose import Graph

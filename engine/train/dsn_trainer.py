@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from torch import fx
 
-from builder.validate import Analysis
+from builder.analysis.validate import Analysis
 from engine.data.datasets import Dataset
 from engine.train.backprop import Trainer, make_optimizer
 from engine.train.choose import Graph, dsn_modules

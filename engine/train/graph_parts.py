@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import fx
 
-from builder.validate import Analysis
+from builder.analysis.validate import Analysis
 
 
 def prefix_module(model: fx.GraphModule, node_id: str) -> fx.GraphModule:

@@ -54,7 +54,7 @@ class Sink:
 
     @classmethod
     def from_analysis(cls, analysis) -> Sink:
-        """The output node of a validated spec (builder.validate.Analysis)."""
+        """The output node of a validated spec (builder.analysis.validate.Analysis)."""
         node = analysis.spec.node(analysis.output_id)
         assert node is not None, "Sink.from_analysis needs an Analysis with an output node"
         return cls(node.id, node.op)

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 from torch import fx
 
-from builder.datasets import DATASETS
-from builder.limits import MB, cap_name, limits
-from builder.opdef import numel
-from builder.spec import GraphSpec
-from builder.summary import memory_estimate
-from builder.validate import Analysis, analyze
+from builder.analysis.summary import memory_estimate
+from builder.analysis.validate import Analysis, analyze
+from builder.library.datasets import DATASETS
+from builder.ops.opdef import numel
+from builder.spec.limits import MB, cap_name, limits
+from builder.spec.spec import GraphSpec
 from engine.compile.fx_module import compile_analysis
 from engine.data.datasets import Dataset, fit_to_analysis, load_dataset_for
 from engine.errors import ConfigError, SpecInvalid

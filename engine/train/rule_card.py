@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from builder.datasets import DATASETS
-from builder.spec import parse_spec
-from builder.validate import Analysis, analyze
+from builder.analysis.validate import Analysis, analyze
+from builder.library.datasets import DATASETS
+from builder.spec.spec import parse_spec
 from engine.train.choose import Graph, choose_trainer, dsn_modules
 from engine.train.counters import phase_counts
 

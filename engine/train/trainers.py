@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import fx
 
-from builder.validate import Analysis
+from builder.analysis.validate import Analysis
 from engine.data.datasets import Dataset
 from engine.train.backprop import Trainer
 from engine.train.config import TrainConfig

@@ -18,7 +18,7 @@ from contextlib import ExitStack
 import pytest
 from playwright.sync_api import Page, expect
 
-from builder.templates import TEMPLATES
+from builder.library.templates import TEMPLATES
 from devtools.app_server import running_app
 from engine.runs.manager import RunManager
 from engine.runs.store import RunStore

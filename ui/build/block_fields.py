@@ -8,9 +8,9 @@ import json
 
 import streamlit as st
 
-from builder.blocks import param_ref
-from builder.session import EditorSession
-from builder.spec import Node
+from builder.editor.session import EditorSession
+from builder.spec.blocks import param_ref
+from builder.spec.spec import Node
 
 
 def read_value(text: str):

@@ -1,7 +1,7 @@
 """The Build page's canvas: the editor's graph drawn by our canvas component (`ui/canvas/`), its events applied.
 
 Python is the one source of truth. Each gesture that changes the graph or the selection reaches the
-component's callback as one event, which `builder.canvas_events` applies to the editor before the canvas is
+component's callback as one event, which `builder.editor.canvas_events` applies to the editor before the canvas is
 drawn again (pan, zoom and a drag in progress send nothing and rerun nothing). The picture sent back carries a
 revision number: it goes up whenever the picture differs from what the component shows, which is what makes
 the component replace its nodes. A move or a selection made in the browser is already shown there, so the
@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
-from builder.canvas_blocks import uses_of
-from builder.canvas_events import EventLog, apply_event, shown_as_sent
-from builder.canvas_picture import palette, picture_edges, picture_nodes
-from builder.session import EditorSession
-from builder.validate import Analysis
+from builder.analysis.validate import Analysis
+from builder.editor.canvas_blocks import uses_of
+from builder.editor.canvas_events import EventLog, apply_event, shown_as_sent
+from builder.editor.canvas_picture import palette, picture_edges, picture_nodes
+from builder.editor.session import EditorSession
 from ui.build.editor_state import editor, record_run_time
 from ui.canvas.component import flow_canvas
 

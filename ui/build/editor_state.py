@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from builder.session import EditorSession
+from builder.editor.session import EditorSession
 from ui.notices import show_message, show_toast
 
 EDITOR_KEY = "build_editor"

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from builder.graph_svg import graph_svg
-from builder.template_tags import RULE_LABELS, TemplateTags, matching, template_tags
-from builder.templates import TEMPLATES
+from builder.editor.graph_svg import graph_svg
+from builder.library.template_tags import RULE_LABELS, TemplateTags, matching, template_tags
+from builder.library.templates import TEMPLATES
 
 OPEN_KEY = "gallery_open"
 FILTER_KEYS = {"dataset": "gallery_dataset", "task": "gallery_task", "rule": "gallery_rule"}

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from builder.blocks import param_ref
-from builder.catalog import CATALOG
-from builder.edit import format_param, parse_param_text
-from builder.opdef import REQUIRED, Param, check_value, fmt
-from builder.validate import Analysis
+from builder.analysis.validate import Analysis
+from builder.editor.edit import format_param, parse_param_text
+from builder.ops.catalog import CATALOG
+from builder.ops.opdef import REQUIRED, Param, check_value, fmt
+from builder.spec.blocks import param_ref
 from ui.build.block_fields import draw_block_fields
 from ui.build.editor_state import editor
 from ui.build.panels import draw_fix_buttons

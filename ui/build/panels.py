@@ -1,13 +1,13 @@
 """The validation panel (every problem, with its one-click fixes) and the model summary, under the network's
-name (an edit like any other: undoable, validated by builder.edit.rename_network)."""
+name (an edit like any other: undoable, validated by builder.editor.edit.rename_network)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from builder.issues import Fix, Issue
-from builder.summary import memory_estimate, summary_rows
-from builder.validate import Analysis
+from builder.analysis.summary import memory_estimate, summary_rows
+from builder.analysis.validate import Analysis
+from builder.spec.issues import Fix, Issue
 from ui.build.editor_state import editor
 
 BATCH_KEY = "summary_batch"

@@ -7,9 +7,9 @@ import re
 
 import streamlit as st
 
-from builder.spec import GraphSpec
-from builder.templates import TEMPLATES
-from builder.upload import MAX_UPLOAD_BYTES, read_spec_upload
+from builder.analysis.upload import MAX_UPLOAD_BYTES, read_spec_upload
+from builder.library.templates import TEMPLATES
+from builder.spec.spec import GraphSpec
 from ui.build.editor_state import editor
 from ui.build.gallery import close_gallery, draw_gallery, gallery_is_open, open_gallery
 from ui.build.panels import draw_name

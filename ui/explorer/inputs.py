@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from builder.expression import FUNCTIONS, MAX_LENGTH, ParseError
+from builder.explorer.expression import FUNCTIONS, MAX_LENGTH, ParseError
 from ui.explorer.state import (
     EXPR_KEY,
     PRESETS,

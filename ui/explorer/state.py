@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from builder.expression import MAX_LENGTH
+from builder.explorer.expression import MAX_LENGTH
 
 EXPR_KEY, TEXT_KEY, VALUES_KEY = "bp_expr", "bp_text", "bp_values"
 UPSTREAM_KEY, UPSTREAM_VALUE_KEY = "bp_upstream", "bp_upstream_value"

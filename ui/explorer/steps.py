@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from builder.expression_trace import Snapshot, Trace, describe_step, format_value
+from builder.explorer.expression_trace import Snapshot, Trace, describe_step, format_value
 from ui.explorer.state import set_step
 
 

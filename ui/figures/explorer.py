@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from builder.expression import Expression
-from builder.expression_trace import Snapshot, Trace, format_value
+from builder.explorer.expression import Expression
+from builder.explorer.expression_trace import Snapshot, Trace, format_value
 from ui.figures.style import MID_GREY, layout
 
 # Colours that read on the app's light and dark backgrounds alike (contrast 3:1 or more on both; tested in

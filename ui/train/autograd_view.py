@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from builder.spec import GraphSpec
+from builder.spec.spec import GraphSpec
 from engine.runs.page_jobs import run_page_job
 from engine.train.config import TrainConfig
 

@@ -14,8 +14,8 @@ import time
 
 import streamlit as st
 
-from builder.spec import GraphSpec
-from builder.validate import Analysis
+from builder.analysis.validate import Analysis
+from builder.spec.spec import GraphSpec
 from engine.errors import NetCanvasError, SpecInvalid
 from engine.runs.checkpoint import CarryPlan
 from engine.runs.manager import Readiness, continue_terms_of

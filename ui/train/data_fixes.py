@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from builder.catalog import CATALOG
-from builder.session import EditorSession
-from builder.spec import GraphSpec
+from builder.editor.session import EditorSession
+from builder.ops.catalog import CATALOG
+from builder.spec.spec import GraphSpec
 from ui.train.page_state import tell
 
 INPUT_SHAPE = re.compile(r"Input '(?P<node>[^']+)' has shape .*?; set Input shape to \[(?P<shape>[0-9, ]+)\]")

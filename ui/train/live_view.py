@@ -10,7 +10,7 @@ import time
 
 import streamlit as st
 
-from builder.spec import parse_spec
+from builder.spec.spec import parse_spec
 from engine.runs.store import RunRecord
 from engine.train.counters import epochs_text
 from ui.build.editor_state import editor

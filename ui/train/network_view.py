@@ -15,10 +15,10 @@ from functools import lru_cache
 
 import streamlit as st
 
-from builder.canvas_picture import picture_edges, picture_nodes
-from builder.layout import layered_layout, needs_layout
-from builder.spec import GraphSpec, parse_spec
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.editor.canvas_picture import picture_edges, picture_nodes
+from builder.editor.layout import layered_layout, needs_layout
+from builder.spec.spec import GraphSpec, parse_spec
 from ui.build.canvas import theme
 from ui.canvas.component import flow_canvas
 

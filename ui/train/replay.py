@@ -14,7 +14,7 @@ import json
 
 import streamlit as st
 
-from builder.spec import parse_spec
+from builder.spec.spec import parse_spec
 from engine.runs.store import RunRecord
 from ui.train.network_view import draw_network
 from ui.train.probe_panels import GRADIENT_KINDS

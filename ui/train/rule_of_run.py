@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from builder.datasets import DATASETS
-from builder.spec import parse_spec
-from builder.validate import Analysis, analyze
+from builder.analysis.validate import Analysis, analyze
+from builder.library.datasets import DATASETS
+from builder.spec.spec import parse_spec
 from engine.runs.store import RunRecord
 from engine.train.rule_card import RuleCard, ViewSpec, layers_of, offered_views, rule_line, run_cards, run_task
 

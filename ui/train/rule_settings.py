@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from builder.datasets import DATASETS
-from builder.spec import GraphSpec
-from builder.validate import analyze
+from builder.analysis.validate import analyze
+from builder.library.datasets import DATASETS
+from builder.spec.spec import GraphSpec
 from engine.train.choose import NAMES, Choice, choose_trainer
 from engine.train.config import LOSSES, OPTIMIZERS, SOM_DECAYS, SOM_MODES, TRAINERS
 from engine.train.rule_card import RuleCard, SettingSpec, card_for

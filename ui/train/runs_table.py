@@ -6,7 +6,7 @@ import datetime
 
 import streamlit as st
 
-from builder.datasets import dataset_label
+from builder.library.datasets import dataset_label
 from engine.runs.store import RunRecord
 from engine.train.counters import epochs_text
 from engine.train.rule_card import CARDS, RBM_METRICS

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from builder.datasets import CSV_PREFIX, DATASETS
-from builder.limits import limits
-from builder.spec import GraphSpec
-from builder.templates import TEMPLATES
+from builder.library.datasets import CSV_PREFIX, DATASETS
+from builder.library.templates import TEMPLATES
+from builder.spec.limits import limits
+from builder.spec.spec import GraphSpec
 from engine.runs.manager import available_devices
 from engine.runs.session_state import list_uploads, remove_upload, save_upload
 from engine.train.config import AMP_MODES, RULE_SETTINGS, TASKS, TrainConfig

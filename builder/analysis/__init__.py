@@ -1,0 +1,1 @@
+"""Validation and shape inference, reading an uploaded spec, the Fixes of problems, and the summary figures."""

@@ -1,0 +1,1 @@
+"""Templates, built-in blocks and datasets, and the gallery's tags."""

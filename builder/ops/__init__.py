@@ -1,0 +1,1 @@
+"""The op catalog: every op's parameters, arity, shape rule and parameter count."""

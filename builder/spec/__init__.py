@@ -1,0 +1,1 @@
+"""GraphSpec and blocks: the contract, problems as data (issues), the caps (limits) and graph sizes."""
