@@ -31,12 +31,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from engine.errors import NetCanvasError
-from engine.runs.store_schema import (  # noqa: F401 (RunRecord, Row, Write, to_json: re-exported)
+from engine.runs.store_recovery import StoreRecovery, is_corruption, open_checked
+from engine.runs.store_schema import (  # noqa: F401 (RunRecord, Row, Write, to_json, RUN_FILE: re-exported)
     ACTIVE,
     COMMANDS,
+    RUN_FILE,
     SCHEMA,
     STATUSES,
     Row,
@@ -50,9 +51,6 @@ from engine.runs.store_schema import (  # noqa: F401 (RunRecord, Row, Write, to_
 )
 from engine.train.rule_card import stored_config
 
-if TYPE_CHECKING:
-    from engine.runs.store_recovery import StoreRecovery
-
 
 class StoreRecovered(NetCanvasError):
     """A write met a database that had turned corrupt; it was recovered (the message says how): try again."""
@@ -61,7 +59,6 @@ class StoreRecovered(NetCanvasError):
 RUNS_DIR_ENV = "NETCANVAS_RUNS_DIR"
 DEFAULT_RUNS_DIR = Path(__file__).resolve().parents[2] / "runs"  # runs/ in the repository
 DB_NAME = "runs.sqlite"
-RUN_FILE = "run.json"  # in each run's folder: {"id", "owner", "created"}, so a lost store can give runs back
 BUSY_TIMEOUT_MS = 10_000
 CLIENT_KEY_FILE = ".client_key"
 
@@ -130,8 +127,6 @@ class RunStore:
         """The database turned corrupt while in use (`err`, met by a query begun in generation `seen`): check
         it again, recovering it, once for every thread; this thread's connection is then the checked one.
         Re-raises `err` when it is not a corruption."""
-        from engine.runs.store_recovery import is_corruption, open_checked
-
         if not is_corruption(err):
             raise err
         self.close()
@@ -145,8 +140,6 @@ class RunStore:
 
     def _check_once(self) -> sqlite3.Connection | None:
         """On this store's first use: check the database, recovering it if needed; the checked connection."""
-        from engine.runs.store_recovery import open_checked  # it builds on this module
-
         with self._check_lock:
             if self._checked:
                 return None

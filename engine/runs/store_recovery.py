@@ -2,6 +2,9 @@
 
     conn, recovery = open_checked(store)   # RunStore does this on first use; recovery is None when sound
 
+`store` is anything with the store's `root`, `db_path` and `connect()` (engine.runs.store.RunStore, which imports
+this module: this one imports nothing of it).
+
 A database is corrupt when opening it or `PRAGMA quick_check` fails with SQLite's "malformed" or "not a
 database" (a truncated or garbled file), and emptied when it is 0 bytes while run folders (`runs/<run_id>/`)
 exist. Then the file and its -wal and -shm are kept aside under a name with the time
@@ -28,14 +31,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from engine.runs.store import RUN_FILE, RunStore, to_json
+from engine.runs.store_schema import RUN_FILE, to_json
 
 LOCK_NAME = ".store.lock"
 UNOWNED_PREFIX = "recovered-unowned-"  # + a random part: an owner key no session has
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # engine.runs.store.new_run_id
 CORRUPTION_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB (not BUSY, LOCKED, CANTOPEN, ...)
 SIDE_FILES = ("", "-wal", "-shm")
+
+
+class OpenableStore(Protocol):
+    """What checking and recovering needs of a run store (engine.runs.store.RunStore has it)."""
+
+    root: Path
+    db_path: Path
+
+    def connect(self) -> sqlite3.Connection: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,7 @@ def is_corruption(err: sqlite3.DatabaseError) -> bool:
     return getattr(err, "sqlite_errorcode", 0) & 0xFF in CORRUPTION_CODES
 
 
-def open_checked(store: RunStore) -> tuple[sqlite3.Connection, StoreRecovery | None]:
+def open_checked(store: OpenableStore) -> tuple[sqlite3.Connection, StoreRecovery | None]:
     """A connection to a sound database at store.db_path, recovering a corrupt or emptied one first."""
     store.root.mkdir(parents=True, exist_ok=True)
     with _exclusive(store.root / LOCK_NAME):
@@ -92,7 +105,7 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _check(store: RunStore) -> tuple[sqlite3.Connection | None, tuple[str, str] | None]:
+def _check(store: OpenableStore) -> tuple[sqlite3.Connection | None, tuple[str, str] | None]:
     """The open connection, or None and (state, detail) of what is wrong."""
     folders = run_folders(store.root)
     if store.db_path.is_file() and store.db_path.stat().st_size == 0 and folders:
@@ -121,7 +134,7 @@ def run_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if RUN_ID.match(p.name) and p.is_dir())
 
 
-def _recover(store: RunStore, state: str, detail: str) -> tuple[sqlite3.Connection, StoreRecovery]:
+def _recover(store: OpenableStore, state: str, detail: str) -> tuple[sqlite3.Connection, StoreRecovery]:
     when = time.time()
     kept = _keep_aside(store.db_path, time.strftime("%Y%m%d-%H%M%S", time.localtime(when)))
     conn = store.connect()

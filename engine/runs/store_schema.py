@@ -8,6 +8,8 @@ import math
 import sqlite3
 from dataclasses import dataclass, field
 
+RUN_FILE = "run.json"  # in each run's folder: {"id", "owner", "created"}, so a lost store can give runs back
+
 STATUSES = ("queued", "running", "paused", "stopped", "finished", "failed")
 ACTIVE = frozenset({"queued", "running", "paused"})  # a worker owns the run
 COMMANDS = ("pause", "resume", "stop")
