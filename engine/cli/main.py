@@ -25,7 +25,7 @@ from engine.cli.inspect_cmds import (
     cmd_validate,
     print_issues,
 )
-from engine.cli.train_cmd import add_ddp_flag, add_rule_arguments, cmd_train
+from engine.cli.train_cmd import add_rule_arguments, cmd_train
 from engine.errors import NetCanvasError, SpecInvalid
 
 
@@ -113,3 +113,19 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"internal error: {type(err).__name__}: {err} (set NETCANVAS_DEBUG=1 for details)", file=sys.stderr)
         return 1
+
+
+def add_ddp_flag(train_parser) -> None:
+    """`--ddp` on the train command: with it, train runs engine.cli.train_ddp.cmd_train_ddp instead of cmd_train."""
+    train_parser.add_argument(
+        "--ddp", action="store_true", help="train with DistributedDataParallel; launch with torchrun"
+    )
+    train_parser.set_defaults(run=train_or_ddp)
+
+
+def train_or_ddp(args) -> int:
+    if not args.ddp:
+        return cmd_train(args)
+    from engine.cli.train_ddp import cmd_train_ddp  # torch.distributed: only for --ddp
+
+    return cmd_train_ddp(args)

@@ -194,19 +194,3 @@ def cmd_train(args) -> int:
         if not args.json:
             print(f"bundle written to {path}")
     return EXIT_DIVERGED if last.get("kind") == "diverged" else EXIT_OK
-
-
-def add_ddp_flag(train_parser) -> None:
-    """`--ddp` on the train command: with it, train runs engine.cli.train_ddp.cmd_train_ddp instead of cmd_train."""
-    train_parser.add_argument(
-        "--ddp", action="store_true", help="train with DistributedDataParallel; launch with torchrun"
-    )
-    train_parser.set_defaults(run=train_or_ddp)
-
-
-def train_or_ddp(args) -> int:
-    if not args.ddp:
-        return cmd_train(args)
-    from engine.cli.train_ddp import cmd_train_ddp  # torch.distributed: only for --ddp
-
-    return cmd_train_ddp(args)

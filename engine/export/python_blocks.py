@@ -23,6 +23,7 @@ from torch import fx
 
 from engine.compile.fx_module import class_name
 from engine.export.literal import inert_text, py_identifier
+from engine.export.python_lines import INIT_INDENT, forward_lines, init_lines, local_names, shape_comment
 
 
 def _unique(base: str, taken: set[str]) -> str:
@@ -35,8 +36,6 @@ def _unique(base: str, taken: set[str]) -> str:
 
 def _shapes(value: fx.Node | list) -> str:
     """A value's shape as a comment: (B, 5); a cell's state, a list: [(B, 5), (B, 5)] (from the items read)."""
-    from engine.export.python_source import shape_comment
-
     if isinstance(value, list):
         return "[" + ", ".join(_shapes(v) for v in value) + "]"
     if "spec_shape" not in value.meta:  # a cell's state placeholder: its items are read as state[k]
@@ -45,9 +44,7 @@ def _shapes(value: fx.Node | list) -> str:
 
 
 def _body_source(gm: fx.GraphModule, name: str, block: str, block_names: dict[int, str]) -> str:
-    from engine.export.python_source import INIT_INDENT, _local_names, forward_lines, init_lines
-
-    local = _local_names(gm)
+    local = local_names(gm)
     inputs = [n for n in gm.graph.nodes if n.op == "placeholder"]
     output = next(n for n in gm.graph.nodes if n.op == "output").args[0]
     typed = lambda value: "list[Tensor]" if isinstance(value, list) or value.type is not None else "Tensor"  # noqa: E731
