@@ -132,11 +132,31 @@ def insert_on_edge(
     return out, new_id, None
 
 
+def feeds(spec: GraphSpec, start: str, goal: str) -> bool:
+    """Whether a path of edges leads from `start` to `goal` (one pass over the edges, then a walk: linear)."""
+    after: dict[str, list[str]] = {}
+    for edge in spec.edges:
+        after.setdefault(edge.source, []).append(edge.target)
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in after.get(todo.pop(), ()):
+            if nxt == goal:
+                return True
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return start == goal
+
+
 def connect(spec: GraphSpec, source: str, target: str, port: int | None) -> tuple[GraphSpec, str | None]:
-    """Wire source -> target at `port` (a merge node: inserted there; any other node: its one input)."""
+    """Wire source -> target at `port`. A merge node: inserted there, later inputs move down one. Any other node
+    takes one input: a new connection replaces the one it had (one edit, so one Undo puts the old one back).
+    A connection that would close a cycle is refused, naming both nodes."""
     out, why_not = add_edge(spec, source, target)
     if why_not:
         return spec, why_not
+    if feeds(spec, target, source):
+        return spec, f"'{source}' -> '{target}' would close a cycle: '{target}' already feeds '{source}'"
     new_edge = out.edges[-1]
     if is_merge(out, target):
         ordered = [e for e in incoming(out, target) if e is not new_edge]
@@ -144,6 +164,8 @@ def connect(spec: GraphSpec, source: str, target: str, port: int | None) -> tupl
         ordered.insert(k, new_edge)
         for i, edge in enumerate(ordered):
             edge.port = i
+    else:
+        out.edges = [e for e in out.edges if e is new_edge or e.target != target]
     return out, None
 
 

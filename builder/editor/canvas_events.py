@@ -42,12 +42,32 @@ NOT_DONE = {
 }
 
 
+OUTCOMES_KEPT = 32  # the newest answers the payload carries (the component waits for one gesture at a time)
+
+
 @dataclass
 class EventLog:
-    """The newest sequence number applied per client (a client is one mount of the component)."""
+    """The newest sequence number applied per client (a client is one mount of the component), and the answers
+    to the newest events taken: `acked` (applied), `refused` (with the notice), `id_map` (the component's
+    temporary ids of new cards -> the ids Python chose), which the payload carries back to the component."""
 
     seen: dict[str, int] = field(default_factory=dict)
     applied: int = 0  # how many events were applied (tests and the debug line count them)
+    outcomes: list[dict] = field(default_factory=list)  # {"client", "seq", "notice" (None: applied), "ids"}
+
+    def answer(self, event: dict, notice: str | None, ids: dict[str, str] | None = None) -> None:
+        """Record what became of a taken event (the newest OUTCOMES_KEPT are kept)."""
+        self.outcomes.append({"client": event["client"], "seq": event["seq"], "notice": notice, "ids": ids or {}})
+        del self.outcomes[:-OUTCOMES_KEPT]
+
+    def answers(self) -> dict:
+        """The payload's `acked` ([client, seq] pairs applied), `refused` ({client, seq, notice}) and `id_map`."""
+        acked = [[o["client"], o["seq"]] for o in self.outcomes if o["notice"] is None]
+        refused = [
+            {"client": o["client"], "seq": o["seq"], "notice": o["notice"]} for o in self.outcomes if o["notice"]
+        ]
+        id_map = {temp: real for o in self.outcomes for temp, real in o["ids"].items()}
+        return {"acked": acked, "refused": refused, "id_map": id_map}
 
     def is_new(self, event: dict) -> bool:
         """Whether the event is new; False for a repeat and for an event without a string client or an int seq."""
@@ -87,13 +107,15 @@ def _known(view) -> set[str]:
 def _add(ed: EditorSession, event: dict) -> None:
     op, edge = payload.text(event.get("op"), "op"), payload.optional_text(event.get("on_edge"), "on_edge")
     x, y = payload.optional_coordinate(event.get("x"), "x", 0.0), payload.optional_coordinate(event.get("y"), "y", 0.0)
+    temp = payload.optional_text(event.get("temp"), "temp")
     spec, new_id, why_not = canvas_edit.add_from_palette(ed.view, op, x, y, edge)
     why_not = why_not or ed.node_cap_refusal(spec)  # a palette block adds its whole body
     if why_not:
         ed.tell("error", f"Not added: {why_not}")
-        return
+        return None
     ed.commit_view(spec)
     ed.select(new_id)
+    return {temp: new_id} if temp else None
 
 
 def _connect(ed: EditorSession, event: dict) -> None:
@@ -129,19 +151,25 @@ def _paste(ed: EditorSession, event: dict) -> None:
     """Through EditorSession.paste, which refuses a paste over the node cap as a notice."""
     dx = payload.optional_coordinate(event.get("dx"), "dx", PASTE_OFFSET)
     dy = payload.optional_coordinate(event.get("dy"), "dy", PASTE_OFFSET)
-    ed.paste(payload.known_ids(event.get("nodes"), "nodes", _known(ed.view)), dx, dy)
+    wanted = payload.known_ids(event.get("nodes"), "nodes", _known(ed.view))
+    temps = payload.temp_ids(event.get("temps"), "temps", set(wanted))
+    originals = [n.id for n in ed.view.nodes if n.id in set(wanted)]  # the order EditorSession.paste returns
+    new_ids = ed.paste(wanted, dx, dy)
+    return {temps[old]: new for old, new in zip(originals, new_ids) if old in temps}
 
 
 def _group(ed: EditorSession, event: dict) -> None:
     view = ed.view
+    temp = payload.optional_text(event.get("temp"), "temp")
     spec, use_id, why_not = canvas_blocks.make_block(view, payload.known_ids(event.get("nodes"), "nodes", _known(view)))
     why_not = why_not or ed.node_cap_refusal(spec)  # a block's body holds an Input per producer and an Output
     if why_not:
         ed.tell("error", why_not)
-        return
+        return None
     ed.commit_view(spec)
     ed.select(use_id)
     ed.tell("success", f"made block '{spec.node(use_id).params['block']}' and its use '{use_id}'")
+    return {temp: use_id} if temp else None
 
 
 def _expand(ed: EditorSession, event: dict) -> None:
@@ -201,18 +229,31 @@ def apply_event(ed: EditorSession, log: EventLog, event) -> bool:
     handler = HANDLERS.get(kind) if isinstance(kind, str) else None
     if handler is None:
         ed.tell("error", f"The canvas sent an unknown action {payload.shown(kind)}; nothing changed")
+        log.answer(event, ed.notice.text)
         return True
     before = _Before.of(ed)
     try:
-        handler(ed, event)
+        ids = handler(ed, event)
     except PayloadError as err:
         before.put_back(ed)
         ed.tell("error", f"{NOT_DONE[kind]}: {err}; nothing changed")
+        log.answer(event, ed.notice.text)
         return True
     refusal = loader_refusal(ed.spec) if ed.spec is not before.fields["spec"] else None
     if refusal is not None:
         before.put_back(ed)
         ed.tell("error", f"{NOT_DONE[kind]}: the result could not be saved and loaded again ({refusal})")
+        log.answer(event, ed.notice.text)
         return True
     log.applied += 1
+    log.answer(event, _refusal(ed, before), ids if isinstance(ids, dict) else None)
     return True
+
+
+def _refusal(ed: EditorSession, before: _Before) -> str | None:
+    """The notice of an event the handler refused (an error told by it, the graph unchanged), else None."""
+    notice = ed.notice
+    told = notice is not None and notice is not before.fields["notice"]
+    if not told or notice.kind != "error" or ed.spec is not before.fields["spec"]:
+        return None
+    return notice.text

@@ -93,6 +93,17 @@ def edge_id_list(value, name: str, n_edges: int) -> list[str]:
     return list(dict.fromkeys(v for v in items if isinstance(v, str) and len(v) <= 3 * MAX_TEXT))
 
 
+def temp_ids(value, name: str, known: set[str]) -> dict[str, str]:
+    """{node id: the component's temporary id for its copy} for the ids in `known` (others dropped)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PayloadError(f"{name} must be an object, got {shown(value)}")
+    if len(value) > len(known) + SLACK:
+        raise PayloadError(f"{name} holds {len(value):,} entries; at most {len(known) + SLACK:,} here")
+    return {k: text(v, f"{name}[{shown(k)}]") for k, v in value.items() if k in known}
+
+
 def path(value) -> list[str]:
     """The block uses to open, outermost first."""
     items = _checked_list(value, "path", MAX_PATH)
