@@ -23,9 +23,11 @@ def fresh_id(spec: GraphSpec, op: str) -> str:
 
 
 def _midpoint(a: Node | None, b: Node | None) -> dict:
+    """Between the two nodes for now, flagged for the canvas's layout ("auto", builder.editor.layout.AUTO: the
+    canvas places it with ELK and makes room for it, so it overlaps nothing)."""
     if not a or not b or not {"x", "y"} <= set(a.ui) or not {"x", "y"} <= set(b.ui):
-        return {}
-    return {"x": (a.ui["x"] + b.ui["x"]) / 2, "y": (a.ui["y"] + b.ui["y"]) / 2 + 40}
+        return {"auto": True}
+    return {"x": (a.ui["x"] + b.ui["x"]) / 2, "y": (a.ui["y"] + b.ui["y"]) / 2 + 40, "auto": True}
 
 
 def insert_between(spec: GraphSpec, source: str, target: str, op: str, params: dict | None = None) -> GraphSpec:

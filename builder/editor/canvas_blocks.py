@@ -13,7 +13,7 @@ import copy
 
 from builder.analysis.fixes import fresh_id
 from builder.editor.canvas_edit import free_id
-from builder.editor.layout import LAYER_GAP, layered_layout
+from builder.editor.layout import AUTO, LAYER_GAP, layered_layout
 from builder.spec.blocks import param_ref
 from builder.spec.spec import BlockDef, Edge, GraphSpec, Node
 
@@ -123,7 +123,9 @@ def _substituted(params: dict, values: dict) -> dict:
 
 
 def expand_use(spec: GraphSpec, use_id: str) -> tuple[GraphSpec, str | None]:
-    """Replace one Block node by a copy of its body (ids `<use>_<inner>`, "$p" replaced by the use's values)."""
+    """Replace one Block node by a copy of its body (ids `<use>_<inner>`, "$p" replaced by the use's values).
+    The body goes where the use was, flagged for the canvas's layout (builder.editor.layout.AUTO), which lays it
+    out and shifts the cards downstream of it to the right."""
     node = spec.node(use_id)
     if node is None or node.op != "Block":
         return spec, f"Not expanded: '{use_id}' is not a block"
@@ -146,6 +148,7 @@ def expand_use(spec: GraphSpec, use_id: str) -> tuple[GraphSpec, str | None]:
         new_id = free_id(out, f"{use_id}_{inner.id}")
         renamed[inner.id] = new_id
         ui = {"x": round(ux + float(inner.ui.get("x", 0)) - x0), "y": round(uy + float(inner.ui.get("y", 0)) - y0)}
+        ui[AUTO] = True
         out.nodes.append(Node(new_id, inner.op, _substituted(inner.params, values), ui))
     result = _resolve_output(body, renamed, port_source)
     out.edges = [e for e in out.edges if use_id not in (e.source, e.target)]

@@ -13,7 +13,7 @@ import copy
 
 from builder.analysis.fixes import fresh_id
 from builder.editor.edit import add_edge, starter_params
-from builder.editor.layout import NODE_WIDTH
+from builder.editor.layout import NODE_WIDTH, flag_for_layout
 from builder.editor.palette_blocks import PALETTE_BLOCKS
 from builder.library.block_library import blocks_for
 from builder.ops.catalog import CATALOG
@@ -125,6 +125,7 @@ def insert_on_edge(
     out, new_id, why_not = add_at(spec, op, x, y)
     if why_not:
         return spec, None, why_not
+    flag_for_layout(out.node(new_id))  # the canvas lays it out with ELK, making room for it
     index = spec.edges.index(edge)
     old = out.edges[index]
     out.edges[index] = Edge(new_id, old.target, old.port)

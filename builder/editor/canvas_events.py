@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from builder.analysis.upload import loader_refusal
 from builder.editor import canvas_blocks, canvas_edit
 from builder.editor import canvas_payload as payload
+from builder.editor.canvas_layout import take_moves
 from builder.editor.canvas_payload import PayloadError
-from builder.editor.edit import move_nodes
 from builder.editor.session import EditorSession
 
 PASTE_OFFSET = 40.0
@@ -138,7 +138,7 @@ def _move_end(ed: EditorSession, event: dict) -> None:
     view = ed.view
     positions, bad = payload.positions(event.get("positions"), _known(view))
     if positions:
-        ed.commit_view(move_nodes(view, positions))
+        take_moves(ed, positions, layout=event.get("layout") is True)  # the component's ELK layout: no undo step
     if bad:
         ed.tell("error", "Not moved: " + "; ".join(bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else ""))
 

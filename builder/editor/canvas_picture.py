@@ -50,22 +50,37 @@ def short(message: str, limit: int = 90) -> str:
     return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
-def _ports(node, wired: int) -> tuple[int, list[str] | None]:
-    """(input ports, their labels): merge ops one per wired input (`wired`) plus a free one, numbered from 1."""
+def block_inputs(node, spec: GraphSpec, analysis: Analysis) -> list[str] | None:
+    """A block use's body Inputs in port order (from the analysed use, else the definition); None when unknown."""
+    use = analysis.uses.get(node.id)
+    if use is not None and getattr(use.body, "input_ids", None):
+        return list(use.body.input_ids)
+    block = spec.blocks.get(node.params.get("block"))
+    if block is None:
+        return None
+    inputs = sorted((n for n in block.nodes if n.op == "Input"), key=lambda n: n.params.get("port", 0))
+    return [n.id for n in inputs] or None
+
+
+def _ports(node, wired: int, body_inputs: list[str] | None = None) -> tuple[int, list[str] | None]:
+    """(input ports, their labels): a block use one per body Input (labelled by their ids when several); other
+    merge ops one per wired input (`wired`) plus a free one, numbered from 1."""
     op = CATALOG.get(node.op)
     if node.op == "Input" or (op is not None and op.max_inputs == 0):
         return 0, None
+    if node.op == "Block" and body_inputs:
+        return len(body_inputs), (list(body_inputs) if len(body_inputs) > 1 else None)
     if not op_is_merge(node.op):
         return 1, None
     n = wired + 1
     return n, [str(k + 1) for k in range(n)]
 
 
-def _node(node, wired: int, analysis: Analysis, problems: list) -> dict:
+def _node(node, wired: int, analysis: Analysis, problems: list, spec: GraphSpec) -> dict:
     shape = analysis.shapes.get(node.id)
     count = analysis.param_counts.get(node.id, 0)
     op = CATALOG.get(node.op)
-    inputs, labels = _ports(node, wired)
+    inputs, labels = _ports(node, wired, block_inputs(node, spec, analysis) if node.op == "Block" else None)
     tooltip = "\n".join(p.message for p in problems) or (op.doc if op is not None else "")
     return {
         "id": node.id,
@@ -96,7 +111,7 @@ def picture_nodes(spec: GraphSpec, analysis: Analysis) -> list[dict]:
         if issue.severity == "error" or issue.node is not None:
             problems.setdefault(issue.node, []).append(issue)
     wired = Counter(e.target for e in spec.edges)
-    return [_node(node, wired[node.id], analysis, problems.get(node.id, [])) for node in spec.nodes]
+    return [_node(node, wired[node.id], analysis, problems.get(node.id, []), spec) for node in spec.nodes]
 
 
 def picture_edges(spec: GraphSpec, analysis: Analysis) -> list[dict]:
@@ -105,7 +120,7 @@ def picture_edges(spec: GraphSpec, analysis: Analysis) -> list[dict]:
     edges = []
     for edge_id, edge in edge_ids(spec).items():
         shape = analysis.shapes.get(edge.source)
-        port = edge.port if op_is_merge(ops.get(edge.target)) else 0
+        port = edge.port if op_is_merge(ops.get(edge.target)) else 0  # a block use's port k: its body's Input k
         label = fmt(shape) if shape is not None else "?"
         edges.append({"id": edge_id, "source": edge.source, "target": edge.target, "port": port or 0, "label": label})
     return edges

@@ -1,4 +1,16 @@
-"""Layered, left-to-right auto-layout of a GraphSpec (positions go into each node's `ui`).
+"""Where nodes go before the canvas has laid them out, and how Python asks the canvas to lay them out.
+
+Everything the Build page's canvas shows is laid out by ELK's layered algorithm, which runs in the canvas
+component (ui/canvas/frontend/src/layout.js; docs/ARCHITECTURE.md, "The canvas component"). Python cannot run
+ELK, so a node that Python places (a template or a file without positions, auto-layout, an opened body without
+positions, an expanded block's body, a node inserted onto an edge or by a Fix) gets a provisional position and
+the flag `ui["auto"] = True`. The canvas's payload lists the flagged nodes (`layout_request`: "all" or their
+ids); the component lays them out with ELK, makes room for them, and sends the positions back as one
+`move_end` event marked `layout`, which clears the flags (`placed`). The provisional positions come from the
+small layered layout below, which is also all that the gallery's SVG thumbnails (builder/editor/graph_svg.py),
+the Train page's read-only picture of a run's network and the CLI use: none of them has the component.
+
+The small layout:
 
 Layer = length of the longest path from a source, so every edge points right. Within a layer, nodes
 are ordered by the mean row of their producers (a barycenter sweep), which keeps chains straight and
@@ -23,6 +35,7 @@ BAND_GAP = 70  # vertical room between two bands, for the edge that wraps from o
 VIEW = (900, 560)  # the canvas, in pixels, that a laid-out graph should fit
 READABLE_ZOOM = 0.8
 EXHAUSTIVE_LAYERS = 400  # up to this many layers every band length is tried (cost: layers squared)
+AUTO = "auto"  # ui flag: placed by Python for now; the canvas lays the node out with ELK and clears the flag
 
 
 def _graph(spec: GraphSpec) -> nx.DiGraph:
@@ -106,7 +119,8 @@ def band_length(layer_rows: list[tuple[float, float]], view: tuple[int, int] = V
 
 
 def layered_layout(spec: GraphSpec, view: tuple[int, int] = VIEW) -> GraphSpec:
-    """A copy of `spec` with every node placed on a left-to-right layered grid, wrapped into bands."""
+    """A copy of `spec` with every node placed on a left-to-right layered grid, wrapped into bands, and flagged
+    for the canvas's own layout (`AUTO`)."""
     out = spec.copy()
     if not out.nodes:
         return out
@@ -123,10 +137,37 @@ def layered_layout(spec: GraphSpec, view: tuple[int, int] = VIEW) -> GraphSpec:
     for node in out.nodes:
         first, top, low = bands[layer[node.id] // length]
         x = (layer[node.id] - first) * LAYER_GAP
-        node.ui = {**node.ui, "x": x, "y": round(top + (row[node.id] - low) * ROW_GAP)}
+        node.ui = {**node.ui, "x": x, "y": round(top + (row[node.id] - low) * ROW_GAP), AUTO: True}
     return out
 
 
 def needs_layout(spec: GraphSpec) -> bool:
     """True when some node has no position yet (a template or file without canvas data)."""
     return any(not {"x", "y"} <= set(n.ui) for n in spec.nodes)
+
+
+def flag_for_layout(node) -> None:
+    """Mark a node placed by Python (provisionally) for the canvas's ELK layout."""
+    node.ui = {**node.ui, AUTO: True}
+
+
+def placed(spec: GraphSpec, ids) -> GraphSpec:
+    """`spec` with the layout flag cleared on these nodes (the canvas has placed them); the same object when none
+    of them was flagged."""
+    ids = set(ids)
+    if not any(n.id in ids and n.ui.get(AUTO) for n in spec.nodes):
+        return spec
+    out = spec.copy()
+    for node in out.nodes:
+        if node.id in ids and AUTO in node.ui:
+            node.ui = {k: v for k, v in node.ui.items() if k != AUTO}
+    return out
+
+
+def layout_request(spec: GraphSpec) -> str | list[str] | None:
+    """What the canvas should lay out with ELK: "all" when every node is flagged, else the flagged ids (None:
+    nothing). Linear in the graph."""
+    flagged = [n.id for n in spec.nodes if n.ui.get(AUTO) is True]
+    if not flagged:
+        return None
+    return "all" if len(flagged) == len(spec.nodes) else flagged

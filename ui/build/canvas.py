@@ -28,6 +28,7 @@ from builder.analysis.validate import Analysis
 from builder.editor.canvas_blocks import uses_of
 from builder.editor.canvas_events import EventLog, apply_event, shown_as_sent
 from builder.editor.canvas_picture import palette, picture_edges, picture_nodes
+from builder.editor.layout import layout_request
 from builder.editor.session import EditorSession
 from ui.build.editor_state import editor, record_run_time
 from ui.canvas.component import flow_canvas
@@ -120,6 +121,7 @@ def picture(ed: EditorSession, analysis: Analysis) -> dict:
         "selected": list(ed.selection),
         "palette": palette(),
         "can_group": True,
+        "layout": layout_request(view),  # nodes the component lays out with ELK ("all", ids or None)
     }
 
 
