@@ -80,20 +80,20 @@ def worker_main(
             limit.apply()
             words = limit.words
             print(f"memory limit: {words} above {limit.base / GiB:.2f} GB mapped at the start", flush=True)
-        prepared, kept = _prepare(store, record, weights_from, resume)
+        prepared, kept = prepare_from_record(store, record, weights_from, resume)
         prepared.trainer.device_message += f"; {threads.why}"  # the run's start message in the store says it
-        loop = RunLoop(store, record, prepared, _probes(prepared, probes), kept, options.pause_grace_s, words)
+        loop = RunLoop(store, record, prepared, run_probes(prepared, probes), kept, options.pause_grace_s, words)
         signal.signal(signal.SIGTERM, lambda signum, frame: loop.request_shutdown())
         loop.run()
     except NetCanvasError as err:
-        _fail(store, run_id, str(err), loop)
+        fail_run(store, run_id, str(err), loop)
     except BaseException as err:  # the run must end "failed" with its error, whatever happened
         if is_allocation_failure(err) and loop is None:  # preparing: the data or the model did not fit
             what = f"its memory limit of {words}" if words else "memory"
-            _fail(store, run_id, f"ran out of {what} while preparing the run; lower the batch size", loop)
+            fail_run(store, run_id, f"ran out of {what} while preparing the run; lower the batch size", loop)
             return
         traceback.print_exc()
-        _fail(store, run_id, f"{type(err).__name__}: {err}", loop)
+        fail_run(store, run_id, f"{type(err).__name__}: {err}", loop)
         log.flush()
         os._exit(EXIT_FAILED)
     finally:
@@ -112,7 +112,8 @@ def worker_share() -> int:
 
 def _threads(record: RunRecord) -> ThreadChoice:
     """engine.threads' choice for the run: its threads setting, else from its size and the free cores, at
-    most this worker's share (a stored spec or config that does not parse: one thread; _prepare reports it)."""
+    most this worker's share (a stored spec or config that does not parse: one thread; prepare_from_record
+    reports it)."""
     spec, _ = parse_spec(record.spec)
     config, _ = TrainConfig.from_dict(record.config)
     if spec is None or config is None:
@@ -132,13 +133,13 @@ def _log_to_file(store: RunStore, run_id: str):
     return log
 
 
-def _fail(store: RunStore, run_id: str, message: str, loop) -> None:
+def fail_run(store: RunStore, run_id: str, message: str, loop) -> None:
     if loop is not None:
         loop.flush()  # what was measured before the error stays visible
     store.set_status(run_id, "failed", message, ended=time.time())
 
 
-def _prepare(
+def prepare_from_record(
     store: RunStore, record: RunRecord, weights_from: str | None, resume: bool
 ) -> tuple[PreparedRun, tuple[str, ...] | None]:
     """The prepared run, with a bundle's weights carried over (and which nodes kept them), counting on."""
@@ -163,7 +164,7 @@ def _prepare(
     return prepared, plan.kept
 
 
-def _probes(prepared: PreparedRun, settings: ProbeSettings | None) -> tuple[StepProbes | None, EpochProbes] | None:
+def run_probes(prepared: PreparedRun, settings: ProbeSettings | None) -> tuple[StepProbes | None, EpochProbes] | None:
     """The run's probes; step probes only for a trainer whose steps are a forward and a backward (backprop)."""
     if settings is None:
         return None

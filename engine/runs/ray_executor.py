@@ -1,0 +1,290 @@
+"""The ray executor (engine.runs.executor): one detached Ray actor per run, named after the run in the
+`netcanvas` namespace (engine.runs.ray_actor), its events written to the store by the app (engine.runs.ray_events).
+
+- submit: the run's bundle to start from is read here and sent as bytes; the actor asks for the resources of
+  engine.runs.ray_cluster.resources_for, so Ray, not the app's queue, decides when it starts (the manager's
+  worker cap is lifted; the per-session and per-address caps stay).
+- collect (the manager's queue thread, every QUEUE_POLL_SECONDS while a Ray run is live): one drain call in
+  flight per actor, never waited on; what came back is written in order (RayRuns.apply), a checkpoint's bytes
+  copied under runs/<id>/bundle, and an ended run's actor killed once its last event is written.
+- an actor found dead (its node lost, ray.kill, out of memory): the run ends "stopped", its message starting
+  "interrupted:", with its last checkpoint (Continue resumes it, on whatever node Ray picks), or "failed" when it
+  had none; with NETCANVAS_RAY_AUTO_RESUME=1 it is continued once by itself (`on_interrupted`).
+- a new manager (an app restart) finds the live runs in ray_runs and their actors by name, and drains each from
+  the last event it wrote: nothing twice, nothing lost.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from builder.spec.spec import parse_spec
+from engine.probes.step_probes import ProbeSettings
+from engine.runs.bundle import META_FILE
+from engine.runs.bundle_files import read_bundle_files
+from engine.runs.executor import RAY_NAMESPACE, EventBatch, ExecutorStatus, auto_resume
+from engine.runs.ray_cluster import cluster_devices, connect, resources_for, waiting_why
+from engine.runs.ray_events import RayRuns
+from engine.runs.store import RunRecord, RunStore, to_json
+from engine.train.config import TrainConfig
+
+CALL_TIMEOUT_S = 60.0  # an answer from a live actor's quick methods (bundle pieces) comes within this
+INTERRUPTED = "interrupted:"  # how an interrupted run's message starts (its status is stopped, or failed)
+
+
+class RayExecutor:
+    """Runs as Ray actors (see the module doc); `address` as NETCANVAS_RAY_ADDRESS. `on_interrupted(run_id)` is
+    set by the manager: continue a run whose actor was lost (NETCANVAS_RAY_AUTO_RESUME=1)."""
+
+    name = "ray"
+
+    def __init__(self, store: RunStore, probes: ProbeSettings | None, address: str):
+        self.ray = connect(address)
+        from engine.runs.ray_actor import RUN_ACTOR  # defines the actor class: needs ray
+
+        self.actor_class, self.address = RUN_ACTOR, address
+        self.store, self.probes, self.runs = store, probes, RayRuns(store)
+        self.handles: dict = {}  # run id -> actor handle
+        self.ready: dict = {}  # run id -> the ref of its ready() call (answered once Ray placed the actor)
+        self.drains: dict = {}  # run id -> the ref of its drain call in flight
+        self.lock = threading.RLock()  # one collect at a time (the queue thread, a page's status call)
+        self.on_interrupted: Callable[[str], None] = lambda run_id: None
+
+    def close(self) -> None:
+        """Nothing to let go: the actors are detached and go on; the next manager reattaches."""
+
+    # --- the seam ------------------------------------------------------------------------------------------
+
+    def submit(self, record: RunRecord, weights_from: str | None, resume: bool) -> None:
+        spec, _ = parse_spec(record.spec)
+        config, _ = TrainConfig.from_dict(record.config)
+        needs = resources_for(spec, config, self.ray.cluster_resources())
+        start_files = read_bundle_files(Path(weights_from)) if weights_from else None
+        self._kill(record.id)  # an actor of an earlier stretch of this run, if any is left
+        self.runs.register(record.id, needs)
+        handle = self.actor_class.options(
+            name=record.id,
+            namespace=RAY_NAMESPACE,
+            lifetime="detached",  # an app restart finds it by name
+            num_cpus=needs["CPU"],
+            num_gpus=needs["GPU"],
+            max_restarts=0,  # a lost actor is reported as interrupted; Continue makes a new one
+        ).remote(record, start_files, resume, self.probes, needs["CPU"])
+        with self.lock:
+            self.handles[record.id] = handle
+            self.ready[record.id] = handle.ready.remote()
+        handle.run.remote()
+
+    def command(self, run_id: str, command: str) -> None:
+        """To the actor; a stop before Ray placed the actor ends the run at once and removes the actor."""
+        if command == "stop" and self.placed(run_id) is False:
+            self._kill(run_id)
+            self.runs.set_live(run_id, False)
+            self._end_if_active(run_id, "stopped", "stopped before it started (it was waiting for the cluster)")
+            return
+        handle = self._handle(run_id)
+        if handle is not None:
+            handle.command.remote(command)
+
+    def status(self, run_id: str) -> ExecutorStatus | None:
+        record = self.store.get(run_id)
+        if record is None:
+            return None
+        if record.waiting:
+            return ExecutorStatus("queued", record.message)
+        if not record.active:
+            state = "interrupted" if record.message.startswith(INTERRUPTED) else "ended"
+            return ExecutorStatus(state, record.message)
+        if self.placed(run_id) is False:
+            return ExecutorStatus("waiting", self.why_waiting(run_id))
+        return ExecutorStatus("paused" if record.status == "paused" else "running", record.message)
+
+    def fetch(self, run_id: str, what: str) -> dict[str, bytes]:
+        """The last checkpoint's files from the live actor ("bundle": the same, the final one once it ended); from
+        runs/<id>/bundle when the actor has gone (the app copied it there)."""
+        handle = self._handle(run_id)
+        if handle is None:
+            return read_bundle_files(self.store.bundle_dir(run_id))
+        for _ in range(3):  # a newer checkpoint may replace the one being read: read that one
+            version, pieces = self.ray.get(handle.bundle_info.remote(), timeout=CALL_TIMEOUT_S)
+            files = {}
+            for name, count in pieces.items():
+                parts = self.ray.get([handle.bundle_chunk.remote(version, name, i) for i in range(count)])
+                if any(part is None for part in parts):
+                    break
+                files[name] = b"".join(parts)
+            else:
+                return files
+        return read_bundle_files(self.store.bundle_dir(run_id))
+
+    def devices(self) -> list[str]:
+        return cluster_devices(self.address)
+
+    def has_active(self) -> bool:
+        return bool(self.runs.live())
+
+    # --- collecting ------------------------------------------------------------------------------------------
+
+    def collect(self) -> list[EventBatch]:
+        """The batches of events that came back since the last call (not yet written); starts the next drains."""
+        batches = []
+        with self.lock:
+            for run_id in self.runs.live():
+                batch = self._take_drain(run_id)
+                if batch is not None and batch.events:
+                    batches.append(batch)
+        return batches
+
+    def write(self, batches: list[EventBatch]) -> None:
+        """Write `batches` to the store (each event once), and let the actors of ended runs go."""
+        for batch in batches:
+            self.runs.apply(batch.run_id, list(batch.events), lambda r=batch.run_id: self.fetch(r, "checkpoint"))
+            record = self.store.get(batch.run_id)
+            if record is None or not record.active:
+                self._finish(batch.run_id)
+
+    def reap_slots(self) -> frozenset[str]:
+        """collect and write (the manager's dispatch calls it first); no worker slots to count under Ray."""
+        with self.lock:
+            self.write(self.collect())
+        return frozenset()
+
+    def _take_drain(self, run_id: str) -> EventBatch | None:
+        """The answer of the drain call in flight, if it came (then the next one is sent); None otherwise."""
+        ref = self.drains.get(run_id)
+        if ref is not None:
+            done, _ = self.ray.wait([ref], timeout=0)
+            if not done:
+                return None
+            try:
+                events = self.ray.get(ref)
+            except self.ray.exceptions.ActorUnavailableError:
+                events = None  # for now (a network blip, its node restarting): ask again
+            except self.ray.exceptions.RayActorError as err:
+                self.drains.pop(run_id, None)
+                self._lost(run_id, type(err).__name__)
+                return None
+        else:
+            events = None
+        handle = self._handle(run_id)
+        if handle is None:
+            return None
+        self.drains[run_id] = handle.drain.remote(self.runs.applied(run_id))
+        if not events:
+            return None
+        return EventBatch(run_id, events[0][0], events[-1][0], tuple(events))
+
+    # --- actors ----------------------------------------------------------------------------------------------
+
+    def _handle(self, run_id: str):
+        """The run's actor: ours, or found by name (reattaching after an app restart); None when it is gone."""
+        with self.lock:
+            handle = self.handles.get(run_id)
+            if handle is not None:
+                return handle
+            try:
+                handle = self.ray.get_actor(run_id, namespace=RAY_NAMESPACE)
+            except ValueError:  # no such actor: it died, or was never made
+                if run_id in self.runs.live():
+                    self._lost(run_id, "no actor of that name is alive")
+                return None
+            self.handles[run_id] = handle
+            self.ready[run_id] = handle.ready.remote()
+            return handle
+
+    def placed(self, run_id: str) -> bool | None:
+        """Whether Ray has placed the run's actor (it answered ready); None when it has no actor."""
+        handle = self._handle(run_id)
+        ref = self.ready.get(run_id)
+        if handle is None or ref is None:
+            return None
+        done, _ = self.ray.wait([ref], timeout=0)
+        return bool(done)
+
+    def why_waiting(self, run_id: str) -> str:
+        row = self.runs.row(run_id)
+        needs = {} if row is None else json.loads(row["resources"])
+        return waiting_why(needs, self.ray.cluster_resources(), self.ray.available_resources())
+
+    def check(self, record: RunRecord) -> bool:
+        """Put why a started run waits for the cluster into its message; notice a lost actor. True if it
+        changed the record."""
+        if not record.active or record.waiting or record.id not in self.runs.live():
+            return False
+        placed = self.placed(record.id)
+        if placed is None:
+            return True  # _handle found it gone and marked it
+        if not placed and record.status == "queued":
+            why = self.why_waiting(record.id)
+            if why != record.message:
+                self.store.set_status(record.id, "queued", why)
+                return True
+        return False
+
+    def _lost(self, run_id: str, why: str) -> None:
+        """The run's actor is gone without saying it ended: the run is interrupted, with its last checkpoint."""
+        with self.lock:
+            self.handles.pop(run_id, None)
+            self.ready.pop(run_id, None)
+            self.drains.pop(run_id, None)
+        self.runs.set_live(run_id, False)
+        record = self.store.get(run_id)
+        if record is None or not record.active:
+            return
+        step = int(record.progress.get("step", 0))
+        meta = self.store.bundle_dir(run_id) / META_FILE
+        if meta.is_file():
+            saved = json.loads(meta.read_text(encoding="utf-8")).get("metrics", {})
+            at, epoch = int(saved.get("steps", 0)), int(saved.get("epochs", 0))
+            message = (
+                f"{INTERRUPTED} its Ray actor was lost at step {step} ({why}); Continue resumes it from its last "
+                f"checkpoint, at step {at}"
+            )
+            if self._end_if_active(run_id, "stopped", message):
+                self._back_to(run_id, record.progress, at, epoch)
+            if auto_resume() and self.runs.take_auto_resume(run_id):
+                self.on_interrupted(run_id)
+        else:
+            message = f"{INTERRUPTED} its Ray actor was lost at step {step} ({why}), before its first checkpoint"
+            self._end_if_active(run_id, "failed", message)
+
+    def _back_to(self, run_id: str, progress: dict, step: int, epoch: int) -> None:
+        """The run's counters and rows as of its checkpoint at `step`: what came after is trained again when it
+        continues, so the rows past it go (none is counted twice)."""
+        progress = {**progress, "step": step, "epoch": epoch, "steps_per_s": None, "eta_s": None}
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM metrics WHERE run = ? AND step > ?", (run_id, step))
+            conn.execute("DELETE FROM snapshots WHERE run = ? AND step > ?", (run_id, step))
+            conn.execute("UPDATE runs SET progress = ? WHERE id = ?", (to_json(progress), run_id))
+
+    def _end_if_active(self, run_id: str, status: str, message: str) -> bool:
+        """End the run `status` with `message` unless it has ended already (its own last event came first)."""
+        now = time.time()
+        with self.store.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET status = ?, message = ?, updated = ?, ended = ?, ticket = NULL "
+                "WHERE id = ? AND status IN ('queued', 'running', 'paused')",
+                (status, message, now, now, run_id),
+            )
+        return cursor.rowcount > 0
+
+    def _finish(self, run_id: str) -> None:
+        """An ended run: its last event is written, so its actor goes."""
+        self.runs.set_live(run_id, False)
+        self._kill(run_id)
+
+    def _kill(self, run_id: str) -> None:
+        with self.lock:
+            handle = self.handles.pop(run_id, None)
+            self.ready.pop(run_id, None)
+            self.drains.pop(run_id, None)
+        if handle is None:
+            try:
+                handle = self.ray.get_actor(run_id, namespace=RAY_NAMESPACE)
+            except ValueError:
+                return
+        self.ray.kill(handle, no_restart=True)
