@@ -6,13 +6,15 @@
 The network is built from Conv2d / BatchNorm2d / ReLU / Add nodes with ResNet-18's widths (64 to 512) on a
 3x32x32 input, projection shortcuts where a stage downsamples. Timed separately (median CPU seconds of the repeats):
 a plain forward and backward of the same model (the reference), the step (one forward through the recording
-interpreter, the loss, the backward with hooks, grouping), the collapsed figure (layout and plotly figure) with
-its JSON, and the figure with every node expanded.
+interpreter, the loss, the backward with hooks, grouping), and the canvas component's payload
+(ui/train/autograd_picture.py) with its JSON, collapsed and with every node expanded (the layout itself is made
+by ELK in the browser: tests/browser/test_autograd_view.py reads its time from the page).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 
@@ -23,14 +25,14 @@ from builder.spec.spec import Edge, GraphSpec, Node
 from engine.compile.fx_module import compile_analysis
 from engine.probes.autograd_graph import trace_step
 from engine.threads import ThreadChoice, apply_threads
-from ui.figures.autograd import autograd_figure
+from ui.train.autograd_picture import autograd_payload
 
 WIDTHS = (64, 128, 256, 512)
 
 
 class SpecBuilder:
-    def __init__(self):
-        self.nodes = [Node("x", "Input", {"shape": [3, 32, 32]})]
+    def __init__(self, shape: list[int]):
+        self.nodes = [Node("x", "Input", {"shape": shape})]
         self.edges: list[Edge] = []
 
     def add(self, node_id: str, op: str, inputs: list[str], **params) -> str:
@@ -56,8 +58,9 @@ class SpecBuilder:
         return self.add(f"{prefix}_relu", "ReLU", [self.add(f"{prefix}_add", "Add", [b, shortcut])])
 
 
-def resnet_spec(blocks: list[int]) -> GraphSpec:
-    build = SpecBuilder()
+def resnet_spec(blocks: list[int], shape: list[int] | None = None) -> GraphSpec:
+    """ResNet-18's layout with `blocks` basic blocks per stage, on a 3x32x32 input unless `shape` is given."""
+    build = SpecBuilder(shape or [3, 32, 32])
     last = build.add("stem_relu", "ReLU", [build.conv_bn("stem", "x", WIDTHS[0])])
     for stage, (channels, count) in enumerate(zip(WIDTHS, blocks, strict=True)):
         for k in range(count):
@@ -86,15 +89,15 @@ def measure(blocks: list[int], batch: int, repeats: int) -> None:
     convs = sum(1 for n in analysis.spec.nodes if n.op == "Conv2d")
     plain_s, _ = timed(lambda: torch.nn.functional.cross_entropy(model(x), y).backward(), repeats)
     step_s, graph = timed(lambda: trace_step(model, x, y, torch.nn.functional.cross_entropy), repeats)
-    drawn_s, _ = timed(lambda: autograd_figure(graph, set()).to_json(), repeats)
+    drawn_s, collapsed = timed(lambda: json.dumps(autograd_payload(graph, set(), "light")), repeats)
     everything = set(graph.groups)
-    expanded_s, _ = timed(lambda: autograd_figure(graph, everything).to_json(), repeats)
+    expanded_s, expanded = timed(lambda: json.dumps(autograd_payload(graph, everything, "light")), repeats)
     print(
         f"blocks {blocks}: {len(analysis.spec.nodes)} nodes, {convs} convs, {analysis.total_params:,} parameters, "
         f"{len(graph.operations)} ops; plain forward + backward {plain_s:.2f} s; step + grouping {step_s:.2f} s "
-        f"({step_s / plain_s:.2f}x the plain step), collapsed figure {drawn_s:.3f} s, "
-        f"all expanded {expanded_s:.3f} s; total {step_s + drawn_s:.2f} s (batch {batch}, torch threads "
-        f"{torch.get_num_threads()})"
+        f"({step_s / plain_s:.2f}x the plain step), collapsed payload {drawn_s:.3f} s ({len(collapsed) // 1024} KB), "
+        f"all expanded {expanded_s:.3f} s ({len(expanded) // 1024} KB); total {step_s + drawn_s:.2f} s "
+        f"(batch {batch}, torch threads {torch.get_num_threads()})"
     )
 
 

@@ -10,8 +10,7 @@ import pytest
 from builder.editor.graph_svg import contrast
 from builder.explorer.expression import parse_expression
 from builder.explorer.expression_trace import snapshot, trace
-from ui.figures import autograd, explorer, rules, style, trainers
-from ui.figures.autograd import autograd_figure
+from ui.figures import explorer, rules, style, trainers
 from ui.figures.explorer import explorer_figure
 from ui.figures.rules import som_grid_over_points_figure
 from ui.figures.trainers import decision_line_figure, rule_curves_figure
@@ -26,7 +25,6 @@ NAMED_COLOURS = {
     "style.MID_GREY": [style.MID_GREY],
     "trainers.PHASE_MARK": [trainers.PHASE_MARK],
     "explorer text": [explorer.VALUE_BLUE, explorer.GRAD_RED, explorer.CURRENT_ORANGE],
-    "autograd marks": [autograd.SELECTED_LINE, autograd.FRAME_LINE],
 }
 
 
@@ -73,11 +71,3 @@ def test_som_map_over_points_reads_on_both_backgrounds():
     rng = np.random.default_rng(0)
     fig = som_grid_over_points_figure(rng.random((6, 2)), 2, 3, rng.random((40, 2)), rng.integers(0, 10, 40))
     assert _unreadable(fig, MARKS) == []
-
-
-def test_autograd_graph_reads_on_both_backgrounds():
-    from tests.test_autograd_graph import template_graph  # builds a step of mlp_iris with torch
-
-    graph = template_graph("mlp_iris")
-    fig = autograd_figure(graph, {"fc1"}, selected="g:fc2")
-    assert _unreadable(fig, FILLS) == []

@@ -2,8 +2,10 @@
 
 Computed on demand (a button) by engine/probes/autograd_graph.py, in a page job (a child process with limits,
 engine/runs/page_jobs.py), and kept in session state with the network
-and settings it was computed for. Drawn by ui/figures/autograd.py, collapsed to the user's nodes; a click on
-a node (or the multiselect) expands it into its operations; a click on an operation shows its stats beside.
+and settings it was computed for. Drawn read-only by the canvas component (ui/canvas/, its AutogradGraph mode;
+the payload from ui/train/autograd_picture.py), collapsed to the user's nodes at first; a click on a node (or the
+multiselect, or "Expand all") shows it as a group of its operations and parameters; a click on any card shows its
+statistics under the graph, in the component.
 """
 
 from __future__ import annotations
@@ -16,16 +18,17 @@ import streamlit as st
 from builder.spec.spec import GraphSpec
 from engine.runs.page_jobs import run_page_job
 from engine.train.config import TrainConfig
+from ui.build.canvas import theme
+from ui.canvas.component import flow_canvas
 
-if TYPE_CHECKING:  # the graph's module (torch's fx, the training pipeline) and its figure (plotly) are imported
-    # when a graph is computed or drawn, not on every visit of the Train page
-    from engine.probes.autograd_graph import AutogradGraph, Operation
+if TYPE_CHECKING:  # the graph's module (torch's fx, the training pipeline) is imported when a graph is computed,
+    # not on every visit of the Train page
+    from engine.probes.autograd_graph import AutogradGraph
 
 RESULT_KEY = "autograd_result"  # (signature, AutogradGraph or None, error message or None)
 EXPAND_KEY = "autograd_expand"
-CHART_KEY = "autograd_chart"
-CLICK_KEY = "autograd_last_click"  # the click already acted on (a selection stays in the chart's state)
-SELECTED_KEY = "autograd_selected"  # op id
+CANVAS_KEY = "autograd_canvas"
+HEIGHT = 620  # px: the graph and, under it, the legend and the clicked card's statistics
 BUTTON = "Show the autograd graph of one step"
 
 
@@ -69,80 +72,49 @@ def _compute(spec: GraphSpec, config: TrainConfig) -> None:
     with st.spinner("One training step (in its own process)..."):
         graph, error = compute_graph(spec, config)
     st.session_state[RESULT_KEY] = (_signature(spec, config), graph, error)
-    for key in (EXPAND_KEY, CLICK_KEY, SELECTED_KEY):
-        st.session_state.pop(key, None)
+    st.session_state.pop(EXPAND_KEY, None)
 
 
-def _clicked_key() -> str | None:
-    event = st.session_state.get(CHART_KEY)
-    points = (event or {}).get("selection", {}).get("points", [])
-    if not points:
-        return None
-    data = points[0].get("customdata")
-    return data[0] if isinstance(data, list) and data else data
-
-
-def _apply_click(graph: AutogradGraph) -> None:
-    """A new click on a node expands it; on an operation, selects it. Runs before the multiselect is drawn."""
-    from ui.figures.autograd import GROUP_PREFIX, OP_PREFIX
-
-    key = _clicked_key()
-    if key is None or key == st.session_state.get(CLICK_KEY):
+def on_canvas_event(event) -> None:
+    """The component's click on a collapsed node ("expand") or a group's Collapse button ("collapse"): the node is
+    added to or taken from the multiselect's choice. Anything else (an unknown node, a bad field) changes nothing."""
+    result = st.session_state.get(RESULT_KEY)
+    graph = result[1] if result else None
+    if graph is None or not isinstance(event, dict) or event.get("kind") not in ("expand", "collapse"):
         return
-    st.session_state[CLICK_KEY] = key
-    if key.startswith(GROUP_PREFIX) and key[len(GROUP_PREFIX) :] in graph.groups:
-        expanded = list(st.session_state.get(EXPAND_KEY, []))
-        st.session_state[EXPAND_KEY] = [*expanded, key[len(GROUP_PREFIX) :]]
-    elif key.startswith(OP_PREFIX):
-        st.session_state[SELECTED_KEY] = key[len(OP_PREFIX) :]
+    node = event.get("node")
+    if not isinstance(node, str) or node not in graph.groups:
+        return
+    expanded = [n for n in st.session_state.get(EXPAND_KEY, []) if n != node]
+    st.session_state[EXPAND_KEY] = [*expanded, node] if event["kind"] == "expand" else expanded
+
+
+def _on_event() -> None:
+    state = st.session_state.get(CANVAS_KEY)
+    on_canvas_event(state.get("event") if hasattr(state, "get") else getattr(state, "event", None))
+
+
+def _expand_all(groups: list[str]) -> None:
+    st.session_state[EXPAND_KEY] = list(groups)
+
+
+def _collapse_all() -> None:
+    st.session_state[EXPAND_KEY] = []
 
 
 def _draw_graph(graph: AutogradGraph) -> None:
-    from ui.figures.autograd import OP_PREFIX, autograd_figure
+    from ui.train.autograd_picture import autograd_payload
 
-    _apply_click(graph)
     st.caption(
-        f"Loss {graph.loss:.4g} on a batch of {graph.batch_size}. Boxes are your nodes, coloured by the largest "
-        "gradient norm inside (log scale); click one, or pick it below, to see its operations; click an "
-        "operation for its value and gradient. Drag to pan."
+        f"Loss {graph.loss:.4g} on a batch of {graph.batch_size}. Cards are your nodes, tinted by the largest "
+        "gradient norm inside (log scale); click one, or pick it below, to see its operations and parameters; "
+        "click any card for its statistics under the graph. Drag to pan, scroll to zoom."
     )
-    expanded = st.multiselect("Nodes shown as their operations", list(graph.groups), key=EXPAND_KEY)
-    selected = st.session_state.get(SELECTED_KEY)
-    ops = {op.id: op for op in graph.operations}
-    if selected is not None and (selected not in ops or ops[selected].group not in expanded):
-        selected = None
-    left, right = st.columns([4, 1], gap="medium")
+    groups = list(graph.groups)
+    left, middle, right = st.columns([6, 1, 1], vertical_alignment="bottom")
     with left:
-        figure = autograd_figure(graph, set(expanded), OP_PREFIX + selected if selected else None)
-        st.plotly_chart(
-            figure,
-            key=CHART_KEY,
-            on_select="rerun",
-            selection_mode="points",
-            config={"displaylogo": False, "scrollZoom": True},
-            width="stretch",
-        )
-    with right:
-        _op_stats(ops[selected] if selected else None)
-
-
-def _op_stats(op: Operation | None) -> None:
-    if op is None:
-        st.caption("Click an operation of an expanded node to see its forward value and gradient here.")
-        return
-    from ui.figures.autograd import shape_text
-
-    st.markdown(f"**{op.name}** in `{op.group}`" + (f"  \nparameter `{op.param}`" if op.param else ""))
-    if op.forward:
-        f = op.forward
-        st.markdown(
-            f"Value of shape {shape_text(f['shape'])}  \nmean {f['mean']:.4g}, std {f['std']:.4g}  \n"
-            f"min {f['min']:.4g}, max {f['max']:.4g}"
-        )
-    else:
-        st.caption("An internal operation: its forward value is not kept.")
-    if op.gradient:
-        g = op.gradient
-        st.markdown(f"Gradient norm {g['norm']:.4g}  \nmean {g['mean']:.4g}, std {g['std']:.4g}")
-    else:
-        st.caption("No gradient reached this operation.")
+        expanded = st.multiselect("Nodes shown as their operations", groups, key=EXPAND_KEY)
+    middle.button("Expand all", key="autograd_expand_all", on_click=_expand_all, args=(groups,))
+    right.button("Collapse all", key="autograd_collapse_all", on_click=_collapse_all)
+    payload = autograd_payload(graph, set(expanded), theme(), height=HEIGHT)
+    flow_canvas(payload, key=CANVAS_KEY, on_event=_on_event)

@@ -1,4 +1,5 @@
 import { ReactFlowProvider } from "@xyflow/react";
+import { AutogradGraph } from "./AutogradGraph.jsx";
 import { Canvas } from "./Canvas.jsx";
 
 export function App({ data, send, hitRoot, startedAt }) {
@@ -6,7 +7,11 @@ export function App({ data, send, hitRoot, startedAt }) {
   return (
     <div className={`nc-root nc-${theme}`} style={{ height: `${data.height || 560}px` }} data-testid="flow-canvas">
       <ReactFlowProvider>
-        <Canvas data={data} send={send} hitRoot={hitRoot} startedAt={startedAt} theme={theme} />
+        {data.mode === "autograd" ? (
+          <AutogradGraph data={data} send={send} theme={theme} />
+        ) : (
+          <Canvas data={data} send={send} hitRoot={hitRoot} startedAt={startedAt} theme={theme} />
+        )}
       </ReactFlowProvider>
     </div>
   );
