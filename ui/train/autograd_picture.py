@@ -89,9 +89,10 @@ def _groups(graph: AutogradGraph, expanded: set[str], bounds, theme_name: str) -
     groups = []
     for node_id, group in graph.groups.items():
         count = len(group.members)
-        meta = f"{count} operation{'s' if count != 1 else ''} · {norm_text(group.grad_norm)}"
+        operations = f"{count} operation{'s' if count != 1 else ''}"
         largest = "none" if group.grad_norm is None else f"{group.grad_norm:.4g}"
-        stats = [f"{node_id} ({group.op}): {count} operations", f"largest gradient norm inside: {largest}"]
+        stats = [f"{node_id} ({group.op}): {operations}", f"largest gradient norm inside: {largest}"]
+        meta = f"{operations} · {norm_text(group.grad_norm)}"
         groups.append(
             {
                 "id": node_id,
