@@ -20,6 +20,8 @@ import { CanvasActions, NodeCard } from "./NodeCard.jsx";
 import { Breadcrumb, MakeBlock, Note } from "./Overlays.jsx";
 import { DRAG_MIME, Palette } from "./Palette.jsx";
 import { ShapeEdge } from "./ShapeEdge.jsx";
+import { useCanvasLayout } from "./useCanvasLayout.js";
+import { legibleFit, useCompactCards } from "./legibleView.js";
 
 const NODE_TYPES = { [CARD_TYPE]: NodeCard };
 const EDGE_TYPES = { [SHAPE_EDGE]: ShapeEdge };
@@ -51,11 +53,7 @@ function usePayloadGraph(data, flow, readOnly) {
     setEdges((previous) => toFlowEdges(data, previous));
     shown.current.selection = selectionKey(data.selected || []);
   }
-  useLayoutEffect(() => {
-    if (data.fit === shown.current.fit) return;
-    shown.current.fit = data.fit;
-    flow.fitView(fitOptions(readOnly)); // queued by React Flow until the new nodes are measured
-  }, [data.fit, flow, readOnly]);
+  // the payload's `fit` counter: the first view, once laid out (useCanvasLayout.js)
   return { nodes, setNodes, edges, setEdges, shown };
 }
 
@@ -72,7 +70,7 @@ function useFitUntilMoved(paneRef, flow, readOnly) {
       const size = `${Math.round(width)}x${Math.round(height)}`;
       if (size === last || width < 50 || height < 50) return;
       last = size;
-      if (!moved.current) flow.fitView(fitOptions(readOnly));
+      if (!moved.current) legibleFit(flow, pane, fitOptions(readOnly)); // legibleView.js
     });
     observer.observe(pane);
     return () => observer.disconnect();
@@ -184,6 +182,9 @@ export function Canvas({ data, send, hitRoot, startedAt, theme }) {
   const drop = usePaletteDrop(flow, send, hitRoot, paneRef, readOnly);
   useFirstRenderTime(startedAt, paneRef);
   usePageRefresh(data.refresh, send);
+  // ELK layout when the payload asks, no overlapping cards, the legible first view; compact cards when zoomed out
+  useCanvasLayout({ data, nodes, flow, setNodes, setEdges, send, readOnly, paneRef, fitOptions: fitOptions(readOnly) });
+  useCompactCards(paneRef);
 
   const nodesRef = useRef(nodes);
   const edgesRef = useRef(edges);
@@ -260,7 +261,6 @@ export function Canvas({ data, send, hitRoot, startedAt, theme }) {
             onSelectionStart={selection.onSelectionStart}
             onSelectionEnd={selection.onSelectionEnd}
             onMoveStart={onMoveStart}
-            fitView
             fitViewOptions={fitOptions(readOnly)}
             minZoom={0.1}
             maxZoom={2}

@@ -1,6 +1,9 @@
 // One node's card: id, op in its group's colour, key parameters, output shape and parameter count, the first
 // problem in red, numbered input ports on the left and outputs on the right. Memoised: a 500-node graph
-// re-renders only the cards whose payload changed.
+// re-renders only the cards whose payload changed. Every text that may not fit is ellipsised at its end (never
+// cut mid-word by the card's edge), its whole text in a tooltip. Each card also holds its compact form (id and
+// op in large type on its group's colour), shown instead of the rest while the zoom is below legibility
+// (legibleView.js): same box, so the layout does not change with the zoom.
 import { createContext, memo, useContext } from "react";
 import { Handle, Position } from "@xyflow/react";
 
@@ -86,23 +89,41 @@ function NodeCardView({ id, data, selected }) {
     <div className={classes.join(" ")} style={style} title={data.tooltip || ""} data-testid={`node-${id}`}>
       <InputPorts count={data.inputs ?? 0} labels={data.port_labels} connectable={!readOnly} />
       <div className="nc-card-head">
-        <span className="nc-card-id">{id}</span>
-        <span className="nc-card-op">{data.op}</span>
+        <span className="nc-card-id" title={id}>
+          {id}
+        </span>
+        <span className="nc-card-op" title={data.op}>
+          {data.op}
+        </span>
         {!readOnly && (
           <button className="nc-card-x nodrag" title="Delete" onClick={stop(() => send("delete", { nodes: [id], edges: [] }))}>
             ✕
           </button>
         )}
       </div>
-      {data.params ? <div className="nc-card-params">{data.params}</div> : null}
+      {data.params ? (
+        <div className="nc-card-params" title={data.params}>
+          {data.params}
+        </div>
+      ) : null}
       <div className="nc-card-meta">
-        <span>{data.shape || "?"}</span>
-        {data.count ? <span>{data.count}</span> : null}
+        <span className="nc-card-shape" title={data.shape || "?"}>
+          {data.shape || "?"}
+        </span>
+        {data.count ? (
+          <span className="nc-card-count" title={data.count}>
+            {data.count}
+          </span>
+        ) : null}
       </div>
       {data.badge ? <div className="nc-card-badge">{data.badge}</div> : null}
       {data.problem ? <div className="nc-card-problem-text">{data.problem}</div> : null}
       {data.block && !readOnly ? <BlockButtons id={id} send={send} /> : null}
       <OutputPorts count={data.outputs ?? 1} connectable={!readOnly} />
+      <div className="nc-card-compact" aria-hidden="true" data-testid={`compact-${id}`}>
+        <span className="nc-compact-id">{id}</span>
+        <span className="nc-compact-op">{data.op}</span>
+      </div>
     </div>
   );
 }

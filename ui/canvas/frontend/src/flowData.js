@@ -48,9 +48,8 @@ export function toFlowEdges(data, previous = []) {
     const port = edge.port ?? 0;
     const label = edge.label || undefined;
     const old = before.get(edge.id);
-    if (old && old.source === edge.source && old.target === edge.target && old.data.port === port && old.label === label) {
-      return old;
-    }
+    const same = old && old.source === edge.source && old.target === edge.target && old.data.port === port;
+    if (same && old.label === label) return old;
     return {
       id: edge.id,
       source: edge.source,
@@ -61,7 +60,7 @@ export function toFlowEdges(data, previous = []) {
       label,
       selected: old ? old.selected : false,
       deletable: false,
-      data: { port },
+      data: { port, route: same ? old.data.route : undefined }, // ELK's route (layout.js), drawn while it holds
     };
   });
 }
