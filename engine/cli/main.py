@@ -87,6 +87,11 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--out", help="write the run bundle (spec, config, weights, meta) to this directory")
     train.add_argument("--json", action="store_true", help="one JSON object per line")
+    train.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run on a Ray cluster as one actor: auto, host:port, ray://host:port, or local (a private Ray here)",
+    )
     add_rule_arguments(train)  # --trainer and the learning rules' settings (engine/cli/train_cmd.py)
     train.set_defaults(run=cmd_train)
 
@@ -124,6 +129,13 @@ def add_ddp_flag(train_parser) -> None:
 
 
 def train_or_ddp(args) -> int:
+    if args.ray is not None:
+        if args.ddp:
+            print("error: --ray and --ddp do not go together: a run on Ray is one actor (multi-node DDP: torchrun)")
+            return EXIT_BAD_INPUT
+        from engine.cli.train_ray import cmd_train_ray  # Ray: only for --ray
+
+        return cmd_train_ray(args)
     if not args.ddp:
         return cmd_train(args)
     from engine.cli.train_ddp import cmd_train_ddp  # torch.distributed: only for --ddp

@@ -30,7 +30,7 @@ import torch
 
 from engine.probes.step_probes import ProbeSettings
 from engine.runs.bundle_files import read_bundle_files
-from engine.runs.executor import EventBatch, ExecutorStatus
+from engine.runs.executor_types import EventBatch, ExecutorStatus
 from engine.runs.liveness import death_message, left_unstarted, pid_alive
 from engine.runs.run_queue import HOLDER_WHERE
 from engine.runs.store import RunRecord, RunStore, run_record

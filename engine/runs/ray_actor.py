@@ -7,6 +7,7 @@ an in-actor buffer of numbered events (engine.runs.ray_buffer) instead of the ru
     actor.command.remote("pause") # while it trains: the actor runs its methods on several threads
     actor.drain.remote(after)     # the events past `after` (the app wrote the rest)
     actor.bundle_info.remote(); actor.bundle_chunk.remote(version, name, index)   # the last checkpoint's bytes
+    read_actor_bundle(actor)      # those bytes, piece by piece: {file name: bytes}
 
 `record` is the run's RunRecord as the app's store has it; `start_files` the bytes of the bundle it starts from
 (its own checkpoint when continued, another run's bundle for "start from"), written into the actor's scratch
@@ -119,3 +120,19 @@ class RunActor:
 
 
 RUN_ACTOR = ray.remote(max_concurrency=ACTOR_THREADS)(RunActor)
+
+
+def read_actor_bundle(handle, timeout: float = 60.0) -> dict[str, bytes] | None:
+    """The files of the actor's last checkpoint, piece by piece ({} when it has none); None when a newer
+    checkpoint kept replacing the one being read (three tries)."""
+    for _ in range(3):
+        version, pieces = ray.get(handle.bundle_info.remote(), timeout=timeout)
+        files = {}
+        for name, count in pieces.items():
+            parts = ray.get([handle.bundle_chunk.remote(version, name, i) for i in range(count)], timeout=timeout)
+            if any(part is None for part in parts):
+                break
+            files[name] = b"".join(parts)
+        else:
+            return files
+    return None

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 
 from builder.analysis.validate import analyze
 from builder.spec.spec import GraphSpec
 from engine.errors import ConfigError
-from engine.runs.executor import RAY_ADDRESS_ENV, RAY_NAMESPACE
+from engine.runs.executor_types import RAY_ADDRESS_ENV, RAY_NAMESPACE
 from engine.threads import GRAIN, work_of
 from engine.train.config import TrainConfig
 
+CONNECT_TIMEOUT_S = 5.0  # how long a host:port address has to accept a connection
 MAX_ACTOR_CPUS = 8  # the most CPUs an automatic choice asks for: a run's threads stop paying off beyond this
 
 
@@ -37,6 +39,9 @@ def connect(address: str):
         ) from None
     if ray.is_initialized():
         return ray
+    unreachable = _unreachable(address)
+    if unreachable:
+        raise ConfigError(f"cannot use the Ray cluster at {address!r}: {unreachable}")
     settings = {"namespace": RAY_NAMESPACE, "logging_level": logging.WARNING, "log_to_driver": False}
     try:
         if address == "local":
@@ -47,6 +52,24 @@ def connect(address: str):
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f"cannot use the Ray cluster at {address!r}: {first}") from None
     return ray
+
+
+def _unreachable(address: str) -> str:
+    """Why nothing answers at a `host:port` (or `ray://host:port`) address, "" when something does or the address
+    names no port (auto, local: Ray finds or starts its cluster itself). ray.init keeps retrying an address where
+    nothing listens for minutes; this answers within CONNECT_TIMEOUT_S."""
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep:
+        return ""
+    if not port.isdigit() or not host:
+        return "expected auto, local, host:port or ray://host:port"
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
+            return ""
+    except OSError as err:
+        why = err.strerror or type(err).__name__
+        return f"nothing answers at {host}:{port} ({why}); is `ray start --head` running there?"
 
 
 def cluster_devices(address: str) -> list[str]:

@@ -7,7 +7,7 @@
 
 The table `ray_runs` lives in the run store's database beside `runs` (made on first use): one row per run that
 went to Ray, with the seq of the last event written (`applied`). Each event is written in one transaction with
-the update of `applied`, guarded by `applied < seq`, so an event drained twice (an app that died between its
+the update of `applied`, guarded by `applied = seq - 1`, so an event drained twice (an app that died between its
 write and its acknowledgement, two managers on one store) is written once, and the actor keeps every event
 past `applied` until the next drain acknowledges it: none is lost either.
 
@@ -80,23 +80,27 @@ class RayRuns:
         return cursor.rowcount > 0
 
     def apply(self, run_id: str, events: list, fetch: Callable[[], dict[str, bytes]]) -> int:
-        """Write `events` (seq, kind, payload) past the last one written, in order; the last seq written."""
+        """Write `events` (seq, kind, payload) past the last one written, in order and without a gap; the last seq
+        written. An event whose predecessor is not written yet (another manager on this store drained it and is
+        writing it) stops the batch: the actor keeps it, and the next drain brings it again."""
         last = self.applied(run_id)
         for seq, kind, payload in events:
             if seq <= last:
                 continue  # written already (drained twice)
+            if seq != last + 1:
+                break
             if kind == "checkpoint":
                 files = fetch()
                 if files:
                     write_bundle_files(self.store.bundle_dir(run_id), files)
             with self.store.transaction() as conn:
                 cursor = conn.execute(
-                    "UPDATE ray_runs SET applied = ?, updated = ? WHERE run = ? AND applied < ?",
-                    (seq, time.time(), run_id, seq),
+                    "UPDATE ray_runs SET applied = ?, updated = ? WHERE run = ? AND applied = ?",
+                    (seq, time.time(), run_id, seq - 1),
                 )
                 if cursor.rowcount:  # else another manager wrote it meanwhile
                     _write_event(conn, run_id, kind, payload)
-            last = seq
+            last = seq if cursor.rowcount else self.applied(run_id)
         return last
 
 

@@ -26,7 +26,7 @@ from builder.spec.spec import parse_spec
 from engine.probes.step_probes import ProbeSettings
 from engine.runs.bundle import META_FILE
 from engine.runs.bundle_files import read_bundle_files
-from engine.runs.executor import RAY_NAMESPACE, EventBatch, ExecutorStatus, auto_resume
+from engine.runs.executor_types import RAY_NAMESPACE, EventBatch, ExecutorStatus, auto_resume
 from engine.runs.ray_cluster import cluster_devices, connect, resources_for, waiting_why
 from engine.runs.ray_events import RayRuns
 from engine.runs.store import RunRecord, RunStore, to_json
@@ -44,9 +44,9 @@ class RayExecutor:
 
     def __init__(self, store: RunStore, probes: ProbeSettings | None, address: str):
         self.ray = connect(address)
-        from engine.runs.ray_actor import RUN_ACTOR  # defines the actor class: needs ray
+        from engine.runs.ray_actor import RUN_ACTOR, read_actor_bundle  # the actor class: needs ray
 
-        self.actor_class, self.address = RUN_ACTOR, address
+        self.actor_class, self.address, self.read_bundle = RUN_ACTOR, address, read_actor_bundle
         self.store, self.probes, self.runs = store, probes, RayRuns(store)
         self.handles: dict = {}  # run id -> actor handle
         self.ready: dict = {}  # run id -> the ref of its ready() call (answered once Ray placed the actor)
@@ -109,16 +109,9 @@ class RayExecutor:
         handle = self._handle(run_id)
         if handle is None:
             return read_bundle_files(self.store.bundle_dir(run_id))
-        for _ in range(3):  # a newer checkpoint may replace the one being read: read that one
-            version, pieces = self.ray.get(handle.bundle_info.remote(), timeout=CALL_TIMEOUT_S)
-            files = {}
-            for name, count in pieces.items():
-                parts = self.ray.get([handle.bundle_chunk.remote(version, name, i) for i in range(count)])
-                if any(part is None for part in parts):
-                    break
-                files[name] = b"".join(parts)
-            else:
-                return files
+        files = self.read_bundle(handle, CALL_TIMEOUT_S)
+        if files is not None:
+            return files
         return read_bundle_files(self.store.bundle_dir(run_id))
 
     def devices(self) -> list[str]:
