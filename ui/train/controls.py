@@ -1,5 +1,5 @@
 """The Train page's buttons: Train, Pause, Resume, Stop, and Continue (after an edit), with what each will do,
-and a waiting run's place in the queue (engine.runs.run_queue).
+and a waiting run's place in the queue (engine.runs.run_queue), or, under Ray, what it waits for on the cluster.
 
 Buttons act in callbacks (before the page reruns); their outcome is a notice shown on that rerun. Train starts
 another run while one is active, up to the session's cap; at the cap it is disabled and says which runs hold
@@ -25,9 +25,9 @@ from engine.runs.store import RunRecord
 from engine.train.config import TrainConfig
 from engine.train.rule_card import RuleCard
 from ui.session_keep import without_server_paths
-from ui.train.live_pace import pace
+from ui.train.live_pace import cluster_pace, pace
 from ui.train.page_state import clear_notice, manager, owner, show_run, tell
-from ui.train.run_view import place_text
+from ui.train.run_view import cluster_wait, place_text
 
 CONTINUABLE = ("paused", "stopped", "finished")
 
@@ -127,6 +127,9 @@ def draw_controls(
     if record is not None and record.waiting:
         every = _queue_pace(manager().place(record.id), record.created)
         st.fragment(run_every=every)(_queue_place)(record.id, record.created, every)
+    elif record is not None and cluster_wait(record):
+        every = cluster_pace(time.time() - record.created)
+        st.fragment(run_every=every)(_cluster_wait)(record.id, record.created, every)
     if offer is not None:
         what, _ = continue_terms_of(spec, config, int(record.progress.get("epoch", 0)))  # the counters' terms
         st.caption(f"Continue training would run {what}, and {offer.summary()}.")
@@ -169,6 +172,8 @@ def _run_buttons(record: RunRecord) -> None:
 def _stop_help(record: RunRecord) -> str:
     if record.waiting:
         return "Take it out of the queue"
+    if cluster_wait(record):
+        return "End it before it starts (nothing was trained)"
     return "End it here; its checkpoint is kept" if record.released else "Stop and save a checkpoint"
 
 
@@ -208,6 +213,19 @@ def _queue_place(run_id: str, created: float, every: float) -> None:
         st.rerun()
     st.info(place_text(place), icon=":material/hourglass_top:")
     if _queue_pace(place, created) != every:
+        st.rerun()
+
+
+def _cluster_wait(run_id: str, created: float, every: float) -> None:
+    """A run waiting for the Ray cluster: what it needs and why it is not placed, read again at its pace (the
+    manager's status asks the executor, which writes Ray's answer into the message); once Ray has placed it
+    (running) or it has ended, the page is drawn again."""
+    record = manager().status(run_id)
+    why = cluster_wait(record) if record is not None else ""
+    if not why:
+        st.rerun()
+    st.info(why, icon=":material/hourglass_top:")
+    if cluster_pace(time.time() - created) != every:
         st.rerun()
 
 

@@ -9,6 +9,8 @@ waiting tabs at 0.5 s would cost forty reruns a second); a run paused in the que
 running run is polled at FAST_SECONDS until its first points are on the page and through its first
 FAST_FOR_SECONDS, then at SLOW_SECONDS (each poll redraws the charts in the browser). The page's fragments
 run at the pace decided when the page was drawn; one that finds another pace reruns the page (ui.train.live_view).
+A run waiting for the Ray cluster (its actor not placed: cluster_pace) is polled like one with runs ahead of it:
+it starts when the cluster has room, which no poll hurries.
 """
 
 from __future__ import annotations
@@ -29,3 +31,9 @@ def pace(queue_place: int | None, seconds_since_start: float, has_metrics: bool,
             return QUEUED_SECONDS  # it does not start until resumed, which reruns the page
         return FAST_SECONDS if queue_place <= 1 or young else QUEUED_SECONDS
     return FAST_SECONDS if young or not has_metrics else SLOW_SECONDS
+
+
+def cluster_pace(seconds_since_start: float) -> float:
+    """Seconds between polls of a run waiting for the Ray cluster: FAST_SECONDS in its first FAST_FOR_SECONDS
+    (Ray usually places an actor at once when there is room), then QUEUED_SECONDS."""
+    return FAST_SECONDS if seconds_since_start < FAST_FOR_SECONDS else QUEUED_SECONDS

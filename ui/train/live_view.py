@@ -15,14 +15,14 @@ from engine.runs.store import RunRecord
 from engine.train.counters import epochs_text
 from ui.build.editor_state import editor
 from ui.figures import training as figures
-from ui.train.live_pace import pace
+from ui.train.live_pace import cluster_pace, pace
 from ui.train.network_view import draw_network
 from ui.train.page_state import manager, run_view
 from ui.train.probe_panels import GRADIENT_KINDS, draw_details
 from ui.train.replay import draw_replay
 from ui.train.rule_of_run import RunRule, run_rule
 from ui.train.rule_panels import draw_rule_curves, is_rule_run
-from ui.train.run_view import RunView, curves, gradient_warnings, latest_norms
+from ui.train.run_view import CLUSTER_WAIT, RunView, cluster_wait, curves, gradient_warnings, latest_norms
 
 DETAILS_POLL_SECONDS = 5.0
 GRADIENT_KEY = "train_grad_kind"
@@ -55,7 +55,8 @@ def draw_run(record: RunRecord) -> None:
     run_id = record.id
     if never_started(record):  # stopped in the queue: nothing was trained, so no chart and no tabs
         draw_status(record)
-        st.info("This run was stopped while it waited in the queue: it never started, so it has no curves.")
+        where = "for the cluster" if CLUSTER_WAIT in record.message else "in the queue"
+        st.info(f"This run was stopped while it waited {where}: it never started, so it has no curves.")
         return
     every = poll_every(record) if record.active else None
     st.fragment(run_every=every)(_live)(run_id, record.active, every, record.status)
@@ -107,6 +108,8 @@ def poll_every(record: RunRecord) -> float:
     place = manager().place(record.id) if record.waiting else None
     since = record.started if record.started is not None and place is None else record.created
     drawn = record.id in st.session_state.get(DRAWN_KEY, set())
+    if cluster_wait(record):
+        return cluster_pace(time.time() - record.created)
     return pace(place.place if place else None, time.time() - since, drawn, held=bool(place and place.held))
 
 
@@ -171,6 +174,8 @@ def draw_status(record: RunRecord) -> None:
     if record.waiting:  # its place in line is shown with the run's buttons (ui.train.controls)
         st.caption(record.message)
         return  # no epoch, step, speed or progress before a worker has started it
+    if cluster_wait(record):  # what it waits for on the cluster is shown with the run's buttons, too
+        return
     running = record.status == "running"  # a paused run has no speed and no time left
     cols = st.columns([1.6, 1, 1, 1, 1])  # "2439 / 100000" needs the room: an equal fifth cut it to "2439 / 10…"
     cols[0].metric("Epochs", shown_epochs(p))

@@ -89,6 +89,24 @@ def place_label(place) -> str:
     return f"{'paused in the queue' if place.held else 'queued'} ({ordinal(place.place)} in line)"
 
 
+CLUSTER_WAIT = "waiting for the cluster"  # how a run's message starts while Ray has not placed its actor
+
+
+def cluster_wait(record) -> str:
+    """Why a run handed to the Ray cluster has not started: its message while Ray has not placed its actor
+    ("waiting for the cluster: needs 1 GPU and 1 CPU (the cluster has no GPU; ...)", written by
+    engine.runs.ray_executor); "" for any other run (one in the app's queue has its place instead)."""
+    if record.status == "queued" and not record.waiting and record.message.startswith(CLUSTER_WAIT):
+        return record.message
+    return ""
+
+
+def cluster_label(message: str) -> str:
+    """The runs table's status of a run waiting for the cluster: its message without the reason in brackets,
+    "waiting for the cluster: needs 1 GPU and 1 CPU"."""
+    return message.split(" (", 1)[0]
+
+
 # --- curves ------------------------------------------------------------------------------------------
 
 

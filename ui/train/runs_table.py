@@ -12,7 +12,7 @@ from engine.train.counters import epochs_text
 from engine.train.rule_card import CARDS, RBM_METRICS
 from ui.figures import training as figures
 from ui.train.page_state import manager, owner, run_view, show_run
-from ui.train.run_view import curves, place_label
+from ui.train.run_view import cluster_label, cluster_wait, curves, place_label
 
 COMPARE_WIDTH = 960
 RULE_MEASURES = tuple(m.name for m in (*RBM_METRICS, *CARDS["som"].metrics, CARDS["perceptron"].metrics[0]))
@@ -31,13 +31,15 @@ def _number(value, percent: bool = False) -> str:
 
 
 def _row(r: RunRecord, places: dict) -> dict:
-    """`places`: the queue's {run_id: Place}; a waiting run's status says where it stands."""
+    """`places`: the queue's {run_id: Place}; a waiting run's status says where it stands (its place in the
+    queue, or what it waits for on the cluster)."""
     final, config, progress = r.final or {}, r.config, r.progress
     place = places.get(r.id) if r.waiting else None
+    status = place_label(place) if place is not None else r.shown_status
     return {
         "run": r.id,
         "started": datetime.datetime.fromtimestamp(r.created).strftime("%H:%M:%S"),
-        "status": place_label(place) if place is not None else r.shown_status,
+        "status": cluster_label(cluster_wait(r)) if cluster_wait(r) else status,
         "network": r.spec.get("name", ""),
         "dataset": dataset_label(str(config.get("dataset", ""))),
         "rule": _rule(config, final),

@@ -17,11 +17,11 @@ from builder.library.datasets import CSV_PREFIX, DATASETS
 from builder.library.templates import TEMPLATES
 from builder.spec.limits import limits
 from builder.spec.spec import GraphSpec
-from engine.runs.manager import available_devices
 from engine.runs.session_state import list_uploads, remove_upload, save_upload
 from engine.train.config import AMP_MODES, RULE_SETTINGS, TASKS, TrainConfig
 from engine.train.rule_card import RuleCard
 from ui.session_keep import owner, runs_root
+from ui.train.page_state import manager
 from ui.train.rule_settings import draw_rule
 
 CSV_CHOICE = "csv"
@@ -175,7 +175,7 @@ def draw_settings(spec: GraphSpec) -> Settings:
     raw.update(rule_values)
     left, right = st.columns(2)
     raw["seed"] = left.number_input("Seed", step=1, key=KEY + "seed")
-    devices = ["auto", *available_devices()]
+    devices = ["auto", *manager().devices()]  # this machine's, or under Ray the cluster's: cuda only if it has a GPU
     raw["device"] = right.selectbox(
         "Device", devices, key=KEY + "device", format_func=lambda d: f"auto ({devices[1]})" if d == "auto" else d
     )
