@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 from pathlib import Path
@@ -49,3 +50,24 @@ def test_app_starts_the_preload_once_the_first_page_run_is_over(monkeypatch, tmp
     at.run()
     assert not at.exception
     assert seen == [True]  # asked once, after the Build page had drawn everything (its run time is recorded last)
+
+
+def test_the_first_page_runs_imports_are_frozen_before_the_preload_starts(monkeypatch):
+    """Streamlit's collection after the first page run then walks the session's objects, not the modules'."""
+    held: list[threading.Thread] = []
+
+    class HeldThread(threading.Thread):
+        def start(self):  # not run: what matters is what preload_engine did before starting it
+            held.append(self)
+
+    monkeypatch.setattr(preload, "_started", threading.Event())
+    monkeypatch.setattr(preload.threading, "Thread", HeldThread)
+    gc.unfreeze()  # an earlier test's preload may have frozen everything already
+    try:
+        assert any(o is preload.__dict__ for o in gc.get_objects())
+        preload.preload_engine()
+        walked = gc.get_objects()
+        assert len(held) == 1 and gc.get_freeze_count() > 0
+        assert not any(o is preload.__dict__ for o in walked)  # a module imported before the call
+    finally:
+        gc.unfreeze()

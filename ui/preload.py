@@ -8,10 +8,19 @@ The same thread then starts the forkserver that page jobs and runs start from (e
 app.py starts it once the first page run of the process has ended: beside that run the import would take its
 share of the interpreter lock and the CPU and delay the first picture (about 1 s of a fresh server's first Build
 page, issue 23's bench/bench_pages.py).
+
+Imported modules are moved out of the garbage collector's sight (`gc.freeze`): once when the first page run
+ends (Streamlit, the builder, the page's modules) and once the preload has imported torch. Streamlit collects
+all generations after every script run (`runner.postScriptGC`) and holds the interpreter lock while it does; a
+collection walks every tracked object, and with torch imported that is ~270,000 objects and ~0.1-0.3 s on this
+machine, paid again after each run: between a dialog's run and the page run it asks for (a template's Load),
+and after the first page run while the browser is still fetching the canvas. Frozen objects are still freed
+by their reference counts; only a reference cycle among them would stay (objects of modules, which stay anyway).
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import threading
 
@@ -20,10 +29,12 @@ _started = threading.Event()
 
 
 def preload_engine() -> None:
-    """Start importing the engine in a daemon thread, once per process (later calls return at once)."""
+    """Freeze what is imported so far and start importing the engine in a daemon thread, once per process (later
+    calls return at once)."""
     if _started.is_set():
         return
     _started.set()
+    gc.freeze()
     threading.Thread(target=_preload, name="netcanvas-preload", daemon=True).start()
 
 
@@ -32,3 +43,4 @@ def _preload() -> None:
     from engine.runs.page_jobs import warm_up
 
     warm_up()  # the forkserver every page job and run starts from: the Train page's first check needs it
+    gc.freeze()  # torch's objects: a collection after a page run no longer walks them
