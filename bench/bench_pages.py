@@ -8,6 +8,8 @@ Each measure is taken from the action to the picture in the browser (polled in t
 
 1. server start -> first Build page drawn: from `streamlit run app.py` (a fresh server each repeat) to the first
    node card on the canvas of a browser that opens the page as soon as the server answers /_stcore/health.
+   Beside it, Streamlit's own floor measured the same way: a one-line app (`st.write`) in an empty folder, from
+   its server's start to its text drawn (the same Streamlit, config and browser; no NetCanvas code).
 2. template chosen -> its picture drawn: a click on Load in the templates dialog until the canvas shows every
    card of the template (resnet_mini, 23 nodes); and for a 200-node graph (bench/big_graph.py), opened from a
    JSON file, from choosing the file until its 200 cards are drawn. Between repeats another template is loaded.
@@ -70,7 +72,10 @@ EXPORTED_JS = """() => {
 RUNNING_JS = (
     "() => document.querySelector(\"[data-testid='stApp']\").getAttribute('data-test-script-state') !== 'notRunning'"
 )
+FLOOR_APP = 'import streamlit as st\n\nst.write("NetCanvas floor")\n'
+FLOOR_JS = "() => document.body.innerText.includes('NetCanvas floor')"
 MEASURES = [
+    ("Streamlit alone: server start -> one-line app", None),
     ("server start -> first Build page", 2.0),
     (f"template {TEMPLATE} (23 nodes) -> picture", 0.5),
     (f"open a {BIG_NODES}-node graph -> picture", None),
@@ -130,6 +135,21 @@ def first_build_page(browser, root: Path, work: Path) -> float:
         page = context.new_page()
         page.goto(url)
         _wait(page, ANY_CARD_JS)
+        seconds = time.perf_counter() - started
+        context.close()
+    return seconds
+
+
+def streamlit_floor(browser, work: Path) -> float:
+    """A fresh server of a one-line app (FLOOR_APP); the seconds from its start to its text drawn."""
+    folder = work / "floor_app"
+    folder.mkdir(exist_ok=True)
+    (folder / "app.py").write_text(FLOOR_APP)
+    with server(folder, folder, work / "server.log") as (url, started):
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        page.goto(url)
+        _wait(page, FLOOR_JS)
         seconds = time.perf_counter() - started
         context.close()
     return seconds
@@ -226,7 +246,8 @@ def measure(root: Path, repeats: int, work: Path) -> dict[str, list[float]]:
         browser = launch_chromium(playwright)
         try:
             for _ in range(repeats):
-                times[names[0]].append(first_build_page(browser, root, work))
+                times[names[0]].append(streamlit_floor(browser, work))
+                times[names[1]].append(first_build_page(browser, root, work))
             runs = work / f"runs_{root.name}_{time.monotonic_ns()}"
             runs.mkdir()
             shutil.copytree(iris_bundle(work), runs / "iris")
@@ -238,21 +259,21 @@ def measure(root: Path, repeats: int, work: Path) -> dict[str, list[float]]:
                 _wait(page, ANY_CARD_JS)
                 _settle(page)
                 for _ in range(repeats):
-                    times[names[1]].append(load_template(page, TEMPLATE, 23))
+                    times[names[2]].append(load_template(page, TEMPLATE, 23))
                     load_template(page, OTHER_TEMPLATE, 4)
                 for _ in range(repeats):
-                    times[names[2]].append(open_graph(page, big, BIG_NODES))
+                    times[names[3]].append(open_graph(page, big, BIG_NODES))
                     load_template(page, OTHER_TEMPLATE, 4)
                 page.get_by_role("link", name="Export").click()
                 page.wait_for_url("**/export**")
                 page.locator(".st-key-export_run button").first.wait_for()
                 for _ in range(repeats):
-                    times[names[5]].append(export_and_check(page))
+                    times[names[6]].append(export_and_check(page))
                 page.get_by_role("link", name="Build").first.click()
                 _wait(page, ANY_CARD_JS)
                 load_template(page, TRAIN_TEMPLATE, 4)
                 for _ in range(repeats):
-                    times[names[3]].append(to_train_page(page, url))
+                    times[names[4]].append(to_train_page(page, url))
                 page.get_by_role("link", name="Train").click()
                 _wait(page, TRAIN_READY_JS)
                 box = page.get_by_role("spinbutton", name="Epochs")
@@ -261,7 +282,7 @@ def measure(root: Path, repeats: int, work: Path) -> dict[str, list[float]]:
                 _settle(page)
                 first_point(page)  # warm-up: the server's first run
                 for _ in range(repeats):
-                    times[names[4]].append(first_point(page))
+                    times[names[5]].append(first_point(page))
                 context.close()
         finally:
             browser.close()
