@@ -41,8 +41,11 @@ def _modules(package: str) -> list[str]:
     return modules
 
 
-def _run_without_ray(tmp_path: Path, code: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, str]:
-    """Run `code` in a fresh interpreter that cannot import ray; its result and the import tries written down."""
+def _run_without_ray(
+    tmp_path: Path, code: str, timeout: float = 300, **environ: str
+) -> tuple[subprocess.CompletedProcess, str]:
+    """Run `code` in a fresh interpreter that cannot import ray (NETCANVAS_RAY_ADDRESS unset unless `environ`
+    sets it); its result and the import tries written down."""
     shadow = tmp_path / "shadow" / "ray"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text(BLOCKER)
@@ -54,6 +57,7 @@ def _run_without_ray(tmp_path: Path, code: str, timeout: float = 300) -> tuple[s
         NETCANVAS_RUNS_DIR=str(tmp_path / "runs"),
         OMP_NUM_THREADS="1",
         **{TRIES_ENV: str(tries)},
+        **environ,
     )
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
@@ -122,3 +126,24 @@ def test_a_local_run_never_tries_to_import_ray(tmp_path):
     assert "epoch rows: [1, 2]" in done.stdout, done.stdout
     assert "ray in sys.modules: False" in done.stdout, done.stdout
     assert tries == "", f"a local run tried to import ray:\n{tries}"
+
+
+def test_a_ray_address_without_ray_is_one_line_on_the_train_page(tmp_path):
+    """NETCANVAS_RAY_ADDRESS set on a machine without Ray: the Train page says what to install, no traceback."""
+    code = """
+        from streamlit.testing.v1 import AppTest
+        from builder.library.templates import TEMPLATES
+        at = AppTest.from_file("app.py", default_timeout=120).run()
+        at.session_state["build_editor"].load(TEMPLATES["mlp_iris"].spec(), "mlp_iris")
+        at.switch_page("app_pages/train.py").run()
+        print("exceptions:", [str(e.value) for e in at.exception])
+        for error in at.error:
+            print("error:", error.value)
+        """
+    done, _ = _run_without_ray(tmp_path, code, NETCANVAS_RAY_ADDRESS="local")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "exceptions: []" in done.stdout, done.stdout
+    errors = [line for line in done.stdout.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stdout
+    assert "NETCANVAS_RAY_ADDRESS is 'local', but Ray is not installed" in errors[0], errors
+    assert "scripts/setup.sh --ray" in errors[0], errors

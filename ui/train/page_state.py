@@ -12,6 +12,7 @@ import time
 
 import streamlit as st
 
+from engine.errors import ConfigError
 from engine.runs.manager import RunManager
 from engine.runs.page_jobs import preflight_in_child
 from engine.runs.store import RunStore, resolve_runs_dir
@@ -34,8 +35,14 @@ def _manager(root: str) -> RunManager:
 
 
 def manager() -> RunManager:
-    """The app-wide RunManager for the runs directory (NETCANVAS_RUNS_DIR or runs/)."""
-    return _manager(str(resolve_runs_dir().resolve()))
+    """The app-wide RunManager for the runs directory (NETCANVAS_RUNS_DIR or runs/). When NETCANVAS_RAY_ADDRESS
+    names a Ray that cannot be used (not installed, not reachable), the page says why in one line and stops
+    there; the next rerun tries again (a failed start is not cached)."""
+    try:
+        return _manager(str(resolve_runs_dir().resolve()))
+    except ConfigError as err:
+        st.error(str(err), icon=":material/cloud_off:")
+        st.stop()
 
 
 def owner() -> str:
