@@ -7,7 +7,9 @@
 
 `address`: NETCANVAS_RAY_ADDRESS's value: `auto`, `host:port`, `ray://host:port`, or `local` (a private Ray
 started in this process with this machine's CPUs and GPUs; it ends with the process). A process that has called
-ray.init itself (a test, a script) is used as it is.
+ray.init itself (a test, a script) is used as it is. Otherwise the engine/ and builder/ packages travel to the
+cluster with the job (Ray's runtime_env py_modules, about 2 MB), so a node needs only the Python packages of
+requirements.txt (torch, scikit-learn, safetensors, networkx) and Ray, not a copy of NetCanvas.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import socket
+from pathlib import Path
 
 from builder.analysis.validate import analyze
 from builder.spec.spec import GraphSpec
@@ -23,6 +26,7 @@ from engine.runs.executor_types import RAY_ADDRESS_ENV, RAY_NAMESPACE
 from engine.threads import GRAIN, work_of
 from engine.train.config import TrainConfig
 
+ROOT = Path(__file__).resolve().parents[2]  # the repository: engine/ and builder/ go to the cluster from here
 CONNECT_TIMEOUT_S = 5.0  # how long a host:port address has to accept a connection
 MAX_ACTOR_CPUS = 8  # the most CPUs an automatic choice asks for: a run's threads stop paying off beyond this
 
@@ -42,7 +46,12 @@ def connect(address: str):
     unreachable = _unreachable(address)
     if unreachable:
         raise ConfigError(f"cannot use the Ray cluster at {address!r}: {unreachable}")
-    settings = {"namespace": RAY_NAMESPACE, "logging_level": logging.WARNING, "log_to_driver": False}
+    settings = {
+        "namespace": RAY_NAMESPACE,
+        "logging_level": logging.WARNING,
+        "log_to_driver": False,
+        "runtime_env": {"py_modules": [str(ROOT / "engine"), str(ROOT / "builder")]},  # the code the actors run
+    }
     try:
         if address == "local":
             ray.init(**settings)
