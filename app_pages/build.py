@@ -1,7 +1,8 @@
 """The Build page: canvas (with its palette), inspector, problems and summary. Glue only: state in, builder, draw.
 
 A gesture on the canvas reaches `ui.build.canvas` as one event, applied to the editor by the component's
-callback; the canvas (a fragment) is drawn again first, then the whole page (`ui.build.canvas` says how).
+callback; the canvas and the inspector beside it (one fragment) are drawn again first, then the whole page
+(`ui.build.canvas` says how); a click on a card reruns the fragment alone.
 """
 
 from __future__ import annotations
@@ -22,24 +23,26 @@ HOW_TO = (
     "redo · Ctrl+C / Ctrl+V copy and paste · shift-click or shift-drag to select several."
 )
 
+
+
+def canvas_caption(ed) -> str:
+    """The line under the canvas: the network's size, whether it is valid, how to draw."""
+    analysis = ed.analysis()
+    ok = "valid" if analysis.ok else f"{len(analysis.issues)} problem(s)"
+    return (
+        f"{len(ed.spec.nodes)} nodes · {len(ed.spec.edges)} edges · {analysis.total_params:,} parameters · "
+        f"{ok}. {HOW_TO}"
+    )
+
+
 started = time.perf_counter()
 ed = editor()
 analysis = ed.analysis()
-view_analysis = ed.view_analysis()
 
 st.header("Build a network", divider="gray")
 draw_toolbar()
 show_editor_notice(ed)
-canvas_column, inspector_column = st.columns([3.3, 1])
-with canvas_column:
-    draw_canvas_fragment()
-    ok = "valid" if analysis.ok else f"{len(analysis.issues)} problem(s)"
-    st.caption(
-        f"{len(ed.spec.nodes)} nodes · {len(ed.spec.edges)} edges · {analysis.total_params:,} parameters · "
-        f"{ok}. {HOW_TO}"
-    )
-with inspector_column:
-    draw_inspector(view_analysis)
+draw_canvas_fragment(draw_inspector, canvas_caption)  # the inspector beside the canvas, in its fragment
 problems_column, summary_column = st.columns(2)
 with problems_column:
     draw_problems(analysis)

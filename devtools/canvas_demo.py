@@ -12,6 +12,13 @@ that wrote it had processed and which run it was, so a test waits for an event t
 the page to stay unchanged a while. Two buttons
 play Python's part: "New picture" bumps `rev` (the first node moved right, the last one selected) and "Fit"
 bumps `fit`; "Ask for the page" bumps `refresh` (the component answers a new value with one `refresh` event).
+
+    ...?answers=1                  Python's answers in the payload (`acked`, `refused`, `id_map`): the component
+                                   draws each gesture at once and sends the next once the last is answered
+    ...?answers=1&hold=1           no answer until "Answer" is clicked (a test sees the optimistic frame)
+    ...?answers=1&refuse=add       every event of that kind refused, with a notice naming it
+
+The demo applies no event, so an answered gesture's picture goes back to the fixture's (the payload is the truth).
 """
 
 from __future__ import annotations
@@ -85,6 +92,26 @@ def new_picture(payload: dict, pictures: int) -> dict:
     return {**payload, "rev": payload["rev"] + pictures, "nodes": nodes, "selected": [nodes[-1]["id"]]}
 
 
+def demo_answers(answered: list[dict], refuse: str | None) -> dict:
+    """Python's answers to these events: each acked, or refused with a notice when its kind is `refuse`."""
+    acked, refused = [], []
+    for event in answered:
+        if event.get("kind") == refuse:
+            notice = f"The demo refuses every {refuse}"
+            refused.append({"client": event["client"], "seq": event["seq"], "notice": notice})
+        else:
+            acked.append([event["client"], event["seq"]])
+    return {"acked": acked, "refused": refused, "id_map": {}}
+
+
+def take_event() -> None:
+    """The component's callback: its event, written into the page below (once per trigger)."""
+    state = st.session_state.get("demo_canvas")
+    event = state.get("event") if hasattr(state, "get") else getattr(state, "event", None)
+    if isinstance(event, dict):
+        st.session_state.setdefault("events", []).append(event)
+
+
 # Counted before the first Streamlit call, so a run that a newer request interrupts (at any st.* call) counts too.
 st.session_state["reruns"] = st.session_state.get("reruns", 0) + 1
 st.set_page_config(page_title="Canvas demo", layout="wide")
@@ -97,12 +124,16 @@ if middle.button("Fit", help="fit + 1: the component fits the graph into view"):
 if right.button("Ask for the page", help="refresh + 1: the component asks for a rerun of the page once drawn"):
     st.session_state["refreshes"] = st.session_state.get("refreshes", 0) + 1
 
+if st.query_params.get("hold") == "1" and st.button("Answer", help="answer the events received so far, and all later"):
+    st.session_state["held"] = False
+
 payload = new_picture(demo_payload(st.query_params), st.session_state.get("pictures", 0))
 payload["fit"] += st.session_state.get("fits", 0)
 payload["refresh"] = st.session_state.get("refreshes", 0)
-event = flow_canvas(payload, key="demo_canvas")
-if event is not None:
-    events.append(event)
+if st.query_params.get("answers") == "1":
+    held = st.session_state.get("held", st.query_params.get("hold") == "1")
+    payload.update(demo_answers([] if held else events, st.query_params.get("refuse")))
+flow_canvas(payload, key="demo_canvas", on_event=take_event)
 
 st.caption(f"reruns: {st.session_state['reruns']}")
 for received in events:

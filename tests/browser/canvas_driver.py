@@ -213,3 +213,23 @@ def wait_until_processed(page, count: int, timeout_ms: float = 30_000) -> tuple[
 def next_frames(page) -> None:
     """Until the browser has drawn two more frames: whatever the last input changed is on screen."""
     page.evaluate(TWO_FRAMES_JS)
+
+
+def pending_cards(page):
+    """The cards drawn before Python answered (the optimistic canvas marks them `nc-pending`)."""
+    return page.locator(".react-flow__node.nc-pending")
+
+
+def card_ids(page) -> list[str]:
+    """The ids of every card drawn now."""
+    return page.locator(".react-flow__node").evaluate_all("(nodes) => nodes.map((n) => n.dataset.id)")
+
+
+def edge_ids(page) -> list[str]:
+    """The ids of every edge drawn now."""
+    return page.locator(".react-flow__edge").evaluate_all("(edges) => edges.map((e) => e.dataset.id)")
+
+
+def notice(page):
+    """The canvas's own notice line (a refused gesture, a connection refused before it was drawn)."""
+    return page.locator("[data-testid='canvas-notice']")

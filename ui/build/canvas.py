@@ -11,7 +11,14 @@ Canvas first, the rest of the page next: the page draws the canvas in a fragment
 gesture reruns only the canvas, which shows the new picture without waiting for Streamlit to redraw the
 inspector, the problems and the summary. Each applied event raises the payload's `refresh` counter; once the
 component has drawn a picture with a new counter, it sends a `refresh` event, and the fragment answers it with a
-rerun of the whole page. (AppTest and a reload run the whole page anyway.)
+rerun of the whole page. (AppTest and a reload run the whole page anyway.) The inspector is drawn inside the
+fragment, beside the canvas: a click on a card (a `select` event) reruns the fragment alone and asks for no page
+run, since nothing else on the page depends on the selection; an edit made in the inspector raises `refresh` too.
+
+Optimistic canvas: each payload carries the answers to the newest events (`acked`, `refused` with the notice,
+`id_map` from the component's temporary ids to Python's; `builder.editor.canvas_events.EventLog.answers`), and
+`drop_offset`, how far a palette drop's point lies from the card's top-left corner (the component draws the new
+card there before Python answers).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import streamlit as st
@@ -26,9 +34,10 @@ from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_r
 
 from builder.analysis.validate import Analysis
 from builder.editor.canvas_blocks import uses_of
+from builder.editor.canvas_edit import CARD_HALF_HEIGHT
 from builder.editor.canvas_events import EventLog, apply_event, shown_as_sent
 from builder.editor.canvas_picture import palette, picture_edges, picture_nodes
-from builder.editor.layout import layout_request
+from builder.editor.layout import NODE_WIDTH, layout_request
 from builder.editor.session import EditorSession
 from ui.build.editor_state import editor, record_run_time
 from ui.canvas.component import flow_canvas
@@ -49,6 +58,7 @@ class CanvasSync:
     adopt: bool = False  # the last event's result is on screen already: take the next picture without a new rev
     refresh: int = 0  # new events taken (refusals too): a new value asks the component for a rerun of the page
     page_wanted: bool = False  # the component asked for it: the fragment reruns the page
+    version: int | None = None  # the editor's version the canvas was last drawn at
     log: EventLog = field(default_factory=EventLog)
 
 
@@ -68,11 +78,14 @@ def take_event(ed: EditorSession, event) -> bool:
     sync = canvas_sync()
     if isinstance(event, dict) and event.get("kind") == REFRESH:
         sync.page_wanted = True  # not an edit: the page outside the canvas is to be drawn again
+        if sync.log.is_new(event):
+            sync.log.answer(event, None)  # answered, so the component sends its next gesture
         return False
     applied = apply_event(ed, sync.log, event)
     if applied:
         sync.adopt = shown_as_sent(ed, event)  # a clamped or refused move is drawn again, where Python keeps it
-        sync.refresh += 1
+        if event.get("kind") != "select" or ed.notice is not None:  # a selection shows in the fragment alone
+            sync.refresh += 1
     return applied
 
 
@@ -121,6 +134,7 @@ def picture(ed: EditorSession, analysis: Analysis) -> dict:
         "selected": list(ed.selection),
         "palette": palette(),
         "can_group": True,
+        "drop_offset": (NODE_WIDTH / 2, CARD_HALF_HEIGHT),
         "layout": layout_request(view),  # nodes the component lays out with ELK ("all", ids or None)
     }
 
@@ -139,7 +153,11 @@ def draw_canvas(ed: EditorSession, analysis: Analysis) -> None:
     sync.adopt = False
     if ed.take_fit():
         sync.fit += 1
-    payload = {**_as_tuples(data), "rev": sync.rev, "fit": sync.fit, "refresh": sync.refresh}
+    if sync.version is not None and ed.version != sync.version and _fragment_only_run():
+        sync.refresh += 1  # an edit made inside the fragment (the inspector): the page follows the canvas
+    sync.version = ed.version
+    answers = sync.log.answers()
+    payload = {**_as_tuples({**data, **answers}), "rev": sync.rev, "fit": sync.fit, "refresh": sync.refresh}
     flow_canvas(payload, key=CANVAS_KEY, on_event=_on_event)
 
 
@@ -152,15 +170,27 @@ def _as_tuples(data: dict) -> dict:
 
 
 @st.fragment
-def draw_canvas_fragment() -> None:
+def draw_canvas_fragment(
+    inspector: Callable[[Analysis], None] | None = None, caption: Callable[[EditorSession], str] | None = None
+) -> None:
     """The canvas as a fragment: a gesture reruns only this, then (asked by the component once the new picture is
-    drawn) the whole page."""
+    drawn) the whole page. With `inspector`, the canvas (and its `caption`) take a wide column and the inspector
+    the narrow one beside it, both inside the fragment."""
     started, sync = time.perf_counter(), canvas_sync()
     if sync.page_wanted:
         sync.page_wanted = False
         st.rerun(scope="app")
     ed = editor()
-    draw_canvas(ed, ed.view_analysis())
+    if inspector is None:
+        draw_canvas(ed, ed.view_analysis())
+    else:
+        canvas_column, inspector_column = st.columns([3.3, 1])
+        with canvas_column:
+            draw_canvas(ed, ed.view_analysis())
+            if caption is not None:
+                st.caption(caption(ed))
+        with inspector_column:
+            inspector(ed.view_analysis())
     if _fragment_only_run():
         record_run_time(started, show=False)  # the page's debug line shows it after the next page run
 

@@ -45,7 +45,7 @@ def draw_problems(analysis: Analysis) -> None:
         with st.container(border=True):
             where = f"**{issue.node}** · " if issue.node else ""
             st.markdown(f":red[{where}{issue.message}]")
-            if issue.node and ed.spec.node(issue.node) is not None and issue.node != ed.selected:
+            if issue.node and ed.spec.node(issue.node) is not None:  # the selection is the canvas fragment's
                 st.button("Select", key=f"sel_{ed.version}_{i}", on_click=_select, args=(issue.node,))
             draw_fix_buttons(issue, f"panel_{ed.version}_{i}")
 

@@ -1,6 +1,7 @@
 // The canvas: React Flow over the payload's nodes and edges. Python is the source of truth: local nodes and
-// edges are replaced only when `rev` changes; what the person does locally (select, drag, pan, zoom) stays here
-// and only gestures that change the graph or the selection become one event each.
+// edges are replaced only when `rev` changes or a gesture is drawn or answered (useGestures.js: the payload with
+// the gestures Python has not answered yet applied, optimistically); what the person does locally (select,
+// drag, pan, zoom) stays here and only gestures that change the graph or the selection become one event each.
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import {
   applyEdgeChanges,
@@ -20,8 +21,11 @@ import { CanvasActions, NodeCard } from "./NodeCard.jsx";
 import { Breadcrumb, MakeBlock, Note } from "./Overlays.jsx";
 import { DRAG_MIME, Palette } from "./Palette.jsx";
 import { ShapeEdge } from "./ShapeEdge.jsx";
+import { cycleNotice, feeds, markPending } from "./pending.js";
+import { useGestures } from "./useGestures.js";
 import { useCanvasLayout } from "./useCanvasLayout.js";
 import { legibleFit, useCompactCards } from "./legibleView.js";
+import { CanvasNotice } from "./CanvasNotice.jsx";
 
 const NODE_TYPES = { [CARD_TYPE]: NodeCard };
 const EDGE_TYPES = { [SHAPE_EDGE]: ShapeEdge };
@@ -40,18 +44,20 @@ function hitTestRoot(hitRoot) {
   return hitRoot && typeof hitRoot.elementsFromPoint === "function" ? hitRoot : document;
 }
 
-// Local nodes and edges, reset from the payload when its `rev` changes (during the render that brings it, so
-// React Flow renders the new graph once, not the old one and then the new); fitted when its `fit` counter changes.
-function usePayloadGraph(data, flow, readOnly) {
-  const [nodes, setNodes] = useState(() => toFlowNodes(data));
-  const [edges, setEdges] = useState(() => toFlowEdges(data));
-  const [rev, setRev] = useState(data.rev);
+// Local nodes and edges, reset from the picture (the payload with the pending gestures applied) when its key
+// changes: a new `rev`, a gesture drawn or answered (during the render that brings it, so React Flow renders the
+// new graph once, not the old one and then the new); fitted when the payload's `fit` counter changes.
+function usePayloadGraph(data, gestures, flow, readOnly) {
+  const [nodes, setNodes] = useState(() => markPending(toFlowNodes(gestures.picture())));
+  const [edges, setEdges] = useState(() => markPending(toFlowEdges(gestures.picture())));
+  const [key, setKey] = useState(gestures.pictureKey);
   const shown = useRef({ fit: data.fit, selection: selectionKey(data.selected || []) });
-  if (data.rev !== rev) {
-    setRev(data.rev);
-    setNodes((previous) => toFlowNodes(data, previous));
-    setEdges((previous) => toFlowEdges(data, previous));
-    shown.current.selection = selectionKey(data.selected || []);
+  if (gestures.pictureKey !== key) {
+    const picture = gestures.picture();
+    setKey(gestures.pictureKey);
+    setNodes((previous) => markPending(toFlowNodes(picture, previous), previous));
+    setEdges((previous) => markPending(toFlowEdges(picture, previous)));
+    shown.current.selection = selectionKey(picture.selected);
   }
   // the payload's `fit` counter: the first view, once laid out (useCanvasLayout.js)
   return { nodes, setNodes, edges, setEdges, shown };
@@ -172,11 +178,34 @@ function usePaletteDrop(flow, send, hitRoot, paneRef, readOnly) {
   return { onDragOver, onDragLeave, onDrop, addAtCentre };
 }
 
-export function Canvas({ data, send, hitRoot, startedAt, theme }) {
+// A connection that would close a cycle is refused before it is drawn (React Flow draws the line as invalid and
+// makes no edge); when it is dropped there, the notice names both nodes, in Python's words.
+function useConnectionCheck(edgesRef, setNotice) {
+  const closesCycle = useCallback(
+    (source, target) => source === target || feeds(edgesRef.current, target, source),
+    [edgesRef],
+  );
+  const isValid = useCallback((c) => !closesCycle(c.source, c.target), [closesCycle]);
+  const onConnectEnd = useCallback(
+    (_event, state) => {
+      if (!state || !state.fromNode || !state.toNode || state.isValid !== false) return;
+      const forward = state.fromHandle?.type !== "target";
+      const source = forward ? state.fromNode.id : state.toNode.id;
+      const target = forward ? state.toNode.id : state.fromNode.id;
+      if (source !== target && closesCycle(source, target)) setNotice(cycleNotice(source, target));
+    },
+    [closesCycle, setNotice],
+  );
+  return { isValid, onConnectEnd };
+}
+
+export function Canvas({ data, send: sendNow, hitRoot, startedAt, theme }) {
   const readOnly = !!data.read_only;
   const flow = useReactFlow();
   const paneRef = useRef(null);
-  const { nodes, setNodes, edges, setEdges, shown } = usePayloadGraph(data, flow, readOnly);
+  const gestures = useGestures(data, sendNow);
+  const send = gestures.send; // drawn at once, sent in its turn
+  const { nodes, setNodes, edges, setEdges, shown } = usePayloadGraph(data, gestures, flow, readOnly);
   const onMoveStart = useFitUntilMoved(paneRef, flow, readOnly);
   const selection = useSelectionReport(nodes, shown, send);
   const drop = usePaletteDrop(flow, send, hitRoot, paneRef, readOnly);
@@ -208,6 +237,7 @@ export function Canvas({ data, send, hitRoot, startedAt, theme }) {
     },
     [flow, send],
   );
+  const connection = useConnectionCheck(edgesRef, gestures.setNotice);
   const onNodeDragStop = useCallback(
     (_event, _node, dragged) => {
       const positions = Object.fromEntries(dragged.map((n) => [n.id, [round(n.position.x), round(n.position.y)]]));
@@ -240,6 +270,7 @@ export function Canvas({ data, send, hitRoot, startedAt, theme }) {
           ref={paneRef}
           tabIndex={0}
           data-testid="canvas-pane"
+          data-waiting={gestures.waiting}
           onKeyDown={onKey}
           onKeyUp={onKey}
           onKeyPress={onKey}
@@ -257,6 +288,8 @@ export function Canvas({ data, send, hitRoot, startedAt, theme }) {
             onNodesChange={onNodesChange}
             onEdgesChange={onEdgesChange}
             onConnect={onConnect}
+            isValidConnection={connection.isValid}
+            onConnectEnd={connection.onConnectEnd}
             onNodeDragStop={onNodeDragStop}
             onSelectionStart={selection.onSelectionStart}
             onSelectionEnd={selection.onSelectionEnd}
@@ -284,6 +317,7 @@ export function Canvas({ data, send, hitRoot, startedAt, theme }) {
           </ReactFlow>
           <Breadcrumb crumbs={data.breadcrumb} send={send} />
           <Note text={data.note} />
+          <CanvasNotice text={gestures.notice} onClose={() => gestures.setNotice(null)} />
           {!readOnly && data.can_group && selected.length >= 2 ? <MakeBlock ids={selected} send={send} /> : null}
         </div>
       </div>
