@@ -1,10 +1,12 @@
 """The fused compile of a Recurrent over a gate-level cell (engine/compile/fused_cells.py, issue 23 item 2): equal to
 the loop of layers.Recurrent over the same cells in outputs and in every parameter's gradient, the Linears on x_t
 run once over the sequence and those on h as one matmul per step, the parameters and state-dict keys unchanged,
-the probes and the exports what the loop gives."""
+the probes and the exports what the loop gives. The library's lstm_cell and gru_cell are torch's cells and run by
+torch.lstm / GRUSequence (tests/test_cells_standard.py); here `gate_by_gate()` makes them run by their plans."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import pytest
@@ -16,6 +18,7 @@ from builder.analysis.validate import analyze
 from engine.compile.fused_cells import FusedRecurrent
 from engine.compile.fx_module import compile_analysis, compile_spec
 from engine.compile.layers import Recurrent
+from engine.compile.torch_cells import gate_by_gate
 from engine.probes.recurrent_probes import RecurrentProbes
 from tests.test_blocks import parsed
 from tests.test_cells import BATCH, FEATURES, HIDDEN, STEPS, recurrent_net
@@ -58,10 +61,15 @@ def assert_same(fused: nn.Module, loop: nn.Module, x: torch.Tensor) -> None:
 @pytest.mark.parametrize("cell", ["lstm_cell", "gru_cell"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("return_sequences", [True, False])
-def test_the_fused_compile_equals_the_loop_in_outputs_and_every_gradient(cell, bidirectional, return_sequences):
+@pytest.mark.parametrize("by_plan", [False, True], ids=["torch_op", "plan"])
+def test_the_fused_compile_equals_the_loop_in_outputs_and_every_gradient(
+    cell, bidirectional, return_sequences, by_plan
+):
     fused, loop = fused_and_loop(recurrent_net(cell, bidirectional, return_sequences))
+    assert [s.kind for s in fused.rnn.standards] == [cell.removesuffix("_cell")] * (1 + bidirectional)
     x = torch.randn(BATCH, STEPS, FEATURES)
-    assert_same(fused, loop, x)
+    with gate_by_gate() if by_plan else contextlib.nullcontext():
+        assert_same(fused, loop, x)
     assert list(fused.state_dict()) == list(loop.state_dict())
     assert [id(p) for p in fused.parameters()] == [id(p) for p in loop.parameters()]  # the same Parameters
 
@@ -89,7 +97,7 @@ class TorchCalls(TorchFunctionMode):
 def test_the_x_linears_run_once_over_the_sequence_and_the_h_linears_once_a_step(cell, gates):
     fused, loop = fused_and_loop(recurrent_net(cell, bidirectional=True))
     x = torch.randn(BATCH, STEPS, FEATURES)
-    with TorchCalls() as fused_calls:
+    with gate_by_gate(), TorchCalls() as fused_calls:
         fused(x)
     with TorchCalls() as loop_calls:
         loop(x)
@@ -116,7 +124,7 @@ STEP_CALLS = {
 def test_a_step_runs_one_matmul_and_one_call_per_shared_activation(cell):
     fused, _ = fused_and_loop(recurrent_net(cell))
     x = torch.randn(BATCH, STEPS, FEATURES)
-    with TorchCalls() as calls:
+    with gate_by_gate(), TorchCalls() as calls:
         fused(x)
     first = calls.names.index("addmm")  # the loop's first step; before it, the projections once
     per_step = len(STEP_CALLS[cell])

@@ -40,6 +40,7 @@ from torch import Tensor, fx, nn
 from torch.nn.modules import module as module_hooks
 
 from engine.compile.layers import OneMinus, Recurrent
+from engine.compile.torch_cells import standard_cell, standard_forward, takes_standard
 
 # Parameter-free element-wise modules and the call their forward makes: a step calls it directly, and where the
 # gates of a fused output are adjacent and share one, it runs once over their columns (then splits).
@@ -399,6 +400,9 @@ class FusedRecurrent(Recurrent):
         super().__init__(*args, **kwargs)
         cells = [self.cell] + ([self.cell_reverse] if self.cell_reverse is not None else [])
         self.plans = [plan_cell(cell) for cell in cells]  # plain data: no module, no Parameter of its own
+        standards = [standard_cell(cell, self.hidden) for cell in cells]  # torch's LSTM / GRU cell, or None
+        same = all(s is not None and s.kind == standards[0].kind for s in standards)
+        self.standards = standards if same and self.num_states == (2 if standards[0].kind == "lstm" else 1) else None
 
     def runs_loop(self) -> bool:
         """Whether this call goes through layers.Recurrent's loop (module doc)."""
@@ -409,6 +413,9 @@ class FusedRecurrent(Recurrent):
     def forward(self, x: Tensor) -> Tensor:  # (B, T, F)
         if self.runs_loop():
             return super().forward(x)
+        if self.standards is not None and takes_standard(x):  # torch's LSTM op or GRUSequence (torch_cells.py)
+            cells = [self.cell] + ([self.cell_reverse] if self.cell_reverse is not None else [])
+            return standard_forward(cells, self.standards, x, self.hidden, self.return_sequences, self.training)
         steps = x.size(1)
         zero = torch.zeros(x.size(0), self.hidden, dtype=x.dtype, device=x.device)  # (B, H)
         forward_cell = _Direction(self.cell, self.plans[0], x)
