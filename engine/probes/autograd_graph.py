@@ -34,6 +34,7 @@ import torch
 from torch import fx
 
 from builder.spec.spec import GraphSpec
+from engine.compile.torch_cells import gate_by_gate
 from engine.errors import ConfigError
 from engine.train.config import TrainConfig
 from engine.train.pipeline import prepare_run
@@ -235,7 +236,8 @@ def trace_step(
 def _trace(model, x, target, loss_fn, owners: dict, max_operations: int) -> AutogradGraph:
     interpreter = _RecordingInterpreter(model, owners, max_operations)
     try:
-        loss = loss_fn(interpreter.run(x), target)
+        with gate_by_gate():  # a gate-level LSTM / GRU shows its gates' operations, not torch's one fused op
+            loss = loss_fn(interpreter.run(x), target)
         _claim(loss.grad_fn, LOSS_GROUP, owners)
         fns = list(owners)
         index = {fn: i for i, fn in enumerate(fns)}
