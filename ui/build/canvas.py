@@ -162,11 +162,17 @@ def draw_canvas(ed: EditorSession, analysis: Analysis) -> None:
 
 
 def _as_tuples(data: dict) -> dict:
-    """The payload with its top-level lists as tuples (the same JSON arrays). Streamlit looks at every top-level
-    value of a component's data for a dataframe, and for a list that means importing pandas, numpy and pyarrow
-    (~0.7 s on the first picture of a fresh server) and scanning the list on every rerun; a tuple it passes as
-    it is."""
-    return {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
+    """The payload with its top-level lists as tuples (the same JSON arrays) and an empty dict (`id_map`) as None
+    (the component reads a missing map as empty). Streamlit looks at every top-level value of a component's data
+    for a dataframe, and for a list or a dict that means importing pandas, numpy and pyarrow (~0.7 s on the first
+    picture of a fresh server) and scanning it on every rerun; a tuple or None it passes as it is."""
+    return {key: _plain(value) for key, value in data.items()}
+
+
+def _plain(value):
+    if isinstance(value, list):
+        return tuple(value)
+    return None if isinstance(value, dict) and not value else value
 
 
 @st.fragment
