@@ -12,8 +12,8 @@ import torch
 
 from builder.library.block_library import blocks_for
 from engine.compile.gru_sequence import GRUSequence
-from engine.compile.torch_cells import gate_by_gate
-from tests.test_cells import BATCH, FEATURES, STEPS, recurrent_net
+from engine.compile.torch_cells import gate_by_gate, standard_cell
+from tests.test_cells import BATCH, FEATURES, HIDDEN, STEPS, recurrent_net
 from tests.test_cells_fast import TorchCalls, assert_same, fused_and_loop
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
@@ -160,3 +160,17 @@ def test_the_autograd_graph_and_autocast_get_the_gate_level_plan(cell):
         fused(x)
     assert "lstm" not in calls.names and calls.names.count("addmm") == STEPS
     assert fused(x).grad_fn is not None and "AddmmBackward0" not in grad_fn_names(fused(x))  # outside: the fast path
+
+
+def test_a_standard_cell_with_one_more_module_call_in_its_graph_is_refused():
+    """A node that feeds no output still runs in the loop (a Dropout draws random numbers), so the cell is not
+    torch's: only a graph that is the pattern and nothing else is recognised."""
+    fused, _ = fused_and_loop(recurrent_net("lstm_cell"))
+    cell = copy.deepcopy(fused.rnn.cell)
+    assert standard_cell(cell, HIDDEN) is not None
+    cell.add_submodule("noise", torch.nn.Dropout(0.5))
+    h = next(n for n in cell.graph.nodes if n.name == "h")
+    with cell.graph.inserting_after(h):
+        cell.graph.call_module("noise", (h,))
+    cell.recompile()
+    assert standard_cell(cell, HIDDEN) is None
