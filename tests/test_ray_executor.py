@@ -176,3 +176,21 @@ def test_train_with_ray_prints_the_local_lines_and_writes_the_bundle(cluster, ca
     assert remote[-1] == f"bundle written to {tmp_path / 'ray'}"
     assert any("on a Ray actor" in line for line in remote[:2])  # the start line (after a wait line, if any)
     assert read_bundle(tmp_path / "ray").state_dict.keys() == read_bundle(tmp_path / "local").state_dict.keys()
+
+
+def test_with_auto_resume_a_lost_actor_continues_once_by_itself(manager, monkeypatch):
+    monkeypatch.setenv("NETCANVAS_RAY_AUTO_RESUME", "1")
+    run = manager.start_run("dave", MLP, LONG)
+    manager.wait(run, START_S, until=lambda r: r.progress.get("epoch", 0) >= 2 and manager.has_checkpoint(run))
+    ray.kill(ray.get_actor(run, namespace=RAY_NAMESPACE), no_restart=True)
+
+    def second_actor_training(record) -> bool:
+        return manager.executor.runs.row(run)["incarnation"] == 2 and record.status == "running"
+
+    manager.wait(run, START_S, until=second_actor_training)
+    ray.kill(ray.get_actor(run, namespace=RAY_NAMESPACE), no_restart=True)
+    ended = manager.wait(run, 60)
+    assert ended.status == "stopped" and ended.message.startswith("interrupted:")
+    manager.dispatch()  # once only: nothing starts it a third time
+    assert manager.status(run).status == "stopped" and manager.executor.runs.row(run)["incarnation"] == 2
+    assert len(manager.edits(run)) == 1  # the one continue, recorded as a Continue press records it

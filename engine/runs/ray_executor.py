@@ -53,6 +53,7 @@ class RayExecutor:
         self.drains: dict = {}  # run id -> the ref of its drain call in flight
         self.lock = threading.RLock()  # one collect at a time (the queue thread, a page's status call)
         self.on_interrupted: Callable[[str], None] = lambda run_id: None
+        self.to_resume: list[str] = []  # lost runs that NETCANVAS_RAY_AUTO_RESUME continues
 
     def close(self) -> None:
         """Nothing to let go: the actors are detached and go on; the next manager reattaches."""
@@ -118,7 +119,7 @@ class RayExecutor:
         return cluster_devices(self.address)
 
     def has_active(self) -> bool:
-        return bool(self.runs.live())
+        return bool(self.runs.live() or self.to_resume)
 
     # --- collecting ------------------------------------------------------------------------------------------
 
@@ -144,6 +145,9 @@ class RayExecutor:
         """collect and write (the manager's dispatch calls it first); no worker slots to count under Ray."""
         with self.lock:
             self.write(self.collect())
+            resume, self.to_resume = self.to_resume, []
+        for run_id in resume:
+            self.on_interrupted(run_id)
         return frozenset()
 
     def _take_drain(self, run_id: str) -> EventBatch | None:
@@ -240,7 +244,7 @@ class RayExecutor:
             if self._end_if_active(run_id, "stopped", message):
                 self._back_to(run_id, record.progress, at, epoch)
             if auto_resume() and self.runs.take_auto_resume(run_id):
-                self.on_interrupted(run_id)
+                self.to_resume.append(run_id)  # continued by reap_slots, outside this collect
         else:
             message = f"{INTERRUPTED} its Ray actor was lost at step {step} ({why}), before its first checkpoint"
             self._end_if_active(run_id, "failed", message)
