@@ -2,6 +2,7 @@
 
     python -m bench.bench_canvas                 # AppTest server times, then the browser measures
     python -m bench.bench_canvas --server-only   # AppTest only
+    python -m bench.bench_canvas --gestures [--root CHECKOUT]   # issue 21: gesture -> frame / confirmed, in the page
 
 1. Server time of a structural edit on a 200-node graph (AppTest, the component's real trigger): each of add
    onto an edge, connect, delete, and a parameter edit in the inspector, --edits times each.
@@ -246,12 +247,27 @@ def bench_browser(n_nodes: int, edits: int) -> None:
         print(f"browser, 500 nodes: file chosen -> every card drawn {opened:.0f} ms; reload -> {reloaded:.0f} ms")
 
 
+def print_gestures(root: pathlib.Path, n_nodes: int, repeats: int) -> None:
+    from bench.canvas_gestures import bench_gestures
+
+    print(f"gestures on {len(residual_mlp(n_nodes).nodes)} nodes, app served from {root}")
+    for name, (frames, confirmed) in bench_gestures(root, n_nodes, repeats).items():
+        shown = _stats(confirmed) if confirmed else "not seen (nothing in the page tells)"
+        print(f"{name}: gesture -> frame {_stats(frames)}; gesture -> confirmed {shown}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=200)
     parser.add_argument("--edits", type=int, default=10)
     parser.add_argument("--server-only", action="store_true")
+    parser.add_argument("--gestures", action="store_true", help="gesture -> frame / confirmed (bench/canvas_gestures)")
+    parser.add_argument("--root", type=pathlib.Path, default=ROOT, help="with --gestures: the checkout to serve")
+    parser.add_argument("--repeats", type=int, default=10, help="with --gestures: times each gesture is made")
     args = parser.parse_args()
+    if args.gestures:
+        print_gestures(args.root, args.nodes, args.repeats)
+        return
     print(f"graph: {len(residual_mlp(args.nodes).nodes)} nodes ({residual_mlp(args.nodes).name})")
     for what, times in bench_server(args.nodes, args.edits).items():
         print(f"server, AppTest, rerun after {what}: {_stats(times)}")
