@@ -237,6 +237,7 @@ def test_the_probes_see_every_step_and_measure_what_the_loop_gives():
     loss = lambda out: out.square().mean()  # noqa: E731
     fused_entry = RecurrentProbes(fused, x, loss).measure(7)
     loop_entry = RecurrentProbes(loop, x, loss).measure(7)
+    assert fused_entry["rnn"].pop("trained_by").startswith("its cell is torch's LSTM cell")  # the Train page says so
     assert fused_entry == loop_entry
     assert set(fused_entry["rnn"]["gates"]) == {"input_gate", "forget_gate", "output_gate"}
     assert len(fused_entry["rnn"]["state"]["values"]) == STEPS

@@ -13,6 +13,7 @@ import torch
 from builder.library.block_library import blocks_for
 from engine.compile.gru_sequence import GRUSequence
 from engine.compile.torch_cells import gate_by_gate, standard_cell
+from engine.probes.recurrent_probes import RecurrentProbes
 from tests.test_cells import BATCH, FEATURES, HIDDEN, STEPS, recurrent_net
 from tests.test_cells_fast import TorchCalls, assert_same, fused_and_loop
 
@@ -174,3 +175,18 @@ def test_a_standard_cell_with_one_more_module_call_in_its_graph_is_refused():
         cell.graph.call_module("noise", (h,))
     cell.recompile()
     assert standard_cell(cell, HIDDEN) is None
+
+
+@pytest.mark.parametrize(
+    ("cell", "edits", "said"),
+    [
+        ("lstm_cell", [], "its cell is torch's LSTM cell, so training runs it as torch's fused LSTM op (torch.lstm)"),
+        ("gru_cell", [], "its cell is torch's GRU cell, so training runs it as one GRU node over the whole sequence"),
+        ("lstm_cell", ALMOST["lstm: tanh(c') is a sigmoid"][1], None),
+    ],
+)
+def test_the_probes_say_which_cells_training_runs_by_torchs_op_or_the_gru_node(cell, edits, said):
+    fused, _ = fused_and_loop(recurrent_net(cell, blocks=edited(cell, *edits)))
+    entry = RecurrentProbes(fused, torch.randn(1, STEPS, FEATURES), lambda out: out.square().mean()).measure(3)
+    assert entry["rnn"].get("trained_by", "")[: len(said or "")] == (said or "")
+    assert ("trained_by" in entry["rnn"]) is (said is not None)

@@ -40,7 +40,7 @@ from torch import Tensor, fx, nn
 from torch.nn.modules import module as module_hooks
 
 from engine.compile.layers import OneMinus, Recurrent
-from engine.compile.torch_cells import standard_cell, standard_forward, takes_standard
+from engine.compile.torch_cells import TRAINED_BY, standard_cell, standard_forward, takes_standard
 
 # Parameter-free element-wise modules and the call their forward makes: a step calls it directly, and where the
 # gates of a fused output are adjacent and share one, it runs once over their columns (then splits).
@@ -436,6 +436,10 @@ class FusedRecurrent(Recurrent):
             return torch.cat([forward_state[0], backward_state[0]], 1)  # (B, 2H)
         backward_h.reverse()  # step order
         return torch.cat([torch.stack(forward_h, 1), torch.stack(backward_h, 1)], 2)  # (B, T, 2H)
+
+    def trained_by(self) -> str | None:
+        """What runs the cells where no step must be seen, when they are torch's LSTM or GRU cell; None: the plans."""
+        return TRAINED_BY[self.standards[0].kind] if self.standards is not None else None
 
     def as_loop(self) -> Recurrent:
         """The plain layers.Recurrent over the same cells (the same modules and Parameters)."""

@@ -85,6 +85,13 @@ STANDARD = {
 }
 
 
+TRAINED_BY = {  # what a standard cell runs as where no step must be seen (said on the Train page)
+    "lstm": "its cell is torch's LSTM cell, so training runs it as torch's fused LSTM op (torch.lstm)",
+    "gru": "its cell is torch's GRU cell, so training runs it as one GRU node over the whole sequence (its "
+    "backward through time written out)",
+}
+
+
 @dataclass(frozen=True)
 class StandardCell:
     """A cell recognised as torch's `kind` ("lstm" or "gru"): per torch gate, the names of its x and h Linears."""
