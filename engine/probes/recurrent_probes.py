@@ -38,6 +38,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, fx, nn
 
+from engine.compile.fused_cells import FusedRecurrent
 from engine.compile.layers import Recurrent
 from engine.probes.step_probes import DEFAULT_PROBES, Gather, ProbeSettings, rounded
 
@@ -216,6 +217,8 @@ class RecurrentProbes:
             if f"state/{node_id}" in values:
                 entry["state"] = {"name": state_name(module.cell), "values": _grid(values[f"state/{node_id}"], steps)}
             entry["units"] = min(entry["hidden"], MAX_UNITS)
+            if isinstance(module, FusedRecurrent) and module.trained_by():  # torch's LSTM / GRU cell (torch_cells)
+                entry["trained_by"] = module.trained_by()
             entries[node_id] = entry
         return entries
 

@@ -40,6 +40,8 @@ def draw_recurrent(view: RunView) -> None:
             f"{node} is a fused {entry['op']}: its gates stay inside torch's kernel. Build it from the lstm_cell or "
             "gru_cell block (a Recurrent node) to see them."
         )
+    if entry.get("trained_by"):
+        st.caption(f"{node}: {entry['trained_by']}, with the cell's weights; these probe steps run it gate by gate.")
     _chart(figures.unfolded_figure(entry, node), "train_recurrent_unfolded")
     st.caption(_vanishing_line(entry))
 
