@@ -3,9 +3,11 @@
     python -m bench.bench_cells                     # per epoch (the templates) and per batch; median of 3 rounds
     python -m bench.bench_cells --rounds 5 --epochs 3 --steps 50 --hidden 128 --batch 64
 
-One thread (torch.set_num_threads(1), set here explicitly). Two tables, each with "before" (the compiled network's
-Recurrent swapped for the plain layers.Recurrent loop over the same cells: today's code path, FusedRecurrent.as_loop)
-and "after" (the FusedRecurrent that compile_spec now gives, engine/compile/fused_cells.py) beside torch's layer:
+One thread (torch.set_num_threads(1), set here explicitly). Two tables, each with three gate-level variants of the
+same network beside torch's layer: "loop" (the compiled network's Recurrent swapped for the plain layers.Recurrent
+loop over the same cells, FusedRecurrent.as_loop), "plan" (the FusedRecurrent's plans: the Linears batched, as
+commit 64dbcc7 ran every cell; here under torch_cells.gate_by_gate) and "now" (what compile_spec gives today: the
+library's lstm_cell and gru_cell are torch's cells, run by torch.lstm and by the GRU sequence node):
 
 - per epoch: training lstm_cells_sine against lstm_sine and gru_cells_parity against gru_parity with each template's
   own settings (Trainer, the training steps alone: the epoch event's train_seconds), all three variants in every
@@ -20,6 +22,7 @@ every variant, and the ratios are taken within one round.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import time
@@ -34,6 +37,7 @@ from builder.spec.spec import parse_spec
 from engine.compile.cell_weights import copy_torch_weights
 from engine.compile.fused_cells import FusedRecurrent
 from engine.compile.fx_module import compile_analysis, compile_spec
+from engine.compile.torch_cells import gate_by_gate
 from engine.data.datasets import fit_to_analysis, load_dataset
 from engine.train.backprop import Trainer, seed_everything
 from engine.train.config import TrainConfig
@@ -57,36 +61,47 @@ def load() -> str:
 # --- per epoch: the templates -------------------------------------------------------------------------------
 
 
-def epoch_seconds(template: str, loop: bool, epochs: int) -> float:
-    """Seconds of training steps per epoch of `template` with its own settings (the mean over `epochs`)."""
+VARIANTS = ("torch", "loop", "plan", "now")
+
+
+def epoch_seconds(template: str, variant: str, epochs: int) -> float:
+    """Seconds of training steps per epoch of `template` with its own settings (the mean over `epochs`); variant
+    "loop" or "plan" for a gate-level template (module doc)."""
     t = TEMPLATES[template]
     analysis = analyze(t.spec())
     data = fit_to_analysis(load_dataset(t.train["dataset"], seed=0), analysis)
     seed_everything(0)
     model = compile_analysis(analysis)
-    model = as_loop(model) if loop else model
+    model = as_loop(model) if variant == "loop" else model
     config = TrainConfig(**{**t.train, "epochs": epochs, "seed": 0, "device": "cpu", "log_every": 10**6})
-    events = [e for e in Trainer(model, data, config).run() if e.get("kind") == "epoch"]
+    with gate_by_gate() if variant == "plan" else contextlib.nullcontext():
+        events = [e for e in Trainer(model, data, config).run() if e.get("kind") == "epoch"]
     return sum(e["train_seconds"] for e in events) / len(events)
 
 
 def epoch_table(rounds: int, epochs: int) -> list[str]:
     lines = [
         f"per epoch ({epochs} epoch(s) a run, median of {rounds} rounds), seconds; ratio = gate-level / torch",
-        f"{'cells template':18} {'torch':>8} {'before':>8} {'after':>8} {'before x':>9} {'after x':>8}",
+        header("cells template"),
     ]
     for cells, fused in EPOCH_PAIRS:
-        times: dict[str, list[float]] = {"torch": [], "before": [], "after": []}
+        times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
         for _ in range(rounds):
-            times["torch"].append(epoch_seconds(fused, False, epochs))
-            times["before"].append(epoch_seconds(cells, True, epochs))
-            times["after"].append(epoch_seconds(cells, False, epochs))
-        med = {k: statistics.median(v) for k, v in times.items()}
-        lines.append(
-            f"{cells:18} {med['torch']:8.3f} {med['before']:8.3f} {med['after']:8.3f} "
-            f"{med['before'] / med['torch']:8.2f}x {med['after'] / med['torch']:7.2f}x"
-        )
+            for variant in VARIANTS:
+                times[variant].append(epoch_seconds(fused if variant == "torch" else cells, variant, epochs))
+        lines.append(row(cells, {k: statistics.median(v) for k, v in times.items()}, 3))
     return lines
+
+
+def header(first: str) -> str:
+    columns = "".join(f"{v:>8}" for v in VARIANTS) + "".join(f"{v + ' x':>9}" for v in VARIANTS[1:])
+    return f"{first:18}{columns}"
+
+
+def row(name: str, med: dict[str, float], digits: int) -> str:
+    values = "".join(f"{med[v]:8.{digits}f}" for v in VARIANTS)
+    ratios = "".join(f"{med[v] / med['torch']:8.2f}x" for v in VARIANTS[1:])
+    return f"{name:18}{values}{ratios}"
 
 
 # --- per batch: x -> Recurrent alone -------------------------------------------------------------------------
@@ -128,23 +143,20 @@ def batch_table(args: argparse.Namespace) -> list[str]:
     x = torch.randn(args.batch, args.steps, args.features)  # (B, T, F)
     lines = [
         f"per batch, forward + backward (T {args.steps}, F {args.features}, H {args.hidden}, batch {args.batch}), ms",
-        f"{'cell':18} {'torch':>8} {'before':>8} {'after':>8} {'before x':>9} {'after x':>8}",
+        header("cell"),
     ]
     for cell in TORCH_LAYERS:
-        after, reference = gate_level_and_torch(cell, args.steps, args.features, args.hidden)
-        before = as_loop(fx.GraphModule(after, after.graph))  # the same modules and weights, the loop in rnn's place
-        torch.testing.assert_close(after(x), reference(x)[0], atol=1e-5, rtol=0)  # the same network
-        torch.testing.assert_close(before(x), reference(x)[0], atol=1e-5, rtol=0)
-        times: dict[str, list[float]] = {"torch": [], "before": [], "after": []}
+        now, reference = gate_level_and_torch(cell, args.steps, args.features, args.hidden)
+        loop = as_loop(fx.GraphModule(now, now.graph))  # the same modules and weights, the loop in rnn's place
+        torch.testing.assert_close(now(x), reference(x)[0], atol=1e-5, rtol=0)  # the same network
+        torch.testing.assert_close(loop(x), reference(x)[0], atol=1e-5, rtol=0)
+        models = {"torch": reference, "loop": loop, "plan": now, "now": now}
+        times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
         for _ in range(args.rounds):
-            times["torch"].append(median_step_seconds(reference, x, args.repeats))
-            times["before"].append(median_step_seconds(before, x, args.repeats))
-            times["after"].append(median_step_seconds(after, x, args.repeats))
-        med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
-        lines.append(
-            f"{cell:18} {med['torch']:8.2f} {med['before']:8.2f} {med['after']:8.2f} "
-            f"{med['before'] / med['torch']:8.2f}x {med['after'] / med['torch']:7.2f}x"
-        )
+            for variant, model in models.items():
+                with gate_by_gate() if variant == "plan" else contextlib.nullcontext():
+                    times[variant].append(median_step_seconds(model, x, args.repeats))
+        lines.append(row(cell, {k: statistics.median(v) * 1e3 for k, v in times.items()}, 2))
     return lines
 
 
