@@ -17,7 +17,7 @@ import streamlit as st
 
 from builder.analysis.validate import analyze
 from builder.editor.canvas_picture import picture_edges, picture_nodes
-from builder.editor.layout import layered_layout, needs_layout
+from builder.editor.layout import layered_layout, layout_request, needs_layout
 from builder.spec.spec import GraphSpec, parse_spec
 from ui.build.canvas import theme
 from ui.canvas.component import flow_canvas
@@ -28,13 +28,14 @@ REVS_KEY = "network_view_revs"
 
 
 @lru_cache(maxsize=16)
-def _picture(spec_json: str) -> tuple[list[dict], list[dict]]:
-    """Nodes and edges of a run's network (parsed, laid out if it has no positions, analysed once per spec)."""
+def _picture(spec_json: str) -> tuple[list[dict], list[dict], str | list[str] | None]:
+    """Nodes, edges and layout request of a run's network (parsed, placed if it has no positions, analysed once
+    per spec); a network without positions is laid out by the component's ELK, as on the Build page."""
     spec, _ = parse_spec(json.loads(spec_json))
     spec = spec or GraphSpec()
     placed = layered_layout(spec) if needs_layout(spec) else spec
     analysis = analyze(placed)
-    return picture_nodes(placed, analysis), picture_edges(placed, analysis)
+    return picture_nodes(placed, analysis), picture_edges(placed, analysis), layout_request(placed)
 
 
 def scale_colour(t: float) -> tuple[int, int, int]:
@@ -104,7 +105,7 @@ def draw_network(
     log_range: tuple[float, float] | None = None,
 ) -> None:
     """The network as the person drew it, read-only, each card tinted by `norms` (node id -> value)."""
-    nodes, edges = _picture(spec_json)
+    nodes, edges, layout = _picture(spec_json)
     theme_name = theme()
     bounds = log_bounds(norms, log_range)
     rows = len({round(node["y"]) for node in nodes}) or 1
@@ -119,6 +120,7 @@ def draw_network(
         "selected": [],
         "palette": [],
         "can_group": False,
+        "layout": layout,  # read-only: the component lays it out and keeps the positions to itself
         "fit": 1,
     }
     flow_canvas({**data, "rev": _rev(key, data)}, key=key)
