@@ -4,8 +4,11 @@
 
 One box per top-level node (a Block is one box named after its block), coloured by its op group as on the
 canvas, and one arrow per edge, from box border to box border. Positions come from each node's `ui` or, when
-some node has none, from `builder.editor.layout.layered_layout`. The background is transparent and every colour reads
-on a light and on a dark page: the boxes carry their own fill and text colour, the arrows are a middle grey.
+some node has none, from `builder.editor.layout.layered_layout`: the small Python layering, wrapped into bands, not
+ELK's layout, which runs only in the canvas component (a thumbnail is drawn on the server, with no browser to run
+it), so a template without positions looks a little different here than on the canvas. The background is
+transparent and every colour reads on a light and on a dark page: the boxes carry their own fill and text colour,
+the arrows are a middle grey.
 """
 
 from __future__ import annotations
