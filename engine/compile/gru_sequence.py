@@ -35,7 +35,7 @@ class GRUSequence(torch.autograd.Function):
         h = x.new_zeros(batch, hidden)
         kept = {"h": [], "rz": [], "n": [], "gh_n": []}  # per step, in the order processed
         for k in range(steps):
-            gh_rz, gh_n = torch.addmm(b_hh, h, w_hh_t).split(sizes, 1)
+            gh_rz, gh_n = torch.addmm(b_hh, h, w_hh_t).split_with_sizes(sizes, 1)  # no Python wrapper
             rz = torch.add(gx_rz[k], gh_rz).sigmoid_()
             r, z = rz.chunk(2, 1)
             n = torch.addcmul(gx_n[k], r, gh_n).tanh_()
