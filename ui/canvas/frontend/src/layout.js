@@ -1,8 +1,9 @@
 // ELK's layered layout (elkjs, the worker-less build: no second file to serve), for any graph the component draws.
 //
 // layoutGraph(nodes, edges, options) -> Promise<{ positions, relative, sizes, routes, width, height }>
-//   nodes: [{ id, width, height, inputs?, outputs?, parent?, padding? }] (px; a node with children is a group:
-//          its size is chosen by ELK around them; `parent` names the group a node sits in)
+//   nodes: [{ id, width, height, inputs?, outputs?, parent?, padding?, minWidth?, minHeight? }] (px; a node with
+//          children is a group: its size is chosen by ELK around them, at least minWidth x minHeight when given;
+//          `parent` names the group a node sits in)
 //   edges: [{ id, source, target, port? }] (`port`: the target's input port, 0 first)
 //   options: { direction ("RIGHT"), nodeGap, layerGap, elk: {raw ELK options} }
 //   positions: id -> {x, y} top-left in the whole drawing; relative: id -> {x, y} in its parent group (what React
@@ -56,11 +57,12 @@ function ports(node) {
 function elkNode(node, isGroup) {
   if (isGroup) {
     const pad = node.padding ?? { top: 34, left: 16, bottom: 16, right: 16 };
-    return {
-      id: node.id,
-      children: [],
-      layoutOptions: { "elk.padding": `[top=${pad.top},left=${pad.left},bottom=${pad.bottom},right=${pad.right}]` },
-    };
+    const layoutOptions = { "elk.padding": `[top=${pad.top},left=${pad.left},bottom=${pad.bottom},right=${pad.right}]` };
+    if (node.minWidth || node.minHeight) {
+      layoutOptions["elk.nodeSize.constraints"] = "MINIMUM_SIZE";
+      layoutOptions["elk.nodeSize.minimum"] = `(${node.minWidth ?? 0}, ${node.minHeight ?? 0})`;
+    }
+    return { id: node.id, children: [], layoutOptions };
   }
   return {
     id: node.id,
