@@ -22,13 +22,18 @@ function Ports() {
   );
 }
 
+// The node's op after its id, unless it says the same ("loss").
+function OpName({ group }) {
+  return group.op && group.op !== group.id ? <span className="ag-op-name">{group.op}</span> : null;
+}
+
 const fillStyle = (fill) => (fill ? { background: fill } : undefined);
 
 function OpCardView({ data }) {
   const { op, picked } = data;
   const classes = `ag-card ag-op${op.param ? " ag-param" : ""}${op.fill ? "" : " ag-unlit"}${picked ? " ag-picked" : ""}`;
   return (
-    <div className={classes} style={fillStyle(op.fill)} title={op.stats.join("\n")} data-testid={`ag-op-${op.id}`}>
+    <div className={classes} style={fillStyle(op.fill)} title={op.stats.join("\n")} data-testid={`ag-op-${op.id}`} data-group={op.group}>
       <Ports />
       <div className="ag-label">{op.label}</div>
       <div className="ag-meta">{op.meta}</div>
@@ -44,7 +49,7 @@ function NodeCardView({ data }) {
       <Ports />
       <div className="ag-label ag-title">
         {group.id}
-        <span className="ag-op-name">{group.op}</span>
+        <OpName group={group} />
       </div>
       <div className="ag-meta">{group.meta}</div>
     </div>
@@ -63,7 +68,7 @@ function GroupView({ data }) {
       <div className="ag-group-head" style={fillStyle(group.fill)}>
         <span className="ag-label ag-title">
           {group.id}
-          <span className="ag-op-name">{group.op}</span>
+          <OpName group={group} />
         </span>
         <span className="ag-meta">{group.meta}</span>
         <button className="ag-collapse nodrag" title="Show this node as one card" onClick={collapse}>
@@ -123,8 +128,9 @@ function useLayout(data) {
   dataRef.current = data;
   useEffect(() => {
     let live = true;
+    const started = performance.now();
     layoutAutograd(dataRef.current, measure).then((result) => {
-      if (live) setLaid({ key, ...result });
+      if (live) setLaid({ key, ms: Math.round(performance.now() - started), ...result });
     });
     return () => {
       live = false;
@@ -212,7 +218,7 @@ export function AutogradGraph({ data, send, theme }) {
   const count = (data.groups || []).length + (data.ops || []).length;
   return (
     <div className="ag-root" data-testid="autograd-graph">
-      <div className="ag-pane" ref={paneRef} data-layout={viewed ? "done" : "running"}>
+      <div className="ag-pane" ref={paneRef} data-layout={viewed ? "done" : "running"} data-layout-ms={laid ? laid.ms : ""}>
         <ReactFlow
           nodes={nodes}
           edges={edges}

@@ -1,9 +1,9 @@
-// The autograd graph's layout: ELK's layered algorithm over compound nodes. Each user node is either one card
-// (collapsed) or a group holding its operations and parameters (expanded); edges between operations of different
-// groups are laid out across the hierarchy (INCLUDE_CHILDREN), so no two groups overlap and edges are routed
+// The autograd graph's layout, by layout.js's layoutGraph (ELK's layered algorithm over compound nodes): each user
+// node is either one card (collapsed) or a group holding its operations and parameters (expanded); edges between
+// operations of different groups are laid out across the hierarchy, so no two groups overlap and edges are routed
 // orthogonally around the cards. Sizes come from the text each card shows, measured in the card's own fonts, so
-// no label is cut. Pure: `measure(text, font)` is given (a canvas in the browser, an estimate in tests).
-import ELK from "elkjs/lib/elk.bundled.js";
+// no label is cut. `measure(text, font)` is given (a canvas in the browser, an estimate in a script).
+import { layoutGraph } from "./layout.js";
 
 export const FONTS = {
   title: "700 13px 'Source Sans Pro', 'Segoe UI', system-ui, sans-serif",
@@ -17,19 +17,7 @@ export const HEADER = 30; // an expanded group's title strip, above its operatio
 const GROUP_PAD = 12;
 const SLACK = 6; // px added to every measured width (font fallback, rounding)
 
-const ROOT_OPTIONS = {
-  "elk.algorithm": "layered",
-  "elk.direction": "RIGHT",
-  "elk.hierarchyHandling": "INCLUDE_CHILDREN",
-  "elk.edgeRouting": "ORTHOGONAL",
-  "elk.layered.spacing.nodeNodeBetweenLayers": "36",
-  "elk.spacing.nodeNode": "18",
-  "elk.spacing.edgeNode": "12",
-  "elk.spacing.edgeEdge": "8",
-  "elk.layered.nodePlacement.strategy": "BRANDES_KOEPF",
-  "elk.json.edgeCoords": "ROOT",
-  "elk.json.shapeCoords": "PARENT",
-};
+const GAPS = { nodeGap: 18, layerGap: 40 }; // tighter than the editor's: small cards, many of them
 
 export function cardWidth(lines, measure) {
   const widest = Math.max(...lines.map(([text, font]) => measure(text, font)));
@@ -43,80 +31,55 @@ export function opLines(op) {
   ];
 }
 
+// A node's title: its id and its op (AutogradGraph's OpName leaves out an op equal to the id).
+export function titleText(group) {
+  return group.op && group.op !== group.id ? `${group.id}  ${group.op}` : group.id;
+}
+
 export function cardLines(group) {
   return [
-    [`${group.id}  ${group.op}`, FONTS.title],
+    [titleText(group), FONTS.title],
     [group.meta, FONTS.meta],
   ];
 }
 
-function groupNode(group, ops, measure) {
-  const id = `g:${group.id}`;
-  if (!group.expanded) {
-    return { id, width: Math.max(90, cardWidth(cardLines(group), measure)), height: CARD_HEIGHT };
-  }
-  const title = measure(`${group.id}  ${group.op}`, FONTS.title) + measure(group.meta, FONTS.meta) + 70; // + button
-  return {
-    id,
-    layoutOptions: {
-      "elk.padding": `[top=${HEADER + GROUP_PAD},left=${GROUP_PAD},bottom=${GROUP_PAD},right=${GROUP_PAD}]`,
-      "elk.nodeSize.constraints": "MINIMUM_SIZE",
-      "elk.nodeSize.minimum": `(${Math.ceil(title)}, ${HEADER + 2 * GROUP_PAD})`,
-    },
-    children: ops.map((op) => ({
-      id: `o:${op.id}`,
-      width: Math.max(64, cardWidth(opLines(op), measure)),
-      height: OP_HEIGHT,
-    })),
-  };
-}
-
-// The ELK graph of the payload: one child per group (with its operations when expanded), every edge at the root.
-export function elkGraph(data, measure) {
-  const opsOf = new Map();
-  for (const op of data.ops || []) {
-    if (!opsOf.has(op.group)) opsOf.set(op.group, []);
-    opsOf.get(op.group).push(op);
-  }
-  return {
-    id: "root",
-    layoutOptions: ROOT_OPTIONS,
-    children: (data.groups || []).map((group) => groupNode(group, opsOf.get(group.id) || [], measure)),
-    edges: (data.edges || []).map((edge) => ({ id: edge.id, sources: [edge.source], targets: [edge.target] })),
-  };
-}
-
-function edgePoints(edge) {
-  const points = [];
-  for (const section of edge.sections || []) {
-    points.push(section.startPoint, ...(section.bendPoints || []), section.endPoint);
-  }
-  return points;
-}
-
-// {boxes: id -> {x, y, width, height, parent}, routes: edge id -> [{x, y}] in root coordinates}.
-export function readLayout(laid) {
-  const boxes = new Map();
-  for (const child of laid.children || []) {
-    boxes.set(child.id, { x: child.x, y: child.y, width: child.width, height: child.height, parent: null });
-    for (const inner of child.children || []) {
-      boxes.set(inner.id, { x: inner.x, y: inner.y, width: inner.width, height: inner.height, parent: child.id });
+// layout.js's nodes for the payload: a collapsed node is one card; an expanded one a group at least as wide as
+// its title strip, holding one card per operation.
+export function layoutNodes(data, measure) {
+  const nodes = [];
+  const expanded = new Set();
+  for (const group of data.groups || []) {
+    const id = `g:${group.id}`;
+    if (!group.expanded) {
+      nodes.push({ id, width: Math.max(90, cardWidth(cardLines(group), measure)), height: CARD_HEIGHT });
+      continue;
     }
+    expanded.add(group.id);
+    const title = measure(titleText(group), FONTS.title) + measure(group.meta, FONTS.meta) + 70; // + gaps, button
+    const padding = { top: HEADER + GROUP_PAD, left: GROUP_PAD, bottom: GROUP_PAD, right: GROUP_PAD };
+    nodes.push({ id, width: 0, height: 0, padding, minWidth: Math.ceil(title), minHeight: HEADER + 2 * GROUP_PAD });
   }
-  const routes = new Map();
-  const collect = (node) => {
-    for (const edge of node.edges || []) routes.set(edge.id, edgePoints(edge));
-    for (const child of node.children || []) collect(child);
-  };
-  collect(laid);
-  return { boxes, routes, width: laid.width, height: laid.height };
+  for (const op of data.ops || []) {
+    if (!expanded.has(op.group)) continue;
+    const width = Math.max(64, cardWidth(opLines(op), measure));
+    nodes.push({ id: `o:${op.id}`, width, height: OP_HEIGHT, parent: `g:${op.group}` });
+  }
+  return nodes;
 }
 
-let elk = null;
-
+// {boxes: id -> {x, y (in its group, if any), width, height, parent}, routes: edge id -> [{x, y}] in the whole
+// drawing, width, height}.
 export async function layoutAutograd(data, measure) {
-  elk = elk || new ELK();
-  return readLayout(await elk.layout(elkGraph(data, measure)));
+  const nodes = layoutNodes(data, measure);
+  const edges = (data.edges || []).map((edge) => ({ id: edge.id, source: edge.source, target: edge.target }));
+  const laid = await layoutGraph(nodes, edges, GAPS);
+  const boxes = new Map();
+  for (const node of nodes) {
+    const at = laid.relative[node.id];
+    const size = laid.sizes[node.id];
+    if (at && size) boxes.set(node.id, { ...at, ...size, parent: node.parent || null });
+  }
+  return { boxes, routes: new Map(Object.entries(laid.routes)), width: laid.width, height: laid.height };
 }
 
 // Text width in a font, measured on a canvas once per (font, text).
