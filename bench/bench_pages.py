@@ -3,6 +3,7 @@
     python -m bench.bench_pages                           # this checkout, 5 repeats of each
     python -m bench.bench_pages --root /tmp/pages_before  # another checkout of the app (same venv), e.g. the old one
     python -m bench.bench_pages --compare /tmp/pages_before --repeats 2 --rounds 3   # before/after, taking turns
+    python -m bench.bench_pages --compare /tmp/a --compare /tmp/b    # several 'before' columns, in this order
 
 Each measure is taken from the action to the picture in the browser (polled in the page every 50 ms):
 
@@ -314,14 +315,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="of each measure, per round")
     parser.add_argument("--rounds", type=int, default=1, help="turns of the checkouts (with --compare)")
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose app.py is measured")
-    parser.add_argument("--compare", type=Path, help="a checkout measured first, as the 'before' column")
+    parser.add_argument(
+        "--compare", type=Path, action="append", help="a checkout measured first, as a 'before' column (repeatable)"
+    )
     parser.add_argument("--json", type=Path, help="also write the raw seconds here")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     print(f"load before: {load()} ({os.cpu_count()} CPUs), python {sys.version.split()[0]}")
     roots = {str(args.root): args.root.resolve()}
-    if args.compare is not None:
-        roots = {f"before ({args.compare})": args.compare.resolve(), "after": args.root.resolve()}
+    if args.compare:
+        roots = {f"before ({path})": path.resolve() for path in args.compare} | {"after": args.root.resolve()}
     columns: dict[str, dict[str, list[float]]] = {head: {name: [] for name, _ in MEASURES} for head in roots}
     with tempfile.TemporaryDirectory(prefix="bench-pages-") as folder:
         for round_number in range(args.rounds):  # before and after take turns: the load drifts over minutes
