@@ -16,11 +16,12 @@ more session is a real Train page (Streamlit's AppTest) that watches its own run
 same manager, and reruns the whole page (more than a poll, which reruns only the live fragment) every
 `--every` seconds while the runs train. Reported:
 
-1. the total time from the barrier until every run has ended, and every run's end (all must finish);
-2. the most runs holding a worker (store: active and out of the queue), the most running at once (store:
+1. the total time from the barrier until every run has ended (or --deadline has passed: runs still active are
+   listed with their message), and every run's end (all must finish);
+2. metric rows: every run's epoch rows must be 1..epochs and its step rows every `log_every` steps, none lost;
+3. the most runs holding a worker (store: active and out of the queue), the most running at once (store:
    status running) and the most worker processes alive (the manager's; none under Ray), sampled every 10 ms,
    against the cap;
-3. metric rows: every run's epoch rows must be 1..epochs and its step rows every `log_every` steps, none lost;
 4. the server's time for one Train page rerun while the runs train, by what the page shows (its own run
    queued, running or ended), against the same page watching its own run while that run alone trains (the
    reference, in this process just before), median and max;
@@ -157,6 +158,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--workers", type=int, default=None, help="local: NETCANVAS_MAX_WORKERS or cores - 1")
     parser.add_argument("--every", type=float, default=1.0, help="seconds between page reruns")
+    parser.add_argument("--deadline", type=float, default=900.0, help="seconds after which runs still active count")
     args = parser.parse_args()
     print("torch threads: each run's worker chooses its own (engine.threads; the run's start message says it)")
     results = []
@@ -177,7 +179,9 @@ def print_table(args, results: list[Result]) -> None:
     """The executors side by side: total time, runs finished, rows lost, the page's rerun times."""
     med = statistics.median
     print(f"\n{args.sessions} sessions x {TEMPLATE} for {args.epochs} epochs, {os.cpu_count()} CPUs; page reruns in ms")
-    header = "| executor | all ended (s) | finished | rows lost | page rerun, own run alone | while all train |"
+    header = (
+        "| executor | all ended (s) | finished | runs with rows lost | page rerun, own run alone | while all train |"
+    )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for r in results:
@@ -208,24 +212,22 @@ def report(args, executor: str) -> Result:
     at.button(key="train_start").click().run()  # the page's own session: the last to start
     ids.append(at.session_state["train_run"])
     during: dict[str, list[float]] = {}  # what the page's own run was, while the page reran: rerun times
-    while any(manager.status(run_id).active for run_id in ids):
+    deadline = started + args.deadline  # a run that never ends is reported, not waited for forever
+    while any(manager.status(run_id).active for run_id in ids) and time.perf_counter() < deadline:
         shown = shown_as(manager.status(ids[-1]))
         during.setdefault(shown, []).append(timed_rerun(at))
         time.sleep(args.every)
     total = time.perf_counter() - started
     sampler.stop()
 
-    ends = [manager.status(run_id).status for run_id in ids]
-    problems = [p for run_id in ids for p in lost_rows(manager, run_id)]
-    med = statistics.median
-    print(f"{args.sessions} sessions x {TEMPLATE} for {args.epochs} epochs, {os.cpu_count()} CPUs")
-    print(f"1. all runs ended in {total:.1f} s: {ends.count('finished')} finished, others {set(ends) - {'finished'}}")
+    result = Result(executor, total, 0, len(ids), 0, reference, during)
+    print_ends(args, manager, ids, result)
     cap = f"cap {manager.queue.workers} worker(s)" if executor == "local" else f"cluster {cluster_cpus()} CPUs"
     print(
-        f"2. {cap}: most runs holding a worker {sampler.holding}, most running at once {sampler.running}, "
+        f"3. {cap}: most runs holding a worker {sampler.holding}, most running at once {sampler.running}, "
         f"most worker processes alive {sampler.alive}"
     )
-    print(f"3. metric rows lost: {len(problems)}" + "".join(f"\n   {p}" for p in problems[:10]))
+    med = statistics.median
     print(f"4. Train page rerun (server), its own run training alone: {med(reference) * 1000:.0f} ms median")
     for shown, times in during.items():
         print(
@@ -233,7 +235,25 @@ def report(args, executor: str) -> Result:
             f"{max(times) * 1000:.0f} ms max over {len(times)} reruns (ratio {med(times) / med(reference):.2f})"
         )
     manager.close()
-    return Result(executor, total, ends.count("finished"), len(ids), len(problems), reference, during)
+    return result
+
+
+def print_ends(args, manager, ids: list[str], result: Result) -> None:
+    """Items 1 and 2: how the runs ended (each one that did not finish, with its message) and the rows lost by
+    the runs that finished (one that did not has fewer rows by itself); kept in `result`."""
+    records = [manager.status(run_id) for run_id in ids]
+    ends = [r.status for r in records]
+    lost = {r.id: lost_rows(manager, r.id) for r in records if r.status == "finished"}
+    result.finished, result.lost = ends.count("finished"), sum(bool(problems) for problems in lost.values())
+    print(f"{args.sessions} sessions x {TEMPLATE} for {args.epochs} epochs, {os.cpu_count()} CPUs")
+    ended = "deadline, runs still active," if any(r.active for r in records) else "all runs ended"
+    others = {end: ends.count(end) for end in set(ends) - {"finished"}}
+    print(f"1. {ended} in {result.total_s:.1f} s: {result.finished} finished, others {others}")
+    for record in records:
+        if record.status != "finished":
+            print(f"   {record.id}: {record.status}: {record.message}")
+    problems = [p for run_problems in lost.values() for p in run_problems]
+    print(f"2. finished runs with metric rows lost: {result.lost}" + "".join(f"\n   {p}" for p in problems[:10]))
 
 
 def shown_as(record) -> str:

@@ -30,6 +30,8 @@ def cluster(request, tmp_path, monkeypatch):
     """A private Ray with `request.param` GPUs declared (0 unless parametrized), and a runs folder of its own,
     so the page makes a manager for this cluster."""
     gpus = getattr(request, "param", 0)
+    if ray.is_initialized():  # one left by another module's tests in this process: this test's cluster is its own
+        ray.shutdown()
     ray.init(
         num_cpus=2,
         num_gpus=gpus,
