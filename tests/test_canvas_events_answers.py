@@ -89,3 +89,10 @@ def test_a_merge_op_keeps_its_numbered_ports_when_connected_again():
     canvas.send("connect", source="x", target="cat", port=1)
     wired = sorted((e.port, e.source) for e in ed.spec.edges if e.target == "cat")
     assert wired == [(0, "a"), (1, "x"), (2, "b")] and ed.notice is None
+
+
+def test_a_block_made_from_a_selection_maps_its_temporary_id_to_the_use():
+    ed, canvas = session()
+    canvas.send("group", nodes=["fc1", "relu"], temp="tmp~3")
+    use_id = ed.selected
+    assert canvas.log.answers()["id_map"] == {"tmp~3": use_id} and ed.spec.node(use_id).op == "Block"
