@@ -78,3 +78,21 @@ def test_commands_reach_the_loop_once_and_an_actor_never_gives_its_place_up(tmp_
     assert buffer.has_commands("r") and buffer.take_commands("r") == ["pause", "resume"]
     assert buffer.take_commands("r") == []
     assert buffer.release_worker("r", "", {}, {}) is False and buffer.has_waiting() is False
+
+
+def test_a_large_checkpoint_crosses_in_pieces_of_one_version():
+    from engine.runs.bundle_files import CHUNK_BYTES
+    from engine.runs.ray_actor import RunActor  # the class itself, outside Ray: its methods are plain
+    from engine.runs.store_schema import RunRecord
+
+    record = RunRecord("r", "alice", 0.0, 0.0, None, None, "queued", "", SPEC, {}, None, {}, None)
+    actor = RunActor(record, None, False, None, 1)
+    weights = bytes(range(256)) * (2 * CHUNK_BYTES // 256 + 7)  # two whole pieces and a bit
+    write_bundle_files(actor.buffer.bundle_dir("r"), {"meta.json": b"{}", "weights.safetensors": weights})
+    actor.buffer.checkpointed()
+    version, pieces = actor.bundle_info()
+    assert version == 1 and pieces == {"meta.json": 1, "weights.safetensors": 3}
+    parts = [actor.bundle_chunk(version, "weights.safetensors", i) for i in range(3)]
+    assert b"".join(parts) == weights and all(len(p) <= CHUNK_BYTES for p in parts)
+    actor.buffer.checkpointed()  # a newer checkpoint: pieces of the old version are refused, not mixed
+    assert actor.bundle_chunk(version, "weights.safetensors", 0) is None

@@ -237,13 +237,14 @@ class RayExecutor:
         if meta.is_file():
             saved = json.loads(meta.read_text(encoding="utf-8")).get("metrics", {})
             at, epoch = int(saved.get("steps", 0)), int(saved.get("epochs", 0))
+            again = auto_resume() and self.runs.take_auto_resume(run_id)  # once per run
+            then = "it continues from there by itself" if again else "Continue resumes it from there"
             message = (
-                f"{INTERRUPTED} its Ray actor was lost at step {step} ({why}); Continue resumes it from its last "
-                f"checkpoint, at step {at}"
+                f"{INTERRUPTED} its Ray actor was lost at step {step} ({why}); {then} (its last checkpoint, step {at})"
             )
             if self._end_if_active(run_id, "stopped", message):
                 self._back_to(run_id, record.progress, at, epoch)
-            if auto_resume() and self.runs.take_auto_resume(run_id):
+            if again:
                 self.to_resume.append(run_id)  # continued by reap_slots, outside this collect
         else:
             message = f"{INTERRUPTED} its Ray actor was lost at step {step} ({why}), before its first checkpoint"
