@@ -89,7 +89,8 @@ function usePlacing(paneRef) {
 // A card dropped, pasted or moved onto others (no new layout asked for): moved clear of them, one move_end.
 function useNoOverlap({ rev, nodes, state, previous, setNodes, send, readOnly }) {
   useEffect(() => {
-    if (state.busy || state.rev !== rev || nodes.some((n) => n.dragging || !n.measured?.width)) return;
+    // not while a card is dragged, a gesture awaits Python's answer (its cards have temporary ids) or a card is unmeasured
+    if (state.busy || state.rev !== rev || nodes.some((n) => n.dragging || n.data?.pending || !n.measured?.width)) return;
     const boxes = new Map(nodes.map((n) => [n.id, { x: n.position.x, y: n.position.y, width: n.measured.width, height: n.measured.height }]));
     if (overlappingPairs(boxes).length === 0) return;
     const movers = nodes.filter((n) => {
