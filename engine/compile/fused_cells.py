@@ -20,8 +20,12 @@ FusedRecurrent holds the same cells (the same modules and Parameters, so the sta
   Linear fed by both x_t and h through a Concat) runs as in the cell, node for node, by a step function generated
   from the cell's graph (it is called with the cell as `self`, so other modules are the cell's own).
 
-The arithmetic is the cell's but for the order of the two bias additions, so the values and the gradients equal
-the loop's to float rounding (~1e-7). The loop of layers.Recurrent still runs where something must
+A cell that is exactly torch's LSTM or GRU cell (the library's lstm_cell and gru_cell; torch_cells.standard_cell)
+skips the plan: torch.lstm, or the GRU sequence node of gru_sequence.py, runs it with the gate Linears' weights
+concatenated at call time; the plan runs it instead under autocast and inside torch_cells.gate_by_gate (the
+autograd graph view). The arithmetic is the cell's but for the order of the two bias additions (torch's op and the
+GRU node: the order of their sums), so the values and the gradients equal the loop's to float rounding (~1e-7).
+The loop of layers.Recurrent still runs where something must
 see each step's call of the cell or of its modules: a hook on the cell or any module in it (the recurrent probes
 hook the gates and the cell), a global module hook, torch.jit tracing and torch.export (the ONNX export); and
 torch.jit.script scripts a plain Recurrent over the same cells (`__prepare_scriptable__`), so model.ts, model.onnx
