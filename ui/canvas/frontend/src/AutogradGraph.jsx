@@ -9,7 +9,7 @@ import { BaseEdge, Background, Controls, Handle, MarkerType, Position, ReactFlow
 import { canvasMeasure, layoutAutograd } from "./autogradLayout.js";
 import "./autograd.css";
 
-const MIN_ZOOM = 0.85; // first view: 12 px labels are never drawn below ~10 px; a wider graph opens at its input
+const MIN_ZOOM = 0.91; // first view: no text (11 px at the least) drawn below 10 px; a wider graph opens at its input
 const MARGIN = 24; // px kept free around the graph in the first view
 const EDGE_OPTIONS = { markerEnd: { type: MarkerType.ArrowClosed, width: 14, height: 14 } };
 
@@ -129,9 +129,10 @@ function useLayout(data) {
   useEffect(() => {
     let live = true;
     const started = performance.now();
-    layoutAutograd(dataRef.current, measure).then((result) => {
-      if (live) setLaid({ key, ms: Math.round(performance.now() - started), ...result });
-    });
+    layoutAutograd(dataRef.current, measure).then(
+      (result) => live && setLaid({ key, ms: Math.round(performance.now() - started), ...result }),
+      (error) => live && setLaid({ key, error: String(error && error.message ? error.message : error) }),
+    );
     return () => {
       live = false;
     };
@@ -145,7 +146,7 @@ function useFirstView(laid, paneRef) {
   const flow = useReactFlow();
   const [shown, setShown] = useState(null);
   useEffect(() => {
-    if (!laid || shown === laid.key || !paneRef.current) return undefined;
+    if (!laid || laid.error || shown === laid.key || !paneRef.current) return undefined;
     const frame = requestAnimationFrame(() => {
       const { width, height } = paneRef.current.getBoundingClientRect();
       const fit = Math.min((width - 2 * MARGIN) / laid.width, (height - 2 * MARGIN) / laid.height, 1.2);
@@ -205,7 +206,7 @@ export function AutogradGraph({ data, send, theme }) {
   const [picked, setPicked] = useState(null);
   const viewed = useFirstView(laid, paneRef);
   const { nodes, edges } = useMemo(
-    () => (laid ? flowGraph(data, laid, picked, send) : { nodes: [], edges: [] }),
+    () => (laid && !laid.error ? flowGraph(data, laid, picked, send) : { nodes: [], edges: [] }),
     [data, laid, picked, send],
   );
   const onNodeClick = useCallback(
@@ -244,6 +245,7 @@ export function AutogradGraph({ data, send, theme }) {
           <Controls position="top-right" orientation="horizontal" showInteractive={false} />
         </ReactFlow>
         {laid ? null : <div className="ag-waiting">Laying out {count} cards…</div>}
+        {laid && laid.error ? <div className="ag-waiting">The layout of {count} cards failed: {laid.error}</div> : null}
       </div>
       <div className="ag-strip">
         <div className="ag-caption">{data.title}</div>
