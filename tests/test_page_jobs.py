@@ -186,7 +186,7 @@ def test_the_autograd_graph_of_a_long_lstm_does_not_end_the_process():
 def test_the_apps_run_manager_checks_a_run_in_a_child_and_loads_no_data_itself(tmp_path, monkeypatch):
     """The app's RunManager (check=preflight_in_child) refuses what preflight refuses, with the same text, and
     starts what it passes, while loading the data in this process would fail the test."""
-    import engine.runs.manager as manager_module
+    import engine.runs.run_checks as checks_module  # preflight's home (engine.runs.manager re-exports it)
     from engine.runs.manager import RunManager
     from engine.runs.page_jobs import preflight_in_child
     from engine.runs.store import RunStore
@@ -199,7 +199,7 @@ def test_the_apps_run_manager_checks_a_run_in_a_child_and_loads_no_data_itself(t
     def loaded_here(*args, **kwargs):
         raise AssertionError("the pre-run check loaded the data in the server's process")
 
-    monkeypatch.setattr(manager_module, "fitted_dataset", loaded_here)
+    monkeypatch.setattr(checks_module, "fitted_dataset", loaded_here)
     manager = RunManager(RunStore(tmp_path), workers=1, check=preflight_in_child)
     try:
         with pytest.raises(DataError) as in_child:
