@@ -253,7 +253,7 @@ def print_gestures(root: pathlib.Path, n_nodes: int, repeats: int) -> None:
     print(f"gestures on {len(residual_mlp(n_nodes).nodes)} nodes, app served from {root}")
     for name, (frames, confirmed) in bench_gestures(root, n_nodes, repeats).items():
         shown = _stats(confirmed) if confirmed else "not seen (nothing in the page tells)"
-        print(f"{name}: gesture -> frame {_stats(frames)}; gesture -> confirmed {shown}")
+        print(f"{name}: gesture -> frame {_stats(frames) if frames else 'none measured'}; gesture -> confirmed {shown}")
 
 
 def main() -> None:
