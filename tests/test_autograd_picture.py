@@ -67,9 +67,9 @@ def test_cards_are_tinted_by_their_gradient_norm_on_a_log_scale_and_the_legend_n
     assert legend["stops"] == [tint(t, "dark") for t in (0.0, 0.35, 0.65, 1.0)]
     metas = {op["id"]: op["meta"] for op in data["ops"]}
     assert metas == {
-        "op0": "3×4 · |g| 1.00e-03",
-        "op1": "8×3 · |g| 1.00e-01",
-        "op2": "8×3 · |g| 1.00e+01",  # no forward value kept: the shape of the edge out of it
+        "op0": "3×4 · |g| 0.001",
+        "op1": "8×3 · |g| 0.1",
+        "op2": "8×3 · |g| 10",  # no forward value kept: the shape of the edge out of it
         "op3": "scalar · no gradient",
     }
 
@@ -87,6 +87,7 @@ def test_a_card_carries_the_statistics_shown_when_it_is_clicked():
     assert stats["op2"][1] == "an internal operation: its forward value is not kept"
     assert op_stats(graph.operations[3])[2] == "no gradient reached this operation"
     group = next(g for g in data["groups"] if g["id"] == "relu")
+    assert group["meta"] == "1 op · |g| 10"  # the card says it short, the statistics in full
     assert group["stats"] == ["relu (ReLU): 1 operation", "largest gradient norm inside: 10"]
 
 

@@ -41,7 +41,7 @@ def shape_text(shape: list[int]) -> str:
 
 
 def norm_text(norm: float | None) -> str:
-    return "no gradient" if norm is None else f"|g| {norm:.2e}"
+    return "no gradient" if norm is None else f"|g| {norm:.2g}"  # short: a card's width follows its text
 
 
 def _norm(op: Operation) -> float | None:
@@ -92,7 +92,7 @@ def _groups(graph: AutogradGraph, expanded: set[str], bounds, theme_name: str) -
         operations = f"{count} operation{'s' if count != 1 else ''}"
         largest = "none" if group.grad_norm is None else f"{group.grad_norm:.4g}"
         stats = [f"{node_id} ({group.op}): {operations}", f"largest gradient norm inside: {largest}"]
-        meta = f"{operations} · {norm_text(group.grad_norm)}"
+        meta = f"{count} op{'s' if count != 1 else ''} · {norm_text(group.grad_norm)}"
         groups.append(
             {
                 "id": node_id,

@@ -111,7 +111,7 @@ def _draw_graph(graph: AutogradGraph) -> None:
         "click any card for its statistics under the graph. Drag to pan, scroll to zoom."
     )
     groups = list(graph.groups)
-    left, middle, right = st.columns([6, 1, 1], vertical_alignment="bottom")
+    left, middle, right = st.columns([3, 1, 1], vertical_alignment="bottom")  # room for "Collapse all" whole
     with left:
         expanded = st.multiselect("Nodes shown as their operations", groups, key=EXPAND_KEY)
     middle.button("Expand all", key="autograd_expand_all", on_click=_expand_all, args=(groups,))

@@ -10,7 +10,7 @@ import { canvasMeasure, layoutAutograd } from "./autogradLayout.js";
 import "./autograd.css";
 
 const MIN_ZOOM = 0.91; // first view: no text (11 px at the least) drawn below 10 px; a wider graph opens at its input
-const MARGIN = 24; // px kept free around the graph in the first view
+const MARGIN = 16; // px kept free around the graph in the first view
 const EDGE_OPTIONS = { markerEnd: { type: MarkerType.ArrowClosed, width: 14, height: 14 } };
 
 function Ports() {

@@ -17,7 +17,7 @@ export const HEADER = 30; // an expanded group's title strip, above its operatio
 const GROUP_PAD = 12;
 const SLACK = 6; // px added to every measured width (font fallback, rounding)
 
-const GAPS = { nodeGap: 18, layerGap: 40 }; // tighter than the editor's: small cards, many of them
+const GAPS = { nodeGap: 16, layerGap: 32 }; // tighter than the editor's: small cards, many of them
 
 export function cardWidth(lines, measure) {
   const widest = Math.max(...lines.map(([text, font]) => measure(text, font)));
