@@ -62,7 +62,10 @@ def cmd_train_ray(args) -> int:
         if args.out:
             _write_out(Path(args.out), actor, args.json)
     finally:
-        ray.kill(actor, no_restart=True)
+        try:
+            ray.get(actor.close.remote(), timeout=60)  # its scratch folder
+        finally:
+            ray.kill(actor, no_restart=True)
     return EXIT_DIVERGED if "loss became" in ending["message"] else EXIT_OK
 
 

@@ -98,6 +98,10 @@ class RunActor:
             return choose_threads(None, read_cores, cap=self.threads)
         return threads_for_spec(spec, config, cap=self.threads)
 
+    def close(self) -> None:
+        """Remove the scratch folder (its checkpoints): the app has what it needs; it kills the actor next."""
+        self.scratch.cleanup()
+
     def command(self, command: str) -> None:
         self.buffer.add_command(command)
 

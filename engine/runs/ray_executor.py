@@ -271,8 +271,14 @@ class RayExecutor:
         return cursor.rowcount > 0
 
     def _finish(self, run_id: str) -> None:
-        """An ended run: its last event is written, so its actor goes."""
+        """An ended run: its last event is written, so its actor goes (its scratch folder first)."""
         self.runs.set_live(run_id, False)
+        handle = self._handle(run_id)
+        if handle is not None:
+            try:
+                self.ray.get(handle.close.remote(), timeout=CALL_TIMEOUT_S)
+            except Exception:  # gone meanwhile, or too slow: killed all the same (its node's /tmp keeps the folder)
+                pass
         self._kill(run_id)
 
     def _kill(self, run_id: str) -> None:
