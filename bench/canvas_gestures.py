@@ -54,6 +54,18 @@ window.__ncWhen = (check) => new Promise((resolve) => {
   setTimeout(() => { if (!over) { over = true; observer.disconnect(); resolve(null); } }, 30000);
 });
 """
+# A screen point of the pane with nothing but the pane under it (a grid scanned from the top-left, 30 px in).
+EMPTY_SPOT_JS = """() => {
+  const root = window.__ncCanvasRoot();
+  const box = root.querySelector("[data-testid='canvas-pane']").getBoundingClientRect();
+  for (let y = box.top + 60; y < box.bottom - 120; y += 24) {
+    for (let x = box.left + 30; x < box.right - 200; x += 24) {
+      const hit = root.elementsFromPoint(x, y)[0];
+      if (hit && hit.classList.contains("react-flow__pane")) return [x, y];
+    }
+  }
+  return [box.left + box.width / 2, box.top + box.height / 2];
+}"""
 CARDS = "root.querySelectorAll('.react-flow__node').length"
 NO_PENDING = "!root.querySelector('.nc-pending')"
 # Python's picture after relu_0 is deleted: add_0 (a merge op) has one wired input and one free port
@@ -102,8 +114,7 @@ def zoom_to_input(page) -> None:
 
 def _gestures(page, settle, drive):
     """{name: (armed event, frame check, confirmed check, prepare, gesture)}; the caller undoes each."""
-    pane = page.locator(drive.PANE).bounding_box()
-    empty = (pane["x"] + pane["width"] * 0.45, pane["y"] + 110)  # above the first row of cards
+    empty = page.evaluate(EMPTY_SPOT_JS)  # a point of the pane with no card or wire under it
 
     def select(node_id, *keys):
         def prepare():
@@ -156,14 +167,17 @@ def run_gestures(page, repeats: int) -> dict[str, tuple[list[float], list[float]
         frames, done = [], []
         for _ in range(repeats):
             settle()
-            prepare()
             n = page.evaluate(f"() => {{ const root = window.__ncCanvasRoot(); return {CARDS}; }}")
             check = confirmed if (name != "move" or has_queue) else None
             try:
+                prepare()
                 shown, answered = measure(page, armed, frame.replace("N", str(n)), check, gesture)
             except Exception as err:  # noqa: BLE001 - told and counted; the table says how many were not seen
                 print(f"  {name}: not measured ({str(err).splitlines()[0][:160]})", flush=True)
                 page.screenshot(path=f"{tempfile.gettempdir()}/canvas_gestures_{name.split()[0]}.png")
+                settle()
+                if page.evaluate(f"() => {{ const root = window.__ncCanvasRoot(); return {CARDS}; }}") > n:
+                    drive.press(page, "Escape", "Control+z")  # it added a card late: undone
                 continue
             frames.append(shown)
             if answered is not None:
