@@ -110,7 +110,7 @@ def test_a_killed_actor_interrupts_its_run_which_continues_from_its_checkpoint(m
     manager.wait(run, START_S, until=lambda r: r.progress.get("epoch", 0) >= 2 and manager.has_checkpoint(run))
     ray.kill(ray.get_actor(run, namespace=RAY_NAMESPACE), no_restart=True)
     ended = manager.wait(run, 60)
-    assert ended.status == "stopped" and ended.message.startswith("interrupted: its Ray actor was lost at step")
+    assert ended.status == "interrupted" and ended.message.startswith("interrupted: its Ray actor was lost at step")
     assert "Continue resumes it from there" in ended.message
     assert manager.executor.status(run).state == "interrupted"
     saved = read_bundle(manager.store.bundle_dir(run)).meta["metrics"]
@@ -191,8 +191,8 @@ def test_with_auto_resume_a_lost_actor_continues_once_by_itself(manager, monkeyp
     manager.wait(run, START_S, until=second_actor_training)
     ray.kill(ray.get_actor(run, namespace=RAY_NAMESPACE), no_restart=True)
     ended = manager.wait(run, 60)
-    assert ended.status == "stopped" and ended.message.startswith("interrupted:")
+    assert ended.status == "interrupted" and ended.message.startswith("interrupted:")
     assert "Continue resumes it from there" in ended.message  # once only
     manager.dispatch()  # once only: nothing starts it a third time
-    assert manager.status(run).status == "stopped" and manager.executor.runs.row(run)["incarnation"] == 2
+    assert manager.status(run).status == "interrupted" and manager.executor.runs.row(run)["incarnation"] == 2
     assert len(manager.edits(run)) == 1  # the one continue, recorded as a Continue press records it

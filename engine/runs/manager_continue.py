@@ -26,8 +26,8 @@ class ContinueRuns:
     """Mixed into RunManager: it has store, queue, check, checked_config, status, stop, wait and _watch."""
 
     def continue_run(self, run_id: str, spec: GraphSpec, config: TrainConfig | None = None) -> CarryPlan:
-        """Continue a paused, stopped or finished run with a (possibly edited) network and settings: it joins
-        the end of the queue (SessionFull when its owner has no room for another active run)."""
+        """Continue a paused, stopped, interrupted or finished run with a (possibly edited) network and settings:
+        it joins the end of the queue (SessionFull when its owner has no room for another active run)."""
         record = self.status(run_id)
         if record is None:
             raise ConfigError(f"there is no run '{run_id}' to continue")
@@ -43,7 +43,8 @@ class ContinueRuns:
             record = self.wait(run_id, STOP_WAIT_SECONDS)
         bundle = self.store.bundle_dir(run_id)
         if not (bundle / META_FILE).is_file():
-            raise ConfigError(f"run '{run_id}' has no checkpoint to continue from (it {record.status} before one)")
+            why = f"it was {record.status} before one was saved"
+            raise ConfigError(f"run '{run_id}' has no checkpoint to continue from ({why})")
         step, epoch = int(record.progress.get("step", 0)), int(record.progress.get("epoch", 0))
         self.check(spec, self.checked_config(config))
         plan = self.plan(run_id, spec)  # BundleError when the checkpoint cannot be read

@@ -7,9 +7,15 @@
 - collect (the manager's queue thread, every QUEUE_POLL_SECONDS while a Ray run is live): one drain call in
   flight per actor, never waited on; what came back is written in order (RayRuns.apply), a checkpoint's bytes
   copied under runs/<id>/bundle, and an ended run's actor killed once its last event is written.
-- an actor found dead (its node lost, ray.kill, out of memory): the run ends "stopped", its message starting
-  "interrupted:", with its last checkpoint (Continue resumes it, on whatever node Ray picks), or "failed" when it
-  had none; with NETCANVAS_RAY_AUTO_RESUME=1 it is continued once by itself (`on_interrupted`).
+- an actor found dead (its node lost, ray.kill, out of memory): the run ends "interrupted" (a status of its own),
+  its message starting "interrupted:", with its last checkpoint (Continue resumes it, on whatever node Ray picks,
+  as it resumes a stopped run; without a checkpoint there is nothing to continue); with
+  NETCANVAS_RAY_AUTO_RESUME=1 it is continued once by itself (`on_interrupted`). Its actor, if Ray still has it,
+  is killed, so its CPUs go back to the cluster.
+- a run counts as lost only when Ray says its actor died (a call on the handle raises RayActorError). The handle
+  made by submit is kept from before the run counts as live, so a name lookup never races the actor's
+  registration; a lookup by name (a manager reattaching) that finds nothing counts as loss only once the name
+  has stayed missing for LOOKUP_GRACE_S.
 - a new manager (an app restart) finds the live runs in ray_runs and their actors by name, and drains each from
   the last event it wrote: nothing twice, nothing lost.
 """
@@ -33,7 +39,8 @@ from engine.runs.store import RunRecord, RunStore, to_json
 from engine.train.config import TrainConfig
 
 CALL_TIMEOUT_S = 60.0  # an answer from a live actor's quick methods (bundle pieces) comes within this
-INTERRUPTED = "interrupted:"  # how an interrupted run's message starts (its status is stopped, or failed)
+INTERRUPTED = "interrupted:"  # how an interrupted run's message starts (its status is "interrupted")
+LOOKUP_GRACE_S = 30.0  # a live run's actor name missing this long (a reattaching manager's lookups) means it is gone
 
 
 class RayExecutor:
@@ -51,6 +58,8 @@ class RayExecutor:
         self.handles: dict = {}  # run id -> actor handle
         self.ready: dict = {}  # run id -> the ref of its ready() call (answered once Ray placed the actor)
         self.drains: dict = {}  # run id -> the ref of its drain call in flight
+        self.missing: dict = {}  # run id -> when a lookup of its actor's name first found nothing (monotonic)
+        self.lookup_grace_s = LOOKUP_GRACE_S
         self.lock = threading.RLock()  # one collect at a time (the queue thread, a page's status call)
         self.on_interrupted: Callable[[str], None] = lambda run_id: None
         self.to_resume: list[str] = []  # lost runs that NETCANVAS_RAY_AUTO_RESUME continues
@@ -65,19 +74,20 @@ class RayExecutor:
         config, _ = TrainConfig.from_dict(record.config)
         needs = resources_for(spec, config, self.ray.cluster_resources())
         start_files = read_bundle_files(Path(weights_from)) if weights_from else None
-        self._kill(record.id)  # an actor of an earlier stretch of this run, if any is left
-        self.runs.register(record.id, needs)
-        handle = self.actor_class.options(
-            name=record.id,
-            namespace=RAY_NAMESPACE,
-            lifetime="detached",  # an app restart finds it by name
-            num_cpus=needs["CPU"],
-            num_gpus=needs["GPU"],
-            max_restarts=0,  # a lost actor is reported as interrupted; Continue makes a new one
-        ).remote(record, start_files, resume, self.probes, needs["CPU"])
-        with self.lock:
+        with self.lock:  # no collect or status check sees the run live before its handle is kept
+            self._kill(record.id)  # an actor of an earlier stretch of this run, if any is left
+            handle = self.actor_class.options(
+                name=record.id,
+                namespace=RAY_NAMESPACE,
+                lifetime="detached",  # an app restart finds it by name
+                num_cpus=needs["CPU"],
+                num_gpus=needs["GPU"],
+                max_restarts=0,  # a lost actor is reported as interrupted; Continue makes a new one
+            ).remote(record, start_files, resume, self.probes, needs["CPU"])
             self.handles[record.id] = handle
             self.ready[record.id] = handle.ready.remote()
+            self.missing.pop(record.id, None)
+            self.runs.register(record.id, needs)
         handle.run.remote()
 
     def command(self, run_id: str, command: str) -> None:
@@ -98,8 +108,7 @@ class RayExecutor:
         if record.waiting:
             return ExecutorStatus("queued", record.message)
         if not record.active:
-            state = "interrupted" if record.message.startswith(INTERRUPTED) else "ended"
-            return ExecutorStatus(state, record.message)
+            return ExecutorStatus("interrupted" if record.status == "interrupted" else "ended", record.message)
         if self.placed(run_id) is False:
             return ExecutorStatus("waiting", self.why_waiting(run_id))
         return ExecutorStatus("paused" if record.status == "paused" else "running", record.message)
@@ -178,17 +187,21 @@ class RayExecutor:
     # --- actors ----------------------------------------------------------------------------------------------
 
     def _handle(self, run_id: str):
-        """The run's actor: ours, or found by name (reattaching after an app restart); None when it is gone."""
+        """The run's actor: ours, or found by name (reattaching after an app restart); None when none is found.
+        A live run whose name stays missing for lookup_grace_s is lost (a failed lookup alone proves nothing)."""
         with self.lock:
             handle = self.handles.get(run_id)
             if handle is not None:
                 return handle
             try:
                 handle = self.ray.get_actor(run_id, namespace=RAY_NAMESPACE)
-            except ValueError:  # no such actor: it died, or was never made
+            except ValueError:  # no such actor now: it died, or its registration is not visible yet
                 if run_id in self.runs.live():
-                    self._lost(run_id, "no actor of that name is alive")
+                    since = self.missing.setdefault(run_id, time.monotonic())
+                    if time.monotonic() - since >= self.lookup_grace_s:
+                        self._lost(run_id, f"no actor of that name for {self.lookup_grace_s:.0f} s")
                 return None
+            self.missing.pop(run_id, None)
             self.handles[run_id] = handle
             self.ready[run_id] = handle.ready.remote()
             return handle
@@ -214,7 +227,7 @@ class RayExecutor:
             return False
         placed = self.placed(record.id)
         if placed is None:
-            return True  # _handle found it gone and marked it
+            return record.id not in self.runs.live()  # True when _handle found it gone and marked it
         if not placed and record.status == "queued":
             why = self.why_waiting(record.id)
             if why != record.message:
@@ -223,11 +236,10 @@ class RayExecutor:
         return False
 
     def _lost(self, run_id: str, why: str) -> None:
-        """The run's actor is gone without saying it ended: the run is interrupted, with its last checkpoint."""
-        with self.lock:
-            self.handles.pop(run_id, None)
-            self.ready.pop(run_id, None)
-            self.drains.pop(run_id, None)
+        """The run's actor is gone without saying it ended: the run is interrupted, with its last checkpoint.
+        Whatever Ray still holds of the actor is killed, so its CPUs and GPUs go back to the cluster."""
+        self.missing.pop(run_id, None)
+        self._kill(run_id)
         self.runs.set_live(run_id, False)
         record = self.store.get(run_id)
         if record is None or not record.active:
@@ -242,13 +254,16 @@ class RayExecutor:
             message = (
                 f"{INTERRUPTED} its Ray actor was lost at step {step} ({why}); {then} (its last checkpoint, step {at})"
             )
-            if self._end_if_active(run_id, "stopped", message):
+            if self._end_if_active(run_id, "interrupted", message):
                 self._back_to(run_id, record.progress, at, epoch)
             if again:
                 self.to_resume.append(run_id)  # continued by reap_slots, outside this collect
         else:
-            message = f"{INTERRUPTED} its Ray actor was lost at step {step} ({why}), before its first checkpoint"
-            self._end_if_active(run_id, "failed", message)
+            message = (
+                f"{INTERRUPTED} its Ray actor was lost at step {step} ({why}), before its first checkpoint: "
+                "nothing to continue, start it again"
+            )
+            self._end_if_active(run_id, "interrupted", message)
 
     def _back_to(self, run_id: str, progress: dict, step: int, epoch: int) -> None:
         """The run's counters and rows as of its checkpoint at `step`: what came after is trained again when it
@@ -291,4 +306,7 @@ class RayExecutor:
                 handle = self.ray.get_actor(run_id, namespace=RAY_NAMESPACE)
             except ValueError:
                 return
-        self.ray.kill(handle, no_restart=True)
+        try:
+            self.ray.kill(handle, no_restart=True)
+        except Exception:  # dead already (its node lost): nothing holds its resources
+            pass

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 RUN_FILE = "run.json"  # in each run's folder: {"id", "owner", "created"}, so a lost store can give runs back
 
-STATUSES = ("queued", "running", "paused", "stopped", "finished", "failed")
+# interrupted: its Ray actor was lost (a node gone, the actor killed); it continues from its checkpoint like stopped
+STATUSES = ("queued", "running", "paused", "stopped", "finished", "failed", "interrupted")
 ACTIVE = frozenset({"queued", "running", "paused"})  # a worker owns the run
 COMMANDS = ("pause", "resume", "stop")
 RELEASED_STATUS = "paused (worker released to the queue; resumes from its checkpoint)"

@@ -29,7 +29,7 @@ from ui.train.live_pace import cluster_pace, pace
 from ui.train.page_state import clear_notice, manager, owner, show_run, tell
 from ui.train.run_view import cluster_wait, place_text
 
-CONTINUABLE = ("paused", "stopped", "finished")
+CONTINUABLE = ("paused", "stopped", "finished", "interrupted")
 
 
 def user_message(err: NetCanvasError) -> str:

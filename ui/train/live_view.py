@@ -37,6 +37,7 @@ STATUS_ICONS = {
     "stopped": ":material/stop_circle:",
     "finished": ":material/check_circle:",
     "failed": ":material/error:",
+    "interrupted": ":material/link_off:",  # its Ray actor was lost; Continue resumes it from its checkpoint
 }
 
 
@@ -190,7 +191,7 @@ def draw_status(record: RunRecord) -> None:
         st.caption(f"Epochs by phase: {counter}")
     if record.status == "failed":
         st.error(f"The run failed: {record.message}")
-    elif record.status == "stopped" and "loss became" in record.message:
+    elif record.status == "interrupted" or (record.status == "stopped" and "loss became" in record.message):
         st.warning(record.message)
     elif record.message:
         st.caption(record.message)

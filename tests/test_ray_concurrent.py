@@ -1,0 +1,103 @@
+"""Runs started at once on a small local Ray (issue 24, the bench's 20 sessions in small): none is lost, all
+finish, and the cluster's CPUs come back; a failed lookup of an actor's name is not, by itself, a lost actor.
+
+The Ray started here has 2 CPUs, like the machine the bench ran on; each run is one epoch of iris, so the
+time goes to the actors' starts (a Ray worker process importing torch each)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import ray
+
+from builder.library.templates import TEMPLATES
+from engine.runs.manager import RunManager
+from engine.runs.ray_executor import RayExecutor
+from engine.runs.store import RunStore
+from engine.train.config import TrainConfig
+
+MLP = TEMPLATES["mlp_iris"].spec()
+ONE_EPOCH = TrainConfig(dataset="iris", batch_size=16, epochs=1, device="cpu", lr=0.01, seed=7, threads=1)
+RUNS = 4  # twice the cluster's CPUs: half of them wait for the cluster while the others train
+END_S = 420  # every run's end: two rounds of actor starts on a busy machine
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(
+        num_cpus=2,
+        num_gpus=0,
+        include_dashboard=False,
+        object_store_memory=80 * 1024**2,
+        namespace="netcanvas-tests",
+        log_to_driver=False,
+    )
+    yield ray
+    ray.shutdown()
+
+
+def _start_together(manager: RunManager, owners: list[str]) -> list[str]:
+    """Each owner starts its run from a thread of its own, all released at once (sessions pressing Train)."""
+    gate, ids, errors = threading.Barrier(len(owners)), {}, []
+
+    def start(owner: str) -> None:
+        try:
+            gate.wait()
+            ids[owner] = manager.start_run(owner, MLP, ONE_EPOCH)
+        except Exception as err:  # said in the assertion below, not lost in a thread
+            errors.append(f"{owner}: {type(err).__name__}: {err}")
+
+    threads = [threading.Thread(target=start, args=(owner,)) for owner in owners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    return [ids[owner] for owner in owners]
+
+
+def test_runs_started_at_once_from_threads_all_finish_none_lost_and_the_cpus_come_back(cluster, tmp_path):
+    manager = RunManager(RunStore(tmp_path), ray_address="auto")
+    owners = [f"session{i}" for i in range(RUNS)]
+    done = threading.Event()
+
+    def page(owner: str) -> None:  # a session's Train page, reading its runs while they start
+        while not done.is_set():
+            manager.list_runs(owner)
+
+    pages = [threading.Thread(target=page, args=(owner,), daemon=True) for owner in owners]
+    for thread in pages:
+        thread.start()
+    try:
+        runs = _start_together(manager, owners)
+        ended = [manager.wait(run, END_S) for run in runs]
+    finally:
+        done.set()
+        for thread in pages:
+            thread.join()
+        manager.close()
+    assert [(r.status, r.message[:60]) for r in ended] == [
+        (r.status, r.message[:60]) for r in ended if r.status == "finished"
+    ]
+    assert all(manager.executor.runs.row(run)["live"] == 0 for run in runs)
+    assert not ray.util.list_named_actors(all_namespaces=True)  # each actor went once its run's end was written
+    assert ray.available_resources().get("CPU", 0) == 2  # and gave its CPU back
+
+
+def test_a_name_lookup_that_finds_nothing_is_no_loss_until_the_name_stays_missing(cluster, tmp_path):
+    """A run the ray_runs table says is live, whose actor's name is not (yet) found: a reattaching manager's
+    lookup, or one racing the actor's registration. The run waits; only after the grace is it interrupted."""
+    store = RunStore(tmp_path)
+    executor = RayExecutor(store, None, "auto")
+    run = store.create_run("erin", MLP.to_dict(), ONE_EPOCH.to_dict(), message="starting")
+    store.set_status(run, "running", "training")
+    executor.runs.register(run, {"CPU": 1, "GPU": 0})
+    executor.check(store.get(run))
+    assert store.get(run).status == "running" and executor.runs.live() == [run]
+    executor.lookup_grace_s = 0.0  # the name stayed missing long enough
+    assert executor.check(store.get(run)) is True
+    record = store.get(run)
+    assert record.status == "interrupted" and record.message.startswith("interrupted: its Ray actor was lost at step 0")
+    assert "before its first checkpoint" in record.message and executor.status(run).state == "interrupted"
+    assert executor.runs.live() == []
