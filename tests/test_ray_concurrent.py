@@ -7,11 +7,14 @@ time goes to the actors' starts (a Ray worker process importing torch each)."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import ray
 
 from builder.library.templates import TEMPLATES
+from engine.cli.main import main as cli_main
+from engine.runs.executor_types import RAY_NAMESPACE
 from engine.runs.manager import RunManager
 from engine.runs.ray_executor import RayExecutor
 from engine.runs.store import RunStore
@@ -101,3 +104,32 @@ def test_a_name_lookup_that_finds_nothing_is_no_loss_until_the_name_stays_missin
     assert record.status == "interrupted" and record.message.startswith("interrupted: its Ray actor was lost at step 0")
     assert "before its first checkpoint" in record.message and executor.status(run).state == "interrupted"
     assert executor.runs.live() == []
+
+
+def _kill_the_cli_actor_once_it_trains(killed: list[str]) -> None:
+    """Find `train --ray`'s actor by its name, let it train a few seconds, kill it (as a lost node would)."""
+    deadline = time.monotonic() + END_S
+    while time.monotonic() < deadline:
+        names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith("cli-")]
+        if names:
+            actor = ray.get_actor(names[0], namespace=RAY_NAMESPACE)
+            ray.get(actor.ready.remote(), timeout=END_S)
+            time.sleep(3)
+            ray.kill(actor, no_restart=True)
+            killed.append(names[0])
+            return
+        time.sleep(0.2)
+
+
+def test_train_with_ray_whose_actor_is_lost_says_interrupted_in_one_line(cluster, capsys):
+    killed: list[str] = []
+    killer = threading.Thread(target=_kill_the_cli_actor_once_it_trains, args=(killed,), daemon=True)
+    killer.start()
+    flags = ["train", "--template", "mlp_iris", "--epochs", "100000", "--device", "cpu", "--ray", "auto"]
+    code = cli_main(flags)
+    killer.join()
+    out, err = capsys.readouterr()
+    assert killed and code == 4, (code, out[-500:])
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("error: interrupted: its Ray actor was lost at step"), last
+    assert "Traceback" not in out + err

@@ -6,7 +6,8 @@ ADDRESS is what NETCANVAS_RAY_ADDRESS takes (engine.runs.executor): `auto`, `hos
 it ends when the command ends, Ctrl-C included. Its events are drained every POLL_SECONDS; epoch and phase lines
 (every event with --json) are printed as a local run prints them, the first line is the run's start message
 (device, threads, data), and --out gets the actor's final bundle as bytes (no shared filesystem needed; the
-bundle also holds optimizer.safetensors, as a checkpoint does).
+bundle also holds optimizer.safetensors, as a checkpoint does). An actor lost mid-run (its node gone, killed) is
+one line, "interrupted: ...", exit EXIT_INTERRUPTED (a script has no Continue: it runs the command again).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from engine.train.rule_card import stored_config
 
 POLL_SECONDS = 0.1
 WAIT_NOTE_SECONDS = 2.0  # an actor Ray has not placed after this long: say what it waits for
+EXIT_INTERRUPTED = 4  # the run's actor was lost mid-run
 
 
 def cmd_train_ray(args) -> int:
@@ -56,14 +58,16 @@ def cmd_train_ray(args) -> int:
             print(waiting_why(needs, ray.cluster_resources(), ray.available_resources()), flush=True)
         actor.run.remote()
         ending = _follow(ray, actor, args.json, config.epochs)
-        if ending["status"] == "failed":
+        if ending["status"] in ("failed", "interrupted"):
             print(f"error: {ending['message']}", flush=True)
-            return EXIT_BAD_INPUT
+            return EXIT_BAD_INPUT if ending["status"] == "failed" else EXIT_INTERRUPTED
         if args.out:
             _write_out(Path(args.out), actor, args.json)
     finally:
         try:
             ray.get(actor.close.remote(), timeout=60)  # its scratch folder
+        except ray.exceptions.RayActorError:
+            pass  # lost: its process (and with it its scratch folder's owner) is gone
         finally:
             ray.kill(actor, no_restart=True)
     return EXIT_DIVERGED if "loss became" in ending["message"] else EXIT_OK
@@ -92,7 +96,11 @@ def _follow(ray, actor, as_json: bool, epochs: int) -> dict:
     """Print the actor's events until the run ends; its last status ({"status", "message"})."""
     after, progress, started = 0, {}, False
     while True:
-        events = ray.get(actor.drain.remote(after))
+        try:
+            events = ray.get(actor.drain.remote(after))
+        except ray.exceptions.RayActorError as err:
+            why = f"its Ray actor was lost at step {progress.get('step', 0)} ({type(err).__name__})"
+            return {"status": "interrupted", "message": f"interrupted: {why}; run the command again to train anew"}
         for seq, kind, payload in events:
             after = seq
             if kind == "write":
