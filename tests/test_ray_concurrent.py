@@ -85,7 +85,15 @@ def test_runs_started_at_once_from_threads_all_finish_none_lost_and_the_cpus_com
     ]
     assert all(manager.executor.runs.row(run)["live"] == 0 for run in runs)
     assert not ray.util.list_named_actors(all_namespaces=True)  # each actor went once its run's end was written
-    assert ray.available_resources().get("CPU", 0) == 2  # and gave its CPU back
+    assert _free_cpus_once_settled() == 2  # and gave its CPU back
+
+
+def _free_cpus_once_settled() -> float:
+    """The cluster's free CPUs once the killed actors' CPUs are back (Ray returns them a moment after the kill)."""
+    deadline = time.monotonic() + 60
+    while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return ray.available_resources().get("CPU", 0)
 
 
 def test_a_name_lookup_that_finds_nothing_is_no_loss_until_the_name_stays_missing(cluster, tmp_path):
