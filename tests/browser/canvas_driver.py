@@ -147,6 +147,48 @@ def connect(page, source: str, target: str, port: int) -> None:
     mouse_drag(page, centre(handle(page, source, "out-0")), centre(handle(page, target, f"in-{port}")))
 
 
+PAN_STEPS = 60  # drags of at most 250 x 150 px: 15,000 px across, more than any test graph's first view leaves out
+# The first of these screen points at which the bare pane (no card, edge or overlay) is hit, or -1.
+BARE_PANE_JS = """(pane, points) => points.findIndex(([x, y]) => pane.getRootNode().elementFromPoint(x, y) === pane)"""
+
+
+def pan_drag(page, step: tuple[float, float]) -> None:
+    """Drag the view by `step` (screen px) from a spot of bare pane, the whole drag inside the pane (a drag that
+    leaves it selects the page's text, which the next drag then carries off as a text drag)."""
+    pane = page.locator(".react-flow__pane")
+    box = pane.bounding_box()
+    margin = 12.0
+    xs = [box["x"] + margin + (box["width"] - 2 * margin) * i / 12 for i in range(13)]
+    ys = [box["y"] + margin + (box["height"] - 2 * margin) * i / 12 for i in range(13)]
+    starts = [
+        (x, y)
+        for y in ys
+        for x in xs
+        if box["x"] + margin <= x + step[0] <= box["x"] + box["width"] - margin
+        and box["y"] + margin <= y + step[1] <= box["y"] + box["height"] - margin
+    ]
+    found = pane.evaluate(BARE_PANE_JS, starts)
+    assert found >= 0, f"no spot of bare pane to drag {step} from"
+    start = starts[found]
+    mouse_drag(page, start, (start[0] + step[0], start[1] + step[1]), steps=6)
+    next_frames(page)
+
+
+def pan_to(page, *node_ids: str) -> None:
+    """Drag the pane, in steps, as a person would, until the middle of these cards (their joint box) is near the
+    pane's centre: a first view too small for the whole graph opens at its input end (legibleView.js), and a
+    gesture needs its cards on screen. Fails if the cards never get there."""
+    pane = page.locator(PANE).bounding_box()
+    middle = (pane["x"] + pane["width"] / 2, pane["y"] + pane["height"] / 2)
+    for _ in range(PAN_STEPS):
+        (left, top), (right, bottom) = box_around(page, list(node_ids), margin=0.0)
+        dx, dy = middle[0] - (left + right) / 2, middle[1] - (top + bottom) / 2
+        if abs(dx) < 40 and abs(dy) < 40:
+            return
+        pan_drag(page, (max(-250.0, min(250.0, dx)), max(-150.0, min(150.0, dy))))
+    raise AssertionError(f"cards {node_ids} are not in the middle of the pane after {PAN_STEPS} pane drags")
+
+
 def click_node(page, node_id: str, shift: bool = False) -> None:
     """Click a card on its id (not on a button)."""
     modifiers = ["Shift"] if shift else []

@@ -41,12 +41,14 @@ def test_load_a_template(page):
 
 
 def test_drag_a_layer_from_the_palette_onto_the_canvas_and_onto_an_edge(page):
+    drive.pan_to(page, "fc2")  # the first view opens at the input end, fc2 beyond the pane's right edge
     x, y = drive.screen_to_flow(page, *drive.centre(node(page, "fc2")))
     drive.drop_palette_item_at(page, "Linear", x, y + 220)  # below fc2, on the empty pane
     settle(page)
     expect(node(page, "linear")).to_contain_text("out_features=16")
     inspector_shows(page, "linear")  # the new node is selected
     expect(edge_label(page, "fc2", "linear")).to_have_count(0)  # dropped on the pane: not wired
+    drive.pan_to(page, "fc1", "relu")
     drive.drop_palette_item_on_edge(page, "Dropout", "fc1->relu:0")
     settle(page)
     expect(edge_label(page, "fc1", "dropout")).to_have_text("[16]")
@@ -58,9 +60,12 @@ def test_connect_to_port_2_of_a_concat_sets_its_order(page):
     x, y = drive.screen_to_flow(page, *drive.centre(node(page, "relu")))
     drive.drop_palette_item_at(page, "Concat", x, y + 260)  # below the middle: clear of the minimap (bottom right)
     settle(page)
+    drive.pan_to(page, "x", "concat")  # the first view is too narrow for the whole row: each pair in view
     connect(page, "x", "concat", 0)
+    drive.pan_to(page, "fc1", "concat")
     connect(page, "fc1", "concat", 1)
     expect(node(page, "concat")).to_contain_text("[18]")
+    drive.pan_to(page, "fc2", "concat")
     connect(page, "fc2", "concat", 1)  # port 2 on the card (numbered from 1): between x and fc1
     expect(node(page, "concat")).to_contain_text("[20]")
     expect(edge_label(page, "fc2", "concat")).to_have_text("[2]")

@@ -92,22 +92,6 @@ def expect_card(page, node_id: str) -> None:
     expect(node(page, node_id)).to_be_visible(timeout=WAIT_S * 1000)
 
 
-def pan_to(page, node_id: str) -> None:
-    """Drag the pane, in steps, until the card's centre is near the pane's centre (a first view too small for the
-    graph shows its input end; a gesture needs its card on screen)."""
-    pane = page.locator(drive.PANE).bounding_box()
-    middle = (pane["x"] + pane["width"] / 2, pane["y"] + pane["height"] / 2)
-    empty = (middle[0], pane["y"] + 30)  # the top strip, above the laid-out row
-    for _ in range(20):
-        x, y = drive.centre(node(page, node_id))
-        dx, dy = middle[0] - x, middle[1] - y
-        if abs(dx) < 40 and abs(dy) < 40:
-            return
-        step = (max(-250.0, min(250.0, dx)), max(-150.0, min(150.0, dy)))
-        drive.mouse_drag(page, empty, (empty[0] + step[0], empty[1] + step[1]), steps=6)
-        drive.next_frames(page)
-
-
 def test_every_gesture_on_mini_resnet_leaves_no_overlapping_cards(page):
     load_template(page, "resnet_mini")
     expect_no_overlaps(page, "loading Mini ResNet")
@@ -121,30 +105,30 @@ def test_every_gesture_on_mini_resnet_leaves_no_overlapping_cards(page):
     page.get_by_role("button", name="Fix: insert Flatten between x and this Linear").first.click()
     expect_card(page, "flatten")
     expect_no_overlaps(page, "a Fix's insertion")
-    pan_to(page, "stem_bn")
+    drive.pan_to(page, "stem_bn")
     drive.connect(page, "stem_bn", "relu", 0)
     expect(page.locator(f"{drive.PANE} [data-testid^='rf__edge-stem_bn->relu:']")).to_have_count(1)
     expect_no_overlaps(page, "a connection")
-    pan_to(page, "stem_bn")
+    drive.pan_to(page, "stem_bn")
     click_node(page, "stem_bn")
     drive.press(page, "Control+c", "Control+v")  # the copy lands 40 px off the original: moved clear
     expect_card(page, "stem_bn_copy")
     expect_no_overlaps(page, "a paste")
-    pan_to(page, "stem_conv")
+    drive.pan_to(page, "stem_conv")
     grab = drive.centre(node(page, "stem_bn").locator(".nc-card-id"))
     drive.mouse_drag(page, grab, drive.centre(node(page, "stem_conv")))  # dropped onto stem_conv: moved clear
     expect_no_overlaps(page, "a card moved onto another")
-    pan_to(page, "relu")
+    drive.pan_to(page, "relu")
     node(page, "relu").locator(".nc-card-x").click()
     expect(node(page, "relu")).to_have_count(0)
     expect_no_overlaps(page, "a delete")
-    pan_to(page, "stem_bn")
+    drive.pan_to(page, "stem_bn")
     click_node(page, "stem_bn")
     drive.click_node(page, "stem_bn_copy", shift=True)
     page.locator("[data-testid='make-block']").click()
     expect_card(page, "block")
     expect_no_overlaps(page, "making a block")
-    pan_to(page, "block")
+    drive.pan_to(page, "block")
     page.locator("[data-testid='block-expand-block']").click()
     expect(node(page, "block")).to_have_count(0)
     expect_no_overlaps(page, "expanding the block")
