@@ -3,6 +3,7 @@
     .venv/bin/python -m streamlit run devtools/canvas_demo.py
     ...?read_only=1&theme=dark     read-only (the Train page's way) and the dark colours
     ...?nodes=500                  a generated graph of that many nodes instead of the fixture's eight
+    ...?nodes=60&columns=10        the same on a grid of that many columns (25 unless told)
 
 It mounts `flow_canvas` with tests/fixtures/canvas_payload.json and applies nothing: it writes every event the
 component sent into the page (one `st.code` of its JSON each, oldest first) and counts the script's runs
@@ -40,11 +41,11 @@ GRID_COLUMNS = 25
 MAX_NODES = 2000
 
 
-def generated_graph(payload: dict, count: int) -> dict:
-    """`payload` with `count` Linear nodes on a grid, each wired to the next."""
+def generated_graph(payload: dict, count: int, columns: int = GRID_COLUMNS) -> dict:
+    """`payload` with `count` Linear nodes on a grid of `columns` columns, each wired to the next."""
     nodes, edges = [], []
     for i in range(count):
-        row, column = divmod(i, GRID_COLUMNS)
+        row, column = divmod(i, columns)
         nodes.append(
             {
                 **payload["nodes"][-2],
@@ -73,7 +74,8 @@ def gradient_fill(i: int) -> str:
 def demo_payload(query) -> dict:
     payload = json.loads(FIXTURE.read_text())
     if query.get("nodes", "").isdigit():
-        payload = generated_graph(payload, min(int(query["nodes"]), MAX_NODES))
+        columns = int(query["columns"]) if query.get("columns", "").isdigit() else GRID_COLUMNS
+        payload = generated_graph(payload, min(int(query["nodes"]), MAX_NODES), max(1, columns))
     if query.get("read_only") == "1":  # as on the Train page: each card tinted and badged by its gradient norm
         nodes = [{**node, "fill": gradient_fill(i), "badge": f"‖g‖ {10.0 ** -(i % 4 + 1):.1e}"} for i, node in
                  enumerate(payload["nodes"])]  # fmt: skip

@@ -347,8 +347,9 @@ def cards_not_clear_of_the_overlays(page) -> list[str]:
 
 def test_fit_keeps_the_nodes_clear_of_the_controls_and_the_minimap(open_demo):
     """The first view is legible and opens clear of both at the Input card (the whole graph when it fits at that
-    zoom, which neither of these does in this pane); the person's Fit shows every card, clear of both."""
-    for query, input_card in (("", "x"), ("?nodes=60", "n0")):
+    zoom, which neither of these does in this pane); the person's Fit shows every card, clear of both. Seventy
+    cards on ten columns have about this pane's proportions: fitted, they reach the corners the overlays sit in."""
+    for query, input_card in (("", "x"), ("?nodes=70&columns=10", "n0")):
         page = open_demo(query)
         assert canvas.viewport(page)[2] >= LEGIBLE_ZOOM - 1e-3, query
         assert input_card not in cards_not_clear_of_the_overlays(page), query
