@@ -50,6 +50,15 @@ def settle(page: Page) -> None:
     expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=SETTLE_MS)
 
 
+def laid_out(page: Page) -> None:
+    """Wait until the canvas's layout of its latest picture is on screen and no gesture awaits Python's answer
+    (the pane's data-layout and data-waiting), then until Streamlit has answered the layout's move."""
+    pane = page.locator(f"{CANVAS} [data-testid='canvas-pane']")
+    expect(pane).to_have_attribute("data-layout", "done", timeout=SETTLE_MS)
+    expect(pane).to_have_attribute("data-waiting", "0", timeout=SETTLE_MS)
+    settle(page)
+
+
 def click_node(page: Page, node_id: str) -> None:
     canvas_driver.click_node(page, node_id)
     expect(page.get_by_role("textbox", name="id")).to_have_value(node_id)

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from builder.library.templates import TEMPLATES
 from tests.browser import canvas_driver as drive
-from tests.browser.build_page import canvas, click_node, load_template, node, settle
+from tests.browser.build_page import canvas, click_node, laid_out, load_template, node, settle
 
 pytestmark = pytest.mark.browser
 
@@ -216,6 +216,7 @@ def test_a_block_card_has_one_port_per_body_input_and_the_banner_sits_under_the_
     expect_no_overlaps(page, "loading ResNet-18")
     ports = node(page, "layer1").locator(".react-flow__handle.target")
     expect(ports).to_have_count(1)
+    laid_out(page)  # ELK may still be moving the cards after Streamlit went idle: a click then lands beside them
     page.locator("[data-testid='block-open-layer1']").click()
     note = page.locator("[data-testid='canvas-note']")
     expect(note).to_contain_text("Editing block")

@@ -72,6 +72,11 @@ function sendMoves(send, readOnly, positions, ids) {
 // jump from where Python put it to where ELK puts it.
 const PLACING_MS = 4000;
 
+// The pane's data-layout says whether a layout is running or done (for tests and tools waiting on the picture).
+function markLayout(paneRef, stage) {
+  if (paneRef.current) paneRef.current.dataset.layout = stage;
+}
+
 function usePlacing(paneRef) {
   const placing = useRef(true);
   useLayoutEffect(() => {
@@ -123,6 +128,7 @@ export function useCanvasLayout({ data, nodes, flow, setNodes, setEdges, send, r
     state.fit = data.fit;
     state.running += 1;
     state.busy = true;
+    markLayout(paneRef, "running");
     const run = state.running;
     const work = sameRev ? Promise.resolve({ positions: {}, routes: null, boxes: null }) : place(data, cards, previous.current);
     work.then(({ positions, routes, boxes }) => {
@@ -132,6 +138,7 @@ export function useCanvasLayout({ data, nodes, flow, setNodes, setEdges, send, r
         return card && (card.x !== positions[id].x || card.y !== positions[id].y);
       });
       state.busy = false;
+      markLayout(paneRef, "done");
       if (moved.length) {
         setNodes((current) => current.map((n) => (positions[n.id] ? { ...n, position: { ...positions[n.id] } } : n)));
         sendMoves(send, readOnly, positions, moved);
@@ -147,6 +154,7 @@ export function useCanvasLayout({ data, nodes, flow, setNodes, setEdges, send, r
     }).catch((error) => {
       console.error("NetCanvas layout", error); // the picture stays where Python placed it
       state.busy = false;
+      markLayout(paneRef, "done");
       placed();
     });
   }, [data, flow, initialized, setNodes, setEdges, send, readOnly, paneRef, fitOptions, placed]);
