@@ -196,8 +196,16 @@ def click_inspector(page, repeats, settle, drive) -> tuple[list[float], list[flo
     for k in range(repeats):
         settle()
         target = ("relu_0", "fc_0")[k % 2]
-        shown, _ = measure(page, "pointerup", inspector_shows(target), None, lambda t=target: drive.click_node(page, t))
+        try:
+            drive.pan_to(page, target)  # earlier gestures may have left it off the view (a pan sends nothing)
+            shown, _ = measure(
+                page, "pointerup", inspector_shows(target), None, lambda t=target: drive.click_node(page, t)
+            )
+        except Exception as err:  # noqa: BLE001 - told and counted, as for the other gestures
+            print(f"  click -> inspector: not measured ({str(err).splitlines()[0][:120]})", flush=True)
+            continue
         frames.append(shown)
+    print(f"  click -> inspector: {len(frames)} of {repeats} measured", flush=True)
     return frames, frames
 
 
