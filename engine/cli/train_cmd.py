@@ -158,15 +158,25 @@ def _run(run: PreparedRun, as_json: bool) -> dict:
     return last
 
 
-def cmd_train(args) -> int:
+def checked_spec_and_config(args):
+    """The network and the settings the command line asks for, or None once every problem is printed (one
+    `error:` line each); the caller then exits with EXIT_BAD_INPUT."""
     spec, defaults = _spec_and_defaults(args)
     if spec is None:
-        return EXIT_BAD_INPUT
+        return None
     config, problems = _config(args, defaults)
     if config is None:
         for problem in problems:
             print(f"error: {problem}")
+        return None
+    return spec, config
+
+
+def cmd_train(args) -> int:
+    checked = checked_spec_and_config(args)
+    if checked is None:
         return EXIT_BAD_INPUT
+    spec, config = checked
     import torch
 
     from engine.runs.bundle import write_bundle

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from engine.cli.inspect_cmds import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OK
-from engine.cli.train_cmd import _config, _human_line, _json_line, _spec_and_defaults
+from engine.cli.train_cmd import _human_line, _json_line, checked_spec_and_config
 from engine.errors import ConfigError
 from engine.runs.executor_types import RAY_NAMESPACE
 from engine.runs.store import new_run_id
@@ -30,14 +30,10 @@ EXIT_INTERRUPTED = 4  # the run's actor was lost mid-run
 
 
 def cmd_train_ray(args) -> int:
-    spec, defaults = _spec_and_defaults(args)
-    if spec is None:
+    checked = checked_spec_and_config(args)
+    if checked is None:
         return EXIT_BAD_INPUT
-    config, problems = _config(args, defaults)
-    if config is None:
-        for problem in problems:
-            print(f"error: {problem}")
-        return EXIT_BAD_INPUT
+    spec, config = checked
     from engine.runs.ray_cluster import connect, resources_for, waiting_why
 
     try:
