@@ -24,7 +24,6 @@ HOW_TO = (
 )
 
 
-
 def canvas_caption(ed) -> str:
     """The line under the canvas: the network's size, whether it is valid, how to draw."""
     analysis = ed.analysis()
