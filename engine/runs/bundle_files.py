@@ -28,11 +28,18 @@ def write_bundle_files(folder: Path, files: dict[str, bytes]) -> Path:
     for name in files:
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise ValueError(f"bundle file name {name!r} is not a plain file name")
-    fresh, stale = folder.with_name(folder.name + ".new"), folder.with_name(folder.name + ".old")
+    fresh = folder.with_name(folder.name + ".new")
     shutil.rmtree(fresh, ignore_errors=True)
     fresh.mkdir(parents=True)
     for name, data in files.items():
         (fresh / name).write_bytes(data)
+    return swap_in(fresh, folder)
+
+
+def swap_in(fresh: Path, folder: Path) -> Path:
+    """Put the finished folder `fresh` in place of `folder` by renames (the old one goes aside as `<name>.old`,
+    then away), so a reader finds the old folder or the new one, never half of one."""
+    stale = folder.with_name(folder.name + ".old")
     shutil.rmtree(stale, ignore_errors=True)
     if folder.exists():
         os.replace(folder, stale)

@@ -13,7 +13,6 @@ state; every other node with weights starts fresh (seeded initialisation). `plan
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from torch import nn
 from builder.spec.spec import GraphSpec
 from engine.data.datasets import Dataset, fmt_shape
 from engine.runs.bundle import CONFIG_FILE, SPEC_FILE, WEIGHTS_FILE, write_bundle
+from engine.runs.bundle_files import swap_in
 from engine.train.config import TrainConfig
 
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -126,17 +126,12 @@ def save_checkpoint(
     bundle: Path, spec: GraphSpec, config: TrainConfig, model: nn.Module, dataset: Dataset, metrics: dict, optimizer
 ) -> Path:
     """Write the bundle and the optimizer state into a new directory, then swap it in for the old one."""
-    fresh, stale = bundle.with_name(bundle.name + ".new"), bundle.with_name(bundle.name + ".old")
+    fresh = bundle.with_name(bundle.name + ".new")
     shutil.rmtree(fresh, ignore_errors=True)
     write_bundle(fresh, spec, config, model, dataset, metrics)
     if optimizer is not None:
         safetensors.torch.save_file(optimizer_tensors(optimizer, model), fresh / OPTIMIZER_FILE)
-    shutil.rmtree(stale, ignore_errors=True)
-    if bundle.exists():
-        os.replace(bundle, stale)
-    os.replace(fresh, bundle)
-    shutil.rmtree(stale, ignore_errors=True)
-    return bundle
+    return swap_in(fresh, bundle)
 
 
 # --- continuing --------------------------------------------------------------------------------------
