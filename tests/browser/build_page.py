@@ -89,7 +89,7 @@ def load_template(page: Page, name: str) -> None:
     dialog = page.get_by_role("dialog")
     dialog.locator(f".st-key-template_{name} button").first.click()
     expect(dialog).to_be_hidden(timeout=30_000)  # a loaded 2-core machine can take seconds to rerun
-    settle(page)
+    laid_out(page)  # ELK moves the cards after Streamlit went idle: a click before it is done can miss its card
 
 
 def save_json(page: Page, path) -> dict:
@@ -102,4 +102,4 @@ def save_json(page: Page, path) -> dict:
 def open_file(page: Page, path) -> None:
     page.get_by_role("button", name="Open a saved network").click()
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(path))
-    settle(page)
+    laid_out(page)

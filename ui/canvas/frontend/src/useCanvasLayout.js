@@ -117,6 +117,11 @@ export function useCanvasLayout({ data, nodes, flow, setNodes, setEdges, send, r
   const previous = useRef(new Map());
   const placed = usePlacing(paneRef);
   useNoOverlap({ rev: data.rev, nodes, state: done.current, previous, setNodes, send, readOnly });
+  // "running" from the commit that brings a new picture, before React Flow has measured its cards (the layout
+  // below waits for that): a test or tool reading data-layout never sees the last picture's "done" meanwhile.
+  useLayoutEffect(() => {
+    if (done.current.rev !== data.rev) markLayout(paneRef, "running");
+  }, [data.rev, paneRef]);
   useEffect(() => {
     const state = done.current;
     if (state.rev === data.rev && state.fit === data.fit) return;
