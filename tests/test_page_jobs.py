@@ -164,23 +164,27 @@ LONG_LSTM = textwrap.dedent(
     import torch
     from tests.test_page_jobs import lstm_model
     from engine.probes.autograd_graph import trace_step
-    model = lstm_model(4800)
-    graph = trace_step(model, torch.randn(2, 4800, 1), torch.randn(2, 1), torch.nn.functional.mse_loss, 10**9)
+    steps = int(sys.argv[1])
+    model = lstm_model(steps)
+    graph = trace_step(model, torch.randn(2, steps, 1), torch.randn(2, 1), torch.nn.functional.mse_loss, 10**9)
     print(len(graph.operations), "operations")
     """
 )
+LONG_LSTM_STACK_KB, LONG_LSTM_STEPS = 256, 1280
 
 
 def test_the_autograd_graph_of_a_long_lstm_does_not_end_the_process():
     """Before the ordered teardown, dropping the graph of a gate-level LSTM recursed once per grad_fn through
-    torch's destructors: ~8,000 steps overflowed an 8 MB stack (SIGSEGV). With a 1 MB stack 1,500 steps of the loop's
-    ~29 operations each did; the fused cell takes ~9 a step, so 4,800 steps keep the graph as deep (>= 40,000)."""
+    torch's destructors: ~8,000 steps overflowed an 8 MB stack (SIGSEGV). The depth that overflows scales with the
+    stack: dropped the plain way, ~600 steps (~10 operations each) overflowed 1 MB and ~160 steps 256 KB. So the
+    child gets a 256 KB stack (Python and torch start under 128 KB) and 1,280 steps, 8 times that depth."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    command = ["bash", "-c", f'ulimit -s 1024 && exec "{sys.executable}" -c "$0"', LONG_LSTM]
+    shell = f'ulimit -s {LONG_LSTM_STACK_KB} && exec "{sys.executable}" -c "$0" "$1"'
+    command = ["bash", "-c", shell, LONG_LSTM, str(LONG_LSTM_STEPS)]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     operations = int(done.stdout.split()[-2])
-    assert operations >= 40_000, f"the graph must be as deep as the one that overflowed the stack: {operations}"
+    assert operations >= 12_000, f"the graph must be 8 times as deep as one that overflowed the stack: {operations}"
 
 
 def test_the_apps_run_manager_checks_a_run_in_a_child_and_loads_no_data_itself(tmp_path, monkeypatch):
