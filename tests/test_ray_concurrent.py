@@ -23,6 +23,8 @@ from engine.train.config import TrainConfig
 MLP = TEMPLATES["mlp_iris"].spec()
 ONE_EPOCH = TrainConfig(dataset="iris", batch_size=16, epochs=1, device="cpu", lr=0.01, seed=7, threads=1)
 RUNS = 4  # twice the cluster's CPUs: half of them wait for the cluster while the others train
+PAGE_READ_S = 0.01  # a page's reads, 100 a second: dense enough to race each actor's start, without
+# spinning (four threads reading back to back held the GIL and a core from the runs they watched)
 END_S = 420  # every run's end: two rounds of actor starts on a busy machine
 
 
@@ -66,7 +68,7 @@ def test_runs_started_at_once_from_threads_all_finish_none_lost_and_the_cpus_com
     done = threading.Event()
 
     def page(owner: str) -> None:  # a session's Train page, reading its runs while they start
-        while not done.is_set():
+        while not done.wait(PAGE_READ_S):
             manager.list_runs(owner)
 
     pages = [threading.Thread(target=page, args=(owner,), daemon=True) for owner in owners]
