@@ -1,9 +1,10 @@
 """Shared fixtures, and how the suite splits over two processes.
 
-`bash scripts/test.sh` runs pytest with pytest-xdist, `-n 2`: the scheduler below keeps the browser tests
-together, so one worker runs them all against one app server and one Chromium, while the other worker takes the
-rest, test by test. Each worker keeps the runs that tests make without naming a folder in
-a folder of its own (NETCANVAS_RUNS_DIR), so two workers never share a run store.
+`bash scripts/test.sh` runs pytest with pytest-xdist, `-n 2`. The scheduler below hands out whole modules (a
+module's fixtures, such as a Ray cluster or a set of trained bundles, are made once), in an order that balances the
+two workers: the browser tests first, as two groups of modules (each worker then runs one group against its own app
+server and Chromium), then the slowest other modules, then the rest as collected. Each worker keeps the runs that
+tests make without naming a folder in a folder of its own (NETCANVAS_RUNS_DIR), so two workers never share a run store.
 """
 
 from __future__ import annotations
@@ -16,6 +17,34 @@ import tempfile
 import pytest
 
 BROWSER_PREFIX = "tests/browser"  # how the browser tests' ids begin (ids are relative to the repository root)
+BROWSER_GROUPS = 2  # one per xdist worker
+# Rough seconds each slow module takes in a full run on 2 cores (pytest --durations). They only order and balance
+# the work: a stale number costs some balance, never a result. A module not named counts as DEFAULT_SECONDS.
+MODULE_SECONDS = {
+    "tests/browser/test_canvas_layout.py": 150,
+    "tests/browser/test_canvas_component.py": 95,
+    "tests/browser/test_rule_families.py": 85,
+    "tests/browser/test_nothing_lost.py": 65,
+    "tests/browser/test_build_flows.py": 65,
+    "tests/browser/test_autograd_view.py": 33,
+    "tests/browser/test_direct_links.py": 31,
+    "tests/browser/test_run_controls.py": 25,
+    "tests/browser/test_canvas_optimistic.py": 22,
+    "tests/browser/test_export_raw_row.py": 21,
+    "tests/browser/test_explorer.py": 17,
+    "tests/browser/test_train_flow.py": 15,
+    "tests/test_export.py": 95,
+    "tests/test_ray_executor.py": 65,
+    "tests/test_ray_concurrent.py": 60,
+    "tests/test_page_jobs.py": 45,
+    "tests/test_ray_optional.py": 40,
+    "tests/test_cli_hostile.py": 27,
+    "tests/test_train_page.py": 21,
+    "tests/test_train_cluster.py": 18,
+    "tests/test_ddp.py": 18,
+    "tests/test_page_startup.py": 16,
+}
+DEFAULT_SECONDS = 8
 
 
 _WORKER_RUNS: list[str] = []  # the runs folder this xdist worker made, removed when it ends
@@ -33,18 +62,64 @@ def pytest_unconfigure(config):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def module_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def browser_groups(modules: list[str]) -> dict[str, str]:
+    """Browser module -> its group ("browser-1", ...): the slowest first, each to the group with the least so far."""
+    load = [0.0] * BROWSER_GROUPS
+    groups = {}
+    for module in sorted(modules, key=lambda m: -MODULE_SECONDS.get(m, DEFAULT_SECONDS)):
+        lightest = load.index(min(load))
+        groups[module] = f"browser-{lightest + 1}"
+        load[lightest] += MODULE_SECONDS.get(module, DEFAULT_SECONDS)
+    return groups
+
+
+def work_units(nodeids: list[str]) -> dict[str, str]:
+    """Module -> its work unit: a browser group, or the module itself."""
+    modules = list(dict.fromkeys(module_of(n) for n in nodeids))
+    units = {m: m for m in modules}
+    units.update(browser_groups([m for m in modules if m.startswith(f"{BROWSER_PREFIX}/")]))
+    return units
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the work units in the order the scheduler hands them out: the browser groups, then the other modules
+    slowest first (those not in MODULE_SECONDS as collected). The sort is stable: a module's tests keep their order.
+    Every xdist worker sorts the same way, so their collections stay equal, as xdist requires."""
+    units = work_units([item.nodeid for item in items])
+
+    def rank(item) -> tuple:
+        unit = units[module_of(item.nodeid)]
+        if unit.startswith("browser-"):
+            return (0, unit)
+        return (1, -MODULE_SECONDS.get(unit, 0))
+
+    items.sort(key=rank)
+
+
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_xdist_make_scheduler(config, log):
-    """Under pytest-xdist: every browser test in one work unit (so one worker, one app server, one Chromium),
-    every other test a unit of its own. (xdist's own `--dist loadgroup` does not group under pytest 9: it renames
-    the tests' `_nodeid`, which pytest 9 no longer reads.)"""
+    """Under pytest-xdist: whole modules as work units, the browser modules in BROWSER_GROUPS groups (one app server
+    and one Chromium per worker), handed out in collection order (see pytest_collection_modifyitems). (xdist's own
+    `--dist loadgroup` does not group under pytest 9: it renames the tests' `_nodeid`, which pytest 9 no longer
+    reads.)"""
     from xdist.scheduler import LoadScopeScheduling
 
-    class BrowserTestsTogether(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return "browser" if nodeid.startswith(f"{BROWSER_PREFIX}/") else nodeid
+    config.option.loadscopereorder = False  # xdist would put the units with the most tests first
 
-    return BrowserTestsTogether(config, log)
+    class ModulesAndBrowserGroups(LoadScopeScheduling):
+        units: dict[str, str] = {}
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = module_of(nodeid)
+            if module not in self.units:
+                self.units = work_units(self.collection or [])
+            return self.units.get(module, module)
+
+    return ModulesAndBrowserGroups(config, log)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-import re
+import time
 
 from playwright.sync_api import Locator, Page, expect
 
@@ -41,22 +41,27 @@ def press(page: Page, key: str) -> None:
     page.locator(f".st-key-{key} button").first.click()
 
 
+# Whether a canvas on screen still has something to tell Python: a gesture not answered yet, a layout running (its
+# positions go back as an event) or a page refresh to ask for (ui/canvas/frontend/src/Canvas.jsx's pane attributes).
+CANVAS_BUSY_JS = """panes => panes.some(p => p.checkVisibility() && (
+  Number(p.dataset.waiting || 0) > 0 || p.dataset.layout === 'running' || p.dataset.refresh === '1'))"""
+QUIET_MS = 150  # how long the page must stay answered, twice in a row: an event a frame later starts a run by then
+
+
 def settle(page: Page) -> None:
-    """Wait until Streamlit has finished rerunning."""
+    """Wait until Streamlit has finished rerunning and no canvas has an event still to send (each could start another
+    run), and the page stays so for two looks QUIET_MS apart."""
     app = page.locator("[data-testid='stApp']")
-    for _ in range(3):
-        expect(app).to_have_attribute("data-test-script-state", re.compile("notRunning|rerun"), timeout=SETTLE_MS)
-        page.wait_for_timeout(250)
-    expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=SETTLE_MS)
-
-
-def laid_out(page: Page) -> None:
-    """Wait until the canvas's layout of its latest picture is on screen and no gesture awaits Python's answer
-    (the pane's data-layout and data-waiting), then until Streamlit has answered the layout's move."""
-    pane = page.locator(f"{CANVAS} [data-testid='canvas-pane']")
-    expect(pane).to_have_attribute("data-layout", "done", timeout=SETTLE_MS)
-    expect(pane).to_have_attribute("data-waiting", "0", timeout=SETTLE_MS)
-    settle(page)
+    panes = page.locator("[data-testid='canvas-pane']")
+    deadline = time.monotonic() + SETTLE_MS / 1000
+    calm = 0
+    while calm < 2:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the page did not settle within {SETTLE_MS / 1000:.0f} s")
+        expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=SETTLE_MS)
+        busy = panes.evaluate_all(CANVAS_BUSY_JS)
+        page.wait_for_timeout(QUIET_MS if not busy else 50)
+        calm = calm + 1 if not busy and app.get_attribute("data-test-script-state") == "notRunning" else 0
 
 
 def click_node(page: Page, node_id: str) -> None:
@@ -89,7 +94,7 @@ def load_template(page: Page, name: str) -> None:
     dialog = page.get_by_role("dialog")
     dialog.locator(f".st-key-template_{name} button").first.click()
     expect(dialog).to_be_hidden(timeout=30_000)  # a loaded 2-core machine can take seconds to rerun
-    laid_out(page)  # ELK moves the cards after Streamlit went idle: a click before it is done can miss its card
+    settle(page)  # until ELK's layout is on screen too: a click while it moves the cards can miss its card
 
 
 def save_json(page: Page, path) -> dict:
@@ -102,4 +107,4 @@ def save_json(page: Page, path) -> dict:
 def open_file(page: Page, path) -> None:
     page.get_by_role("button", name="Open a saved network").click()
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(path))
-    laid_out(page)
+    settle(page)

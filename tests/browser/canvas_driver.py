@@ -189,8 +189,27 @@ def pan_to(page, *node_ids: str) -> None:
     raise AssertionError(f"cards {node_ids} are not in the middle of the pane after {PAN_STEPS} pane drags")
 
 
+def on_screen(page, node_id: str) -> bool:
+    """Whether the whole card lies inside the pane (the pane clips the rest of the graph)."""
+    pane, card = page.locator(PANE).bounding_box(), node(page, node_id).bounding_box()
+    return (
+        pane["x"] <= card["x"]
+        and card["x"] + card["width"] <= pane["x"] + pane["width"]
+        and pane["y"] <= card["y"]
+        and card["y"] + card["height"] <= pane["y"] + pane["height"]
+    )
+
+
+def bring_into_view(page, node_id: str) -> None:
+    """Pan, as a person would, until this card is on screen (a first view too small for the graph opens at its
+    input end, and a click on a clipped card would land on whatever is drawn there)."""
+    if not on_screen(page, node_id):
+        pan_to(page, node_id)
+
+
 def click_node(page, node_id: str, shift: bool = False) -> None:
-    """Click a card on its id (not on a button)."""
+    """Click a card on its id (not on a button), panning it into view first."""
+    bring_into_view(page, node_id)
     modifiers = ["Shift"] if shift else []
     node(page, node_id).locator(".nc-card-id").click(modifiers=modifiers)
 

@@ -49,7 +49,9 @@ def app_runs_dir(tmp_path_factory) -> pathlib.Path:
 
 @pytest.fixture(scope="session")
 def app_url(app_runs_dir):
-    with running_app(runs_dir=app_runs_dir, log_path=ARTIFACTS / "streamlit.log") as app:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # under xdist each worker has its own server and log
+    log = ARTIFACTS / (f"streamlit-{worker}.log" if worker else "streamlit.log")
+    with running_app(runs_dir=app_runs_dir, log_path=log) as app:
         yield app.url
 
 
@@ -89,18 +91,46 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, app_url, app_runs_dir, request):
-    """A fresh browser session (so a fresh editor) on the Build page, with the canvas drawn. On the way out:
-    a screenshot if the test failed, and no run left active."""
+def new_page(browser, app_url):
+    """A fresh browser session (so a fresh editor) on the Build page, with the canvas drawn."""
     context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(30_000)  # a loaded 2-core machine takes over 15 s for a first render now and then
     page.goto(app_url)
     page.locator("[data-testid='flow-canvas'] [data-testid^='node-']").first.wait_for()
+    return page
+
+
+def screenshot(page, request) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+
+
+@pytest.fixture
+def page(browser, app_url, app_runs_dir, request):
+    """A fresh browser session on the Build page. On the way out: a screenshot if the test failed, and no run left
+    active."""
+    page = new_page(browser, app_url)
     yield page
     if failed(request):
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    context.close()
+        screenshot(page, request)
+    page.context.close()
     stop_active_runs(app_runs_dir)
+
+
+@pytest.fixture(scope="module")
+def module_session(browser, app_url):
+    page = new_page(browser, app_url)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture
+def shared_page(module_session, app_url, request):
+    """One browser session for a module's tests that each replace the whole graph (a template loaded) and start no
+    run: a fresh session costs seconds. A test that fails leaves a screenshot and a new session for the next."""
+    yield module_session
+    if failed(request):
+        screenshot(module_session, request)
+        module_session.goto(app_url)  # a new Streamlit session: nothing the failure left open reaches the next test
+        module_session.locator("[data-testid='flow-canvas'] [data-testid^='node-']").first.wait_for()

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from builder.library.templates import TEMPLATES
 from tests.browser import canvas_driver as drive
-from tests.browser.build_page import canvas, click_node, laid_out, load_template, node, settle
+from tests.browser.build_page import canvas, click_node, load_template, node, settle
 
 pytestmark = pytest.mark.browser
 
@@ -139,6 +139,7 @@ def test_every_gesture_on_mini_resnet_leaves_no_overlapping_cards(page):
 def test_resnet18_opened_into_a_block_and_expanded_leaves_no_overlapping_cards(page):
     load_template(page, "resnet18_blocks")
     expect_no_overlaps(page, "loading ResNet-18")
+    drive.bring_into_view(page, "layer1")
     page.locator("[data-testid='block-open-layer1']").click()
     expect(page.locator("[data-testid='breadcrumb-1']")).to_be_visible()
     expect_no_overlaps(page, "opening layer1's body")
@@ -149,6 +150,8 @@ def test_resnet18_opened_into_a_block_and_expanded_leaves_no_overlapping_cards(p
     page.locator("[data-testid='breadcrumb-0']").click()
     expect(page.locator("[data-testid='breadcrumb-1']")).to_have_count(0)
     expect_no_overlaps(page, "going back to the network")
+    settle(page)
+    drive.bring_into_view(page, "layer2")
     page.locator("[data-testid='block-expand-layer2']").click()
     expect(node(page, "layer2")).to_have_count(0)
     expect_no_overlaps(page, "expanding layer2")
@@ -182,7 +185,8 @@ def test_auto_layout_puts_a_chain_on_one_row(page):
 
 
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
-def test_the_first_view_of_every_template_draws_card_text_at_least_10_px(page, name):
+def test_the_first_view_of_every_template_draws_card_text_at_least_10_px(shared_page, name):
+    page = shared_page  # one session: each case loads its template over the last one
     load_template(page, name)
     expect_no_overlaps(page, f"loading {name}")
     smallest, where, zoom, shown = canvas(page).evaluate(SMALLEST_TEXT_JS)
@@ -216,7 +220,7 @@ def test_a_block_card_has_one_port_per_body_input_and_the_banner_sits_under_the_
     expect_no_overlaps(page, "loading ResNet-18")
     ports = node(page, "layer1").locator(".react-flow__handle.target")
     expect(ports).to_have_count(1)
-    laid_out(page)  # ELK may still be moving the cards after Streamlit went idle: a click then lands beside them
+    drive.bring_into_view(page, "layer1")
     page.locator("[data-testid='block-open-layer1']").click()
     note = page.locator("[data-testid='canvas-note']")
     expect(note).to_contain_text("Editing block")

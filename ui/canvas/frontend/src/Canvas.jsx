@@ -110,9 +110,11 @@ function useSelectionReport(nodes, shown, send) {
 
 // Once a payload with a new `refresh` counter is on screen (the frame after it was drawn), ask Python for a rerun
 // of the whole page: the canvas is a fragment that reruns alone after a gesture, so the page's other elements
-// (inspector, problems, summary) follow it instead of delaying it.
+// (inspector, problems, summary) follow it instead of delaying it. Returns whether that ask is still to come (the
+// pane's data-refresh, for tests and tools waiting until the page has answered everything).
 function usePageRefresh(refresh, send) {
   const asked = useRef(refresh);
+  const pending = refresh != null && refresh !== asked.current;
   useEffect(() => {
     if (refresh == null || refresh === asked.current) return undefined;
     let timer;
@@ -127,6 +129,7 @@ function usePageRefresh(refresh, send) {
       clearTimeout(timer);
     };
   }, [refresh, send]);
+  return pending;
 }
 
 // The time from the bundle's first call to the first frame with every node measured, on the root as
@@ -210,7 +213,7 @@ export function Canvas({ data, send: sendNow, hitRoot, startedAt, theme }) {
   const selection = useSelectionReport(nodes, shown, send);
   const drop = usePaletteDrop(flow, send, hitRoot, paneRef, readOnly);
   useFirstRenderTime(startedAt, paneRef);
-  usePageRefresh(data.refresh, send);
+  const refreshPending = usePageRefresh(data.refresh, send);
   // ELK layout when the payload asks, no overlapping cards, the legible first view; compact cards when zoomed out
   useCanvasLayout({ data, nodes, flow, setNodes, setEdges, send, readOnly, paneRef, fitOptions: fitOptions(readOnly) });
   useCompactCards(paneRef);
@@ -271,6 +274,7 @@ export function Canvas({ data, send: sendNow, hitRoot, startedAt, theme }) {
           tabIndex={0}
           data-testid="canvas-pane"
           data-waiting={gestures.waiting}
+          data-refresh={refreshPending ? 1 : 0}
           onKeyDown={onKey}
           onKeyUp={onKey}
           onKeyPress={onKey}
