@@ -25,12 +25,12 @@ from ui.session_keep import OWNER_KEY  # noqa: E402
 OBJECT_STORE = 80 * 1024 * 1024  # Ray's smallest: the tests move no weights
 
 
-@pytest.fixture
-def cluster(request, tmp_path, monkeypatch):
-    """A private Ray with `request.param` GPUs declared (0 unless parametrized), and a runs folder of its own,
-    so the page makes a manager for this cluster."""
-    gpus = getattr(request, "param", 0)
-    if ray.is_initialized():  # one left by another module's tests in this process: this test's cluster is its own
+@pytest.fixture(scope="module")
+def ray_cluster(request):
+    """A private Ray with `request.param` GPUs declared, shared by this module's tests that ask for as many (pytest
+    runs them one after another: two starts, not one per test)."""
+    gpus = request.param
+    if ray.is_initialized():  # one left by another module's tests in this process: this cluster is our own
         ray.shutdown()
     ray.init(
         num_cpus=2,
@@ -41,16 +41,27 @@ def cluster(request, tmp_path, monkeypatch):
         logging_level="ERROR",
         log_to_driver=False,
     )
-    monkeypatch.setenv(RAY_ADDRESS_ENV, "local")
-    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
     yield gpus
     ray.shutdown()
+
+
+@pytest.fixture
+def cluster(ray_cluster, tmp_path, monkeypatch):
+    """The module's Ray for this test, and a runs folder of its own, so the page makes a manager for it."""
+    monkeypatch.setenv(RAY_ADDRESS_ENV, "local")
+    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
+    return ray_cluster
+
+
+CPU_ONLY = pytest.mark.parametrize("ray_cluster", [0], indirect=True)
+ONE_GPU = pytest.mark.parametrize("ray_cluster", [1], indirect=True)
 
 
 def device_options(at) -> list[str]:
     return list(at.selectbox(key="ts_device").options)
 
 
+@CPU_ONLY
 def test_a_cpu_only_cluster_offers_no_gpu(cluster):
     at = open_train_page()
     from ui.train.page_state import manager
@@ -59,12 +70,13 @@ def test_a_cpu_only_cluster_offers_no_gpu(cluster):
     assert device_options(at) == ["auto (cpu)", "cpu"]
 
 
-@pytest.mark.parametrize("cluster", [1], indirect=True)
+@ONE_GPU
 def test_a_cluster_with_a_gpu_offers_cuda(cluster):
     at = open_train_page()
     assert device_options(at) == ["auto (cuda)", "cuda", "cpu"]
 
 
+@CPU_ONLY
 def test_a_run_waiting_for_a_gpu_says_so_and_can_be_stopped(cluster):
     at = open_train_page()
     from ui.train.page_state import manager
