@@ -4,6 +4,7 @@ see which op blocks which format, and open a bundle on the Build page with its w
 from __future__ import annotations
 
 import shutil
+import zipfile
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -72,6 +73,11 @@ def test_pick_a_run_export_it_and_every_format_is_offered_with_its_difference(ru
     assert all("on raw inputs" in s for s in successes)  # iris was standardised: the files do it themselves
     assert downloads(at) == ["Download", "Download", "Download (zip)", "Download everything (zip)"]
     assert (runs / "iris" / "mlp_iris.zip").is_file() and (runs / "iris" / "mlp_iris_pytorch.zip").is_file()
+    for name in ("mlp_iris.zip", "mlp_iris_pytorch.zip"):  # weights and models stored, text deflated
+        with zipfile.ZipFile(runs / "iris" / name) as archive:
+            kinds = {info.filename.rsplit(".", 1)[-1]: info.compress_type for info in archive.infolist()}
+        assert kinds["safetensors"] == zipfile.ZIP_STORED and kinds["py"] == zipfile.ZIP_DEFLATED, (name, kinds)
+        assert kinds.get("onnx", zipfile.ZIP_STORED) == kinds.get("ts", zipfile.ZIP_STORED) == zipfile.ZIP_STORED
     again = open_page()  # a new session finds the export of the bundle (export.json) and offers it
     assert len(again.success) == 3 and downloads(again) == downloads(at)
 

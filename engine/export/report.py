@@ -136,13 +136,23 @@ def zip_members(report: ExportReport) -> list[Path]:
     return [report.bundle / name for name in BUNDLE_FILES] + exports + [report.bundle / REPORT_FILE]
 
 
+# Weights and compiled models are mostly float32: deflate shrinks them by ~10% at ~24 MB/s on one core (46 MB of
+# safetensors: 1.9 s), seconds of a shared server's CPU per large export for a tenth of the download. They go in
+# stored; text (model.py, spec.json, the report) is deflated.
+STORED_SUFFIXES = (".safetensors", ".onnx", ".ts")
+
+
+def compression_for(name: str) -> int:
+    return zipfile.ZIP_STORED if name.endswith(STORED_SUFFIXES) else zipfile.ZIP_DEFLATED
+
+
 def _write_zip(path: Path, members: dict[str, Path | str]) -> Path:
     """A zip at `path` of {name in the zip: file on disk, or text}, written beside and then moved in place."""
     tmp = path.with_name(path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for arcname, member in members.items():
             if isinstance(member, Path):
-                archive.write(member, arcname)
+                archive.write(member, arcname, compress_type=compression_for(arcname))
             else:
                 archive.writestr(arcname, member)
     tmp.replace(path)
