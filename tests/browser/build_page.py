@@ -95,6 +95,7 @@ def load_template(page: Page, name: str) -> None:
     dialog.locator(f".st-key-template_{name} button").first.click()
     expect(dialog).to_be_hidden(timeout=30_000)  # a loaded 2-core machine can take seconds to rerun
     settle(page)  # until ELK's layout is on screen too: a click while it moves the cards can miss its card
+    expect(page.get_by_role("textbox", name="Network name")).to_have_value(name)  # the load took
 
 
 def save_json(page: Page, path) -> dict:

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from devtools.app_server import CHROMIUM, launch_chromium, running_app
+from tests.browser.build_page import settle
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -98,6 +99,7 @@ def new_page(browser, app_url):
     page.set_default_timeout(30_000)  # a loaded 2-core machine takes over 15 s for a first render now and then
     page.goto(app_url)
     page.locator("[data-testid='flow-canvas'] [data-testid^='node-']").first.wait_for()
+    settle(page)  # the first picture's layout and the page run it asks for are over, as a person would wait
     return page
 
 
@@ -134,3 +136,4 @@ def shared_page(module_session, app_url, request):
         screenshot(module_session, request)
         module_session.goto(app_url)  # a new Streamlit session: nothing the failure left open reaches the next test
         module_session.locator("[data-testid='flow-canvas'] [data-testid^='node-']").first.wait_for()
+        settle(module_session)
