@@ -49,17 +49,18 @@ QUIET_MS = 150  # how long the page must stay answered, twice in a row: an event
 
 
 def settle(page: Page) -> None:
-    """Wait until Streamlit has finished rerunning and no canvas has an event still to send (each could start another
-    run), and the page stays so for two looks QUIET_MS apart."""
+    """Wait until Streamlit has finished rerunning, every canvas the page holds is drawn, none has an event still to
+    send (each could start another run), and the page stays so for two looks QUIET_MS apart."""
     app = page.locator("[data-testid='stApp']")
     panes = page.locator("[data-testid='canvas-pane']")
+    hosts, mounted = page.locator(".stBidiComponent"), page.locator(CANVAS)  # a component's slot, its drawn root
     deadline = time.monotonic() + SETTLE_MS / 1000
     calm = 0
     while calm < 2:
         if time.monotonic() > deadline:
             raise AssertionError(f"the page did not settle within {SETTLE_MS / 1000:.0f} s")
         expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=SETTLE_MS)
-        busy = panes.evaluate_all(CANVAS_BUSY_JS)
+        busy = mounted.count() < hosts.count() or panes.evaluate_all(CANVAS_BUSY_JS)  # not drawn yet, or busy
         page.wait_for_timeout(QUIET_MS if not busy else 50)
         calm = calm + 1 if not busy and app.get_attribute("data-test-script-state") == "notRunning" else 0
 
