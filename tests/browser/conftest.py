@@ -97,10 +97,15 @@ def new_page(browser, app_url):
     context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(30_000)  # a loaded 2-core machine takes over 15 s for a first render now and then
+    open_build_page(page, app_url)
+    return page
+
+
+def open_build_page(page, app_url) -> None:
+    """Go to the Build page (a new Streamlit session) and wait until its canvas is drawn and settled."""
     page.goto(app_url)
     page.locator("[data-testid='flow-canvas'] [data-testid^='node-']").first.wait_for()
     settle(page)  # the first picture's layout and the page run it asks for are over, as a person would wait
-    return page
 
 
 def screenshot(page, request) -> None:
@@ -134,6 +139,4 @@ def shared_page(module_session, app_url, request):
     yield module_session
     if failed(request):
         screenshot(module_session, request)
-        module_session.goto(app_url)  # a new Streamlit session: nothing the failure left open reaches the next test
-        module_session.locator("[data-testid='flow-canvas'] [data-testid^='node-']").first.wait_for()
-        settle(module_session)
+        open_build_page(module_session, app_url)  # a new session: nothing the failure left open reaches the next
