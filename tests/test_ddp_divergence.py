@@ -8,6 +8,7 @@ stops alone and rank 0 waits in the gradients' all_reduce until the process grou
 from __future__ import annotations
 
 import datetime
+import gc
 import json
 
 import torch
@@ -37,16 +38,21 @@ def _rank_main(rank: int, store: str, results: str) -> None:
     timeout = datetime.timedelta(seconds=20)
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD_SIZE, timeout=timeout)
     try:
-        torch.manual_seed(0)
-        model = DistributedDataParallel(nn.Linear(2, 2))
-        config = TrainConfig(dataset="xor", batch_size=4, epochs=3, log_every=1, optimizer="sgd", lr=0.1, device="cpu")
-        trainer = Trainer(model, _shard(rank), config)
-        trainer.divergence_vote = divergence_vote(World(rank, rank, WORLD_SIZE), "cpu")
-        events = list(trainer.run())
-        with open(f"{results}.{rank}", "w") as out:
-            json.dump({"last": events[-1], "status": trainer.status}, out)
+        _train_and_write(rank, results)
+        gc.collect()  # the DDP model is gone before the group: freed after it, it can hang the rank (test_ddp_equal)
     finally:
         dist.destroy_process_group()
+
+
+def _train_and_write(rank: int, results: str) -> None:
+    torch.manual_seed(0)
+    model = DistributedDataParallel(nn.Linear(2, 2))
+    config = TrainConfig(dataset="xor", batch_size=4, epochs=3, log_every=1, optimizer="sgd", lr=0.1, device="cpu")
+    trainer = Trainer(model, _shard(rank), config)
+    trainer.divergence_vote = divergence_vote(World(rank, rank, WORLD_SIZE), "cpu")
+    events = list(trainer.run())
+    with open(f"{results}.{rank}", "w") as out:
+        json.dump({"last": events[-1], "status": trainer.status}, out)
 
 
 def test_one_process_seeing_nan_stops_every_process_at_the_same_step(tmp_path):

@@ -20,6 +20,8 @@ moves them by 1e-3 or more.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import gc
 
 import torch
 import torch.distributed as dist
@@ -43,14 +45,23 @@ CONFIG = TrainConfig(
 
 def _rank_main(rank: int, store: str, out: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD_SIZE)
+    timeout = datetime.timedelta(seconds=60)  # a rank that never joins fails the test, not the suite's time
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD_SIZE, timeout=timeout)
     try:
-        run = prepare_ddp_run(TEMPLATES["mlp_iris"].spec(), CONFIG, World(rank, rank, WORLD_SIZE), "cpu")
-        events = list(run.trainer.run())
-        assert events[-1]["kind"] == "done", events[-1]
-        torch.save({k: v.clone() for k, v in run.model.state_dict().items()}, f"{out}.{rank}")
+        _train_and_save(rank, out)
+        gc.collect()  # the DDP wrapper is gone before the group (see _train_and_save)
     finally:
         dist.destroy_process_group()
+
+
+def _train_and_save(rank: int, out: str) -> None:
+    """One rank's run. Its DDP wrapper dies when this returns: its reducer holds the last reference to the gloo
+    group, and a group freed there, after destroy_process_group, joins gloo's thread while holding the GIL that
+    thread waits for (the rank never exits; seen in 1 of 5 runs in a loop, and as a CI run hung 90 minutes)."""
+    run = prepare_ddp_run(TEMPLATES["mlp_iris"].spec(), CONFIG, World(rank, rank, WORLD_SIZE), "cpu")
+    events = list(run.trainer.run())
+    assert events[-1]["kind"] == "done", events[-1]
+    torch.save({k: v.clone() for k, v in run.model.state_dict().items()}, f"{out}.{rank}")
 
 
 def global_batches_in_order(n_train: int, seed: int) -> torch.Tensor:
@@ -82,12 +93,14 @@ def one_process_model() -> dict[str, torch.Tensor]:
 
 
 def test_two_gloo_processes_train_the_same_model_as_one_process_on_the_same_global_batches(tmp_path):
-    reference = one_process_model()  # first: the forked processes inherit the data set's imports (sklearn)
+    reference = one_process_model()
     seed_everything(CONFIG.seed)
     start = compile_analysis(analysis_for_training(TEMPLATES["mlp_iris"].spec(), CONFIG)).state_dict()
     out = str(tmp_path / "weights")
-    # fork: the processes start with torch and the project already imported (spawn imports them again, each)
-    mp.start_processes(_rank_main, (str(tmp_path / "store"), out), nprocs=WORLD_SIZE, start_method="fork")
+    # forkserver, not fork: a pytest-xdist worker has threads of its own (execnet's, torch's pool), and a fork
+    # taken while one of them holds a lock can leave a rank stuck before it joins the group (a CI run hung for its
+    # whole 90 minutes with this test unfinished). The forkserver is one thread; the ranks import torch again.
+    mp.start_processes(_rank_main, (str(tmp_path / "store"), out), nprocs=WORLD_SIZE, start_method="forkserver")
     ranks = [torch.load(f"{out}.{rank}", weights_only=True) for rank in range(WORLD_SIZE)]
     for name in ranks[0]:
         assert torch.equal(ranks[0][name], ranks[1][name]), f"the ranks' {name} differ"  # DDP keeps them equal
