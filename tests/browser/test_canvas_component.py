@@ -15,7 +15,7 @@ import pytest
 
 from devtools.canvas_demo_server import running_demo
 from tests.browser import canvas_driver as canvas
-from tests.browser.conftest import ARTIFACTS, failed
+from tests.browser.conftest import ARTIFACTS, failed, new_tab
 
 pytestmark = pytest.mark.browser
 
@@ -29,26 +29,25 @@ def demo_url():
 
 
 @pytest.fixture
-def open_demo(browser, demo_url, request):
-    """open_demo(query="") -> a fresh session's page on the demo, the canvas drawn and the first run's page written."""
-    contexts = []
+def open_demo(tabs, demo_url, request):
+    """open_demo(query="") -> a fresh session's page (a new tab) on the demo, the canvas drawn and the first run's
+    page written."""
+    pages = []
 
     def open_page(query: str = ""):
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
+        page = new_tab(tabs, {"width": 1400, "height": 900})
+        pages.append(page)
         page.goto(f"{demo_url}/{query}")
         canvas.wait_for_canvas(page)
         assert canvas.wait_until_processed(page, 0)[0] == 0  # the first run has written the whole page
         return page
 
     yield open_page
-    if failed(request) and contexts:
+    if failed(request) and pages:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        contexts[-1].pages[0].screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    for context in contexts:
-        context.close()
+        pages[-1].screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    for page in pages:
+        page.close()
 
 
 def body(event: dict) -> dict:
