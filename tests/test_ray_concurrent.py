@@ -6,6 +6,8 @@ time goes to the actors' starts (a Ray worker process importing torch each)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 import time
 
@@ -14,6 +16,7 @@ import ray
 
 from builder.library.templates import TEMPLATES
 from engine.cli.main import main as cli_main
+from engine.runs.bundle import META_FILE
 from engine.runs.executor_types import RAY_NAMESPACE
 from engine.runs.manager import RunManager
 from engine.runs.ray_executor import RayExecutor
@@ -114,6 +117,31 @@ def test_a_name_lookup_that_finds_nothing_is_no_loss_until_the_name_stays_missin
     assert record.status == "interrupted" and record.message.startswith("interrupted: its Ray actor was lost at step 0")
     assert "before its first checkpoint" in record.message and executor.status(run).state == "interrupted"
     assert executor.runs.live() == []
+
+
+def test_a_lost_run_is_never_seen_ended_with_counters_past_its_checkpoint(cluster, tmp_path, monkeypatch):
+    """The status and the rollback to the checkpoint land together: a page reading between them would show an
+    interrupted run at a step its checkpoint never reached (a full suite's reader once did)."""
+    store = RunStore(tmp_path)
+    executor = RayExecutor(store, None, "auto")
+    run = store.create_run("fay", MLP.to_dict(), ONE_EPOCH.to_dict(), message="starting")
+    store.set_status(run, "running", "training", progress={"step": 64, "epoch": 8})
+    executor.runs.register(run, {"CPU": 1, "GPU": 0})
+    store.bundle_dir(run).mkdir(parents=True, exist_ok=True)
+    (store.bundle_dir(run) / META_FILE).write_text(json.dumps({"metrics": {"steps": 8, "epochs": 1}}))
+    seen, transaction = [], store.transaction
+
+    @contextlib.contextmanager
+    def watched():  # what a page reads after each commit
+        with transaction() as conn:
+            yield conn
+        record = store.get(run)
+        seen.append((record.status, record.progress["step"]))
+
+    monkeypatch.setattr(store, "transaction", watched)
+    executor._lost(run, "RayActorError")
+    assert seen and seen[-1] == ("interrupted", 8), seen
+    assert ("interrupted", 64) not in seen, seen
 
 
 def _kill_the_cli_actor_once_it_trains(killed: list[str]) -> None:

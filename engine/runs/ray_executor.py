@@ -254,8 +254,7 @@ class RayExecutor:
             message = (
                 f"{INTERRUPTED} its Ray actor was lost at step {step} ({why}); {then} (its last checkpoint, step {at})"
             )
-            if self._end_if_active(run_id, "interrupted", message):
-                self._back_to(run_id, record.progress, at, epoch)
+            self._end_if_active(run_id, "interrupted", message, back_to=(record.progress, at, epoch))
             if again:
                 self.to_resume.append(run_id)  # continued by reap_slots, outside this collect
         else:
@@ -265,17 +264,10 @@ class RayExecutor:
             )
             self._end_if_active(run_id, "interrupted", message)
 
-    def _back_to(self, run_id: str, progress: dict, step: int, epoch: int) -> None:
-        """The run's counters and rows as of its checkpoint at `step`: what came after is trained again when it
-        continues, so the rows past it go (none is counted twice)."""
-        progress = {**progress, "step": step, "epoch": epoch, "steps_per_s": None, "eta_s": None}
-        with self.store.transaction() as conn:
-            conn.execute("DELETE FROM metrics WHERE run = ? AND step > ?", (run_id, step))
-            conn.execute("DELETE FROM snapshots WHERE run = ? AND step > ?", (run_id, step))
-            conn.execute("UPDATE runs SET progress = ? WHERE id = ?", (to_json(progress), run_id))
-
-    def _end_if_active(self, run_id: str, status: str, message: str) -> bool:
-        """End the run `status` with `message` unless it has ended already (its own last event came first)."""
+    def _end_if_active(self, run_id: str, status: str, message: str, back_to: tuple | None = None) -> bool:
+        """End the run `status` with `message` unless it has ended already (its own last event came first).
+        `back_to` (progress, step, epoch): its checkpoint's, in the same transaction, so no reader sees the run
+        ended with counters or rows past the checkpoint (those are trained again when it continues)."""
         now = time.time()
         with self.store.transaction() as conn:
             cursor = conn.execute(
@@ -283,6 +275,8 @@ class RayExecutor:
                 "WHERE id = ? AND status IN ('queued', 'running', 'paused')",
                 (status, message, now, now, run_id),
             )
+            if cursor.rowcount and back_to is not None:
+                _back_to(conn, run_id, *back_to)
         return cursor.rowcount > 0
 
     def _finish(self, run_id: str) -> None:
@@ -310,3 +304,11 @@ class RayExecutor:
             self.ray.kill(handle, no_restart=True)
         except Exception:  # dead already (its node lost): nothing holds its resources
             pass
+
+
+def _back_to(conn, run_id: str, progress: dict, step: int, epoch: int) -> None:
+    """The run's counters and rows as of its checkpoint at `step`: the rows past it go (none is counted twice)."""
+    progress = {**progress, "step": step, "epoch": epoch, "steps_per_s": None, "eta_s": None}
+    conn.execute("DELETE FROM metrics WHERE run = ? AND step > ?", (run_id, step))
+    conn.execute("DELETE FROM snapshots WHERE run = ? AND step > ?", (run_id, step))
+    conn.execute("UPDATE runs SET progress = ? WHERE id = ?", (to_json(progress), run_id))
