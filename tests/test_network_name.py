@@ -82,7 +82,7 @@ def at() -> AppTest:
 
 
 def name_field(at: AppTest):
-    (field,) = [t for t in at.text_input if t.key.startswith("network_name_")]
+    (field,) = [t for t in at.text_input if t.key == "network_name"]
     return field
 
 
@@ -101,3 +101,13 @@ def test_the_build_page_refuses_a_bad_name_and_shows_the_old_one(at):
     assert not at.exception and at.session_state["build_editor"].spec.name == old
     assert any("Not renamed: network name 'bad/name' holds '/'" in e.value for e in at.error)
     assert name_field(at).value == old
+
+
+def test_the_field_follows_a_loaded_template(at):
+    """A template's Load changes the network under the field: the field shows the template's name (Streamlit sends
+    the value as one to apply, so the browser cannot keep showing the last network's name)."""
+    next(b for b in at.button if b.label == "Templates").click().run()
+    next(b for b in at.button if b.key == "template_perceptron").click().run()
+    assert not at.exception and at.session_state["build_editor"].spec.name == "perceptron"
+    assert name_field(at).value == "perceptron"
+    assert name_field(at).proto.set_value  # sent as a value to apply, not as a new field's default

@@ -96,7 +96,16 @@ def load_template(page: Page, name: str) -> None:
     dialog.locator(f".st-key-template_{name} button").first.click()
     expect(dialog).to_be_hidden(timeout=30_000)  # a loaded 2-core machine can take seconds to rerun
     settle(page)  # until ELK's layout is on screen too: a click while it moves the cards can miss its card
-    expect(page.get_by_role("textbox", name="Network name")).to_have_value(name)  # the load took
+    name_box = page.get_by_role("textbox", name="Network name")
+    try:
+        expect(name_box).to_have_value(name)  # the load took
+    except AssertionError:  # say which part did not follow: the graph, or only the name field
+        cards = page.locator("[data-testid='flow-canvas'] [data-testid^='node-']")
+        nodes = [n.removeprefix("node-") for n in cards.evaluate_all("els => els.map(e => e.dataset.testid)")]
+        raise AssertionError(
+            f"after loading {name!r} the Network name field shows {name_box.input_value()!r}; the canvas shows "
+            f"nodes {nodes}"
+        ) from None
 
 
 def save_json(page: Page, path) -> dict:

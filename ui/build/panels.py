@@ -11,7 +11,7 @@ from builder.spec.issues import Fix, Issue
 from ui.build.editor_state import editor
 
 BATCH_KEY = "summary_batch"
-NAME_KEY = "network_name"  # + the editor's version, so an undo shows the name it restores
+NAME_KEY = "network_name"  # one widget for the page's life; its value follows the editor (draw_name)
 MAX_PROBLEMS_SHOWN = 100  # problems drawn, each a container with its buttons; the rest are counted
 
 
@@ -54,24 +54,25 @@ def _megabytes(n_bytes: int) -> str:
     return f"{n_bytes / 1024 / 1024:,.2f} MB"
 
 
-def _on_name(key: str) -> None:
-    ed = editor()
-    ed.set_name(st.session_state.get(key, ""))
-    if ed.notice is not None and ed.notice.kind == "error":
-        st.session_state[key] = ed.spec.name  # a refused name changes nothing, the field included
+def _on_name() -> None:
+    editor().set_name(st.session_state.get(NAME_KEY, ""))  # a refused name: draw_name puts the old one back
 
 
 def draw_name() -> None:
     """The network's name: the saved file's, the run list's and the export's (its class and file names); first
-    in the toolbar, at the top of the page."""
+    in the toolbar, at the top of the page.
+
+    One key for the field, its value set from the editor whenever they differ (a template, a file, an undo, a
+    refused name): Streamlit then sends the value to the browser as a change to apply. A key per editor version
+    relied on the browser making a new field for each key, and now and then it kept the old field, showing the
+    last network's name over the new graph (seen after a template's Load on a busy machine)."""
     ed = editor()
-    key = f"{NAME_KEY}_{ed.version}"
+    if st.session_state.get(NAME_KEY) != ed.spec.name:
+        st.session_state[NAME_KEY] = ed.spec.name
     st.text_input(
         "Network name",
-        value=ed.spec.name,
-        key=key,
+        key=NAME_KEY,
         on_change=_on_name,
-        args=(key,),
         width=240,
         help="Names the saved file, the network in the run list and the export's class and files: "
         "1 to 64 letters, digits, spaces, '-', '_' or '.'",
